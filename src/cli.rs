@@ -1,0 +1,96 @@
+//! Command-line arguments (clap derive) and dispatch. Nothing else happens here: each
+//! command is a module under [`crate::commands`].
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser, Subcommand};
+
+use crate::commands;
+use crate::exit::ExitStatus;
+use crate::output::ColorChoice;
+
+/// Declarative topology-as-code for RabbitMQ.
+///
+/// One reviewed YAML file describes exchanges, queues, bindings, policies, users and the
+/// services that use them; topo validates it, converges a live broker to it, renders deploy
+/// files from it and shows reviewers what a change does.
+#[derive(Debug, Parser)]
+#[command(name = "topo", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    /// When to use colour: auto (terminal and no NO_COLOR), always, never.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check topology files against the schema and the semantic rules (no network).
+    Validate(commands::validate::ValidateArgs),
+    /// Print the JSON Schema of the topology file.
+    Schema,
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
+}
+
+/// The topology file: the argument, else `$TOPO_FILE`, else `./topo.yaml`.
+pub fn resolve_file(arg: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    if let Some(p) = arg {
+        return Ok(p);
+    }
+    if let Some(p) = std::env::var_os("TOPO_FILE").filter(|v| !v.is_empty()) {
+        return Ok(PathBuf::from(p));
+    }
+    let default = PathBuf::from("topo.yaml");
+    if default.exists() {
+        return Ok(default);
+    }
+    anyhow::bail!("no topology file given: pass FILE, set TOPO_FILE, or create ./topo.yaml")
+}
+
+/// Parse, run, report the error chain once, exit.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let color = cli.color;
+    match run(cli) {
+        Ok(status) => status.into(),
+        Err(err) => {
+            report_error(&err, color);
+            ExitStatus::Failure.into()
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
+    match cli.command {
+        Command::Validate(args) => commands::validate::run(args, cli.color),
+        Command::Schema => commands::schema::run(),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "topo", &mut std::io::stdout());
+            Ok(ExitStatus::Success)
+        }
+    }
+}
+
+/// `error: ...` then each cause on its own `caused by:` line (and a hint where one exists).
+pub fn report_error(err: &anyhow::Error, color: ColorChoice) {
+    let (red, bold, reset) = if color.stderr() {
+        ("\x1b[31;1m", "\x1b[1m", "\x1b[0m")
+    } else {
+        ("", "", "")
+    };
+    let mut text = format!("{red}error{reset}{bold}: {err}{reset}\n");
+    for cause in err.chain().skip(1) {
+        text.push_str(&format!("  caused by: {cause}\n"));
+    }
+    if let Some(h) = err.downcast_ref::<commands::Hinted>() {
+        text.push_str(&format!("  hint: {}\n", h.hint));
+    }
+    eprint!("{}", crate::commands::redact(&text));
+}

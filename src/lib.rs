@@ -1,0 +1,15 @@
+//! topo: declarative topology-as-code for RabbitMQ.
+//!
+//! Every command is a function over one normalized model of broker state ([`state`]):
+//! the file is loaded with positions ([`source`], [`topology`]), checked ([`validate`]),
+//! and normalized; commands live in [`commands`], argument parsing in [`cli`].
+
+pub mod cli;
+pub mod commands;
+pub mod diag;
+pub mod exit;
+pub mod output;
+pub mod source;
+pub mod state;
+pub mod topology;
+pub mod validate;

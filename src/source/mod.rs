@@ -1,0 +1,114 @@
+//! Source files and positions.
+//!
+//! Every value topo reads keeps the file and the character range it came from, so that a
+//! diagnostic about `bindings[3].destination` points at that value even after `extends`
+//! merged two files and `${VAR}` interpolation rewrote it.
+
+pub mod node;
+pub mod yaml;
+
+use std::path::{Path, PathBuf};
+
+/// Index of a file in [`Sources`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct FileId(pub u32);
+
+/// A range of characters (not bytes: the YAML parser counts characters) in one file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Span {
+    pub file: FileId,
+    pub start: u32,
+    pub end: u32,
+}
+
+impl Span {
+    pub fn new(file: FileId, start: usize, end: usize) -> Span {
+        let clamp = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        Span {
+            file,
+            start: clamp(start),
+            end: clamp(end.max(start)),
+        }
+    }
+}
+
+/// One loaded file: its name as the user gave it, its text, and line starts for lookups.
+#[derive(Debug)]
+pub struct SourceFile {
+    pub name: String,
+    pub path: PathBuf,
+    pub text: String,
+    ascii: bool,
+}
+
+impl SourceFile {
+    /// Byte offset of a character index (clamped to the end of the text).
+    pub fn byte_offset(&self, char_index: u32) -> usize {
+        let i = char_index as usize;
+        if self.ascii {
+            return i.min(self.text.len());
+        }
+        self.text
+            .char_indices()
+            .nth(i)
+            .map(|(b, _)| b)
+            .unwrap_or(self.text.len())
+    }
+
+    /// 1-based line and column (in characters) of a character index.
+    pub fn line_col(&self, char_index: u32) -> (usize, usize) {
+        let byte = self.byte_offset(char_index);
+        let before = &self.text[..byte];
+        let line = before.bytes().filter(|b| *b == b'\n').count() + 1;
+        let line_start = before.rfind('\n').map(|p| p + 1).unwrap_or(0);
+        let col = self.text[line_start..byte].chars().count() + 1;
+        (line, col)
+    }
+
+    /// The text a span covers.
+    pub fn slice(&self, span: Span) -> &str {
+        let (a, b) = (self.byte_offset(span.start), self.byte_offset(span.end));
+        &self.text[a..b.max(a)]
+    }
+}
+
+/// All files a command read, addressed by [`FileId`].
+#[derive(Debug, Default)]
+pub struct Sources {
+    files: Vec<SourceFile>,
+}
+
+impl Sources {
+    pub fn add(&mut self, path: &Path, text: String) -> FileId {
+        let id = FileId(u32::try_from(self.files.len()).unwrap_or(u32::MAX));
+        let ascii = text.is_ascii();
+        self.files.push(SourceFile {
+            name: display_path(path),
+            path: path.to_path_buf(),
+            text,
+            ascii,
+        });
+        id
+    }
+
+    pub fn get(&self, id: FileId) -> Option<&SourceFile> {
+        self.files.get(id.0 as usize)
+    }
+
+    pub fn files(&self) -> impl Iterator<Item = (FileId, &SourceFile)> {
+        self.files
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (FileId(i as u32), f))
+    }
+}
+
+/// A path as the user would type it: relative to the current directory when below it.
+pub fn display_path(path: &Path) -> String {
+    if let Ok(cwd) = std::env::current_dir() {
+        if let Ok(rel) = path.strip_prefix(&cwd) {
+            return rel.display().to_string();
+        }
+    }
+    path.display().to_string()
+}

@@ -1,0 +1,507 @@
+//! YAML text to a located [`Node`] tree, with hard limits.
+//!
+//! Built on saphyr-parser's event stream rather than a serde deserializer: we need the
+//! position of every value (serde-saphyr only gives them through `Spanned<T>` wrappers in
+//! every type), duplicate-key detection, and budgets that turn hostile input (alias bombs,
+//! deep nesting) into a clear error instead of memory exhaustion or a stack overflow.
+//! Scalars resolve by the YAML 1.2 core schema (`yes` is a string, `0o17` an integer).
+
+use std::collections::HashMap;
+
+use saphyr_parser::{Event, Parser, ScalarStyle, Tag};
+
+use super::node::{Entry, Node, NodeKind};
+use super::{FileId, Span};
+use crate::diag::{Diagnostic, codes};
+
+/// Deepest nesting accepted. Topology files need about 6 levels.
+pub const MAX_DEPTH: usize = 64;
+/// Most nodes a document may expand to, aliases included (a billion-laughs guard).
+pub const MAX_NODES: usize = 5_000_000;
+
+enum Frame {
+    Seq {
+        items: Vec<Node>,
+        start: usize,
+        anchor: usize,
+    },
+    Map {
+        entries: Vec<Entry>,
+        merges: Vec<Node>,
+        key: Option<(String, Span)>,
+        start: usize,
+        anchor: usize,
+    },
+}
+
+struct Builder {
+    file: FileId,
+    stack: Vec<Frame>,
+    anchors: HashMap<usize, (Node, usize)>,
+    nodes: usize,
+    root: Option<Node>,
+}
+
+/// Parse one YAML document. An empty document is `null`.
+pub fn parse(text: &str, file: FileId) -> Result<Node, Diagnostic> {
+    let mut b = Builder {
+        file,
+        stack: Vec::new(),
+        anchors: HashMap::new(),
+        nodes: 0,
+        root: None,
+    };
+    let mut documents = 0usize;
+    for event in Parser::new_from_str(text) {
+        let (event, span) = event.map_err(|e| {
+            let at = e.marker().index();
+            Diagnostic::error(codes::YAML_SYNTAX, format!("invalid YAML: {}", e.info()))
+                .at(Span::new(file, at, at + 1))
+                .hint("check indentation, quoting and the `:` after each key")
+        })?;
+        let (start, end) = (span.start.index(), span.end.index());
+        match event {
+            Event::StreamStart | Event::StreamEnd | Event::Nothing | Event::DocumentEnd => {}
+            Event::DocumentStart(_) => {
+                documents += 1;
+                if documents > 1 {
+                    return Err(Diagnostic::error(codes::YAML_STRUCTURE, "more than one YAML document in the file")
+                        .at(Span::new(file, start, end.max(start + 3)))
+                        .hint("a topology is one document: remove the extra `---` or split into files joined with `extends`"));
+                }
+            }
+            Event::Alias(id) => {
+                let (node, size) = b.anchors.get(&id).cloned().ok_or_else(|| {
+                    Diagnostic::error(codes::YAML_STRUCTURE, "alias to an unknown anchor")
+                        .at(Span::new(file, start, end))
+                })?;
+                b.count(size, start, end)?;
+                b.push(node)?;
+            }
+            Event::Scalar(value, style, anchor, tag) => {
+                let kind = resolve_scalar(&value, style, tag.as_deref()).map_err(|msg| {
+                    Diagnostic::error(codes::YAML_STRUCTURE, msg).at(Span::new(file, start, end))
+                })?;
+                b.count(1, start, end)?;
+                let node = Node::new(kind, Span::new(file, start, end));
+                b.remember(anchor, &node, 1);
+                b.push(node)?;
+            }
+            Event::SequenceStart(anchor, tag) => {
+                check_collection_tag(tag.as_deref(), "seq").map_err(|m| {
+                    Diagnostic::error(codes::YAML_STRUCTURE, m).at(Span::new(file, start, end))
+                })?;
+                b.open(
+                    Frame::Seq {
+                        items: Vec::new(),
+                        start,
+                        anchor,
+                    },
+                    start,
+                    end,
+                )?;
+            }
+            Event::MappingStart(anchor, tag) => {
+                check_collection_tag(tag.as_deref(), "map").map_err(|m| {
+                    Diagnostic::error(codes::YAML_STRUCTURE, m).at(Span::new(file, start, end))
+                })?;
+                b.open(
+                    Frame::Map {
+                        entries: Vec::new(),
+                        merges: Vec::new(),
+                        key: None,
+                        start,
+                        anchor,
+                    },
+                    start,
+                    end,
+                )?;
+            }
+            Event::SequenceEnd => {
+                if let Some(Frame::Seq {
+                    items,
+                    start: s,
+                    anchor,
+                }) = b.stack.pop()
+                {
+                    b.count(1, s, end)?;
+                    let node = Node::new(NodeKind::Seq(items), Span::new(file, s, end));
+                    b.remember_sized(anchor, &node);
+                    b.push(node)?;
+                }
+            }
+            Event::MappingEnd => {
+                if let Some(Frame::Map {
+                    mut entries,
+                    merges,
+                    start: s,
+                    anchor,
+                    ..
+                }) = b.stack.pop()
+                {
+                    apply_merges(&mut entries, merges);
+                    b.count(1, s, end)?;
+                    let node = Node::new(NodeKind::Map(entries), Span::new(file, s, end));
+                    b.remember_sized(anchor, &node);
+                    b.push(node)?;
+                }
+            }
+        }
+    }
+    Ok(b.root
+        .unwrap_or_else(|| Node::new(NodeKind::Null, Span::new(file, 0, 0))))
+}
+
+impl Builder {
+    fn count(&mut self, n: usize, start: usize, end: usize) -> Result<(), Diagnostic> {
+        self.nodes = self.nodes.saturating_add(n);
+        if self.nodes > MAX_NODES {
+            return Err(Diagnostic::error(
+                codes::YAML_STRUCTURE,
+                format!("the document expands to more than {MAX_NODES} values (aliases included)"),
+            )
+            .at(Span::new(self.file, start, end))
+            .hint("this looks like an alias bomb; write the values out or reduce aliases"));
+        }
+        Ok(())
+    }
+
+    fn open(&mut self, frame: Frame, start: usize, end: usize) -> Result<(), Diagnostic> {
+        if self.stack.len() >= MAX_DEPTH {
+            return Err(Diagnostic::error(
+                codes::YAML_STRUCTURE,
+                format!("nesting deeper than {MAX_DEPTH} levels"),
+            )
+            .at(Span::new(self.file, start, end))
+            .hint("a topology file needs only a few levels; check for runaway brackets"));
+        }
+        self.stack.push(frame);
+        Ok(())
+    }
+
+    fn remember(&mut self, anchor: usize, node: &Node, size: usize) {
+        if anchor > 0 {
+            self.anchors.insert(anchor, (node.clone(), size));
+        }
+    }
+
+    fn remember_sized(&mut self, anchor: usize, node: &Node) {
+        if anchor > 0 {
+            let size = node.size();
+            self.anchors.insert(anchor, (node.clone(), size));
+        }
+    }
+
+    fn push(&mut self, node: Node) -> Result<(), Diagnostic> {
+        let file = self.file;
+        match self.stack.last_mut() {
+            None => {
+                self.root = Some(node);
+                Ok(())
+            }
+            Some(Frame::Seq { items, .. }) => {
+                items.push(node);
+                Ok(())
+            }
+            Some(Frame::Map {
+                entries,
+                merges,
+                key,
+                ..
+            }) => match key.take() {
+                None => {
+                    let name = match &node.kind {
+                        NodeKind::Str { value, .. } => value.clone(),
+                        NodeKind::Int(i) => i.to_string(),
+                        NodeKind::Float(f) => f.to_string(),
+                        NodeKind::Bool(b) => b.to_string(),
+                        NodeKind::Null => "null".to_string(),
+                        NodeKind::Seq(_) | NodeKind::Map(_) => {
+                            return Err(Diagnostic::error(
+                                codes::YAML_STRUCTURE,
+                                "a mapping key must be a plain value",
+                            )
+                            .at(node.span));
+                        }
+                    };
+                    *key = Some((name, node.span));
+                    Ok(())
+                }
+                Some((name, key_span)) => {
+                    if name == "<<" {
+                        merges.push(node);
+                        return Ok(());
+                    }
+                    if let Some(first) = entries.iter().find(|e| e.key == name) {
+                        return Err(Diagnostic::error(
+                            codes::YAML_STRUCTURE,
+                            format!("duplicate key `{name}`"),
+                        )
+                        .at(key_span)
+                        .label(first.key_span, "first defined here")
+                        .hint("remove one of them; YAML keys must be unique in a mapping"));
+                    }
+                    let _ = file;
+                    entries.push(Entry {
+                        key: name,
+                        key_span,
+                        value: node,
+                    });
+                    Ok(())
+                }
+            },
+        }
+    }
+}
+
+/// `<<: *base` and `<<: [*a, *b]`: merged keys never override explicit ones, and earlier
+/// merge sources win over later ones (YAML merge-key semantics).
+fn apply_merges(entries: &mut Vec<Entry>, merges: Vec<Node>) {
+    for merge in merges {
+        let sources: Vec<Node> = match merge.kind {
+            NodeKind::Seq(items) => items,
+            other => vec![Node::new(other, merge.span)],
+        };
+        for source in sources {
+            if let NodeKind::Map(src) = source.kind {
+                for e in src {
+                    if !entries.iter().any(|x| x.key == e.key) {
+                        entries.push(e);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn check_collection_tag(tag: Option<&Tag>, expected: &str) -> Result<(), String> {
+    match tag {
+        None => Ok(()),
+        Some(t) if t.is_yaml_core_schema() && t.suffix == expected => Ok(()),
+        Some(t) => Err(format!("unsupported YAML tag `{t}`")),
+    }
+}
+
+/// Resolve a scalar by the YAML 1.2 core schema, honouring `!!str`-style core tags.
+fn resolve_scalar(value: &str, style: ScalarStyle, tag: Option<&Tag>) -> Result<NodeKind, String> {
+    if let Some(t) = tag {
+        if !t.is_yaml_core_schema() {
+            // `!` alone is the non-specific tag: a string.
+            if t.handle == "!" && t.suffix.is_empty() {
+                return Ok(NodeKind::Str {
+                    value: value.to_string(),
+                    plain: false,
+                });
+            }
+            return Err(format!("unsupported YAML tag `{t}`"));
+        }
+        return match t.suffix.as_str() {
+            "str" => Ok(NodeKind::Str {
+                value: value.to_string(),
+                plain: false,
+            }),
+            "int" => parse_int(value)
+                .map(NodeKind::Int)
+                .ok_or_else(|| format!("`{value}` is not an integer")),
+            "float" => parse_float(value)
+                .or_else(|| parse_int(value).map(|i| i as f64))
+                .map(NodeKind::Float)
+                .ok_or_else(|| format!("`{value}` is not a number")),
+            "bool" => parse_bool(value)
+                .map(NodeKind::Bool)
+                .ok_or_else(|| format!("`{value}` is not a boolean")),
+            "null" => Ok(NodeKind::Null),
+            other => Err(format!("unsupported YAML tag `!!{other}` on a scalar")),
+        };
+    }
+    if style != ScalarStyle::Plain {
+        return Ok(NodeKind::Str {
+            value: value.to_string(),
+            plain: false,
+        });
+    }
+    Ok(resolve_plain(value))
+}
+
+/// The core-schema type of a plain scalar's text.
+pub fn resolve_plain(value: &str) -> NodeKind {
+    if matches!(value, "" | "~" | "null" | "Null" | "NULL") {
+        return NodeKind::Null;
+    }
+    if let Some(b) = parse_bool(value) {
+        return NodeKind::Bool(b);
+    }
+    if let Some(i) = parse_int(value) {
+        return NodeKind::Int(i);
+    }
+    if let Some(f) = parse_float(value) {
+        return NodeKind::Float(f);
+    }
+    NodeKind::Str {
+        value: value.to_string(),
+        plain: true,
+    }
+}
+
+fn parse_bool(v: &str) -> Option<bool> {
+    match v {
+        "true" | "True" | "TRUE" => Some(true),
+        "false" | "False" | "FALSE" => Some(false),
+        _ => None,
+    }
+}
+
+fn parse_int(v: &str) -> Option<i64> {
+    if let Some(oct) = v.strip_prefix("0o") {
+        return i64::from_str_radix(oct, 8).ok();
+    }
+    if let Some(hex) = v.strip_prefix("0x") {
+        return i64::from_str_radix(hex, 16).ok();
+    }
+    let digits = v.strip_prefix(['-', '+']).unwrap_or(v);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    v.parse::<i64>().ok()
+}
+
+fn parse_float(v: &str) -> Option<f64> {
+    match v {
+        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => return Some(f64::INFINITY),
+        "-.inf" | "-.Inf" | "-.INF" => return Some(f64::NEG_INFINITY),
+        ".nan" | ".NaN" | ".NAN" => return Some(f64::NAN),
+        _ => {}
+    }
+    let body = v.strip_prefix(['-', '+']).unwrap_or(v);
+    let (mantissa, exp) = match body.find(['e', 'E']) {
+        Some(i) => (&body[..i], Some(&body[i + 1..])),
+        None => (body, None),
+    };
+    let ok_mantissa = {
+        let mut parts = mantissa.splitn(2, '.');
+        let int = parts.next().unwrap_or("");
+        let frac = parts.next();
+        let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+        match frac {
+            Some(f) => digits(int) && digits(f) && !(int.is_empty() && f.is_empty()),
+            None => !int.is_empty() && digits(int),
+        }
+    };
+    let ok_exp = match exp {
+        None => true,
+        Some(e) => {
+            let e = e.strip_prefix(['-', '+']).unwrap_or(e);
+            !e.is_empty() && e.bytes().all(|b| b.is_ascii_digit())
+        }
+    };
+    if ok_mantissa && ok_exp {
+        v.parse::<f64>().ok()
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(text: &str) -> Result<Node, Diagnostic> {
+        parse(text, FileId(0))
+    }
+
+    #[test]
+    fn core_schema_scalars() {
+        let cases: &[(&str, NodeKind)] = &[
+            ("a: 1", NodeKind::Int(1)),
+            ("a: -12", NodeKind::Int(-12)),
+            ("a: 0x1f", NodeKind::Int(31)),
+            ("a: 1.5", NodeKind::Float(1.5)),
+            ("a: true", NodeKind::Bool(true)),
+            ("a: ~", NodeKind::Null),
+            ("a:", NodeKind::Null),
+            (
+                "a: yes",
+                NodeKind::Str {
+                    value: "yes".into(),
+                    plain: true,
+                },
+            ),
+            (
+                "a: '1'",
+                NodeKind::Str {
+                    value: "1".into(),
+                    plain: false,
+                },
+            ),
+            (
+                "a: !!str 1",
+                NodeKind::Str {
+                    value: "1".into(),
+                    plain: false,
+                },
+            ),
+            (
+                "a: 1.2.3",
+                NodeKind::Str {
+                    value: "1.2.3".into(),
+                    plain: true,
+                },
+            ),
+        ];
+        for (text, want) in cases {
+            let node = p(text).unwrap_or_else(|d| panic!("{text}: {}", d.message));
+            assert_eq!(
+                &node.get("a").map(|n| n.kind.clone()),
+                &Some(want.clone()),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn duplicate_keys_are_errors() {
+        let err = p("a: 1\nb: 2\na: 3\n").expect_err("duplicate");
+        assert_eq!(err.code, codes::YAML_STRUCTURE);
+        assert!(err.message.contains("duplicate key `a`"));
+    }
+
+    #[test]
+    fn merge_keys_merge() {
+        let node = p("base: &b {x: 1, y: 2}\nitem:\n  <<: *b\n  y: 3\n").expect("parses");
+        let item = node.get("item").expect("item");
+        assert_eq!(item.get("x").map(|n| &n.kind), Some(&NodeKind::Int(1)));
+        assert_eq!(item.get("y").map(|n| &n.kind), Some(&NodeKind::Int(3)));
+    }
+
+    #[test]
+    fn alias_bomb_is_refused() {
+        let mut doc = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..10 {
+            let prev = i - 1;
+            doc.push_str(&format!(
+                "a{i}: &a{i} [*a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}]\n"
+            ));
+        }
+        let err = p(&doc).expect_err("bomb");
+        assert!(
+            err.message.contains("expands to more than"),
+            "{}",
+            err.message
+        );
+    }
+
+    #[test]
+    fn deep_nesting_is_refused() {
+        let doc = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+        let err = p(&doc).expect_err("deep");
+        assert!(err.message.contains("nesting deeper"), "{}", err.message);
+    }
+
+    #[test]
+    fn spans_point_at_values() {
+        let text = "queues:\n  - name: orders\n";
+        let node = p(text).expect("parses");
+        let span = node.locate("/queues/0/name");
+        assert_eq!(&text[span.start as usize..span.end as usize], "orders");
+    }
+}

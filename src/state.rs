@@ -1,0 +1,495 @@
+//! The one normalized model of broker state.
+//!
+//! The file, the live broker and an older git revision of the file all become a [`State`];
+//! plan, apply, export, diff and route work on nothing else. Normalization is the single
+//! place that knows RabbitMQ's reshaping: defaults filled, named queue fields folded into
+//! their `x-` arguments, numbers canonical, bindings expanded from `routing_keys`. Two
+//! States that describe the same broker compare equal, so a false diff is a bug here.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::topology::model::{DestinationType, QueueType, Topology};
+
+/// Canonical arguments: sorted keys, canonical values (see [`canonical_value`]).
+pub type Args = BTreeMap<String, Value>;
+
+/// The vhost entities go to when neither they nor the file name one.
+pub const DEFAULT_VHOST: &str = "/";
+
+/// Identity of a vhost-scoped named entity (exchange, queue, policy).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct EntityKey {
+    pub vhost: String,
+    pub name: String,
+}
+
+impl EntityKey {
+    pub fn new(vhost: impl Into<String>, name: impl Into<String>) -> Self {
+        EntityKey {
+            vhost: vhost.into(),
+            name: name.into(),
+        }
+    }
+}
+
+impl fmt::Display for EntityKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.vhost == DEFAULT_VHOST {
+            write!(f, "{}", self.name)
+        } else {
+            write!(f, "{}@{}", self.name, self.vhost)
+        }
+    }
+}
+
+/// Identity of a binding, as RabbitMQ has it: everything about a binding is its identity.
+///
+/// `arguments` is the canonical JSON text of the arguments so that keys order and compare;
+/// never compute the server's `properties_key`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct BindingKey {
+    pub vhost: String,
+    pub source: String,
+    pub destination_type: DestinationType,
+    pub destination: String,
+    pub routing_key: String,
+    pub arguments: String,
+}
+
+impl BindingKey {
+    /// The arguments back as a map (they were serialized from one, so this cannot fail
+    /// on keys this module made; a foreign string yields an empty map).
+    pub fn arguments_map(&self) -> Args {
+        serde_json::from_str(&self.arguments).unwrap_or_default()
+    }
+}
+
+impl fmt::Display for BindingKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} -> ", display_exchange(&self.source))?;
+        if self.destination_type == DestinationType::Exchange {
+            write!(f, "exchange ")?;
+        }
+        write!(f, "{}", self.destination)?;
+        if !self.routing_key.is_empty() {
+            write!(f, " [{}]", self.routing_key)?;
+        }
+        if self.arguments != "{}" {
+            write!(f, " {}", self.arguments)?;
+        }
+        if self.vhost != DEFAULT_VHOST {
+            write!(f, " @{}", self.vhost)?;
+        }
+        Ok(())
+    }
+}
+
+fn display_exchange(name: &str) -> &str {
+    if name.is_empty() {
+        "(default exchange)"
+    } else {
+        name
+    }
+}
+
+/// Identity of a permission: one user in one vhost.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct PermissionKey {
+    pub vhost: String,
+    pub user: String,
+}
+
+/// A vhost. `None` fields are not managed (the file did not set them).
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct VhostState {
+    pub description: Option<String>,
+    pub default_queue_type: Option<QueueType>,
+    pub tags: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ExchangeState {
+    /// `direct`, `fanout`, `topic`, `headers` or a plugin type.
+    pub kind: String,
+    pub durable: bool,
+    pub auto_delete: bool,
+    pub internal: bool,
+    /// Includes `alternate-exchange` when set.
+    pub arguments: Args,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct QueueState {
+    pub kind: QueueType,
+    pub durable: bool,
+    pub auto_delete: bool,
+    /// `x-` arguments other than `x-queue-type` (that is `kind`).
+    pub arguments: Args,
+    /// Messages the live queue holds; `None` for desired state. Not part of equality
+    /// as the planner sees it: use [`QueueState::same_definition`].
+    pub messages: Option<u64>,
+}
+
+impl QueueState {
+    /// Whether two queues are the same declaration (message counts aside).
+    pub fn same_definition(&self, other: &QueueState) -> bool {
+        self.kind == other.kind
+            && self.durable == other.durable
+            && self.auto_delete == other.auto_delete
+            && self.arguments == other.arguments
+    }
+}
+
+/// A binding carries nothing beyond its key; the struct exists so maps read alike.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct BindingState {}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PolicyState {
+    pub pattern: String,
+    /// One of RabbitMQ's `apply-to` values (`queues`, `exchanges`, `all`, ...).
+    pub apply_to: String,
+    pub priority: i64,
+    pub definition: Args,
+}
+
+/// A secret value that never prints.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+    /// The value, for the one place that must send it (the management API).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("***")
+    }
+}
+
+/// What is known of a user's password.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Credential {
+    /// Desired: not managed by the file. Live: the user has no password.
+    None,
+    /// Desired: the password is in environment variable `var` (`value` is `None` where
+    /// the variable is unset, e.g. in an offline diff).
+    Env { var: String, value: Option<Secret> },
+    /// A RabbitMQ password hash and, when known, its hashing algorithm.
+    Hash {
+        hash: String,
+        algorithm: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UserState {
+    /// Sorted, deduplicated.
+    pub tags: Vec<String>,
+    pub credential: Credential,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PermissionState {
+    pub configure: String,
+    pub write: String,
+    pub read: String,
+}
+
+/// Broker state, desired or live, in one canonical shape.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct State {
+    pub vhosts: BTreeMap<String, VhostState>,
+    pub exchanges: BTreeMap<EntityKey, ExchangeState>,
+    pub queues: BTreeMap<EntityKey, QueueState>,
+    pub bindings: BTreeMap<BindingKey, BindingState>,
+    pub policies: BTreeMap<EntityKey, PolicyState>,
+    pub users: BTreeMap<String, UserState>,
+    pub permissions: BTreeMap<PermissionKey, PermissionState>,
+}
+
+/// Queue arguments whose values are numbers; the broker and clients send some as strings.
+const NUMERIC_ARGS: &[&str] = &[
+    "x-message-ttl",
+    "x-expires",
+    "x-max-length",
+    "x-max-length-bytes",
+    "x-max-priority",
+    "x-delivery-limit",
+    "x-quorum-initial-group-size",
+    "x-stream-max-segment-size-bytes",
+    "x-initial-cluster-size",
+    "message-ttl",
+    "expires",
+    "max-length",
+    "max-length-bytes",
+    "delivery-limit",
+    "priority",
+];
+
+/// The canonical form of one argument value: integral floats become integers, and
+/// numeric strings become numbers for arguments RabbitMQ reads as numbers.
+pub fn canonical_value(name: &str, value: &Value) -> Value {
+    match value {
+        Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                Value::from(i)
+            } else if let Some(u) = n.as_u64() {
+                Value::from(u)
+            } else if let Some(f) = n.as_f64() {
+                if f.fract() == 0.0 && f.abs() < 9.0e15 {
+                    Value::from(f as i64)
+                } else {
+                    Value::from(f)
+                }
+            } else {
+                value.clone()
+            }
+        }
+        Value::String(s) if NUMERIC_ARGS.contains(&name) => match s.trim().parse::<i64>() {
+            Ok(i) => Value::from(i),
+            Err(_) => value.clone(),
+        },
+        Value::Array(items) => {
+            Value::Array(items.iter().map(|v| canonical_value(name, v)).collect())
+        }
+        Value::Object(map) => {
+            let sorted: BTreeMap<String, Value> = map
+                .iter()
+                .map(|(k, v)| (k.clone(), canonical_value(k, v)))
+                .collect();
+            Value::Object(sorted.into_iter().collect())
+        }
+        _ => value.clone(),
+    }
+}
+
+/// Canonical arguments from any key/value iterator.
+pub fn canonical_args<'a>(items: impl IntoIterator<Item = (&'a String, &'a Value)>) -> Args {
+    items
+        .into_iter()
+        .map(|(k, v)| (k.clone(), canonical_value(k, v)))
+        .collect()
+}
+
+/// The canonical text of arguments, as used in [`BindingKey::arguments`].
+pub fn args_text(args: &Args) -> String {
+    serde_json::to_string(args).unwrap_or_else(|_| "{}".to_string())
+}
+
+impl State {
+    /// The desired state a topology describes. `env` looks up the environment variables
+    /// that hold user passwords (pass `|_| None` offline).
+    ///
+    /// Assumes a topology that passed validation: duplicates are resolved last-wins
+    /// rather than reported.
+    pub fn from_topology(topo: &Topology, env: &dyn Fn(&str) -> Option<String>) -> State {
+        let default_vhost = topo
+            .vhost
+            .clone()
+            .unwrap_or_else(|| DEFAULT_VHOST.to_string());
+        let vh = |v: &Option<String>| v.clone().unwrap_or_else(|| default_vhost.clone());
+        let mut state = State::default();
+
+        for v in &topo.vhosts {
+            state.vhosts.insert(
+                v.name.clone(),
+                VhostState {
+                    description: v.description.clone(),
+                    default_queue_type: v.default_queue_type,
+                    tags: v.tags.as_ref().map(|t| sorted_unique(t)),
+                },
+            );
+        }
+
+        for x in &topo.exchanges {
+            let mut arguments = canonical_args(&x.arguments);
+            if let Some(ae) = &x.alternate_exchange {
+                arguments.insert("alternate-exchange".into(), Value::from(ae.clone()));
+            }
+            state.exchanges.insert(
+                EntityKey::new(vh(&x.vhost), &x.name),
+                ExchangeState {
+                    kind: x.kind.clone(),
+                    durable: x.durable.unwrap_or(true),
+                    auto_delete: x.auto_delete.unwrap_or(false),
+                    internal: x.internal.unwrap_or(false),
+                    arguments,
+                },
+            );
+        }
+
+        for q in &topo.queues {
+            let vhost = vh(&q.vhost);
+            let mut arguments = canonical_args(&q.arguments);
+            let raw_type = arguments.remove("x-queue-type");
+            let named: [(&str, Option<Value>); 10] = [
+                ("x-message-ttl", q.message_ttl.map(Value::from)),
+                ("x-expires", q.expires.map(Value::from)),
+                ("x-max-length", q.max_length.map(Value::from)),
+                ("x-max-length-bytes", q.max_length_bytes.map(Value::from)),
+                ("x-overflow", q.overflow.map(|o| Value::from(o.as_str()))),
+                (
+                    "x-dead-letter-exchange",
+                    q.dead_letter_exchange.clone().map(Value::from),
+                ),
+                (
+                    "x-dead-letter-routing-key",
+                    q.dead_letter_routing_key.clone().map(Value::from),
+                ),
+                ("x-max-priority", q.max_priority.map(Value::from)),
+                ("x-delivery-limit", q.delivery_limit.map(Value::from)),
+                (
+                    "x-single-active-consumer",
+                    q.single_active_consumer.map(Value::from),
+                ),
+            ];
+            for (name, value) in named {
+                if let Some(value) = value {
+                    arguments.insert(name.to_string(), value);
+                }
+            }
+            let vhost_default = topo
+                .vhosts
+                .iter()
+                .find(|v| v.name == vhost)
+                .and_then(|v| v.default_queue_type);
+            let kind = q
+                .kind
+                .or_else(|| {
+                    raw_type
+                        .as_ref()
+                        .and_then(|t| parse_queue_type(t.as_str()?))
+                })
+                .or(vhost_default)
+                .unwrap_or(QueueType::Classic);
+            state.queues.insert(
+                EntityKey::new(vhost, &q.name),
+                QueueState {
+                    kind,
+                    durable: q.durable.unwrap_or(true),
+                    auto_delete: q.auto_delete.unwrap_or(false),
+                    arguments,
+                    messages: None,
+                },
+            );
+        }
+
+        for b in &topo.bindings {
+            let vhost = vh(&b.vhost);
+            let arguments = args_text(&canonical_args(&b.arguments));
+            let keys: Vec<String> = match (&b.routing_keys, &b.routing_key) {
+                (Some(keys), _) => keys.clone(),
+                (None, Some(key)) => vec![key.clone()],
+                (None, None) => vec![String::new()],
+            };
+            for routing_key in keys {
+                state.bindings.insert(
+                    BindingKey {
+                        vhost: vhost.clone(),
+                        source: b.source.clone(),
+                        destination_type: b.destination_type.unwrap_or(DestinationType::Queue),
+                        destination: b.destination.clone(),
+                        routing_key,
+                        arguments: arguments.clone(),
+                    },
+                    BindingState {},
+                );
+            }
+        }
+
+        for p in &topo.policies {
+            state.policies.insert(
+                EntityKey::new(vh(&p.vhost), &p.name),
+                PolicyState {
+                    pattern: p.pattern.clone(),
+                    apply_to: p.apply_to.map(|a| a.as_str()).unwrap_or("all").to_string(),
+                    priority: p.priority.unwrap_or(0),
+                    definition: canonical_args(&p.definition),
+                },
+            );
+        }
+
+        for u in &topo.users {
+            let credential = match (&u.password_env, &u.password_hash) {
+                (Some(var), _) => Credential::Env {
+                    var: var.clone(),
+                    value: env(var).map(Secret::new),
+                },
+                (None, Some(hash)) => Credential::Hash {
+                    hash: hash.clone(),
+                    algorithm: None,
+                },
+                (None, None) => Credential::None,
+            };
+            state.users.insert(
+                u.name.clone(),
+                UserState {
+                    tags: sorted_unique(u.tags.as_deref().unwrap_or(&[])),
+                    credential,
+                },
+            );
+        }
+
+        for p in &topo.permissions {
+            state.permissions.insert(
+                PermissionKey {
+                    vhost: vh(&p.vhost),
+                    user: p.user.clone(),
+                },
+                PermissionState {
+                    configure: p.configure.clone(),
+                    write: p.write.clone(),
+                    read: p.read.clone(),
+                },
+            );
+        }
+
+        state
+    }
+
+    /// Every vhost the state touches: listed ones and those its entities live in.
+    pub fn vhost_names(&self) -> std::collections::BTreeSet<String> {
+        let mut names: std::collections::BTreeSet<String> = self.vhosts.keys().cloned().collect();
+        names.extend(self.exchanges.keys().map(|k| k.vhost.clone()));
+        names.extend(self.queues.keys().map(|k| k.vhost.clone()));
+        names.extend(self.bindings.keys().map(|k| k.vhost.clone()));
+        names.extend(self.policies.keys().map(|k| k.vhost.clone()));
+        names.extend(self.permissions.keys().map(|k| k.vhost.clone()));
+        names
+    }
+}
+
+/// `classic` / `quorum` / `stream` from RabbitMQ's spelling.
+pub fn parse_queue_type(s: &str) -> Option<QueueType> {
+    match s {
+        "classic" => Some(QueueType::Classic),
+        "quorum" => Some(QueueType::Quorum),
+        "stream" => Some(QueueType::Stream),
+        _ => None,
+    }
+}
+
+fn sorted_unique(items: &[String]) -> Vec<String> {
+    let mut v: Vec<String> = items.iter().filter(|s| !s.is_empty()).cloned().collect();
+    v.sort();
+    v.dedup();
+    v
+}

@@ -1,0 +1,302 @@
+//! Loading a topology: read, parse with positions, resolve `extends`, interpolate,
+//! check against the JSON Schema, deserialize, and run the semantic rules.
+//!
+//! Every stage collects all its problems before the pipeline stops, so a broken file is
+//! reported whole. Later commands only ever see a [`Valid`] topology.
+
+pub mod interpolate;
+pub mod merge;
+pub mod model;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::diag::{Diagnostic, codes};
+use crate::source::node::Node;
+use crate::source::{Sources, Span, yaml};
+use crate::validate;
+use interpolate::Vars;
+pub use model::Topology;
+
+/// Largest topology file read. A generated 10,000-queue file is about 2 MiB.
+pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
+/// Longest `extends` chain.
+pub const MAX_EXTENDS_DEPTH: usize = 16;
+
+/// How files are read: from disk, or (for `topo diff --git`) from a git revision.
+pub trait FileSource {
+    fn read(&self, path: &Path) -> std::io::Result<String>;
+}
+
+/// Files on disk, with a size limit checked before reading.
+pub struct Disk;
+
+impl FileSource for Disk {
+    fn read(&self, path: &Path) -> std::io::Result<String> {
+        let meta = std::fs::metadata(path)?;
+        if meta.len() > MAX_FILE_BYTES {
+            return Err(std::io::Error::other(format!(
+                "the file is {} MiB; topo reads topology files up to {} MiB",
+                meta.len() / (1024 * 1024),
+                MAX_FILE_BYTES / (1024 * 1024)
+            )));
+        }
+        let bytes = std::fs::read(path)?;
+        String::from_utf8(bytes).map_err(|e| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!(
+                    "not UTF-8 text (invalid byte at offset {})",
+                    e.utf8_error().valid_up_to()
+                ),
+            )
+        })
+    }
+}
+
+/// Where variables come from when loading.
+#[derive(Debug, Clone, Default)]
+pub enum EnvSource {
+    /// The process environment (over the `.env` file beside the entry file).
+    #[default]
+    Process,
+    /// A fixed set (tests), still over the `.env` file.
+    Fixed(HashMap<String, String>),
+}
+
+/// The result of loading: always the sources (for rendering diagnostics), the topology
+/// when it could be built, and every diagnostic found.
+pub struct Loaded {
+    pub sources: Sources,
+    pub entry: PathBuf,
+    pub tree: Option<Node>,
+    pub topology: Option<Topology>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// A topology that passed every check.
+pub struct Valid {
+    pub sources: Sources,
+    pub entry: PathBuf,
+    pub tree: Node,
+    pub topology: Topology,
+    /// Warnings (never errors).
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Loaded {
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+
+    /// The valid topology, or `self` back when any error was found.
+    pub fn into_valid(self) -> Result<Valid, Box<Loaded>> {
+        if self.has_errors() {
+            return Err(Box::new(self));
+        }
+        match (self.tree, self.topology) {
+            (Some(tree), Some(topology)) => Ok(Valid {
+                sources: self.sources,
+                entry: self.entry,
+                tree,
+                topology,
+                diagnostics: self.diagnostics,
+            }),
+            (tree, topology) => Err(Box::new(Loaded {
+                tree,
+                topology,
+                ..self
+            })),
+        }
+    }
+}
+
+/// Load and check a topology file from disk with the process environment.
+pub fn load(path: &Path) -> Loaded {
+    load_with(path, &Disk, &EnvSource::Process)
+}
+
+/// Load and check a topology through any file source and environment.
+pub fn load_with(path: &Path, files: &dyn FileSource, env: &EnvSource) -> Loaded {
+    let mut loaded = Loaded {
+        sources: Sources::default(),
+        entry: path.to_path_buf(),
+        tree: None,
+        topology: None,
+        diagnostics: Vec::new(),
+    };
+    let mut chain = Vec::new();
+    let Some(mut tree) = load_tree(path, None, files, &mut loaded, &mut chain) else {
+        return loaded;
+    };
+
+    let dotenv = read_dotenv(path, files, &mut loaded);
+    let vars = match env {
+        EnvSource::Process => Vars::from_process(dotenv),
+        EnvSource::Fixed(map) => Vars::new(map.clone(), dotenv),
+    };
+    let mut path_buf = String::new();
+    interpolate::interpolate_tree(
+        &mut tree,
+        &vars,
+        &loaded.sources,
+        &mut path_buf,
+        &mut loaded.diagnostics,
+    );
+
+    let value = tree.to_json();
+    let schema_diags = validate::schema::check(&tree, &value);
+    let schema_ok = schema_diags.is_empty();
+    loaded.diagnostics.extend(schema_diags);
+    if schema_ok && !loaded.has_errors() {
+        match Topology::deserialize(&value) {
+            Ok(topology) => {
+                loaded.diagnostics.extend(validate::rules::check(
+                    &topology,
+                    &tree,
+                    &loaded.sources,
+                ));
+                loaded.topology = Some(topology);
+            }
+            Err(e) => loaded.diagnostics.push(
+                Diagnostic::error(
+                    codes::SCHEMA_TYPE,
+                    format!("the file does not fit the topology format: {e}"),
+                )
+                .at(tree.span),
+            ),
+        }
+    }
+    loaded.tree = Some(tree);
+    loaded
+}
+
+/// Read and parse one file and, recursively, the files it extends; merged.
+fn load_tree(
+    path: &Path,
+    from: Option<Span>,
+    files: &dyn FileSource,
+    loaded: &mut Loaded,
+    chain: &mut Vec<PathBuf>,
+) -> Option<Node> {
+    let text = match files.read(path) {
+        Ok(t) => t,
+        Err(e) => {
+            let (code, what) = if from.is_some() {
+                (codes::EXTENDS, "base topology")
+            } else {
+                (codes::FILE, "topology file")
+            };
+            let mut d = Diagnostic::error(
+                code,
+                format!(
+                    "cannot read {what} `{}`: {e}",
+                    crate::source::display_path(path)
+                ),
+            );
+            d = match from {
+                Some(span) => d
+                    .at(span)
+                    .hint("`extends` is a path relative to the file that names it"),
+                None => d.hint("pass the path of a topology file, or set TOPO_FILE"),
+            };
+            loaded.diagnostics.push(d);
+            return None;
+        }
+    };
+    let file = loaded.sources.add(path, text);
+    let text = loaded
+        .sources
+        .get(file)
+        .map(|f| f.text.as_str())
+        .unwrap_or_default();
+    let tree = match yaml::parse(text, file) {
+        Ok(t) => t,
+        Err(d) => {
+            loaded.diagnostics.push(d);
+            return None;
+        }
+    };
+
+    let Some(extends) = tree.get("extends") else {
+        return Some(tree);
+    };
+    let Some(rel) = extends.as_str() else {
+        // Not a string: the schema check reports it with its position.
+        return Some(tree);
+    };
+    let base_path = path.parent().unwrap_or(Path::new(".")).join(rel);
+    let canonical = std::fs::canonicalize(&base_path).unwrap_or_else(|_| base_path.clone());
+    chain.push(std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()));
+    if chain.contains(&canonical) {
+        loaded.diagnostics.push(
+            Diagnostic::error(
+                codes::EXTENDS,
+                format!("`extends` cycle: `{rel}` extends this file again"),
+            )
+            .at(extends.span)
+            .hint("remove `extends` from one of the files in the cycle"),
+        );
+        return None;
+    }
+    if chain.len() >= MAX_EXTENDS_DEPTH {
+        loaded.diagnostics.push(
+            Diagnostic::error(
+                codes::EXTENDS,
+                format!("`extends` chain longer than {MAX_EXTENDS_DEPTH} files"),
+            )
+            .at(extends.span),
+        );
+        return None;
+    }
+    let span = extends.span;
+    let base = load_tree(&base_path, Some(span), files, loaded, chain)?;
+    chain.pop();
+    Some(merge::merge_documents(base, tree))
+}
+
+/// Variables of the `.env` file beside the entry file, if there is one.
+fn read_dotenv(
+    entry: &Path,
+    files: &dyn FileSource,
+    loaded: &mut Loaded,
+) -> HashMap<String, String> {
+    let path = entry.parent().unwrap_or(Path::new(".")).join(".env");
+    let Ok(text) = files.read(&path) else {
+        return HashMap::new();
+    };
+    let mut vars = HashMap::new();
+    let file = loaded.sources.add(&path, text.clone());
+    for item in dotenvy::from_read_iter(text.as_bytes()) {
+        match item {
+            Ok((k, v)) => {
+                vars.insert(k, v);
+            }
+            Err(e) => {
+                let (line, msg) = match &e {
+                    dotenvy::Error::LineParse(line, _) => {
+                        (Some(line.clone()), format!("cannot parse `.env`: {e}"))
+                    }
+                    _ => (None, format!("cannot read `.env`: {e}")),
+                };
+                let mut d =
+                    Diagnostic::error(codes::DOTENV, msg).hint("each line of .env is `NAME=value`");
+                if let Some(line) = line {
+                    if let Some(pos) = text.find(line.trim_end()) {
+                        let start = text[..pos].chars().count();
+                        d = d.at(Span::new(
+                            file,
+                            start,
+                            start + line.trim_end().chars().count(),
+                        ));
+                    }
+                }
+                loaded.diagnostics.push(d);
+                break;
+            }
+        }
+    }
+    vars
+}

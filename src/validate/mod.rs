@@ -1,0 +1,5 @@
+//! `topo validate`: the JSON Schema layer ([`schema`]) and the semantic rules ([`rules`]).
+//! Both run inside [`crate::topology::load`], before every command.
+
+pub mod rules;
+pub mod schema;

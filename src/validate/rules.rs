@@ -1,0 +1,1055 @@
+//! Semantic rules: what the schema cannot say. Each rule is a small function over the
+//! typed topology that reports through [`Ctx`], which turns JSON pointers into positions.
+//! Every rule has a stable code (see [`crate::diag::codes`]) and a test in
+//! `tests/validate_corpus.rs` with a failing and a passing case.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use serde_json::Value;
+
+use crate::diag::{Diagnostic, codes, did_you_mean};
+use crate::source::Sources;
+use crate::source::node::Node;
+use crate::state::DEFAULT_VHOST;
+use crate::topology::model::{DestinationType, Queue, QueueType, Runtime, Topology, TransportKind};
+
+/// Exchanges every vhost has; bindings may use them as sources.
+pub const BUILTIN_EXCHANGES: &[&str] = &[
+    "amq.direct",
+    "amq.fanout",
+    "amq.topic",
+    "amq.headers",
+    "amq.match",
+];
+
+/// The queue fields that stand for an `x-` argument: (field, argument).
+pub const QUEUE_NAMED_ARGS: &[(&str, &str)] = &[
+    ("type", "x-queue-type"),
+    ("message_ttl", "x-message-ttl"),
+    ("expires", "x-expires"),
+    ("max_length", "x-max-length"),
+    ("max_length_bytes", "x-max-length-bytes"),
+    ("overflow", "x-overflow"),
+    ("dead_letter_exchange", "x-dead-letter-exchange"),
+    ("dead_letter_routing_key", "x-dead-letter-routing-key"),
+    ("max_priority", "x-max-priority"),
+    ("delivery_limit", "x-delivery-limit"),
+    ("single_active_consumer", "x-single-active-consumer"),
+];
+
+struct Ctx<'a> {
+    tree: &'a Node,
+    sources: &'a Sources,
+    topo: &'a Topology,
+    out: Vec<Diagnostic>,
+}
+
+impl Ctx<'_> {
+    fn error(&mut self, code: &'static str, pointer: String, message: String) -> &mut Diagnostic {
+        let span = self.tree.locate(&pointer);
+        self.out
+            .push(Diagnostic::error(code, message).at(span).path(pointer));
+        let last = self.out.len() - 1;
+        &mut self.out[last]
+    }
+
+    fn vhost<'b>(&'b self, v: &'b Option<String>) -> &'b str {
+        v.as_deref()
+            .or(self.topo.vhost.as_deref())
+            .unwrap_or(DEFAULT_VHOST)
+    }
+}
+
+trait DiagExt {
+    fn with_hint(&mut self, hint: impl Into<String>) -> &mut Self;
+    fn with_opt_hint(&mut self, hint: Option<String>) -> &mut Self;
+    fn with_label(&mut self, span: crate::source::Span, text: &str) -> &mut Self;
+}
+
+impl DiagExt for Diagnostic {
+    fn with_hint(&mut self, hint: impl Into<String>) -> &mut Self {
+        self.hint = Some(hint.into());
+        self
+    }
+    fn with_opt_hint(&mut self, hint: Option<String>) -> &mut Self {
+        if hint.is_some() {
+            self.hint = hint;
+        }
+        self
+    }
+    fn with_label(&mut self, span: crate::source::Span, text: &str) -> &mut Self {
+        self.labels.push((span, text.to_string()));
+        self
+    }
+}
+
+/// Run every rule; all problems, in file order of the rules.
+pub fn check(topo: &Topology, tree: &Node, sources: &Sources) -> Vec<Diagnostic> {
+    let mut cx = Ctx {
+        tree,
+        sources,
+        topo,
+        out: Vec::new(),
+    };
+    duplicates(&mut cx);
+    reserved_names(&mut cx);
+    exchange_references(&mut cx);
+    bindings(&mut cx);
+    queues(&mut cx);
+    users_and_permissions(&mut cx);
+    services_and_transports(&mut cx);
+    literal_secrets(&mut cx);
+    cx.out
+}
+
+fn duplicates(cx: &mut Ctx) {
+    let t = cx.topo;
+    let mut groups: Vec<(&str, Vec<String>, &str)> = vec![
+        (
+            "vhosts",
+            t.vhosts.iter().map(|v| v.name.clone()).collect(),
+            "name",
+        ),
+        (
+            "exchanges",
+            t.exchanges
+                .iter()
+                .map(|x| format!("{}\u{0}{}", cx.vhost(&x.vhost), x.name))
+                .collect(),
+            "name",
+        ),
+        (
+            "queues",
+            t.queues
+                .iter()
+                .map(|q| format!("{}\u{0}{}", cx.vhost(&q.vhost), q.name))
+                .collect(),
+            "name",
+        ),
+        (
+            "policies",
+            t.policies
+                .iter()
+                .map(|p| format!("{}\u{0}{}", cx.vhost(&p.vhost), p.name))
+                .collect(),
+            "name",
+        ),
+        (
+            "users",
+            t.users.iter().map(|u| u.name.clone()).collect(),
+            "name",
+        ),
+        (
+            "permissions",
+            t.permissions
+                .iter()
+                .map(|p| format!("{}\u{0}{}", cx.vhost(&p.vhost), p.user))
+                .collect(),
+            "user",
+        ),
+        (
+            "services",
+            t.services.iter().map(|s| s.name.clone()).collect(),
+            "name",
+        ),
+        (
+            "transports",
+            t.transports
+                .iter()
+                .map(|x| format!("{}\u{0}{}\u{0}{:?}\u{0}{:?}", x.from, x.to, x.kind, x.queue))
+                .collect(),
+            "from",
+        ),
+    ];
+    // Bindings: identity per expanded routing key.
+    let mut binding_ids = Vec::new();
+    let mut binding_at = Vec::new();
+    for (i, b) in t.bindings.iter().enumerate() {
+        let args = serde_json::to_string(&b.arguments.iter().collect::<BTreeMap<_, _>>())
+            .unwrap_or_default();
+        let keys: Vec<String> = match (&b.routing_keys, &b.routing_key) {
+            (Some(k), _) => k.clone(),
+            (None, Some(k)) => vec![k.clone()],
+            (None, None) => vec![String::new()],
+        };
+        for k in keys {
+            binding_ids.push(format!(
+                "{}\u{0}{}\u{0}{:?}\u{0}{}\u{0}{k}\u{0}{args}",
+                cx.vhost(&b.vhost),
+                b.source,
+                b.destination_type.unwrap_or(DestinationType::Queue),
+                b.destination
+            ));
+            binding_at.push(i);
+        }
+    }
+    for (list, ids, field) in groups.drain(..) {
+        let mut seen: HashMap<&str, usize> = HashMap::new();
+        for (i, id) in ids.iter().enumerate() {
+            if let Some(first) = seen.get(id.as_str()).copied() {
+                let first_span = cx.tree.locate(&format!("/{list}/{first}"));
+                let shown = id.replace('\u{0}', " / ");
+                cx.error(
+                    codes::DUPLICATE,
+                    format!("/{list}/{i}/{field}"),
+                    format!("duplicate entry in `{list}`: `{shown}`"),
+                )
+                .with_label(first_span, "first declared here")
+                .with_hint("each entity may appear once; merge the two entries");
+            } else {
+                seen.insert(id, i);
+            }
+        }
+    }
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for (id, &i) in binding_ids.iter().zip(&binding_at) {
+        if let Some(first) = seen.get(id.as_str()).copied() {
+            if first != i {
+                let first_span = cx.tree.locate(&format!("/bindings/{first}"));
+                cx.error(codes::DUPLICATE, format!("/bindings/{i}"), "duplicate binding".to_string())
+                    .with_label(first_span, "first declared here")
+                    .with_hint("a binding is identified by vhost, source, destination, routing key and arguments");
+            }
+        } else {
+            seen.insert(id, i);
+        }
+    }
+}
+
+fn reserved_names(cx: &mut Ctx) {
+    let t = cx.topo;
+    for (i, x) in t.exchanges.iter().enumerate() {
+        if x.name.starts_with("amq.") {
+            cx.error(
+                codes::RESERVED_NAME,
+                format!("/exchanges/{i}/name"),
+                format!("exchange name `{}` is reserved", x.name),
+            )
+            .with_hint(
+                "names starting with `amq.` belong to RabbitMQ; the broker refuses to declare them",
+            );
+        }
+    }
+    for (i, q) in t.queues.iter().enumerate() {
+        if q.name.starts_with("amq.") {
+            cx.error(
+                codes::RESERVED_NAME,
+                format!("/queues/{i}/name"),
+                format!("queue name `{}` is reserved", q.name),
+            )
+            .with_hint("names starting with `amq.` are for server-named queues; pick another name");
+        }
+    }
+}
+
+/// Declared exchanges by vhost, and their types.
+fn exchange_index(cx: &Ctx) -> HashMap<(String, String), String> {
+    cx.topo
+        .exchanges
+        .iter()
+        .map(|x| {
+            (
+                (cx.vhost(&x.vhost).to_string(), x.name.clone()),
+                x.kind.clone(),
+            )
+        })
+        .collect()
+}
+
+fn exchange_names_in<'a>(
+    index: &'a HashMap<(String, String), String>,
+    vhost: &'a str,
+) -> impl Iterator<Item = &'a str> {
+    index
+        .keys()
+        .filter(move |(v, _)| v == vhost)
+        .map(|(_, n)| n.as_str())
+}
+
+fn exchange_references(cx: &mut Ctx) {
+    let index = exchange_index(cx);
+    let t = cx.topo;
+    for (i, x) in t.exchanges.iter().enumerate() {
+        let vhost = cx.vhost(&x.vhost).to_string();
+        let ae = x.alternate_exchange.clone().or_else(|| {
+            x.arguments
+                .get("alternate-exchange")
+                .and_then(Value::as_str)
+                .map(String::from)
+        });
+        if let Some(ae) = ae {
+            if !index.contains_key(&(vhost.clone(), ae.clone()))
+                && !BUILTIN_EXCHANGES.contains(&ae.as_str())
+            {
+                let field = if x.alternate_exchange.is_some() {
+                    "alternate_exchange".to_string()
+                } else {
+                    "arguments/alternate-exchange".to_string()
+                };
+                let hint =
+                    did_you_mean(&ae, exchange_names_in(&index, &vhost)).unwrap_or_else(|| {
+                        format!("declare exchange `{ae}` under `exchanges` (vhost `{vhost}`)")
+                    });
+                cx.error(
+                    codes::UNDECLARED_EXCHANGE,
+                    format!("/exchanges/{i}/{field}"),
+                    format!("alternate exchange `{ae}` is not declared"),
+                )
+                .with_hint(hint);
+            }
+        }
+        if x.alternate_exchange.is_some() && x.arguments.contains_key("alternate-exchange") {
+            cx.error(
+                codes::NAMED_AND_RAW,
+                format!("/exchanges/{i}/arguments/alternate-exchange"),
+                "`alternate_exchange` and the raw argument `alternate-exchange` are both set"
+                    .into(),
+            )
+            .with_hint("keep the named field `alternate_exchange` and remove the raw argument");
+        }
+    }
+    for (i, q) in t.queues.iter().enumerate() {
+        let vhost = cx.vhost(&q.vhost).to_string();
+        let (dlx, field) = match (
+            &q.dead_letter_exchange,
+            q.arguments
+                .get("x-dead-letter-exchange")
+                .and_then(Value::as_str),
+        ) {
+            (Some(d), _) => (d.clone(), "dead_letter_exchange".to_string()),
+            (None, Some(d)) => (
+                d.to_string(),
+                "arguments/x-dead-letter-exchange".to_string(),
+            ),
+            (None, None) => continue,
+        };
+        // "" is the default exchange: dead-lettering straight to a queue by routing key.
+        if dlx.is_empty()
+            || BUILTIN_EXCHANGES.contains(&dlx.as_str())
+            || index.contains_key(&(vhost.clone(), dlx.clone()))
+        {
+            continue;
+        }
+        let hint = did_you_mean(&dlx, exchange_names_in(&index, &vhost)).unwrap_or_else(|| {
+            format!("declare exchange `{dlx}` under `exchanges` (vhost `{vhost}`)")
+        });
+        cx.error(
+            codes::UNDECLARED_EXCHANGE,
+            format!("/queues/{i}/{field}"),
+            format!("dead-letter exchange `{dlx}` is not declared"),
+        )
+        .with_hint(hint);
+    }
+}
+
+fn queue_index(cx: &Ctx) -> BTreeSet<(String, String)> {
+    cx.topo
+        .queues
+        .iter()
+        .map(|q| (cx.vhost(&q.vhost).to_string(), q.name.clone()))
+        .collect()
+}
+
+fn bindings(cx: &mut Ctx) {
+    let exchanges = exchange_index(cx);
+    let queues = queue_index(cx);
+    let t = cx.topo;
+    for (i, b) in t.bindings.iter().enumerate() {
+        let vhost = cx.vhost(&b.vhost).to_string();
+        let at = |f: &str| format!("/bindings/{i}/{f}");
+        if b.source.is_empty() || b.source == "amq.default" {
+            cx.error(codes::DEFAULT_EXCHANGE, at("source"), "bindings to the default exchange are not allowed".into())
+                .with_hint("every queue is bound to the default exchange by its name already; publish with the queue name as routing key");
+            continue;
+        }
+        let source_type = match exchanges.get(&(vhost.clone(), b.source.clone())) {
+            Some(t) => Some(t.as_str()),
+            None if BUILTIN_EXCHANGES.contains(&b.source.as_str()) => Some(builtin_type(&b.source)),
+            None => {
+                let hint = did_you_mean(&b.source, exchange_names_in(&exchanges, &vhost))
+                    .unwrap_or_else(|| {
+                        format!(
+                            "declare exchange `{}` under `exchanges` (vhost `{vhost}`)",
+                            b.source
+                        )
+                    });
+                cx.error(
+                    codes::UNDECLARED_EXCHANGE,
+                    at("source"),
+                    format!("binding source exchange `{}` is not declared", b.source),
+                )
+                .with_hint(hint);
+                None
+            }
+        };
+        match b.destination_type.unwrap_or(DestinationType::Queue) {
+            DestinationType::Queue => {
+                if !queues.contains(&(vhost.clone(), b.destination.clone())) {
+                    let names = queues
+                        .iter()
+                        .filter(|(v, _)| *v == vhost)
+                        .map(|(_, n)| n.as_str());
+                    let hint = did_you_mean(&b.destination, names).unwrap_or_else(|| {
+                        format!("declare queue `{}` under `queues`, or set `destination_type: exchange`", b.destination)
+                    });
+                    cx.error(
+                        codes::UNDECLARED_QUEUE,
+                        at("destination"),
+                        format!(
+                            "binding destination queue `{}` is not declared",
+                            b.destination
+                        ),
+                    )
+                    .with_hint(hint);
+                }
+            }
+            DestinationType::Exchange => {
+                let known = exchanges.contains_key(&(vhost.clone(), b.destination.clone()))
+                    || BUILTIN_EXCHANGES.contains(&b.destination.as_str());
+                if !known {
+                    let hint = did_you_mean(&b.destination, exchange_names_in(&exchanges, &vhost))
+                        .unwrap_or_else(|| {
+                            format!("declare exchange `{}` under `exchanges`", b.destination)
+                        });
+                    cx.error(
+                        codes::UNDECLARED_EXCHANGE,
+                        at("destination"),
+                        format!(
+                            "binding destination exchange `{}` is not declared",
+                            b.destination
+                        ),
+                    )
+                    .with_hint(hint);
+                }
+            }
+        }
+        if b.routing_key.is_some() && b.routing_keys.is_some() {
+            cx.error(
+                codes::CONFLICTING_FIELDS,
+                at("routing_keys"),
+                "`routing_key` and `routing_keys` are both set".into(),
+            )
+            .with_hint("use `routing_keys` for several keys, `routing_key` for one");
+        }
+        if b.routing_keys.as_ref().is_some_and(Vec::is_empty) {
+            cx.error(
+                codes::CONFLICTING_FIELDS,
+                at("routing_keys"),
+                "`routing_keys` is empty: no binding would be made".into(),
+            )
+            .with_hint("list at least one key, or remove the binding");
+        }
+        match source_type {
+            Some("topic") => {
+                let keys: Vec<(String, String)> = match (&b.routing_keys, &b.routing_key) {
+                    (Some(keys), _) => keys
+                        .iter()
+                        .enumerate()
+                        .map(|(k, key)| (format!("routing_keys/{k}"), key.clone()))
+                        .collect(),
+                    (None, Some(key)) => vec![("routing_key".into(), key.clone())],
+                    (None, None) => vec![],
+                };
+                for (field, key) in keys {
+                    if let Err(why) = check_topic_key(&key) {
+                        cx.error(codes::TOPIC_KEY, at(&field), format!("invalid topic binding key `{key}`: {why}"))
+                            .with_hint("words are separated by `.`; `*` matches one word and `#` zero or more, each as a whole word (e.g. `order.*.created`, `order.#`)");
+                    }
+                }
+            }
+            Some("headers") => match b.arguments.get("x-match") {
+                None => {
+                    cx.error(codes::HEADERS_MATCH, at("source"), "headers binding without `x-match`".into())
+                        .with_hint("add `arguments: {x-match: all, ...}` (or `any`, `all-with-x`, `any-with-x`)");
+                }
+                Some(v)
+                    if !matches!(
+                        v.as_str(),
+                        Some("all" | "any" | "all-with-x" | "any-with-x")
+                    ) =>
+                {
+                    let got = v
+                        .as_str()
+                        .map(String::from)
+                        .unwrap_or_else(|| v.to_string());
+                    cx.error(
+                        codes::HEADERS_MATCH,
+                        at("arguments/x-match"),
+                        format!("invalid `x-match` value `{got}`"),
+                    )
+                    .with_opt_hint(did_you_mean(
+                        &got,
+                        ["all", "any", "all-with-x", "any-with-x"],
+                    ))
+                    .with_hint("x-match is `all`, `any`, `all-with-x` or `any-with-x`");
+                }
+                Some(_) => {}
+            },
+            _ => {}
+        }
+    }
+}
+
+fn builtin_type(name: &str) -> &'static str {
+    match name {
+        "amq.topic" => "topic",
+        "amq.fanout" => "fanout",
+        "amq.headers" | "amq.match" => "headers",
+        _ => "direct",
+    }
+}
+
+/// RabbitMQ's topic binding keys: `.`-separated words; `*` and `#` only as whole words.
+pub fn check_topic_key(key: &str) -> Result<(), String> {
+    if key.len() > 255 {
+        return Err("longer than 255 bytes".into());
+    }
+    for word in key.split('.') {
+        if word.len() > 1 && (word.contains('*') || word.contains('#')) {
+            return Err(format!("`{word}` mixes a wildcard with other characters"));
+        }
+    }
+    Ok(())
+}
+
+/// Arguments a queue type cannot take: (argument, why).
+fn unsupported_args(kind: QueueType) -> &'static [&'static str] {
+    match kind {
+        QueueType::Classic => &["x-delivery-limit"],
+        QueueType::Quorum => &[
+            "x-max-priority",
+            "x-queue-mode",
+            "x-queue-master-locator",
+            "x-queue-version",
+        ],
+        QueueType::Stream => &[
+            "x-message-ttl",
+            "x-expires",
+            "x-overflow",
+            "x-dead-letter-exchange",
+            "x-dead-letter-routing-key",
+            "x-max-priority",
+            "x-delivery-limit",
+            "x-single-active-consumer",
+            "x-max-length",
+            "x-queue-mode",
+        ],
+    }
+}
+
+/// Effective queue type: named field, raw argument, vhost default, classic.
+fn queue_type(cx: &Ctx, q: &Queue) -> QueueType {
+    let raw = q
+        .arguments
+        .get("x-queue-type")
+        .and_then(Value::as_str)
+        .and_then(crate::state::parse_queue_type);
+    let vhost = cx.vhost(&q.vhost);
+    let vdefault = cx
+        .topo
+        .vhosts
+        .iter()
+        .find(|v| v.name == vhost)
+        .and_then(|v| v.default_queue_type);
+    q.kind.or(raw).or(vdefault).unwrap_or(QueueType::Classic)
+}
+
+/// Pointer of the field that sets argument `arg` on queue `i` (named field or raw).
+fn queue_arg_pointer(q: &Queue, i: usize, arg: &str) -> String {
+    if q.arguments.contains_key(arg) {
+        return format!("/queues/{i}/arguments/{arg}");
+    }
+    match QUEUE_NAMED_ARGS.iter().find(|(_, a)| *a == arg) {
+        Some((field, _)) => format!("/queues/{i}/{field}"),
+        None => format!("/queues/{i}"),
+    }
+}
+
+/// Every `x-` argument the queue sets, named fields included (not `x-queue-type`).
+fn queue_args(q: &Queue) -> BTreeSet<String> {
+    let named = [
+        ("x-message-ttl", q.message_ttl.is_some()),
+        ("x-expires", q.expires.is_some()),
+        ("x-max-length", q.max_length.is_some()),
+        ("x-max-length-bytes", q.max_length_bytes.is_some()),
+        ("x-overflow", q.overflow.is_some()),
+        ("x-dead-letter-exchange", q.dead_letter_exchange.is_some()),
+        (
+            "x-dead-letter-routing-key",
+            q.dead_letter_routing_key.is_some(),
+        ),
+        ("x-max-priority", q.max_priority.is_some()),
+        ("x-delivery-limit", q.delivery_limit.is_some()),
+        (
+            "x-single-active-consumer",
+            q.single_active_consumer.is_some(),
+        ),
+    ];
+    let mut set: BTreeSet<String> = named
+        .iter()
+        .filter(|(_, on)| *on)
+        .map(|(a, _)| a.to_string())
+        .collect();
+    set.extend(
+        q.arguments
+            .keys()
+            .filter(|k| k.as_str() != "x-queue-type")
+            .cloned(),
+    );
+    set
+}
+
+fn queues(cx: &mut Ctx) {
+    let t = cx.topo;
+    for (i, q) in t.queues.iter().enumerate() {
+        let at = |f: &str| format!("/queues/{i}/{f}");
+        if q.exclusive == Some(true) {
+            cx.error(codes::EXCLUSIVE_QUEUE, at("exclusive"), format!("queue `{}` is exclusive", q.name))
+                .with_hint("an exclusive queue belongs to the connection that declares it and vanishes with it; let the client declare it, and remove it from the topology");
+        }
+        for (field, arg) in QUEUE_NAMED_ARGS {
+            let named_set = match *field {
+                "type" => q.kind.is_some(),
+                _ => queue_args_named(q, field),
+            };
+            if named_set && q.arguments.contains_key(*arg) {
+                cx.error(
+                    codes::NAMED_AND_RAW,
+                    at(&format!("arguments/{arg}")),
+                    format!("`{field}` and the raw argument `{arg}` are both set"),
+                )
+                .with_hint(format!(
+                    "keep the named field `{field}` and remove `{arg}` from `arguments`"
+                ));
+            }
+        }
+        let kind = queue_type(cx, q);
+        if kind != QueueType::Classic {
+            let name = kind.as_str();
+            if q.durable == Some(false) {
+                cx.error(
+                    codes::QUEUE_TYPE_DURABILITY,
+                    at("durable"),
+                    format!("{name} queue `{}` cannot be non-durable", q.name),
+                )
+                .with_hint(format!(
+                    "{name} queues are always durable: remove `durable: false`"
+                ));
+            }
+            if q.auto_delete == Some(true) {
+                cx.error(
+                    codes::QUEUE_TYPE_DURABILITY,
+                    at("auto_delete"),
+                    format!("{name} queue `{}` cannot be auto-delete", q.name),
+                )
+                .with_hint(format!(
+                    "{name} queues do not support auto-delete: remove `auto_delete: true`"
+                ));
+            }
+        }
+        let args = queue_args(q);
+        for bad in unsupported_args(kind) {
+            if args.contains(*bad) {
+                cx.error(
+                    codes::QUEUE_TYPE_ARGUMENT,
+                    queue_arg_pointer(q, i, bad),
+                    format!("{} queue `{}` does not support `{bad}`", kind.as_str(), q.name),
+                )
+                .with_hint(match kind {
+                    QueueType::Stream => "streams keep messages by size and age: use `x-max-length-bytes` and `x-max-age`",
+                    QueueType::Quorum => "quorum queues have no priorities or queue modes; remove the argument or use a classic queue",
+                    QueueType::Classic => "`delivery_limit` is a quorum-queue feature: set `type: quorum` or remove it",
+                });
+            }
+        }
+        if kind == QueueType::Quorum && q.overflow.map(|o| o.as_str()) == Some("reject-publish-dlx")
+        {
+            cx.error(
+                codes::QUEUE_TYPE_ARGUMENT,
+                at("overflow"),
+                format!(
+                    "quorum queue `{}` does not support overflow `reject-publish-dlx`",
+                    q.name
+                ),
+            )
+            .with_hint("use `drop-head` or `reject-publish`");
+        }
+    }
+}
+
+fn queue_args_named(q: &Queue, field: &str) -> bool {
+    match field {
+        "message_ttl" => q.message_ttl.is_some(),
+        "expires" => q.expires.is_some(),
+        "max_length" => q.max_length.is_some(),
+        "max_length_bytes" => q.max_length_bytes.is_some(),
+        "overflow" => q.overflow.is_some(),
+        "dead_letter_exchange" => q.dead_letter_exchange.is_some(),
+        "dead_letter_routing_key" => q.dead_letter_routing_key.is_some(),
+        "max_priority" => q.max_priority.is_some(),
+        "delivery_limit" => q.delivery_limit.is_some(),
+        "single_active_consumer" => q.single_active_consumer.is_some(),
+        _ => false,
+    }
+}
+
+fn users_and_permissions(cx: &mut Ctx) {
+    let t = cx.topo;
+    let users: BTreeSet<&str> = t.users.iter().map(|u| u.name.as_str()).collect();
+    for (i, u) in t.users.iter().enumerate() {
+        if u.password_env.is_some() && u.password_hash.is_some() {
+            cx.error(
+                codes::CONFLICTING_FIELDS,
+                format!("/users/{i}/password_hash"),
+                format!(
+                    "user `{}` has both `password_env` and `password_hash`",
+                    u.name
+                ),
+            )
+            .with_hint("keep one: `password_env` names the variable holding the password");
+        }
+    }
+    // Vhosts the file declares or uses for entities; a permission elsewhere is a typo.
+    let mut vhosts: BTreeSet<String> = t.vhosts.iter().map(|v| v.name.clone()).collect();
+    vhosts.insert(t.vhost.clone().unwrap_or_else(|| DEFAULT_VHOST.to_string()));
+    vhosts.extend(t.exchanges.iter().map(|x| cx.vhost(&x.vhost).to_string()));
+    vhosts.extend(t.queues.iter().map(|x| cx.vhost(&x.vhost).to_string()));
+    vhosts.extend(t.bindings.iter().map(|x| cx.vhost(&x.vhost).to_string()));
+    vhosts.extend(t.policies.iter().map(|x| cx.vhost(&x.vhost).to_string()));
+    for (i, p) in t.permissions.iter().enumerate() {
+        if !users.contains(p.user.as_str()) {
+            let hint = did_you_mean(&p.user, users.iter().copied())
+                .unwrap_or_else(|| format!("declare user `{}` under `users`", p.user));
+            cx.error(
+                codes::UNDECLARED_USER,
+                format!("/permissions/{i}/user"),
+                format!("permission for undeclared user `{}`", p.user),
+            )
+            .with_hint(hint);
+        }
+        let vhost = cx.vhost(&p.vhost).to_string();
+        if !vhosts.contains(&vhost) {
+            let hint = did_you_mean(&vhost, vhosts.iter().map(String::as_str))
+                .unwrap_or_else(|| format!("add `{{name: {vhost}}}` under `vhosts`"));
+            cx.error(
+                codes::UNDECLARED_VHOST,
+                format!("/permissions/{i}/vhost"),
+                format!(
+                    "permission for vhost `{vhost}` that the topology neither declares nor uses"
+                ),
+            )
+            .with_hint(hint);
+        }
+    }
+}
+
+fn services_and_transports(cx: &mut Ctx) {
+    let t = cx.topo;
+    let services: HashMap<&str, usize> = t
+        .services
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.name.as_str(), i))
+        .collect();
+    for (i, s) in t.services.iter().enumerate() {
+        if let Some(r) = &s.replicas {
+            if let (Some(min), Some(max)) = (r.min, r.max) {
+                if min > max {
+                    cx.error(
+                        codes::CONFLICTING_FIELDS,
+                        format!("/services/{i}/replicas/min"),
+                        format!(
+                            "service `{}`: replicas min {min} is above max {max}",
+                            s.name
+                        ),
+                    )
+                    .with_hint("make `min` at most `max`");
+                }
+            }
+        }
+        if s.port.is_none()
+            && matches!(
+                s.ingress,
+                Some(
+                    crate::topology::model::Ingress::Internal
+                        | crate::topology::model::Ingress::External
+                )
+            )
+        {
+            cx.error(
+                codes::TCP_NO_PORT,
+                format!("/services/{i}/ingress"),
+                format!("service `{}` has ingress but no `port`", s.name),
+            )
+            .with_hint("set `port:` to the port the service listens on");
+        }
+    }
+    let queues: HashMap<&str, (usize, &Queue)> = t
+        .queues
+        .iter()
+        .enumerate()
+        .filter(|(_, q)| cx.vhost(&q.vhost) == cx.vhost(&None))
+        .map(|(i, q)| (q.name.as_str(), (i, q)))
+        .collect();
+    for (i, tr) in t.transports.iter().enumerate() {
+        let at = |f: &str| format!("/transports/{i}/{f}");
+        for (field, name) in [("from", &tr.from), ("to", &tr.to)] {
+            if !services.contains_key(name.as_str()) {
+                let hint = did_you_mean(name, services.keys().copied())
+                    .unwrap_or_else(|| format!("declare service `{name}` under `services`"));
+                cx.error(
+                    codes::UNDECLARED_SERVICE,
+                    at(field),
+                    format!("transport {field} undeclared service `{name}`"),
+                )
+                .with_hint(hint);
+            }
+        }
+        match tr.kind {
+            TransportKind::Tcp => {
+                if tr.queue.is_some() || tr.pattern.is_some() || tr.assert_queue.is_some() {
+                    let field = if tr.queue.is_some() {
+                        "queue"
+                    } else if tr.pattern.is_some() {
+                        "pattern"
+                    } else {
+                        "assert_queue"
+                    };
+                    cx.error(
+                        codes::TRANSPORT_FIELDS,
+                        at(field),
+                        format!("`{field}` is for rmq transports, not tcp"),
+                    )
+                    .with_hint("remove it, or set `kind: rmq`");
+                }
+                let target_port = services
+                    .get(tr.to.as_str())
+                    .and_then(|&s| t.services[s].port);
+                if tr.port.is_none()
+                    && target_port.is_none()
+                    && services.contains_key(tr.to.as_str())
+                {
+                    let span = cx
+                        .tree
+                        .locate(&format!("/services/{}", services[tr.to.as_str()]));
+                    cx.error(
+                        codes::TCP_NO_PORT,
+                        at("to"),
+                        format!("tcp transport to service `{}`, which has no port", tr.to),
+                    )
+                    .with_label(span, "service declared here")
+                    .with_hint(format!(
+                        "set `port:` on service `{}` or on the transport",
+                        tr.to
+                    ));
+                }
+            }
+            TransportKind::Rmq => {
+                if tr.port.is_some() {
+                    cx.error(
+                        codes::TRANSPORT_FIELDS,
+                        at("port"),
+                        "`port` is for tcp transports, not rmq".into(),
+                    )
+                    .with_hint("rmq transports reach the callee through `queue`; remove `port`");
+                }
+                let Some(qname) = &tr.queue else {
+                    cx.error(
+                        codes::TRANSPORT_FIELDS,
+                        format!("/transports/{i}"),
+                        "rmq transport without `queue`".into(),
+                    )
+                    .with_hint("name the declared queue the caller sends to: `queue: ...`");
+                    continue;
+                };
+                let Some(&(qi, q)) = queues.get(qname.as_str()) else {
+                    let hint = did_you_mean(qname, queues.keys().copied())
+                        .unwrap_or_else(|| format!("declare queue `{qname}` under `queues`"));
+                    cx.error(
+                        codes::UNDECLARED_QUEUE,
+                        at("queue"),
+                        format!("transport queue `{qname}` is not declared"),
+                    )
+                    .with_hint(hint);
+                    continue;
+                };
+                if tr.assert_queue == Some(false) {
+                    continue;
+                }
+                client_queue_mismatch(cx, i, tr, qi, q, &services);
+            }
+        }
+    }
+}
+
+/// The NestJS RMQ client and aio-pika's `declare_queue(name, durable=True)` assert the
+/// queue as a durable classic queue without arguments; anything else fails at run time
+/// with PRECONDITION_FAILED.
+fn client_queue_mismatch(
+    cx: &mut Ctx,
+    i: usize,
+    tr: &crate::topology::model::Transport,
+    qi: usize,
+    q: &Queue,
+    services: &HashMap<&str, usize>,
+) {
+    let t = cx.topo;
+    let asserting: Vec<(&str, Runtime)> = [&tr.from, &tr.to]
+        .into_iter()
+        .filter_map(|n| {
+            services
+                .get(n.as_str())
+                .map(|&s| (n.as_str(), t.services[s].runtime))
+        })
+        .filter_map(|(n, r)| match r {
+            Some(rt @ (Runtime::Nestjs | Runtime::Python | Runtime::Node)) => Some((n, rt)),
+            _ => None,
+        })
+        .collect();
+    let Some((client, runtime)) = asserting.first().copied() else {
+        return;
+    };
+    let vhost = cx.vhost(&q.vhost);
+    let vdefault = t
+        .vhosts
+        .iter()
+        .find(|v| v.name == vhost)
+        .and_then(|v| v.default_queue_type)
+        .unwrap_or(QueueType::Classic);
+    let kind = queue_type(cx, q);
+    let args = queue_args(q);
+    let mut differences = Vec::new();
+    let mut pointer = format!("/queues/{qi}/name");
+    if kind != vdefault {
+        differences.push(format!("type {}", kind.as_str()));
+        pointer = if q.kind.is_some() {
+            format!("/queues/{qi}/type")
+        } else {
+            format!("/queues/{qi}/arguments/x-queue-type")
+        };
+    }
+    if q.durable == Some(false) {
+        differences.push("durable: false".into());
+        pointer = format!("/queues/{qi}/durable");
+    }
+    if q.auto_delete == Some(true) {
+        differences.push("auto_delete: true".into());
+        pointer = format!("/queues/{qi}/auto_delete");
+    }
+    if let Some(a) = args.iter().next() {
+        if differences.is_empty() {
+            pointer = queue_arg_pointer(q, qi, a);
+        }
+        differences.push(format!(
+            "arguments {}",
+            args.iter().cloned().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    if differences.is_empty() {
+        return;
+    }
+    let transport_span = cx.tree.locate(&format!("/transports/{i}"));
+    let client_desc = match runtime {
+        Runtime::Python => "aio-pika's declare_queue(durable=True)",
+        _ => "the NestJS RMQ client (queueOptions {durable: true})",
+    };
+    cx.error(
+        codes::CLIENT_QUEUE_MISMATCH,
+        pointer,
+        format!(
+            "queue `{}` is declared with {}, but `{client}` ({}) asserts it as a durable classic queue without arguments: it will fail with PRECONDITION_FAILED",
+            q.name,
+            differences.join(", "),
+            runtime.as_str()
+        ),
+    )
+    .with_label(transport_span, &format!("used by this transport, asserted by {client_desc}"))
+    .with_hint("declare it as a durable classic queue and move TTL, length limits and dead-lettering into a policy; or give the clients the same arguments and set `assert_queue: false` on the transport");
+}
+
+/// Env names that hold secrets; their values must come from the environment.
+fn is_secret_name(name: &str) -> bool {
+    let upper = name.to_ascii_uppercase();
+    [
+        "PASSWORD",
+        "PASSWD",
+        "SECRET",
+        "TOKEN",
+        "API_KEY",
+        "APIKEY",
+        "PRIVATE_KEY",
+        "CREDENTIAL",
+    ]
+    .iter()
+    .any(|w| upper.contains(w))
+}
+
+/// `scheme://user:password@host`: a URL that carries a password.
+pub fn has_userinfo_password(s: &str) -> bool {
+    match url::Url::parse(s) {
+        Ok(u) => u.password().is_some_and(|p| !p.is_empty()),
+        Err(_) => false,
+    }
+}
+
+fn literal_secrets(cx: &mut Ctx) {
+    let t = cx.topo;
+    if let Some(b) = &t.broker {
+        for (field, value) in [
+            ("amqp_url", &b.amqp_url),
+            ("management_url", &b.management_url),
+        ] {
+            if value.as_deref().is_some_and(|v| {
+                url::Url::parse(v).is_ok_and(|u| !u.username().is_empty() || u.password().is_some())
+            }) {
+                cx.error(codes::LITERAL_SECRET, format!("/broker/{field}"), format!("`broker.{field}` contains credentials"))
+                    .with_hint("credentials never go in the file: set RABBITMQ_USER / RABBITMQ_PASSWORD, or put userinfo in TOPO_AMQP_URL / TOPO_MANAGEMENT_URL");
+            }
+        }
+    }
+    for (i, s) in t.services.iter().enumerate() {
+        for (key, value) in &s.env {
+            let pointer = format!(
+                "/services/{i}/env/{}",
+                crate::source::node::pointer_segment(key)
+            );
+            let text = value.to_string();
+            let literal = !source_has_reference(cx, &pointer);
+            if literal && !text.is_empty() && is_secret_name(key) {
+                cx.error(codes::LITERAL_SECRET, pointer.clone(), format!("service `{}` has a literal secret in env `{key}`", s.name))
+                    .with_hint(format!("move it to `secrets: {{{key}: SOME_ENV_VAR}}` so it comes from the environment at deploy time"));
+            } else if literal && has_userinfo_password(&text) {
+                cx.error(
+                    codes::LITERAL_SECRET,
+                    pointer,
+                    format!("service `{}` env `{key}` is a URL with a password", s.name),
+                )
+                .with_hint("pass the password through `secrets`, not inside a URL in `env`");
+            }
+        }
+        for (key, var) in &s.secrets {
+            let valid_name = var
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !valid_name {
+                cx.error(
+                    codes::LITERAL_SECRET,
+                    format!("/services/{i}/secrets/{}", crate::source::node::pointer_segment(key)),
+                    format!("secret `{key}` of service `{}` must name an environment variable, not hold a value", s.name),
+                )
+                .with_hint("write the name of the variable (letters, digits, `_`) that holds the secret at deploy time");
+            }
+        }
+    }
+}
+
+/// Whether the source text of the value at a pointer used `${...}` (then it is a reference,
+/// not a literal).
+fn source_has_reference(cx: &Ctx, pointer: &str) -> bool {
+    let span = cx.tree.locate(pointer);
+    cx.sources
+        .get(span.file)
+        .is_some_and(|f| f.slice(span).contains("${"))
+}
