@@ -4,11 +4,14 @@
 //! the file is loaded with positions ([`source`], [`topology`]), checked ([`validate`]),
 //! and normalized; commands live in [`commands`], argument parsing in [`cli`].
 
+pub mod broker;
 pub mod cli;
 pub mod commands;
 pub mod diag;
 pub mod exit;
 pub mod output;
+pub mod plan;
+pub mod report;
 pub mod source;
 pub mod state;
 pub mod topology;
