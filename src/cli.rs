@@ -32,6 +32,12 @@ pub enum Command {
     Validate(commands::validate::ValidateArgs),
     /// Print the JSON Schema of the topology file.
     Schema,
+    /// Show what apply would change on the live broker (exit 0: none, 2: changes).
+    Plan(commands::plan::PlanArgs),
+    /// Converge the live broker to the file.
+    Apply(commands::apply::ApplyArgs),
+    /// Write the live broker's topology as a topology file.
+    Export(commands::export::ExportArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         /// The shell to complete for.
@@ -71,6 +77,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
     match cli.command {
         Command::Validate(args) => commands::validate::run(args, cli.color),
         Command::Schema => commands::schema::run(),
+        Command::Plan(args) => commands::plan::run(args, cli.color),
+        Command::Apply(args) => commands::apply::run(args, cli.color),
+        Command::Export(args) => commands::export::run(args),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "topo", &mut std::io::stdout());
             Ok(ExitStatus::Success)

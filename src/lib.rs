@@ -4,11 +4,13 @@
 //! the file is loaded with positions ([`source`], [`topology`]), checked ([`validate`]),
 //! and normalized; commands live in [`commands`], argument parsing in [`cli`].
 
+pub mod apply;
 pub mod broker;
 pub mod cli;
 pub mod commands;
 pub mod diag;
 pub mod exit;
+pub mod export;
 pub mod output;
 pub mod plan;
 pub mod report;

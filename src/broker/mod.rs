@@ -1,4 +1,8 @@
 //! The adapters to a live broker. Everything that does I/O against RabbitMQ lives here;
 //! the rest of topo works on [`crate::state::State`] values.
 
+pub mod amqp;
+pub mod endpoint;
+pub mod http;
 pub mod password;
+pub mod read;

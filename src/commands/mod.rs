@@ -1,6 +1,9 @@
 //! One module per command. Shared here: loading a topology for a command (printing its
 //! diagnostics when it is not valid), and scrubbing secrets from anything printed.
 
+pub mod apply;
+pub mod export;
+pub mod plan;
 pub mod schema;
 pub mod validate;
 

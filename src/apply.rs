@@ -1,0 +1,508 @@
+//! Carrying out a [`Plan`] against a live broker, in dependency order: vhosts, users,
+//! permissions and policies through the management API; exchanges, queues and bindings
+//! over AMQP, pipelined; then deletes in reverse order. A replace deletes the entity,
+//! declares it again and re-creates the bindings the broker dropped with it.
+//!
+//! A failure stops the apply and says which change failed and what had already landed;
+//! every step is idempotent, so running apply again converges.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::{Value, json};
+
+use crate::broker::amqp::{Amqp, Op};
+use crate::broker::http::{HttpError, Management};
+use crate::broker::password;
+use crate::plan::{Action, Change, Definition, Plan, Target};
+use crate::state::{Credential, State, UserState};
+use crate::topology::model::QueueType;
+
+/// Concurrent management API calls.
+const HTTP_PARALLEL: usize = 16;
+
+/// Why apply stopped.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{failed}\n  already done: {done}\n  nothing else was changed; fix the cause and run topo apply again (it converges)"
+)]
+pub struct ApplyFailure {
+    /// The step that failed, with the broker's reason.
+    pub failed: String,
+    /// What landed before it, counted by step.
+    pub done: String,
+    pub hint: Option<String>,
+}
+
+/// Progress on stderr: a bar on a terminal, plain lines otherwise.
+pub struct Progress {
+    bar: Option<ProgressBar>,
+    total: usize,
+    done: AtomicUsize,
+}
+
+impl Progress {
+    pub fn new(total: usize, quiet: bool) -> Progress {
+        let bar = if !quiet && std::io::stderr().is_terminal() && total > 0 {
+            let b = ProgressBar::new(total as u64);
+            b.set_style(
+                ProgressStyle::with_template(
+                    "{spinner} {msg:24} [{bar:30}] {pos}/{len} ({elapsed})",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+            );
+            // Only show up when the apply takes longer than a moment.
+            b.enable_steady_tick(Duration::from_millis(120));
+            Some(b)
+        } else {
+            None
+        };
+        Progress {
+            bar,
+            total,
+            done: AtomicUsize::new(0),
+        }
+    }
+
+    fn stage(&self, name: &str, n: usize) {
+        if n == 0 {
+            return;
+        }
+        match &self.bar {
+            Some(b) => b.set_message(name.to_string()),
+            None => eprintln!(
+                "topo: {name}: {n} ({} of {} done)",
+                self.done.load(Ordering::Relaxed),
+                self.total
+            ),
+        }
+    }
+
+    fn advance(&self, n: usize) {
+        self.done.fetch_add(n, Ordering::Relaxed);
+        if let Some(b) = &self.bar {
+            b.inc(n as u64);
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
+}
+
+/// What landed so far, by step, for the failure message.
+#[derive(Default)]
+struct Ledger {
+    steps: Vec<(String, usize)>,
+}
+
+impl Ledger {
+    fn add(&mut self, step: &str, n: usize) {
+        if n > 0 {
+            self.steps.push((step.to_string(), n));
+        }
+    }
+    fn text(&self) -> String {
+        if self.steps.is_empty() {
+            return "nothing".into();
+        }
+        self.steps
+            .iter()
+            .map(|(s, n)| format!("{s}: {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// Carry out `plan` (already checked against `--allow-replace` / `--allow-data-loss`).
+/// `live` is the state the plan was made against (for whole-user updates).
+pub async fn apply(
+    plan: &Plan,
+    live: &State,
+    mgmt: &Management,
+    amqp: &mut Amqp,
+    progress: &Progress,
+) -> Result<usize, ApplyFailure> {
+    let mut ledger = Ledger::default();
+    let forward = |rank: u8| -> Vec<&Change> {
+        plan.changes
+            .iter()
+            .filter(|c| c.action != Action::Delete && c.target.rank() == rank)
+            .collect()
+    };
+    let deletes = |rank: u8| -> Vec<&Change> {
+        plan.changes
+            .iter()
+            .filter(|c| c.action == Action::Delete && c.target.rank() == rank)
+            .collect()
+    };
+
+    // 1. Management API: vhosts, users, permissions, policies.
+    for (rank, step) in [
+        (0u8, "vhosts"),
+        (1, "users"),
+        (2, "permissions"),
+        (3, "policies"),
+    ] {
+        let changes = forward(rank);
+        progress.stage(step, changes.len());
+        let calls: Vec<HttpCall> = changes.iter().filter_map(|c| http_put(c, live)).collect();
+        run_http(mgmt, calls, step, &mut ledger, progress).await?;
+    }
+
+    // 2. AMQP, per vhost, stage by stage.
+    let mut per_vhost: BTreeMap<&str, Vec<&Change>> = BTreeMap::new();
+    for c in &plan.changes {
+        if c.target.rank() >= 4
+            && let Some(v) = c.target.vhost()
+        {
+            per_vhost.entry(v).or_default().push(c);
+        }
+    }
+    for (vhost, changes) in &per_vhost {
+        let non_classic_default = live
+            .vhosts
+            .get(*vhost)
+            .and_then(|v| v.default_queue_type)
+            .or_else(|| {
+                plan.changes
+                    .iter()
+                    .find_map(|c| match (&c.target, &c.definition) {
+                        (Target::Vhost(n), Some(Definition::Vhost(v))) if n == vhost => {
+                            v.default_queue_type
+                        }
+                        _ => None,
+                    })
+            })
+            .is_some_and(|t| t != QueueType::Classic);
+        let stages: Vec<(&str, Vec<Op>)> = vec![
+            (
+                "deleting replaced entities",
+                changes
+                    .iter()
+                    .filter(|c| c.action == Action::Replace)
+                    .filter_map(|c| match &c.target {
+                        Target::Queue(k) => Some(Op::DeleteQueue(k.clone())),
+                        Target::Exchange(k) => Some(Op::DeleteExchange(k.clone())),
+                        _ => None,
+                    })
+                    .collect(),
+            ),
+            (
+                "exchanges",
+                changes
+                    .iter()
+                    .filter(|c| c.action != Action::Delete)
+                    .filter_map(|c| match (&c.target, &c.definition) {
+                        (Target::Exchange(k), Some(Definition::Exchange(x))) => {
+                            Some(Op::DeclareExchange(k.clone(), x.clone()))
+                        }
+                        _ => None,
+                    })
+                    .collect(),
+            ),
+            (
+                "queues",
+                changes
+                    .iter()
+                    .filter(|c| c.action != Action::Delete)
+                    .filter_map(|c| match (&c.target, &c.definition) {
+                        (Target::Queue(k), Some(Definition::Queue(q))) => {
+                            Some(Op::DeclareQueue(k.clone(), q.clone(), non_classic_default))
+                        }
+                        _ => None,
+                    })
+                    .collect(),
+            ),
+            ("bindings", {
+                let mut ops: Vec<Op> = changes
+                    .iter()
+                    .filter(|c| c.action == Action::Create)
+                    .filter_map(|c| match &c.target {
+                        Target::Binding(b) => Some(Op::Bind(b.clone())),
+                        _ => None,
+                    })
+                    .collect();
+                let mut rebinds: Vec<&crate::state::BindingKey> =
+                    changes.iter().flat_map(|c| c.rebind.iter()).collect();
+                rebinds.sort();
+                rebinds.dedup();
+                ops.extend(rebinds.into_iter().map(|b| Op::Bind(b.clone())));
+                ops
+            }),
+            ("unbinding", delete_ops(changes, 6)),
+            ("deleting queues", delete_ops(changes, 5)),
+            ("deleting exchanges", delete_ops(changes, 4)),
+        ];
+        for (step, ops) in stages {
+            let n = ops.len();
+            progress.stage(step, n);
+            let last = AtomicUsize::new(0);
+            let tick = |d: usize| {
+                let prev = last.swap(d, Ordering::Relaxed);
+                if d > prev {
+                    progress.advance(d - prev);
+                }
+            };
+            match amqp.run(vhost, ops, &tick).await {
+                Ok(done) => ledger.add(&format!("{step} in {vhost}"), done),
+                Err(f) => {
+                    ledger.add(&format!("{step} in {vhost}"), f.done);
+                    let hint = match &f.error {
+                        crate::broker::amqp::AmqpError::Refused { .. } => Some(
+                            "the broker keeps an entity's type, durability and arguments: \
+                             change the file back, or delete the entity (apply --allow-replace \
+                             does that for what the plan shows as a replace)"
+                                .to_string(),
+                        ),
+                        _ => None,
+                    };
+                    return Err(ApplyFailure {
+                        failed: f.error.to_string(),
+                        done: ledger.text(),
+                        hint,
+                    });
+                }
+            }
+        }
+    }
+
+    // 3. Management API deletes: policies, then permissions.
+    for (rank, step) in [(3u8, "deleting policies"), (2, "deleting permissions")] {
+        let changes = deletes(rank);
+        progress.stage(step, changes.len());
+        let calls: Vec<HttpCall> = changes.iter().filter_map(|c| http_delete(c)).collect();
+        run_http(mgmt, calls, step, &mut ledger, progress).await?;
+    }
+    progress.finish();
+    Ok(plan.changes.len())
+}
+
+fn delete_ops(changes: &[&Change], rank: u8) -> Vec<Op> {
+    changes
+        .iter()
+        .filter(|c| c.action == Action::Delete && c.target.rank() == rank)
+        .filter_map(|c| match &c.target {
+            Target::Binding(b) => Some(Op::Unbind(b.clone())),
+            Target::Queue(k) => Some(Op::DeleteQueue(k.clone())),
+            Target::Exchange(k) => Some(Op::DeleteExchange(k.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// One management API call: method, path segments, body, description.
+struct HttpCall {
+    delete: bool,
+    path: Vec<String>,
+    body: Value,
+    what: String,
+}
+
+fn http_put(c: &Change, live: &State) -> Option<HttpCall> {
+    let (path, body) = match (&c.target, c.definition.as_ref()?) {
+        (Target::Vhost(name), Definition::Vhost(v)) => {
+            let mut body = json!({});
+            if let Some(d) = &v.description {
+                body["description"] = json!(d);
+            }
+            if let Some(t) = &v.tags {
+                body["tags"] = json!(t.join(","));
+            }
+            if let Some(q) = v.default_queue_type {
+                body["default_queue_type"] = json!(q.as_str());
+            }
+            (vec!["vhosts".into(), name.clone()], body)
+        }
+        (Target::User(name), Definition::User(u)) => (
+            vec!["users".into(), name.clone()],
+            user_body(u, live.users.get(name)),
+        ),
+        (Target::Permission(k), Definition::Permission(p)) => (
+            vec!["permissions".into(), k.vhost.clone(), k.user.clone()],
+            json!({"configure": p.configure, "write": p.write, "read": p.read}),
+        ),
+        (Target::Policy(k), Definition::Policy(p)) => (
+            vec!["policies".into(), k.vhost.clone(), k.name.clone()],
+            json!({"pattern": p.pattern, "definition": p.definition, "priority": p.priority,
+                   "apply-to": p.apply_to}),
+        ),
+        _ => return None,
+    };
+    Some(HttpCall {
+        delete: false,
+        path,
+        body,
+        what: format!("{} {}", c.action.as_str(), c.target),
+    })
+}
+
+fn http_delete(c: &Change) -> Option<HttpCall> {
+    let path = match &c.target {
+        Target::Permission(k) => vec!["permissions".into(), k.vhost.clone(), k.user.clone()],
+        Target::Policy(k) => vec!["policies".into(), k.vhost.clone(), k.name.clone()],
+        _ => return None,
+    };
+    Some(HttpCall {
+        delete: true,
+        path,
+        body: Value::Null,
+        what: format!("delete {}", c.target),
+    })
+}
+
+/// The whole user, as `PUT /api/users/{name}` replaces it: the password (as a hash) always
+/// goes with the tags, so a tags-only update never wipes it.
+fn user_body(want: &UserState, have: Option<&UserState>) -> Value {
+    let tags = want.tags.join(",");
+    let keep = || match have.map(|h| &h.credential) {
+        Some(Credential::Hash { hash, algorithm }) => (
+            hash.clone(),
+            algorithm.clone().unwrap_or_else(|| password::SHA256.into()),
+        ),
+        _ => (String::new(), password::SHA256.to_string()),
+    };
+    let (hash, algorithm) = match &want.credential {
+        Credential::Env {
+            value: Some(pw), ..
+        } => match have.map(|h| &h.credential) {
+            // Unchanged password: keep the stored hash (no needless rehash).
+            Some(Credential::Hash { hash, algorithm })
+                if password::matches(hash, algorithm.as_deref(), pw.expose()) =>
+            {
+                (
+                    hash.clone(),
+                    algorithm.clone().unwrap_or_else(|| password::SHA256.into()),
+                )
+            }
+            _ => (
+                password::hash_sha256(pw.expose()),
+                password::SHA256.to_string(),
+            ),
+        },
+        Credential::Hash { hash, algorithm } => (
+            hash.clone(),
+            algorithm.clone().unwrap_or_else(|| password::SHA256.into()),
+        ),
+        Credential::Env { value: None, .. } | Credential::None => keep(),
+    };
+    json!({"password_hash": hash, "hashing_algorithm": algorithm, "tags": tags})
+}
+
+async fn run_http(
+    mgmt: &Management,
+    calls: Vec<HttpCall>,
+    step: &str,
+    ledger: &mut Ledger,
+    progress: &Progress,
+) -> Result<(), ApplyFailure> {
+    let mut done = 0usize;
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut first: Option<(String, HttpError)> = None;
+    let mut iter = calls.into_iter();
+    loop {
+        while tasks.len() < HTTP_PARALLEL && first.is_none() {
+            let Some(call) = iter.next() else { break };
+            let m = mgmt.clone();
+            tasks.spawn(async move {
+                let segs: Vec<&str> = call.path.iter().map(String::as_str).collect();
+                let r = if call.delete {
+                    m.delete(&segs, &call.what).await
+                } else {
+                    m.put(&segs, &call.body, &call.what).await
+                };
+                (call.what, r)
+            });
+        }
+        let Some(joined) = tasks.join_next().await else {
+            break;
+        };
+        match joined {
+            Ok((_, Ok(()))) => {
+                done += 1;
+                progress.advance(1);
+            }
+            Ok((what, Err(e))) => {
+                if first.is_none() {
+                    first = Some((what, e));
+                }
+            }
+            Err(e) => {
+                if first.is_none() {
+                    first = Some((
+                        step.to_string(),
+                        HttpError::Body {
+                            what: step.into(),
+                            detail: e.to_string(),
+                        },
+                    ));
+                }
+            }
+        }
+    }
+    ledger.add(step, done);
+    match first {
+        None => Ok(()),
+        Some((_, e)) => Err(ApplyFailure {
+            hint: e.hint(),
+            failed: e.to_string(),
+            done: ledger.text(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::Secret;
+
+    #[test]
+    fn user_update_always_sends_a_password_hash() {
+        let stored = password::hash_sha256("old");
+        let have = UserState {
+            tags: vec![],
+            credential: Credential::Hash {
+                hash: stored.clone(),
+                algorithm: Some(password::SHA256.into()),
+            },
+        };
+        // Password not managed by the file: the stored hash goes back unchanged.
+        let want = UserState {
+            tags: vec!["monitoring".into()],
+            credential: Credential::None,
+        };
+        let body = user_body(&want, Some(&have));
+        assert_eq!(body["password_hash"], json!(stored));
+        assert_eq!(body["tags"], json!("monitoring"));
+        // Same password from the environment: same hash, no rehash.
+        let want = UserState {
+            tags: vec![],
+            credential: Credential::Env {
+                var: "P".into(),
+                value: Some(Secret::new("old")),
+            },
+        };
+        assert_eq!(
+            user_body(&want, Some(&have))["password_hash"],
+            json!(stored)
+        );
+        // New password: a fresh hash of it, and never the password itself.
+        let want = UserState {
+            tags: vec![],
+            credential: Credential::Env {
+                var: "P".into(),
+                value: Some(Secret::new("new")),
+            },
+        };
+        let body = user_body(&want, Some(&have));
+        let h = body["password_hash"].as_str().unwrap();
+        assert!(password::matches(h, Some(password::SHA256), "new"));
+        assert!(!body.to_string().contains("\"new\""));
+    }
+}

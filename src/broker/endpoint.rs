@@ -1,0 +1,197 @@
+//! Where the broker is and who topo is there: URLs from flags, the environment or the
+//! file's `broker` section; credentials from URL userinfo, else `RABBITMQ_USER` /
+//! `RABBITMQ_PASSWORD`, else RabbitMQ's `guest`/`guest`. Credentials never go back into
+//! anything printed: [`Endpoints`] shows URLs without userinfo.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use percent_encoding::percent_decode_str;
+use url::Url;
+
+use crate::commands::Hinted;
+use crate::state::Secret;
+use crate::topology::Topology;
+
+pub const DEFAULT_AMQP_URL: &str = "amqp://localhost:5672";
+pub const DEFAULT_MANAGEMENT_URL: &str = "http://localhost:15672";
+
+/// Connection flags shared by plan, apply and export.
+#[derive(Debug, Clone, Args)]
+pub struct ConnectArgs {
+    /// AMQP URL of the broker (amqp:// or amqps://; userinfo gives the credentials).
+    /// Default: the file's broker.amqp_url, else amqp://localhost:5672.
+    #[arg(long, env = "TOPO_AMQP_URL", hide_env_values = true)]
+    pub amqp_url: Option<String>,
+
+    /// Management API URL (http:// or https://; userinfo gives the credentials).
+    /// Default: the file's broker.management_url, else http://localhost:15672.
+    #[arg(long, env = "TOPO_MANAGEMENT_URL", hide_env_values = true)]
+    pub management_url: Option<String>,
+
+    /// Time limit of each broker call (e.g. 30s, 2m).
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub timeout: Duration,
+}
+
+/// Resolved URLs (no userinfo) and credentials.
+#[derive(Debug, Clone)]
+pub struct Endpoints {
+    pub amqp: Url,
+    pub management: Url,
+    pub user: String,
+    pub password: Secret,
+    pub timeout: Duration,
+}
+
+impl Endpoints {
+    /// Resolve from flags, the topology's `broker` section and an environment lookup.
+    pub fn resolve(
+        args: &ConnectArgs,
+        topo: Option<&Topology>,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> anyhow::Result<Endpoints> {
+        let broker = topo.and_then(|t| t.broker.as_ref());
+        let amqp_text = args
+            .amqp_url
+            .clone()
+            .filter(|s| !s.is_empty())
+            .or_else(|| broker.and_then(|b| b.amqp_url.clone()))
+            .unwrap_or_else(|| DEFAULT_AMQP_URL.to_string());
+        let mgmt_text = args
+            .management_url
+            .clone()
+            .filter(|s| !s.is_empty())
+            .or_else(|| broker.and_then(|b| b.management_url.clone()))
+            .unwrap_or_else(|| DEFAULT_MANAGEMENT_URL.to_string());
+        let mut amqp = parse_url(&amqp_text, "AMQP", &["amqp", "amqps"])?;
+        let mut management = parse_url(&mgmt_text, "management", &["http", "https"])?;
+
+        let from_url = |u: &Url| -> Option<(String, String)> {
+            if u.username().is_empty() {
+                return None;
+            }
+            let user = percent_decode_str(u.username())
+                .decode_utf8_lossy()
+                .into_owned();
+            let pw = u
+                .password()
+                .map(|p| percent_decode_str(p).decode_utf8_lossy().into_owned())
+                .unwrap_or_default();
+            Some((user, pw))
+        };
+        let (user, password) = from_url(&management)
+            .or_else(|| from_url(&amqp))
+            .or_else(|| match (env("RABBITMQ_USER"), env("RABBITMQ_PASSWORD")) {
+                (Some(u), Some(p)) if !u.is_empty() => Some((u, p)),
+                (Some(u), None) if !u.is_empty() => Some((u, String::new())),
+                _ => None,
+            })
+            .unwrap_or_else(|| ("guest".into(), "guest".into()));
+        for u in [&mut amqp, &mut management] {
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+        }
+        if management.path() == "/" || management.path().is_empty() {
+            management.set_path("/");
+        }
+        Ok(Endpoints {
+            amqp,
+            management,
+            user,
+            password: Secret::new(password),
+            timeout: args.timeout,
+        })
+    }
+
+    /// The AMQP URI for one vhost, with credentials (never print it).
+    pub fn amqp_uri(&self, vhost: &str) -> String {
+        let mut u = self.amqp.clone();
+        let _ = u.set_username(&encode(&self.user));
+        let _ = u.set_password(Some(&encode(self.password.expose())));
+        let mut text = u.to_string();
+        // lapin reads the vhost from the path; `/` must be sent as `%2f`.
+        while text.ends_with('/') {
+            text.pop();
+        }
+        text.push('/');
+        text.push_str(&encode(vhost));
+        text
+    }
+}
+
+fn encode(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+fn parse_url(text: &str, what: &str, schemes: &[&str]) -> anyhow::Result<Url> {
+    let url = Url::parse(text)
+        .map_err(|e| {
+            Hinted::new(
+                format!(
+                    "the {what} URL {} is not valid: {e}",
+                    crate::commands::redact(text)
+                ),
+                format!("write it as {}://host:port", schemes[0]),
+            )
+        })
+        .context(format!("reading the {what} URL"))?;
+    if !schemes.contains(&url.scheme()) {
+        return Err(Hinted::new(
+            format!(
+                "the {what} URL {} has scheme `{}`",
+                crate::commands::redact(text),
+                url.scheme()
+            ),
+            format!("use {}", schemes.join(" or ")),
+        )
+        .into());
+    }
+    Ok(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(amqp: Option<&str>, mgmt: Option<&str>) -> ConnectArgs {
+        ConnectArgs {
+            amqp_url: amqp.map(String::from),
+            management_url: mgmt.map(String::from),
+            timeout: Duration::from_secs(1),
+        }
+    }
+
+    #[test]
+    fn userinfo_wins_then_env_then_guest() {
+        let env = |k: &str| match k {
+            "RABBITMQ_USER" => Some("envuser".to_string()),
+            "RABBITMQ_PASSWORD" => Some("envpw".to_string()),
+            _ => None,
+        };
+        let e =
+            Endpoints::resolve(&args(Some("amqp://bob:p%40ss@h:5672"), None), None, &env).unwrap();
+        assert_eq!((e.user.as_str(), e.password.expose()), ("bob", "p@ss"));
+        assert_eq!(e.amqp.as_str(), "amqp://h:5672");
+        assert!(!format!("{e:?}").contains("p@ss"));
+        let e = Endpoints::resolve(&args(None, None), None, &env).unwrap();
+        assert_eq!(e.user, "envuser");
+        let e = Endpoints::resolve(&args(None, None), None, &|_| None).unwrap();
+        assert_eq!((e.user.as_str(), e.password.expose()), ("guest", "guest"));
+        assert_eq!(e.management.as_str(), "http://localhost:15672/");
+    }
+
+    #[test]
+    fn amqp_uri_escapes_the_vhost() {
+        let e = Endpoints::resolve(&args(None, None), None, &|_| None).unwrap();
+        assert_eq!(e.amqp_uri("/"), "amqp://guest:guest@localhost:5672/%2F");
+        assert_eq!(e.amqp_uri("a b"), "amqp://guest:guest@localhost:5672/a%20b");
+    }
+
+    #[test]
+    fn bad_scheme_is_an_error() {
+        let err = Endpoints::resolve(&args(Some("http://x"), None), None, &|_| None).unwrap_err();
+        assert!(format!("{err:#}").contains("scheme"));
+    }
+}

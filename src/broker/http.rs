@@ -1,0 +1,292 @@
+//! A small management HTTP API client (reqwest): JSON in and out, every call under a
+//! timeout, errors that say what to do (wrong password, plugin off, no permission) and
+//! never carry the credentials.
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use url::Url;
+
+use super::endpoint::Endpoints;
+use crate::state::Secret;
+
+/// What went wrong talking to the management API.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    #[error("cannot reach the management API at {url}: {detail}")]
+    Unreachable {
+        url: String,
+        detail: String,
+        /// Whether the AMQP port answered (then the broker runs without the plugin).
+        amqp_up: bool,
+    },
+    #[error("the broker refused the credentials of user `{user}` (HTTP 401)")]
+    Unauthorized { user: String },
+    #[error("user `{user}` is not allowed to {what} (HTTP 403{reason})")]
+    Forbidden {
+        user: String,
+        what: String,
+        reason: String,
+    },
+    #[error("{what} timed out after {secs}s")]
+    Timeout { what: String, secs: u64 },
+    #[error("{what} failed: HTTP {status}{reason}")]
+    Status {
+        what: String,
+        status: u16,
+        reason: String,
+    },
+    #[error("{what}: the answer is not the JSON expected: {detail}")]
+    Body { what: String, detail: String },
+}
+
+impl HttpError {
+    /// Worth retrying while waiting for a broker that is starting.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            HttpError::Unreachable { .. } | HttpError::Timeout { .. } => true,
+            HttpError::Status { status, .. } => *status == 503,
+            _ => false,
+        }
+    }
+
+    /// Advice for the user.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            HttpError::Unreachable { amqp_up: true, .. } => Some(
+                "the AMQP port answers but the management API does not: enable it with \
+                 `rabbitmq-plugins enable rabbitmq_management`"
+                    .into(),
+            ),
+            HttpError::Unreachable { .. } => Some(
+                "is the broker running? check --management-url (or TOPO_MANAGEMENT_URL), or \
+                 pass --wait 60s to wait for a broker that is starting"
+                    .into(),
+            ),
+            HttpError::Unauthorized { .. } => Some(
+                "set RABBITMQ_USER and RABBITMQ_PASSWORD, or put user:password in \
+                 --management-url"
+                    .into(),
+            ),
+            HttpError::Forbidden { .. } => Some(
+                "topo needs a user with the `administrator` tag and permissions on the \
+                 vhosts of the file"
+                    .into(),
+            ),
+            HttpError::Timeout { .. } => {
+                Some("raise --timeout, or check the broker's load and file-handle limit".into())
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The management API of one broker.
+#[derive(Clone)]
+pub struct Management {
+    client: reqwest::Client,
+    base: Url,
+    user: String,
+    password: Secret,
+    timeout: Duration,
+    amqp_addr: Option<String>,
+}
+
+impl std::fmt::Debug for Management {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Management({} as {})", self.base, self.user)
+    }
+}
+
+/// Install the `ring` rustls provider once (reqwest and lapin both need one).
+pub fn install_crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+impl Management {
+    pub fn new(ep: &Endpoints) -> anyhow::Result<Management> {
+        install_crypto();
+        let client = reqwest::Client::builder()
+            .tls_backend_rustls()
+            .connect_timeout(ep.timeout.min(Duration::from_secs(10)))
+            .timeout(ep.timeout)
+            .pool_max_idle_per_host(16)
+            .build()
+            .map_err(|e| anyhow::anyhow!("cannot set up the HTTP client: {e}"))?;
+        let amqp_addr = ep
+            .amqp
+            .host_str()
+            .map(|h| format!("{h}:{}", ep.amqp.port_or_known_default().unwrap_or(5672)));
+        Ok(Management {
+            client,
+            base: ep.management.clone(),
+            user: ep.user.clone(),
+            password: ep.password.clone(),
+            timeout: ep.timeout,
+            amqp_addr,
+        })
+    }
+
+    pub fn user(&self) -> &str {
+        &self.user
+    }
+
+    /// `base/api/<segments...>`, each segment percent-encoded (`/` becomes `%2F`).
+    pub fn url(&self, segments: &[&str]) -> Url {
+        let mut u = self.base.clone();
+        if let Ok(mut p) = u.path_segments_mut() {
+            p.pop_if_empty().push("api");
+            for s in segments {
+                p.push(s);
+            }
+        }
+        u
+    }
+
+    pub async fn get(&self, segments: &[&str], what: &str) -> Result<Value, HttpError> {
+        self.call(Method::GET, self.url(segments), None, what)
+            .await
+            .map(|v| v.unwrap_or(Value::Null))
+    }
+
+    /// GET that answers `None` for 404.
+    pub async fn get_opt(&self, segments: &[&str], what: &str) -> Result<Option<Value>, HttpError> {
+        match self.call(Method::GET, self.url(segments), None, what).await {
+            Ok(v) => Ok(Some(v.unwrap_or(Value::Null))),
+            Err(HttpError::Status { status: 404, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn put(&self, segments: &[&str], body: &Value, what: &str) -> Result<(), HttpError> {
+        self.call(Method::PUT, self.url(segments), Some(body), what)
+            .await
+            .map(|_| ())
+    }
+
+    pub async fn post(&self, segments: &[&str], body: &Value, what: &str) -> Result<(), HttpError> {
+        self.call(Method::POST, self.url(segments), Some(body), what)
+            .await
+            .map(|_| ())
+    }
+
+    /// DELETE; an entity already gone counts as deleted.
+    pub async fn delete(&self, segments: &[&str], what: &str) -> Result<(), HttpError> {
+        match self
+            .call(Method::DELETE, self.url(segments), None, what)
+            .await
+        {
+            Ok(_) | Err(HttpError::Status { status: 404, .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&Value>,
+        what: &str,
+    ) -> Result<Option<Value>, HttpError> {
+        let mut req = self
+            .client
+            .request(method, url)
+            .basic_auth(&self.user, Some(self.password.expose()));
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let send = tokio::time::timeout(self.timeout, req.send()).await;
+        let resp = match send {
+            Err(_) => return Err(self.timeout_err(what)),
+            Ok(Err(e)) if e.is_timeout() => return Err(self.timeout_err(what)),
+            Ok(Err(e)) => {
+                let amqp_up = self.amqp_answers().await;
+                return Err(HttpError::Unreachable {
+                    url: self.base.to_string(),
+                    detail: error_chain(&e),
+                    amqp_up,
+                });
+            }
+            Ok(Ok(r)) => r,
+        };
+        let status = resp.status();
+        let bytes = match tokio::time::timeout(self.timeout, resp.bytes()).await {
+            Err(_) => return Err(self.timeout_err(what)),
+            Ok(Err(e)) => {
+                return Err(HttpError::Body {
+                    what: what.into(),
+                    detail: error_chain(&e),
+                });
+            }
+            Ok(Ok(b)) => b,
+        };
+        if status.is_success() {
+            if bytes.is_empty() {
+                return Ok(None);
+            }
+            return serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| HttpError::Body {
+                    what: what.into(),
+                    detail: e.to_string(),
+                });
+        }
+        let reason = serde_json::from_slice::<Value>(&bytes)
+            .ok()
+            .and_then(|v| v.get("reason").and_then(|r| r.as_str()).map(String::from))
+            .map(|r| format!(": {r}"))
+            .unwrap_or_default();
+        Err(match status {
+            StatusCode::UNAUTHORIZED => HttpError::Unauthorized {
+                user: self.user.clone(),
+            },
+            StatusCode::FORBIDDEN => HttpError::Forbidden {
+                user: self.user.clone(),
+                what: what.into(),
+                reason,
+            },
+            s => HttpError::Status {
+                what: what.into(),
+                status: s.as_u16(),
+                reason,
+            },
+        })
+    }
+
+    fn timeout_err(&self, what: &str) -> HttpError {
+        HttpError::Timeout {
+            what: what.into(),
+            secs: self.timeout.as_secs(),
+        }
+    }
+
+    /// Whether something listens on the AMQP port (to tell "plugin off" from "broker down").
+    async fn amqp_answers(&self) -> bool {
+        let Some(addr) = &self.amqp_addr else {
+            return false;
+        };
+        matches!(
+            tokio::time::timeout(
+                Duration::from_secs(2),
+                tokio::net::TcpStream::connect(addr.as_str())
+            )
+            .await,
+            Ok(Ok(_))
+        )
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let t = c.to_string();
+        if !s.contains(&t) {
+            s.push_str(": ");
+            s.push_str(&t);
+        }
+        cur = c.source();
+    }
+    crate::commands::redact(&s)
+}

@@ -1,0 +1,149 @@
+//! `topo apply [FILE]`: converge the live broker to the file, then check it by reading
+//! the state back and planning again.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+
+use super::plan::{env, make_plan, prepare, read_live, runtime};
+use crate::apply::{Progress, apply};
+use crate::broker::amqp::Amqp;
+use crate::broker::endpoint::{ConnectArgs, Endpoints};
+use crate::broker::http::Management;
+use crate::commands::Hinted;
+use crate::exit::ExitStatus;
+use crate::output::ColorChoice;
+use crate::plan::PlanOptions;
+use crate::report::{self, Format};
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// Topology file (default: $TOPO_FILE, else ./topo.yaml).
+    pub file: Option<PathBuf>,
+
+    /// Delete what the broker has and the file lacks, in the file's vhosts only (never
+    /// amq.* exchanges, the default exchange, server-named or exclusive queues, users).
+    #[arg(long)]
+    pub prune: bool,
+
+    /// Allow deleting and re-declaring queues and exchanges whose type, durability or
+    /// arguments changed (their bindings are re-created).
+    #[arg(long)]
+    pub allow_replace: bool,
+
+    /// Allow deleting or replacing queues that hold messages (the messages are lost).
+    #[arg(long)]
+    pub allow_data_loss: bool,
+
+    /// Print the plan and change nothing (same exit codes as `topo plan`).
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Output format of the plan printed before applying.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+
+    /// Wait up to this long for a broker that is still starting (e.g. 60s).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub wait: Option<Duration>,
+
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+}
+
+pub fn run(args: ApplyArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
+    let prepared = match prepare(args.file.clone(), color)? {
+        Ok(p) => p,
+        Err(status) => return Ok(status),
+    };
+    let endpoints = Endpoints::resolve(&args.connect, Some(&prepared.topology), &env)?;
+    let opts = PlanOptions { prune: args.prune };
+    let rt = runtime()?;
+    rt.block_on(async {
+        let started = Instant::now();
+        let mgmt = Management::new(&endpoints)?;
+        let mut live = read_live(&mgmt, &prepared.desired, args.wait).await?;
+        let plan = make_plan(&mgmt, &prepared.desired, &mut live, &opts).await?;
+        {
+            let mut out = std::io::stdout().lock();
+            report::render(&mut out, &plan, args.format, color.stdout())?;
+        }
+        if args.dry_run {
+            return Ok(if plan.is_empty() {
+                ExitStatus::Success
+            } else {
+                ExitStatus::Changes
+            });
+        }
+        if plan.is_empty() {
+            eprintln!("topo: nothing to do: the broker matches the file");
+            return Ok(ExitStatus::Success);
+        }
+        let replaces: Vec<String> = plan.replaces().map(|c| c.target.to_string()).collect();
+        if !replaces.is_empty() && !args.allow_replace {
+            return Err(Hinted::new(
+                format!(
+                    "refusing to replace {} (RabbitMQ cannot change them in place): {}; nothing was changed",
+                    plural(replaces.len(), "entity", "entities"),
+                    replaces.join(", ")
+                ),
+                "pass --allow-replace to delete and re-declare them (their bindings are re-created), or change the file back",
+            )
+            .into());
+        }
+        let losses: Vec<String> = plan
+            .data_loss()
+            .map(|c| format!("{} ({} messages)", c.target, c.messages.unwrap_or(0)))
+            .collect();
+        if !losses.is_empty() && !args.allow_data_loss {
+            return Err(Hinted::new(
+                format!(
+                    "refusing to delete messages: {}; nothing was changed",
+                    losses.join(", ")
+                ),
+                "drain the queues first, or pass --allow-data-loss",
+            )
+            .into());
+        }
+
+        let progress = Progress::new(plan.changes.len(), false);
+        let mut amqp = Amqp::new(&endpoints);
+        let result = apply(&plan, &live, &mgmt, &mut amqp, &progress).await;
+        progress.finish();
+        amqp.close().await;
+        if let Err(f) = result {
+            let msg = format!("apply stopped: {}", f);
+            return Err(match f.hint {
+                Some(h) => Hinted::new(msg, h).into(),
+                None => anyhow::anyhow!(msg),
+            });
+        }
+
+        // Verify: read back and plan again.
+        let mut after = read_live(&mgmt, &prepared.desired, None).await?;
+        let left = make_plan(&mgmt, &prepared.desired, &mut after, &opts).await?;
+        if !left.is_empty() {
+            let mut text = Vec::new();
+            report::render(&mut text, &left, Format::Text, false)?;
+            return Err(Hinted::new(
+                format!(
+                    "after apply the broker still differs from the file:\n{}",
+                    String::from_utf8_lossy(&text).trim_end()
+                ),
+                "another client may have changed the broker meanwhile; run topo apply again",
+            )
+            .into());
+        }
+        eprintln!(
+            "topo: applied {} in {:.1}s; the broker matches the file",
+            plural(plan.changes.len(), "change", "changes"),
+            started.elapsed().as_secs_f64()
+        );
+        Ok(ExitStatus::Success)
+    })
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}

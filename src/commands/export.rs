@@ -1,0 +1,74 @@
+//! `topo export [--vhost V] [-o PATH]`: the live broker as a topology file.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+use super::plan::{env, read_with_wait, runtime};
+use crate::broker::endpoint::{ConnectArgs, Endpoints};
+use crate::broker::http::Management;
+use crate::broker::read::Scope;
+use crate::commands::Hinted;
+use crate::exit::ExitStatus;
+use crate::export::{to_topology, to_yaml};
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Export only this vhost (default: every vhost).
+    #[arg(long)]
+    pub vhost: Option<String>,
+
+    /// Write to this file instead of stdout.
+    #[arg(short = 'o', long = "output")]
+    pub output: Option<PathBuf>,
+
+    /// Wait up to this long for a broker that is still starting (e.g. 60s).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub wait: Option<Duration>,
+
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+}
+
+pub fn run(args: ExportArgs) -> anyhow::Result<ExitStatus> {
+    let endpoints = Endpoints::resolve(&args.connect, None, &env)?;
+    let rt = runtime()?;
+    let state = rt.block_on(async {
+        let mgmt = Management::new(&endpoints)?;
+        let scope = match &args.vhost {
+            Some(v) => Scope::Vhosts([v.clone()].into_iter().collect()),
+            None => Scope::All,
+        };
+        read_with_wait(&mgmt, &scope, args.wait).await
+    })?;
+    if let Some(v) = &args.vhost
+        && !state.vhosts.contains_key(v)
+    {
+        return Err(Hinted::new(
+            format!("the broker has no vhost `{v}`"),
+            "list the vhosts with `topo export` (all of them) or the management UI",
+        )
+        .into());
+    }
+    let topo = to_topology(&state, args.vhost.as_deref())?;
+    let header = format!(
+        "Exported by topo {} from {}{}.\nPasswords are not exported: add password_env to users that need one.",
+        env!("CARGO_PKG_VERSION"),
+        endpoints.management,
+        args.vhost
+            .as_ref()
+            .map(|v| format!(", vhost {v}"))
+            .unwrap_or_default()
+    );
+    let text = to_yaml(&topo, &header);
+    match &args.output {
+        Some(path) => std::fs::write(path, text)
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?,
+        None => {
+            use std::io::Write;
+            std::io::stdout().lock().write_all(text.as_bytes())?;
+        }
+    }
+    Ok(ExitStatus::Success)
+}

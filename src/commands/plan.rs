@@ -1,0 +1,189 @@
+//! `topo plan [FILE]`: read the live broker, print what apply would change.
+//! Also the pieces apply and export share: loading, credentials, reading with `--wait`.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+
+use crate::broker::endpoint::{ConnectArgs, Endpoints};
+use crate::broker::http::{HttpError, Management};
+use crate::broker::read::{self, Scope};
+use crate::commands::Hinted;
+use crate::exit::ExitStatus;
+use crate::output::ColorChoice;
+use crate::plan::{Action, Plan, PlanOptions, Target, plan};
+use crate::report::{self, Format};
+use crate::state::{Credential, State};
+use crate::topology::Topology;
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Topology file (default: $TOPO_FILE, else ./topo.yaml).
+    pub file: Option<PathBuf>,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+
+    /// Also plan deletes of what the broker has and the file lacks (in the file's vhosts).
+    #[arg(long)]
+    pub prune: bool,
+
+    /// Wait up to this long for a broker that is still starting (e.g. 60s).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub wait: Option<Duration>,
+
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+}
+
+pub fn run(args: PlanArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
+    let prepared = match prepare(args.file, color)? {
+        Ok(p) => p,
+        Err(status) => return Ok(status),
+    };
+    let endpoints = Endpoints::resolve(&args.connect, Some(&prepared.topology), &env)?;
+    let opts = PlanOptions { prune: args.prune };
+    let rt = runtime()?;
+    let plan = rt.block_on(async {
+        let mgmt = Management::new(&endpoints)?;
+        let mut live = read_live(&mgmt, &prepared.desired, args.wait).await?;
+        make_plan(&mgmt, &prepared.desired, &mut live, &opts).await
+    })?;
+    let mut out = std::io::stdout().lock();
+    report::render(&mut out, &plan, args.format, color.stdout())?;
+    Ok(if plan.is_empty() {
+        ExitStatus::Success
+    } else {
+        ExitStatus::Changes
+    })
+}
+
+/// The process environment, as the loader and credentials see it.
+pub(crate) fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+/// A loaded, valid file and its desired state.
+pub(crate) struct Prepared {
+    pub topology: Topology,
+    pub desired: State,
+}
+
+/// Load and validate FILE; its diagnostics are printed. `Err(status)` when it is not valid.
+pub(crate) fn prepare(
+    file: Option<PathBuf>,
+    color: ColorChoice,
+) -> anyhow::Result<Result<Prepared, ExitStatus>> {
+    let path = crate::cli::resolve_file(file)?;
+    let valid = match crate::commands::load_valid(&path, color) {
+        Ok(v) => v,
+        Err(status) => return Ok(Err(status)),
+    };
+    let desired = State::from_topology(&valid.topology, &env);
+    for (name, user) in &desired.users {
+        if let Credential::Env { var, value: None } = &user.credential {
+            return Err(Hinted::new(
+                format!(
+                    "user `{name}` takes its password from environment variable {var}, which is not set"
+                ),
+                format!("set {var} before running topo (the value is never printed)"),
+            )
+            .into());
+        }
+    }
+    Ok(Ok(Prepared {
+        topology: valid.topology,
+        desired,
+    }))
+}
+
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))
+}
+
+/// A management API error as a user sees it: the message and what to do.
+pub(crate) fn http_error(e: HttpError) -> anyhow::Error {
+    match e.hint() {
+        Some(h) => Hinted::new(e.to_string(), h).into(),
+        None => e.into(),
+    }
+}
+
+/// Read the live state of the vhosts `desired` names, retrying transient failures until
+/// `wait` runs out. topo's own permissions are not the file's business (the broker grants
+/// them to the creator of a vhost), so they are left out unless the file names them.
+pub(crate) async fn read_live(
+    mgmt: &Management,
+    desired: &State,
+    wait: Option<Duration>,
+) -> anyhow::Result<State> {
+    let scope = Scope::Vhosts(desired.vhost_names());
+    let mut live = read_with_wait(mgmt, &scope, wait).await?;
+    let me = mgmt.user().to_string();
+    live.permissions
+        .retain(|k, _| k.user != me || desired.permissions.contains_key(k));
+    Ok(live)
+}
+
+pub(crate) async fn read_with_wait(
+    mgmt: &Management,
+    scope: &Scope,
+    wait: Option<Duration>,
+) -> anyhow::Result<State> {
+    let deadline = wait.map(|w| Instant::now() + w);
+    let mut said = false;
+    loop {
+        match read::read_state(mgmt, scope).await {
+            Ok(s) => return Ok(s),
+            Err(e) if e.is_transient() && deadline.is_some_and(|d| Instant::now() < d) => {
+                if !said {
+                    eprintln!("topo: waiting for the broker ({e})");
+                    said = true;
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(e) => {
+                let e = http_error(e);
+                return Err(match wait {
+                    Some(w) => e.context(format!(
+                        "the broker was not ready within --wait {}",
+                        humantime::format_duration(w)
+                    )),
+                    None => e,
+                });
+            }
+        }
+    }
+}
+
+/// Plan, with message counts read for the queues the plan replaces or deletes.
+pub(crate) async fn make_plan(
+    mgmt: &Management,
+    desired: &State,
+    live: &mut State,
+    opts: &PlanOptions,
+) -> anyhow::Result<Plan> {
+    let first = plan(desired, live, opts);
+    let queues: Vec<_> = first
+        .changes
+        .iter()
+        .filter(|c| matches!(c.action, Action::Replace | Action::Delete))
+        .filter_map(|c| match &c.target {
+            Target::Queue(k) => Some(k.clone()),
+            _ => None,
+        })
+        .collect();
+    if queues.is_empty() {
+        return Ok(first);
+    }
+    read::fill_message_counts(mgmt, live, &queues)
+        .await
+        .map_err(http_error)?;
+    Ok(plan(desired, live, opts))
+}
