@@ -14,7 +14,7 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
 
-use crate::broker::amqp::{Amqp, Op};
+use crate::broker::amqp::{Amqp, AmqpError, Op};
 use crate::broker::http::{HttpError, Management};
 use crate::broker::password;
 use crate::plan::{Action, Change, Definition, Plan, Target};
@@ -255,13 +255,22 @@ pub async fn apply(
                 Err(f) => {
                     ledger.add(&format!("{step} in {vhost}"), f.done);
                     let hint = match &f.error {
-                        crate::broker::amqp::AmqpError::Refused { .. } => Some(
-                            "the broker keeps an entity's type, durability and arguments: \
-                             change the file back, or delete the entity (apply --allow-replace \
-                             does that for what the plan shows as a replace)"
+                        AmqpError::Refused { detail, .. } if detail.contains("inequivalent") => {
+                            Some(
+                                "the broker has this entity with other properties and cannot \
+                                 change them in place: run topo plan to see the replace, then \
+                                 apply --allow-replace"
+                                    .to_string(),
+                            )
+                        }
+                        AmqpError::Refused { .. } => Some(
+                            "the broker rejected a value of the file: fix the named argument"
                                 .to_string(),
                         ),
-                        _ => None,
+                        AmqpError::Lost { .. } | AmqpError::Timeout { .. } => Some(
+                            "check that the broker is up, then run topo apply again".to_string(),
+                        ),
+                        AmqpError::Connect { .. } => None,
                     };
                     return Err(ApplyFailure {
                         failed: f.error.to_string(),

@@ -185,6 +185,42 @@ impl Amqp {
         }
     }
 
+    /// Messages in each queue, exactly and now (a passive declare; the management API's
+    /// counts lag by its stats interval). A queue that is gone counts as empty.
+    pub async fn message_counts(
+        &mut self,
+        queues: &[EntityKey],
+    ) -> Result<Vec<(EntityKey, u64)>, AmqpError> {
+        let mut out = Vec::with_capacity(queues.len());
+        for key in queues {
+            let chans = self.channels(&key.vhost).await?;
+            let chan = &chans[0];
+            let fut = chan.queue_declare(
+                key.name.as_str().into(),
+                QueueDeclareOptions {
+                    passive: true,
+                    ..QueueDeclareOptions::default()
+                },
+                FieldTable::default(),
+            );
+            match tokio::time::timeout(self.ep.timeout, fut).await {
+                Ok(Ok(q)) => out.push((key.clone(), u64::from(q.message_count()))),
+                Ok(Err(_)) => {
+                    // NOT_FOUND closed the channel: reconnect for the next one.
+                    self.conns.remove(&key.vhost);
+                    out.push((key.clone(), 0));
+                }
+                Err(_) => {
+                    return Err(AmqpError::Timeout {
+                        op: format!("count the messages of queue {key}"),
+                        secs: self.ep.timeout.as_secs(),
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Close every connection politely (errors ignored: the work is done).
     pub async fn close(self) {
         for (_, (conn, _)) in self.conns {

@@ -64,7 +64,7 @@ pub fn run(args: ApplyArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
         let started = Instant::now();
         let mgmt = Management::new(&endpoints)?;
         let mut live = read_live(&mgmt, &prepared.desired, args.wait).await?;
-        let plan = make_plan(&mgmt, &prepared.desired, &mut live, &opts).await?;
+        let plan = make_plan(&mgmt, &endpoints, &prepared.desired, &mut live, &opts).await?;
         {
             let mut out = std::io::stdout().lock();
             report::render(&mut out, &plan, args.format, color.stdout())?;
@@ -122,7 +122,7 @@ pub fn run(args: ApplyArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
 
         // Verify: read back and plan again.
         let mut after = read_live(&mgmt, &prepared.desired, None).await?;
-        let left = make_plan(&mgmt, &prepared.desired, &mut after, &opts).await?;
+        let left = make_plan(&mgmt, &endpoints, &prepared.desired, &mut after, &opts).await?;
         if !left.is_empty() {
             let mut text = Vec::new();
             report::render(&mut text, &left, Format::Text, false)?;

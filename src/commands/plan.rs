@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 
+use crate::broker::amqp::Amqp;
 use crate::broker::endpoint::{ConnectArgs, Endpoints};
 use crate::broker::http::{HttpError, Management};
 use crate::broker::read::{self, Scope};
@@ -49,7 +50,7 @@ pub fn run(args: PlanArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
     let plan = rt.block_on(async {
         let mgmt = Management::new(&endpoints)?;
         let mut live = read_live(&mgmt, &prepared.desired, args.wait).await?;
-        make_plan(&mgmt, &prepared.desired, &mut live, &opts).await
+        make_plan(&mgmt, &endpoints, &prepared.desired, &mut live, &opts).await
     })?;
     let mut out = std::io::stdout().lock();
     report::render(&mut out, &plan, args.format, color.stdout())?;
@@ -162,9 +163,11 @@ pub(crate) async fn read_with_wait(
     }
 }
 
-/// Plan, with message counts read for the queues the plan replaces or deletes.
+/// Plan, with message counts read for the queues the plan replaces or deletes (over
+/// AMQP: exact and current; the management API's figure as a fallback).
 pub(crate) async fn make_plan(
     mgmt: &Management,
+    endpoints: &Endpoints,
     desired: &State,
     live: &mut State,
     opts: &PlanOptions,
@@ -182,8 +185,20 @@ pub(crate) async fn make_plan(
     if queues.is_empty() {
         return Ok(first);
     }
-    read::fill_message_counts(mgmt, live, &queues)
-        .await
-        .map_err(http_error)?;
+    let mut amqp = Amqp::new(endpoints);
+    let counted = amqp.message_counts(&queues).await;
+    amqp.close().await;
+    match counted {
+        Ok(counts) => {
+            for (k, n) in counts {
+                if let Some(q) = live.queues.get_mut(&k) {
+                    q.messages = Some(n);
+                }
+            }
+        }
+        Err(_) => read::fill_message_counts(mgmt, live, &queues)
+            .await
+            .map_err(http_error)?,
+    }
     Ok(plan(desired, live, opts))
 }
