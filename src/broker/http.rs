@@ -23,7 +23,7 @@ pub enum HttpError {
     },
     #[error("the broker refused the credentials of user `{user}` (HTTP 401)")]
     Unauthorized { user: String },
-    #[error("user `{user}` is not allowed to {what} (HTTP 403{reason})")]
+    #[error("user `{user}` is not allowed: {what} was refused{reason}")]
     Forbidden {
         user: String,
         what: String,
@@ -238,6 +238,14 @@ impl Management {
             .map(|r| format!(": {r}"))
             .unwrap_or_default();
         Err(match status {
+            // 401 is also "Not administrator user": a login that worked but lacks a tag.
+            StatusCode::UNAUTHORIZED if !reason.is_empty() && !reason.contains("Login failed") => {
+                HttpError::Forbidden {
+                    user: self.user.clone(),
+                    what: what.into(),
+                    reason,
+                }
+            }
             StatusCode::UNAUTHORIZED => HttpError::Unauthorized {
                 user: self.user.clone(),
             },

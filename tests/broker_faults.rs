@@ -1,0 +1,140 @@
+//! Faults end in a clear message and exit 1, never a hang, a panic or a leaked secret.
+
+#[path = "common/broker.rs"]
+mod broker;
+
+use broker::{TestVhost, code, path_str, stderr, stdout, topo_cmd};
+use serde_json::json;
+
+fn assert_clean_failure(out: &std::process::Output, secret: &str) {
+    let err = stderr(out);
+    assert_eq!(code(out), 1, "stderr: {err}");
+    assert!(
+        err.starts_with("error: ") || err.contains("\nerror: "),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(!err.contains(secret), "secret leaked: {err}");
+    assert!(!stdout(out).contains(secret));
+}
+
+#[test]
+fn wrong_password_is_named_and_not_printed() {
+    let v = TestVhost::new();
+    let file = v.file("f.yaml", "queues:\n  - {name: q}\n");
+    let out = topo_cmd(
+        &["plan", path_str(&file)],
+        &[(
+            "TOPO_MANAGEMENT_URL",
+            "http://guest:not-the-pw-42@127.0.0.1:15672",
+        )],
+    );
+    assert_clean_failure(&out, "not-the-pw-42");
+    let err = stderr(&out);
+    assert!(
+        err.contains("refused the credentials of user `guest`"),
+        "{err}"
+    );
+    assert!(err.contains("RABBITMQ_USER"), "{err}");
+
+    let out = topo_cmd(
+        &["apply", path_str(&file)],
+        &[
+            ("RABBITMQ_USER", "guest"),
+            ("RABBITMQ_PASSWORD", "env-pw-43"),
+        ],
+    );
+    assert_clean_failure(&out, "env-pw-43");
+}
+
+#[test]
+fn broker_down_fails_fast_and_wait_retries_until_its_deadline() {
+    let v = TestVhost::new();
+    let file = v.file("f.yaml", "queues:\n  - {name: q}\n");
+    let down = [
+        ("TOPO_MANAGEMENT_URL", "http://127.0.0.1:1"),
+        ("TOPO_AMQP_URL", "amqp://127.0.0.1:1"),
+    ];
+    let out = topo_cmd(&["apply", path_str(&file)], &down);
+    assert_clean_failure(&out, "guest:guest");
+    let err = stderr(&out);
+    assert!(
+        err.contains("cannot reach the management API at http://127.0.0.1:1/"),
+        "{err}"
+    );
+    assert!(err.contains("is the broker running"), "{err}");
+
+    let started = std::time::Instant::now();
+    let out = topo_cmd(&["plan", path_str(&file), "--wait", "2s"], &down);
+    assert_clean_failure(&out, "guest:guest");
+    let err = stderr(&out);
+    assert!(err.contains("waiting for the broker"), "{err}");
+    assert!(err.contains("not ready within --wait 2s"), "{err}");
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(2),
+        "it did wait"
+    );
+}
+
+#[test]
+fn management_plugin_off_is_told_apart_from_broker_down() {
+    let v = TestVhost::new();
+    let file = v.file("f.yaml", "queues:\n  - {name: q}\n");
+    // The AMQP port answers, the management port does not.
+    let out = topo_cmd(
+        &["plan", path_str(&file)],
+        &[("TOPO_MANAGEMENT_URL", "http://127.0.0.1:1")],
+    );
+    assert_clean_failure(&out, "guest:guest");
+    assert!(stderr(&out).contains("rabbitmq-plugins enable rabbitmq_management"));
+}
+
+#[test]
+fn missing_tags_and_vhost_permissions_are_explained() {
+    let v = TestVhost::new();
+    let file = v.file("f.yaml", "queues:\n  - {name: q}\n");
+    let user = v.user("limited");
+    v.put(
+        &["users", &user],
+        &json!({"password": "lim-pw-44", "tags": "management"}),
+    );
+    let url = format!("http://{user}:lim-pw-44@127.0.0.1:15672");
+    let out = topo_cmd(&["plan", path_str(&file)], &[("TOPO_MANAGEMENT_URL", &url)]);
+    assert_clean_failure(&out, "lim-pw-44");
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("user `{user}` is not allowed")),
+        "{err}"
+    );
+    assert!(err.contains("Not administrator user"), "{err}");
+    assert!(err.contains("administrator"), "{err}");
+
+    // An administrator without permissions on the vhost: the AMQP side says so.
+    v.put(
+        &["users", &user],
+        &json!({"password": "lim-pw-44", "tags": "administrator"}),
+    );
+    let amqp = format!("amqp://{user}:lim-pw-44@127.0.0.1:5672");
+    let out = topo_cmd(
+        &["apply", path_str(&file)],
+        &[("TOPO_MANAGEMENT_URL", &url), ("TOPO_AMQP_URL", &amqp)],
+    );
+    assert_clean_failure(&out, "lim-pw-44");
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("has no access to vhost `{}`", v.name)),
+        "{err}"
+    );
+}
+
+#[test]
+fn invalid_file_changes_nothing() {
+    let v = TestVhost::new();
+    let file = v.file(
+        "f.yaml",
+        "queues:\n  - {name: q, type: quorum, durable: false}\n",
+    );
+    let out = v.topo(&["apply", path_str(&file)], &[]);
+    assert_eq!(code(&out), 1);
+    assert!(v.get_opt(&["queues", &v.name, "q"]).is_none());
+}
