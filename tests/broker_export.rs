@@ -35,7 +35,10 @@ fn export_then_apply_elsewhere_plans_no_changes() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
 
     let exported = v.dir.path().join("export.yaml");
-    let out = v.topo(&["export", "--vhost", &v.name, "-o", path_str(&exported)], &[]);
+    let out = v.topo(
+        &["export", "--vhost", &v.name, "-o", path_str(&exported)],
+        &[],
+    );
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let text = std::fs::read_to_string(&exported).unwrap();
     assert!(text.starts_with("# Exported by topo"), "{text}");

@@ -80,6 +80,11 @@ impl TestVhost {
         name
     }
 
+    /// A fixed user name (from a shipped file), deleted at the end.
+    pub fn user_named(&self, name: &str) {
+        self.users.borrow_mut().push(name.to_string());
+    }
+
     pub fn get(&self, path: &[&str]) -> Value {
         self.rt.block_on(self.mgmt.get(path, "test get")).unwrap()
     }
