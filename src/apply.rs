@@ -23,6 +23,19 @@ use crate::topology::model::QueueType;
 
 /// Concurrent management API calls.
 const HTTP_PARALLEL: usize = 16;
+/// Entities per `POST /api/definitions/{vhost}` (the listener cuts a request at 60 s).
+const DEFINITIONS_CHUNK: usize = 2000;
+
+/// How exchanges, queues and bindings are created (see docs/plan-apply.md for the
+/// measurements that chose the default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Via {
+    /// Pipelined AMQP declares.
+    #[default]
+    Amqp,
+    /// The broker's definitions import of just the missing entities, chunked.
+    Definitions,
+}
 
 /// Why apply stopped.
 #[derive(Debug, thiserror::Error)]
@@ -127,6 +140,7 @@ pub async fn apply(
     live: &State,
     mgmt: &Management,
     amqp: &mut Amqp,
+    via: Via,
     progress: &Progress,
 ) -> Result<usize, ApplyFailure> {
     let mut ledger = Ledger::default();
@@ -181,6 +195,13 @@ pub async fn apply(
                     })
             })
             .is_some_and(|t| t != QueueType::Classic);
+        let imported = if via == Via::Definitions {
+            import_creates(mgmt, vhost, changes, &mut ledger, progress).await?
+        } else {
+            false
+        };
+        let declare =
+            |c: &&&Change| c.action == Action::Replace || (c.action == Action::Create && !imported);
         let stages: Vec<(&str, Vec<Op>)> = vec![
             (
                 "deleting replaced entities",
@@ -198,7 +219,7 @@ pub async fn apply(
                 "exchanges",
                 changes
                     .iter()
-                    .filter(|c| c.action != Action::Delete)
+                    .filter(declare)
                     .filter_map(|c| match (&c.target, &c.definition) {
                         (Target::Exchange(k), Some(Definition::Exchange(x))) => {
                             Some(Op::DeclareExchange(k.clone(), x.clone()))
@@ -211,7 +232,7 @@ pub async fn apply(
                 "queues",
                 changes
                     .iter()
-                    .filter(|c| c.action != Action::Delete)
+                    .filter(declare)
                     .filter_map(|c| match (&c.target, &c.definition) {
                         (Target::Queue(k), Some(Definition::Queue(q))) => {
                             Some(Op::DeclareQueue(k.clone(), q.clone(), non_classic_default))
@@ -223,7 +244,7 @@ pub async fn apply(
             ("bindings", {
                 let mut ops: Vec<Op> = changes
                     .iter()
-                    .filter(|c| c.action == Action::Create)
+                    .filter(|c| c.action == Action::Create && !imported)
                     .filter_map(|c| match &c.target {
                         Target::Binding(b) => Some(Op::Bind(b.clone())),
                         _ => None,
@@ -291,6 +312,70 @@ pub async fn apply(
     }
     progress.finish();
     Ok(plan.changes.len())
+}
+
+/// Create the missing exchanges, queues and bindings of one vhost through the broker's
+/// definitions import, in chunks. Only creates: the import silently keeps an existing
+/// entity whose properties differ, so replaces always go through AMQP.
+async fn import_creates(
+    mgmt: &Management,
+    vhost: &str,
+    changes: &[&Change],
+    ledger: &mut Ledger,
+    progress: &Progress,
+) -> Result<bool, ApplyFailure> {
+    let mut exchanges = Vec::new();
+    let mut queues = Vec::new();
+    let mut bindings = Vec::new();
+    for c in changes.iter().filter(|c| c.action == Action::Create) {
+        match (&c.target, &c.definition) {
+            (Target::Exchange(k), Some(Definition::Exchange(x))) => exchanges.push(json!({
+                "name": k.name, "vhost": vhost, "type": x.kind, "durable": x.durable,
+                "auto_delete": x.auto_delete, "internal": x.internal, "arguments": x.arguments,
+            })),
+            (Target::Queue(k), Some(Definition::Queue(q))) => {
+                let mut args = serde_json::to_value(&q.arguments).unwrap_or_else(|_| json!({}));
+                if q.kind != QueueType::Classic {
+                    args["x-queue-type"] = json!(q.kind.as_str());
+                }
+                queues.push(json!({
+                    "name": k.name, "vhost": vhost, "durable": q.durable,
+                    "auto_delete": q.auto_delete, "arguments": args,
+                }))
+            }
+            (Target::Binding(b), _) => bindings.push(json!({
+                "source": b.source, "vhost": vhost, "destination": b.destination,
+                "destination_type": b.destination_type.as_str(), "routing_key": b.routing_key,
+                "arguments": b.arguments_map(),
+            })),
+            _ => {}
+        }
+    }
+    progress.stage(
+        "importing definitions",
+        exchanges.len() + queues.len() + bindings.len(),
+    );
+    for (kind, items) in [
+        ("exchanges", exchanges),
+        ("queues", queues),
+        ("bindings", bindings),
+    ] {
+        for chunk in items.chunks(DEFINITIONS_CHUNK) {
+            let mut body = json!({"exchanges": [], "queues": [], "bindings": []});
+            body[kind] = Value::Array(chunk.to_vec());
+            let what = format!("importing {} {kind} into vhost {vhost}", chunk.len());
+            if let Err(e) = mgmt.post(&["definitions", vhost], &body, &what).await {
+                return Err(ApplyFailure {
+                    hint: e.hint(),
+                    failed: e.to_string(),
+                    done: ledger.text(),
+                });
+            }
+            ledger.add(&format!("{kind} imported into {vhost}"), chunk.len());
+            progress.advance(chunk.len());
+        }
+    }
+    Ok(true)
 }
 
 fn delete_ops(changes: &[&Change], rank: u8) -> Vec<Op> {

@@ -302,3 +302,20 @@ fn a_queue_redeclared_by_a_client_is_not_a_diff() {
     let out = v.topo(&["plan", path_str(&file)], &[]);
     assert_eq!(code(&out), 0, "{}", stdout(&out));
 }
+
+#[test]
+fn the_definitions_import_path_converges_too() {
+    let v = TestVhost::new();
+    let user = v.user("via");
+    let file = v.file("all.yaml", &every_entity_type(&v, &user));
+    let env = [("TOPO_TEST_PW", "pw-two")];
+    let out = v.topo(&["apply", path_str(&file), "--via", "definitions"], &env);
+    assert_eq!(code(&out), 0, "{}\n{}", stdout(&out), stderr(&out));
+    assert!(
+        stderr(&out).contains("importing definitions"),
+        "{}",
+        stderr(&out)
+    );
+    let out = v.topo(&["plan", path_str(&file)], &env);
+    assert_eq!(code(&out), 0, "{}", stdout(&out));
+}

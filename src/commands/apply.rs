@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use clap::Args;
 
 use super::plan::{env, make_plan, prepare, read_live, runtime};
-use crate::apply::{Progress, apply};
+use crate::apply::{Progress, Via, apply};
 use crate::broker::amqp::Amqp;
 use crate::broker::endpoint::{ConnectArgs, Endpoints};
 use crate::broker::http::Management;
@@ -47,6 +47,11 @@ pub struct ApplyArgs {
     /// Wait up to this long for a broker that is still starting (e.g. 60s).
     #[arg(long, value_parser = humantime::parse_duration)]
     pub wait: Option<Duration>,
+
+    /// How to create exchanges, queues and bindings: pipelined AMQP declares or the
+    /// broker's definitions import (for benchmarks; see docs/plan-apply.md).
+    #[arg(long, value_enum, default_value_t = Via::Amqp, hide = true)]
+    pub via: Via,
 
     #[command(flatten)]
     pub connect: ConnectArgs,
@@ -109,7 +114,7 @@ pub fn run(args: ApplyArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
 
         let progress = Progress::new(plan.changes.len(), false);
         let mut amqp = Amqp::new(&endpoints);
-        let result = apply(&plan, &live, &mgmt, &mut amqp, &progress).await;
+        let result = apply(&plan, &live, &mgmt, &mut amqp, args.via, &progress).await;
         progress.finish();
         amqp.close().await;
         if let Err(f) = result {
