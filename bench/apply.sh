@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# Benchmark: topo apply / plan against RabbitMQ's own definitions import and state read.
+#
+#   cargo build --release && bench/apply.sh 1000 10000
+#
+# For each N: generate the workload (bench/gen_topology.py), then, each on a broker
+# without the other runs' vhosts:
+#   1. topo apply into an empty vhost (pipelined AMQP declares; wall time, max RSS)
+#   2. no-op plan and no-op apply of the same file (hyperfine), and the bare state read
+#      GET /api/definitions/{vhost} (hyperfine)
+#   3. RabbitMQ's own import of the same entities: POST /api/definitions/{vhost}
+#   4. topo apply --via definitions (topo's chunked use of that import)
+# and print the figures and the ratios the issue asks for. Needs curl, hyperfine,
+# python3, /usr/bin/time; raises the broker's file-handle budget with rabbitmqctl when it
+# can (about 1000 queues is the limit otherwise: see shared research notes).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+TOPO=${TOPO:-target/release/topo}
+MGMT=${MGMT:-http://127.0.0.1:15672}
+CRED=${CRED:-guest:guest}
+RUNS=${RUNS:-5}
+export BENCH_PASSWORD=bench-password
+export TOPO_MANAGEMENT_URL=${TOPO_MANAGEMENT_URL:-$MGMT}
+export TOPO_AMQP_URL=${TOPO_AMQP_URL:-amqp://127.0.0.1:5672}
+
+[ -x "$TOPO" ] || { echo "build first: cargo build --release" >&2; exit 1; }
+if command -v rabbitmqctl >/dev/null; then
+  rabbitmqctl eval 'file_handle_cache:set_limit(100000).' >/dev/null 2>&1 ||
+    echo "note: could not raise the broker's file-handle limit" >&2
+fi
+
+work=$(mktemp -d)
+vhosts=()
+cleanup() {
+  for v in "${vhosts[@]}"; do drop_vhost "$v"; done
+  for k in 0 1 2 3 4; do curl -s -o /dev/null -u "$CRED" -X DELETE "$MGMT/api/users/bench-user-$k"; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# Deleting a vhost of 10,000 queues can outlast the listener's 60 s: repeat until gone.
+drop_vhost() {
+  local v=$1 enc
+  enc=$(python3 -c 'import sys,urllib.parse;print(urllib.parse.quote(sys.argv[1],safe=""))' "$v")
+  for _ in 1 2 3 4 5 6; do
+    code=$(curl -s -o /dev/null -w '%{http_code}' -m 120 -u "$CRED" -X DELETE "$MGMT/api/vhosts/$enc" || true)
+    [ "$code" = 404 ] && return 0
+    [ "$code" = 204 ] && return 0
+    sleep 2
+  done
+}
+
+secs() { python3 -c 'import sys; print(f"{float(sys.argv[1]):.3f}")' "$1"; }
+ratio() { python3 -c 'import sys; print(f"{float(sys.argv[1])/float(sys.argv[2]):.2f}")' "$1" "$2"; }
+# hyperfine's mean, in seconds, from its JSON export.
+mean() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["results"][0]["mean"])' "$1"; }
+
+for N in "${@:-1000}"; do
+  suffix=$(date +%s)-$RANDOM
+  va=topo-bench-apply-$N-$suffix
+  vb=topo-bench-import-$N-$suffix
+  vc=topo-bench-viadefs-$N-$suffix
+  vhosts+=("$va" "$vb" "$vc")
+  python3 bench/gen_topology.py "$N" "$va" "$work/a.yaml" "$work/a.json"
+  python3 bench/gen_topology.py "$N" "$vb" "$work/b.yaml" "$work/b.json" 2>/dev/null
+  python3 bench/gen_topology.py "$N" "$vc" "$work/c.yaml" "$work/c.json" 2>/dev/null
+
+  echo "== N=$N"
+  # 1. topo apply into an empty vhost.
+  /usr/bin/time -f '%e %M' -o "$work/apply.time" "$TOPO" apply "$work/a.yaml" >/dev/null 2>"$work/apply.err" ||
+    { cat "$work/apply.err" >&2; exit 1; }
+  read -r apply_s apply_kb <"$work/apply.time"
+
+  # 2. no-op plan / apply and the bare state read, on that vhost.
+  hyperfine -N -w 1 -r "$RUNS" --export-json "$work/read.json" \
+    "curl -sf -u $CRED $MGMT/api/definitions/$va -o /dev/null" >/dev/null
+  hyperfine -N -w 1 -r "$RUNS" --export-json "$work/plan.json" "$TOPO plan $work/a.yaml" >/dev/null
+  hyperfine -N -w 1 -r "$RUNS" --export-json "$work/noop.json" "$TOPO apply $work/a.yaml" >/dev/null
+  /usr/bin/time -f '%e %M' -o "$work/plan.time" "$TOPO" plan "$work/a.yaml" >/dev/null
+  read -r _ plan_kb <"$work/plan.time"
+  read_s=$(mean "$work/read.json"); plan_s=$(mean "$work/plan.json"); noop_s=$(mean "$work/noop.json")
+  drop_vhost "$va"
+
+  # 3. RabbitMQ's own import of the same entities into an empty vhost.
+  curl -sf -u "$CRED" -X PUT "$MGMT/api/vhosts/$vb" >/dev/null
+  start=$(date +%s.%N)
+  curl -sf -m 3600 -u "$CRED" -H 'content-type: application/json' -X POST \
+    --data-binary "@$work/b.json" "$MGMT/api/definitions/$vb" >/dev/null
+  end=$(date +%s.%N)
+  import_s=$(python3 -c "print($end - $start)")
+  drop_vhost "$vb"
+
+  # 4. topo through the definitions import.
+  /usr/bin/time -f '%e %M' -o "$work/via.time" "$TOPO" apply --via definitions "$work/c.yaml" >/dev/null 2>"$work/via.err" ||
+    { cat "$work/via.err" >&2; exit 1; }
+  read -r via_s _ <"$work/via.time"
+  drop_vhost "$vc"
+
+  echo "topo apply (AMQP, empty vhost)      $(secs "$apply_s") s   max RSS $((apply_kb / 1024)) MiB"
+  echo "topo apply --via definitions        $(secs "$via_s") s"
+  echo "RabbitMQ import (POST definitions)  $(secs "$import_s") s"
+  echo "state read (GET definitions)        $(secs "$read_s") s"
+  echo "topo plan, no changes               $(secs "$plan_s") s   max RSS $((plan_kb / 1024)) MiB"
+  echo "topo apply, no changes              $(secs "$noop_s") s"
+  echo "ratio apply/import                  $(ratio "$apply_s" "$import_s")   (goal <= 1.0)"
+  echo "ratio via-definitions/import        $(ratio "$via_s" "$import_s")"
+  bar=$(python3 -c "print(1.5 * $read_s + 0.05)")
+  echo "no-op plan vs 1.5*read+50ms         $(secs "$plan_s") / $(secs "$bar") = $(ratio "$plan_s" "$bar")   (goal < 1.0)"
+  echo "no-op apply vs 1.5*read+50ms        $(secs "$noop_s") / $(secs "$bar") = $(ratio "$noop_s" "$bar")   (goal < 1.0)"
+done

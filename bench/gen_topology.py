@@ -1,0 +1,108 @@
+#!/usr/bin/env python3
+"""Generate the benchmark workload as a topo file and as RabbitMQ definitions.
+
+    gen_topology.py N VHOST OUT_YAML OUT_DEFINITIONS_JSON
+
+N queues (70% classic with TTL, dead-lettering and length arguments, 30% quorum), N/10
+exchanges of all four types, 2N bindings (topic patterns, headers, exchange-to-exchange),
+4 policies and 5 users. The definitions file holds the same vhost-scoped entities for
+`POST /api/definitions/{vhost}` (which ignores users and permissions).
+"""
+
+import json
+import sys
+
+TYPES = ["topic", "direct", "fanout", "headers"]
+
+
+def main():
+    n, vhost, out_yaml, out_json = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+    n_ex = max(4, n // 10)
+    exchanges = [{"name": f"ex.{j}", "type": TYPES[j % 4]} for j in range(n_ex)]
+    exchanges.append({"name": "dlx", "type": "fanout"})
+    by_type = {t: [e["name"] for e in exchanges[:n_ex] if e["type"] == t] for t in TYPES}
+
+    queues = []
+    for i in range(n):
+        if i % 10 < 7:
+            queues.append({"name": f"q.{i}", "message_ttl": 60000 + i, "max_length": 10000,
+                           "dead_letter_exchange": "dlx", "overflow": "reject-publish"})
+        else:
+            queues.append({"name": f"q.{i}", "type": "quorum"})
+
+    bindings = []
+    # N topic-pattern bindings.
+    for i in range(n):
+        src = by_type["topic"][i % len(by_type["topic"])]
+        bindings.append({"source": src, "destination": f"q.{i}",
+                         "routing_key": f"orders.{i}.*.#"})
+    # N - n_ex headers / direct / fanout bindings.
+    for i in range(n - n_ex):
+        kind = ["headers", "direct", "fanout"][i % 3]
+        src = by_type[kind][i % len(by_type[kind])]
+        b = {"source": src, "destination": f"q.{i}"}
+        if kind == "headers":
+            b["arguments"] = {"x-match": "all", "queue": f"q.{i}", "kind": "bench"}
+        elif kind == "direct":
+            b["routing_key"] = f"q.{i}"
+        else:
+            b["routing_key"] = f"f.{i}"
+        bindings.append(b)
+    # n_ex exchange-to-exchange bindings.
+    for j in range(n_ex):
+        b = {"source": f"ex.{j}", "destination": f"ex.{(j + 1) % n_ex}",
+             "destination_type": "exchange", "routing_key": f"e2e.{j}"}
+        if exchanges[j]["type"] == "headers":
+            b["arguments"] = {"x-match": "any", "hop": j}
+        bindings.append(b)
+
+    policies = [
+        {"name": "bench-ttl", "pattern": "^q\\.1", "apply_to": "queues",
+         "definition": {"expires": 86400000}},
+        {"name": "bench-len", "pattern": "^q\\.2", "apply_to": "queues", "priority": 1,
+         "definition": {"max-length-bytes": 10000000}},
+        {"name": "bench-ae", "pattern": "^ex\\.1", "apply_to": "exchanges",
+         "definition": {"alternate-exchange": "dlx"}},
+        {"name": "bench-dl", "pattern": "^q\\.3", "apply_to": "queues", "priority": 2,
+         "definition": {"dead-letter-routing-key": "dead"}},
+    ]
+    users = [{"name": f"bench-user-{k}", "password_env": "BENCH_PASSWORD",
+              "tags": ["monitoring"] if k == 0 else []} for k in range(5)]
+    permissions = [{"user": u["name"], "configure": "^$", "write": "^ex\\.", "read": "^q\\."}
+                   for u in users]
+
+    topo = {"version": 1, "vhost": vhost, "exchanges": exchanges, "queues": queues,
+            "bindings": bindings, "policies": policies, "users": users,
+            "permissions": permissions}
+    with open(out_yaml, "w") as f:
+        # JSON is YAML: no YAML library needed.
+        json.dump(topo, f, indent=1)
+
+    args_of = {
+        "message_ttl": "x-message-ttl", "max_length": "x-max-length",
+        "dead_letter_exchange": "x-dead-letter-exchange", "overflow": "x-overflow",
+    }
+    defs = {
+        "exchanges": [{"name": e["name"], "vhost": vhost, "type": e["type"], "durable": True,
+                       "auto_delete": False, "internal": False, "arguments": {}}
+                      for e in exchanges],
+        "queues": [{"name": q["name"], "vhost": vhost, "durable": True, "auto_delete": False,
+                    "arguments": ({"x-queue-type": "quorum"} if q.get("type") == "quorum" else
+                                  {args_of[k]: v for k, v in q.items() if k in args_of})}
+                   for q in queues],
+        "bindings": [{"source": b["source"], "vhost": vhost, "destination": b["destination"],
+                      "destination_type": b.get("destination_type", "queue"),
+                      "routing_key": b.get("routing_key", ""),
+                      "arguments": b.get("arguments", {})} for b in bindings],
+        "policies": [{"name": p["name"], "vhost": vhost, "pattern": p["pattern"],
+                      "apply-to": p["apply_to"], "priority": p.get("priority", 0),
+                      "definition": p["definition"]} for p in policies],
+    }
+    with open(out_json, "w") as f:
+        json.dump(defs, f)
+    print(f"{len(exchanges)} exchanges, {len(queues)} queues, {len(bindings)} bindings, "
+          f"{len(policies)} policies, {len(users)} users", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
