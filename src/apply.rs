@@ -40,7 +40,7 @@ pub enum Via {
 /// Why apply stopped.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "{failed}\n  already done: {done}\n  nothing else was changed; fix the cause and run topo apply again (it converges)"
+    "{failed}\n  already done: {done}\n  requests in flight at that moment may or may not have landed; all steps are idempotent: fix the cause and run topo apply again (it converges)"
 )]
 pub struct ApplyFailure {
     /// The step that failed, with the broker's reason.
