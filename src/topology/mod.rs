@@ -196,6 +196,12 @@ fn load_tree(
                     crate::source::display_path(path)
                 ),
             );
+            if let Some(span) = invalid_utf8_span(path, loaded) {
+                loaded
+                    .diagnostics
+                    .push(d.at(span).hint("save the file as UTF-8"));
+                return None;
+            }
             d = match from {
                 Some(span) => d
                     .at(span)
@@ -255,6 +261,18 @@ fn load_tree(
     let base = load_tree(&base_path, Some(span), files, loaded, chain)?;
     chain.pop();
     Some(merge::merge_documents(base, tree))
+}
+
+/// Where a file stops being UTF-8, so the error can show the spot (text added lossily).
+fn invalid_utf8_span(path: &Path, loaded: &mut Loaded) -> Option<Span> {
+    let bytes = std::fs::read(path).ok()?;
+    let err = std::str::from_utf8(&bytes).err()?;
+    let valid = &bytes[..err.valid_up_to()];
+    let at = String::from_utf8_lossy(valid).chars().count();
+    let file = loaded
+        .sources
+        .add(path, String::from_utf8_lossy(&bytes).into_owned());
+    Some(Span::new(file, at, at + 1))
 }
 
 /// Variables of the `.env` file beside the entry file, if there is one.

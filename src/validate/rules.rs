@@ -47,8 +47,10 @@ struct Ctx<'a> {
 impl Ctx<'_> {
     fn error(&mut self, code: &'static str, pointer: String, message: String) -> &mut Diagnostic {
         let span = self.tree.locate(&pointer);
-        self.out
-            .push(Diagnostic::error(code, message).at(span).path(pointer));
+        let mut d = Diagnostic::error(code, message).at(span).path(pointer);
+        // A literal secret is the offending text itself: never echo its line.
+        d.sensitive = code == codes::LITERAL_SECRET;
+        self.out.push(d);
         let last = self.out.len() - 1;
         &mut self.out[last]
     }
@@ -188,7 +190,14 @@ fn duplicates(cx: &mut Ctx) {
         for (i, id) in ids.iter().enumerate() {
             if let Some(first) = seen.get(id.as_str()).copied() {
                 let first_span = cx.tree.locate(&format!("/{list}/{first}"));
-                let shown = id.replace('\u{0}', " / ");
+                let parts: Vec<&str> = id.split('\u{0}').collect();
+                let shown = match (list, parts.as_slice()) {
+                    ("exchanges" | "queues" | "policies" | "permissions", [vhost, name]) => {
+                        format!("{name}` in vhost `{vhost}")
+                    }
+                    ("transports", [from, to, kind, ..]) => format!("{from} -> {to} ({kind})"),
+                    _ => parts.join(" / "),
+                };
                 cx.error(
                     codes::DUPLICATE,
                     format!("/{list}/{i}/{field}"),
