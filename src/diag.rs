@@ -238,6 +238,10 @@ fn byte_range(sources: &Sources, span: Span) -> Option<std::ops::Range<usize>> {
     Some(f.byte_offset(span.start)..f.byte_offset(span.end))
 }
 
+/// Lines longer than this are not quoted (a minified or generated file would flood the
+/// terminal); the location is printed instead.
+const MAX_SNIPPET_LINE: usize = 400;
+
 /// Write diagnostics rustc-style. `color` is decided by the caller (terminal, NO_COLOR).
 pub fn render_text(
     out: &mut dyn Write,
@@ -254,18 +258,32 @@ pub fn render_text(
         };
         let mut labels = Vec::new();
         let mut notes = Vec::new();
-        if d.sensitive {
+        let long_line = d
+            .span
+            .and_then(|s| sources.get(s.file).map(|f| (f, s)))
+            .is_some_and(|(f, s)| {
+                let b = f.byte_offset(s.start);
+                let line_start = f.text[..b].rfind('\n').map_or(0, |p| p + 1);
+                let line_end = f.text[b..].find('\n').map_or(f.text.len(), |p| b + p);
+                line_end - line_start > MAX_SNIPPET_LINE
+            });
+        if d.sensitive || long_line {
             if let Some((f, span)) = d.span.and_then(|s| sources.get(s.file).map(|f| (f, s))) {
                 let (line, col) = f.line_col(span.start);
+                let why = if d.sensitive {
+                    "it holds a secret"
+                } else {
+                    "it is too long"
+                };
                 notes.push(format!(
-                    "at {}:{line}:{col} (source line not shown: it holds a secret)",
+                    "at {}:{line}:{col} (source line not shown: {why})",
                     f.name
                 ));
             }
-        } else if let Some(span) = d.span {
-            if let Some(range) = byte_range(sources, span) {
-                labels.push(Label::primary(span.file, range));
-            }
+        } else if let Some((span, range)) =
+            d.span.and_then(|s| byte_range(sources, s).map(|r| (s, r)))
+        {
+            labels.push(Label::primary(span.file, range));
         }
         for (span, text) in d.labels.iter().filter(|_| !d.sensitive) {
             if let Some(range) = byte_range(sources, *span) {

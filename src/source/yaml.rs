@@ -54,7 +54,8 @@ pub fn parse(text: &str, file: FileId) -> Result<Node, Diagnostic> {
     let mut documents = 0usize;
     for event in Parser::new_from_str(text) {
         let (event, span) = event.map_err(|e| {
-            let at = e.marker().index();
+            // The scanner's marker can run past the end on some inputs: clamp it.
+            let at = e.marker().index().min(text.chars().count());
             Diagnostic::error(codes::YAML_SYNTAX, format!("invalid YAML: {}", e.info()))
                 .at(Span::new(file, at, at + 1))
                 .hint("check indentation, quoting and the `:` after each key")

@@ -301,15 +301,15 @@ fn read_dotenv(
                 };
                 let mut d =
                     Diagnostic::error(codes::DOTENV, msg).hint("each line of .env is `NAME=value`");
-                if let Some(line) = line {
-                    if let Some(pos) = text.find(line.trim_end()) {
-                        let start = text[..pos].chars().count();
-                        d = d.at(Span::new(
-                            file,
-                            start,
-                            start + line.trim_end().chars().count(),
-                        ));
-                    }
+                if let Some(line) = line
+                    && let Some(pos) = text.find(line.trim_end())
+                {
+                    let start = text[..pos].chars().count();
+                    d = d.at(Span::new(
+                        file,
+                        start,
+                        start + line.trim_end().chars().count(),
+                    ));
                 }
                 loaded.diagnostics.push(d);
                 break;

@@ -286,26 +286,24 @@ fn exchange_references(cx: &mut Ctx) {
                 .and_then(Value::as_str)
                 .map(String::from)
         });
-        if let Some(ae) = ae {
-            if !index.contains_key(&(vhost.clone(), ae.clone()))
-                && !BUILTIN_EXCHANGES.contains(&ae.as_str())
-            {
-                let field = if x.alternate_exchange.is_some() {
-                    "alternate_exchange".to_string()
-                } else {
-                    "arguments/alternate-exchange".to_string()
-                };
-                let hint =
-                    did_you_mean(&ae, exchange_names_in(&index, &vhost)).unwrap_or_else(|| {
-                        format!("declare exchange `{ae}` under `exchanges` (vhost `{vhost}`)")
-                    });
-                cx.error(
-                    codes::UNDECLARED_EXCHANGE,
-                    format!("/exchanges/{i}/{field}"),
-                    format!("alternate exchange `{ae}` is not declared"),
-                )
-                .with_hint(hint);
-            }
+        if let Some(ae) = ae
+            && !index.contains_key(&(vhost.clone(), ae.clone()))
+            && !BUILTIN_EXCHANGES.contains(&ae.as_str())
+        {
+            let field = if x.alternate_exchange.is_some() {
+                "alternate_exchange".to_string()
+            } else {
+                "arguments/alternate-exchange".to_string()
+            };
+            let hint = did_you_mean(&ae, exchange_names_in(&index, &vhost)).unwrap_or_else(|| {
+                format!("declare exchange `{ae}` under `exchanges` (vhost `{vhost}`)")
+            });
+            cx.error(
+                codes::UNDECLARED_EXCHANGE,
+                format!("/exchanges/{i}/{field}"),
+                format!("alternate exchange `{ae}` is not declared"),
+            )
+            .with_hint(hint);
         }
         if x.alternate_exchange.is_some() && x.arguments.contains_key("alternate-exchange") {
             cx.error(
@@ -761,20 +759,19 @@ fn services_and_transports(cx: &mut Ctx) {
         .map(|(i, s)| (s.name.as_str(), i))
         .collect();
     for (i, s) in t.services.iter().enumerate() {
-        if let Some(r) = &s.replicas {
-            if let (Some(min), Some(max)) = (r.min, r.max) {
-                if min > max {
-                    cx.error(
-                        codes::CONFLICTING_FIELDS,
-                        format!("/services/{i}/replicas/min"),
-                        format!(
-                            "service `{}`: replicas min {min} is above max {max}",
-                            s.name
-                        ),
-                    )
-                    .with_hint("make `min` at most `max`");
-                }
-            }
+        if let Some(r) = &s.replicas
+            && let (Some(min), Some(max)) = (r.min, r.max)
+            && min > max
+        {
+            cx.error(
+                codes::CONFLICTING_FIELDS,
+                format!("/services/{i}/replicas/min"),
+                format!(
+                    "service `{}`: replicas min {min} is above max {max}",
+                    s.name
+                ),
+            )
+            .with_hint("make `min` at most `max`");
         }
         if s.port.is_none()
             && matches!(
