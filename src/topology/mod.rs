@@ -150,7 +150,7 @@ pub fn load_with(path: &Path, files: &dyn FileSource, env: &EnvSource) -> Loaded
     let schema_diags = validate::schema::check(&tree, &value);
     let schema_ok = schema_diags.is_empty();
     loaded.diagnostics.extend(schema_diags);
-    if schema_ok && !loaded.has_errors() {
+    if schema_ok {
         match Topology::deserialize(&value) {
             Ok(topology) => {
                 loaded.diagnostics.extend(validate::rules::check(
