@@ -190,17 +190,31 @@ fn json_diagnostics_carry_file_line_column() {
 /// Errors in a merged document point into the file that holds the offending text.
 #[test]
 fn extends_errors_are_located_in_their_own_file() {
-    let loaded = load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/validate/extends-bad/overlay.yaml"));
+    let loaded = load(
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/corpus/validate/extends-bad/overlay.yaml"),
+    );
     let located: Vec<(String, &str, String)> = loaded
         .diagnostics
         .iter()
         .map(|d| {
             let span = d.span.expect("located");
             let file = loaded.sources.get(span.file).expect("file");
-            (file.name.rsplit('/').next().unwrap_or_default().to_string(), d.code, file.slice(span).to_string())
+            (
+                file.name.rsplit('/').next().unwrap_or_default().to_string(),
+                d.code,
+                file.slice(span).to_string(),
+            )
         })
         .collect();
-    assert!(located.contains(&("base.yaml".into(), codes::INTERPOLATION, "${API_TAG}".into())), "{located:?}");
+    assert!(
+        located.contains(&(
+            "base.yaml".into(),
+            codes::INTERPOLATION,
+            "${API_TAG}".into()
+        )),
+        "{located:?}"
+    );
     insta::assert_snapshot!("validate_extends_bad", rendered(&loaded));
 }
 
@@ -209,9 +223,14 @@ fn oversized_files_are_refused_before_reading() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("huge.yaml");
     let f = std::fs::File::create(&path).expect("create");
-    f.set_len(topo::topology::MAX_FILE_BYTES + 1).expect("sparse file");
+    f.set_len(topo::topology::MAX_FILE_BYTES + 1)
+        .expect("sparse file");
     let loaded = load_with(&path, &Disk, &EnvSource::Fixed(HashMap::new()));
     assert_eq!(loaded.diagnostics.len(), 1);
     assert_eq!(loaded.diagnostics[0].code, codes::FILE);
-    assert!(loaded.diagnostics[0].message.contains("up to 64 MiB"), "{}", loaded.diagnostics[0].message);
+    assert!(
+        loaded.diagnostics[0].message.contains("up to 64 MiB"),
+        "{}",
+        loaded.diagnostics[0].message
+    );
 }

@@ -267,8 +267,8 @@ fn load_tree(
 fn invalid_utf8_span(path: &Path, loaded: &mut Loaded) -> Option<Span> {
     let bytes = std::fs::read(path).ok()?;
     let err = std::str::from_utf8(&bytes).err()?;
-    let valid = &bytes[..err.valid_up_to()];
-    let at = String::from_utf8_lossy(valid).chars().count();
+    // Lossy decoding keeps every byte before the first invalid one in place.
+    let at = err.valid_up_to();
     let file = loaded
         .sources
         .add(path, String::from_utf8_lossy(&bytes).into_owned());
@@ -304,12 +304,7 @@ fn read_dotenv(
                 if let Some(line) = line
                     && let Some(pos) = text.find(line.trim_end())
                 {
-                    let start = text[..pos].chars().count();
-                    d = d.at(Span::new(
-                        file,
-                        start,
-                        start + line.trim_end().chars().count(),
-                    ));
+                    d = d.at(Span::new(file, pos, pos + line.trim_end().len()));
                 }
                 loaded.diagnostics.push(d);
                 break;

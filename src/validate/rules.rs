@@ -3,7 +3,7 @@
 //! Every rule has a stable code (see [`crate::diag::codes`]) and a test in
 //! `tests/validate_corpus.rs` with a failing and a passing case.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use serde_json::Value;
 
@@ -167,8 +167,12 @@ fn duplicates(cx: &mut Ctx) {
     let mut binding_ids = Vec::new();
     let mut binding_at = Vec::new();
     for (i, b) in t.bindings.iter().enumerate() {
-        let args = serde_json::to_string(&b.arguments.iter().collect::<BTreeMap<_, _>>())
-            .unwrap_or_default();
+        let args = if b.arguments.is_empty() {
+            String::new()
+        } else {
+            serde_json::to_string(&b.arguments.iter().collect::<BTreeMap<_, _>>())
+                .unwrap_or_default()
+        };
         let keys: Vec<String> = match (&b.routing_keys, &b.routing_key) {
             (Some(k), _) => k.clone(),
             (None, Some(k)) => vec![k.clone()],
@@ -251,32 +255,39 @@ fn reserved_names(cx: &mut Ctx) {
     }
 }
 
-/// Declared exchanges by vhost, and their types.
-fn exchange_index(cx: &Ctx) -> HashMap<(String, String), String> {
-    cx.topo
-        .exchanges
+/// Declared exchanges by (vhost, name), and their types; borrowed, so lookups allocate
+/// nothing (rules run on every binding of files with tens of thousands).
+type ExchangeIndex<'a> = HashMap<(&'a str, &'a str), &'a str>;
+
+fn default_vhost(topo: &Topology) -> &str {
+    topo.vhost.as_deref().unwrap_or(DEFAULT_VHOST)
+}
+
+fn exchange_index(topo: &Topology) -> ExchangeIndex<'_> {
+    let default = default_vhost(topo);
+    topo.exchanges
         .iter()
         .map(|x| {
             (
-                (cx.vhost(&x.vhost).to_string(), x.name.clone()),
-                x.kind.clone(),
+                (x.vhost.as_deref().unwrap_or(default), x.name.as_str()),
+                x.kind.as_str(),
             )
         })
         .collect()
 }
 
 fn exchange_names_in<'a>(
-    index: &'a HashMap<(String, String), String>,
+    index: &'a ExchangeIndex<'a>,
     vhost: &'a str,
 ) -> impl Iterator<Item = &'a str> {
     index
         .keys()
-        .filter(move |(v, _)| v == vhost)
-        .map(|(_, n)| n.as_str())
+        .filter(move |(v, _)| *v == vhost)
+        .map(|(_, n)| *n)
 }
 
 fn exchange_references(cx: &mut Ctx) {
-    let index = exchange_index(cx);
+    let index = exchange_index(cx.topo);
     let t = cx.topo;
     for (i, x) in t.exchanges.iter().enumerate() {
         let vhost = cx.vhost(&x.vhost).to_string();
@@ -287,7 +298,7 @@ fn exchange_references(cx: &mut Ctx) {
                 .map(String::from)
         });
         if let Some(ae) = ae
-            && !index.contains_key(&(vhost.clone(), ae.clone()))
+            && !index.contains_key(&(vhost.as_str(), ae.as_str()))
             && !BUILTIN_EXCHANGES.contains(&ae.as_str())
         {
             let field = if x.alternate_exchange.is_some() {
@@ -333,7 +344,7 @@ fn exchange_references(cx: &mut Ctx) {
         // "" is the default exchange: dead-lettering straight to a queue by routing key.
         if dlx.is_empty()
             || BUILTIN_EXCHANGES.contains(&dlx.as_str())
-            || index.contains_key(&(vhost.clone(), dlx.clone()))
+            || index.contains_key(&(vhost.as_str(), dlx.as_str()))
         {
             continue;
         }
@@ -349,17 +360,17 @@ fn exchange_references(cx: &mut Ctx) {
     }
 }
 
-fn queue_index(cx: &Ctx) -> BTreeSet<(String, String)> {
-    cx.topo
-        .queues
+fn queue_index(topo: &Topology) -> HashSet<(&str, &str)> {
+    let default = default_vhost(topo);
+    topo.queues
         .iter()
-        .map(|q| (cx.vhost(&q.vhost).to_string(), q.name.clone()))
+        .map(|q| (q.vhost.as_deref().unwrap_or(default), q.name.as_str()))
         .collect()
 }
 
 fn bindings(cx: &mut Ctx) {
-    let exchanges = exchange_index(cx);
-    let queues = queue_index(cx);
+    let exchanges = exchange_index(cx.topo);
+    let queues = queue_index(cx.topo);
     let t = cx.topo;
     for (i, b) in t.bindings.iter().enumerate() {
         let vhost = cx.vhost(&b.vhost).to_string();
@@ -369,8 +380,8 @@ fn bindings(cx: &mut Ctx) {
                 .with_hint("every queue is bound to the default exchange by its name already; publish with the queue name as routing key");
             continue;
         }
-        let source_type = match exchanges.get(&(vhost.clone(), b.source.clone())) {
-            Some(t) => Some(t.as_str()),
+        let source_type = match exchanges.get(&(vhost.as_str(), b.source.as_str())) {
+            Some(t) => Some(*t),
             None if BUILTIN_EXCHANGES.contains(&b.source.as_str()) => Some(builtin_type(&b.source)),
             None => {
                 let hint = did_you_mean(&b.source, exchange_names_in(&exchanges, &vhost))
@@ -391,11 +402,11 @@ fn bindings(cx: &mut Ctx) {
         };
         match b.destination_type.unwrap_or(DestinationType::Queue) {
             DestinationType::Queue => {
-                if !queues.contains(&(vhost.clone(), b.destination.clone())) {
+                if !queues.contains(&(vhost.as_str(), b.destination.as_str())) {
                     let names = queues
                         .iter()
-                        .filter(|(v, _)| *v == vhost)
-                        .map(|(_, n)| n.as_str());
+                        .filter(|(v, _)| *v == vhost.as_str())
+                        .map(|(_, n)| *n);
                     let hint = did_you_mean(&b.destination, names).unwrap_or_else(|| {
                         format!("declare queue `{}` under `queues`, or set `destination_type: exchange`", b.destination)
                     });
@@ -411,7 +422,7 @@ fn bindings(cx: &mut Ctx) {
                 }
             }
             DestinationType::Exchange => {
-                let known = exchanges.contains_key(&(vhost.clone(), b.destination.clone()))
+                let known = exchanges.contains_key(&(vhost.as_str(), b.destination.as_str()))
                     || BUILTIN_EXCHANGES.contains(&b.destination.as_str());
                 if !known {
                     let hint = did_you_mean(&b.destination, exchange_names_in(&exchanges, &vhost))

@@ -59,10 +59,16 @@ pub fn schema_text() -> String {
     text
 }
 
+/// The schema, generated once per process.
+fn schema() -> &'static Value {
+    static SCHEMA: OnceLock<Value> = OnceLock::new();
+    SCHEMA.get_or_init(schema_json)
+}
+
 fn validator() -> Option<&'static jsonschema::Validator> {
     static VALIDATOR: OnceLock<Option<jsonschema::Validator>> = OnceLock::new();
     VALIDATOR
-        .get_or_init(|| jsonschema::validator_for(&schema_json()).ok())
+        .get_or_init(|| jsonschema::validator_for(schema()).ok())
         .as_ref()
 }
 
@@ -74,13 +80,13 @@ pub fn check(tree: &Node, value: &Value) -> Vec<Diagnostic> {
             "internal error: the topology schema does not compile",
         )];
     };
-    let schema = schema_json();
+    let schema = schema();
     let mut out = Vec::new();
     for err in validator.iter_errors(value) {
         let pointer = err.instance_path().to_string();
         let d = match err.kind() {
             ValidationErrorKind::AdditionalProperties { unexpected } => {
-                let allowed = allowed_keys(&schema, &pointer);
+                let allowed = allowed_keys(schema, &pointer);
                 for key in unexpected {
                     let key_pointer =
                         format!("{pointer}/{}", crate::source::node::pointer_segment(key));
@@ -164,7 +170,7 @@ pub fn check(tree: &Node, value: &Value) -> Vec<Diagnostic> {
             }
             _ => {
                 let got = err.instance();
-                if let (Some(choices), Some(word)) = (enum_choices(&schema, &pointer), got.as_str())
+                if let (Some(choices), Some(word)) = (enum_choices(schema, &pointer), got.as_str())
                 {
                     Diagnostic::error(
                         codes::SCHEMA_TYPE,
@@ -177,24 +183,24 @@ pub fn check(tree: &Node, value: &Value) -> Vec<Diagnostic> {
                     .at(tree.locate(&pointer))
                     .hint(
                         did_you_mean(word, choices.iter().map(String::as_str))
-                            .unwrap_or_else(|| type_hint(&schema, &pointer)),
+                            .unwrap_or_else(|| type_hint(schema, &pointer)),
                     )
                 } else if let ValidationErrorKind::Type { .. } = err.kind() {
                     Diagnostic::error(
                         codes::SCHEMA_TYPE,
                         format!(
                             "expected {}{}, found {}",
-                            expected_types(&schema, &pointer),
+                            expected_types(schema, &pointer),
                             where_(&pointer),
                             describe(got)
                         ),
                     )
                     .at(tree.locate(&pointer))
-                    .hint(type_hint(&schema, &pointer))
+                    .hint(type_hint(schema, &pointer))
                 } else {
                     Diagnostic::error(codes::SCHEMA_TYPE, format!("{err}{}", where_(&pointer)))
                         .at(tree.locate(&pointer))
-                        .hint(type_hint(&schema, &pointer))
+                        .hint(type_hint(schema, &pointer))
                 }
             }
         };
