@@ -5,11 +5,11 @@
 //! libyaml produces the event stream in about half the time (86 ms against 160 ms on our
 //! machines), and parsing is most of what `topo validate` costs. Marks are byte offsets.
 
-use std::ffi::CStr;
 use std::marker::PhantomData;
 use std::mem::MaybeUninit;
+use std::unsafe_ffi::CStr;
 
-use unsafe_libyaml as ffi;
+use unsafe_libyaml as unsafe_ffi;
 
 /// How a scalar was written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,7 +56,7 @@ pub struct SyntaxError {
 
 /// Events of one input, with their byte ranges.
 pub struct Events<'a> {
-    parser: Box<MaybeUninit<ffi::yaml_parser_t>>,
+    parser: Box<MaybeUninit<unsafe_ffi::yaml_parser_t>>,
     done: bool,
     _input: PhantomData<&'a [u8]>,
 }
@@ -64,17 +64,18 @@ pub struct Events<'a> {
 impl<'a> Events<'a> {
     /// A parser over `input`, which must outlive it (the lifetime says so).
     pub fn new(input: &'a [u8]) -> Result<Events<'a>, SyntaxError> {
-        let mut parser: Box<MaybeUninit<ffi::yaml_parser_t>> = Box::new(MaybeUninit::uninit());
+        let mut parser: Box<MaybeUninit<unsafe_ffi::yaml_parser_t>> =
+            Box::new(MaybeUninit::uninit());
         // SAFETY: initialize writes a complete parser into the allocation; on failure nothing
         // else touches it. The input pointer stays valid for 'a, which bounds the parser.
         unsafe {
-            if !ffi::yaml_parser_initialize(parser.as_mut_ptr()).ok {
+            if !unsafe_ffi::yaml_parser_initialize(parser.as_mut_ptr()).ok {
                 return Err(SyntaxError {
                     message: "cannot initialize the YAML parser".into(),
                     at: 0,
                 });
             }
-            ffi::yaml_parser_set_input_string(
+            unsafe_ffi::yaml_parser_set_input_string(
                 parser.as_mut_ptr(),
                 input.as_ptr(),
                 input.len() as _,
@@ -91,7 +92,7 @@ impl<'a> Events<'a> {
 impl Drop for Events<'_> {
     fn drop(&mut self) {
         // SAFETY: the parser was initialized in `new` (a failed init never builds an Events).
-        unsafe { ffi::yaml_parser_delete(self.parser.as_mut_ptr()) }
+        unsafe { unsafe_ffi::yaml_parser_delete(self.parser.as_mut_ptr()) }
     }
 }
 
@@ -119,14 +120,14 @@ impl Iterator for Events<'_> {
             return None;
         }
         let parser = self.parser.as_mut_ptr();
-        let mut raw = MaybeUninit::<ffi::yaml_event_t>::uninit();
+        let mut raw = MaybeUninit::<unsafe_ffi::yaml_event_t>::uninit();
         // SAFETY: the parser is initialized; on success the event is initialized and we
         // delete it below after copying out everything we keep; on failure the parser's error
         // fields are set and no event exists.
         unsafe {
-            if !ffi::yaml_parser_parse(parser, raw.as_mut_ptr()).ok {
+            if !unsafe_ffi::yaml_parser_parse(parser, raw.as_mut_ptr()).ok {
                 self.done = true;
-                let state: &ffi::yaml_parser_t = &*parser;
+                let state: &unsafe_ffi::yaml_parser_t = &*parser;
                 let problem =
                     c_string(state.problem.cast()).unwrap_or_else(|| "syntax error".into());
                 let context = c_string(state.context.cast());
@@ -145,17 +146,17 @@ impl Iterator for Events<'_> {
                 (*ev).end_mark.index as usize,
             );
             let event = match (*ev).type_ {
-                ffi::YAML_STREAM_START_EVENT => Event::StreamStart,
-                ffi::YAML_STREAM_END_EVENT => {
+                unsafe_ffi::YAML_STREAM_START_EVENT => Event::StreamStart,
+                unsafe_ffi::YAML_STREAM_END_EVENT => {
                     self.done = true;
                     Event::StreamEnd
                 }
-                ffi::YAML_DOCUMENT_START_EVENT => Event::DocumentStart,
-                ffi::YAML_DOCUMENT_END_EVENT => Event::DocumentEnd,
-                ffi::YAML_ALIAS_EVENT => Event::Alias {
+                unsafe_ffi::YAML_DOCUMENT_START_EVENT => Event::DocumentStart,
+                unsafe_ffi::YAML_DOCUMENT_END_EVENT => Event::DocumentEnd,
+                unsafe_ffi::YAML_ALIAS_EVENT => Event::Alias {
                     anchor: c_string((*ev).data.alias.anchor).unwrap_or_default(),
                 },
-                ffi::YAML_SCALAR_EVENT => {
+                unsafe_ffi::YAML_SCALAR_EVENT => {
                     let s = (*ev).data.scalar;
                     let bytes = if s.value.is_null() {
                         &[][..]
@@ -163,10 +164,9 @@ impl Iterator for Events<'_> {
                         std::slice::from_raw_parts(s.value, s.length as usize)
                     };
                     let style = match s.style {
-                        ffi::YAML_PLAIN_SCALAR_STYLE => Style::Plain,
-                        ffi::YAML_LITERAL_SCALAR_STYLE | ffi::YAML_FOLDED_SCALAR_STYLE => {
-                            Style::Block
-                        }
+                        unsafe_ffi::YAML_PLAIN_SCALAR_STYLE => Style::Plain,
+                        unsafe_ffi::YAML_LITERAL_SCALAR_STYLE
+                        | unsafe_ffi::YAML_FOLDED_SCALAR_STYLE => Style::Block,
                         _ => Style::Quoted,
                     };
                     Event::Scalar {
@@ -176,25 +176,25 @@ impl Iterator for Events<'_> {
                         tag: c_string(s.tag),
                     }
                 }
-                ffi::YAML_SEQUENCE_START_EVENT => {
+                unsafe_ffi::YAML_SEQUENCE_START_EVENT => {
                     let s = (*ev).data.sequence_start;
                     Event::SequenceStart {
                         anchor: c_string(s.anchor),
                         tag: c_string(s.tag),
                     }
                 }
-                ffi::YAML_SEQUENCE_END_EVENT => Event::SequenceEnd,
-                ffi::YAML_MAPPING_START_EVENT => {
+                unsafe_ffi::YAML_SEQUENCE_END_EVENT => Event::SequenceEnd,
+                unsafe_ffi::YAML_MAPPING_START_EVENT => {
                     let s = (*ev).data.mapping_start;
                     Event::MappingStart {
                         anchor: c_string(s.anchor),
                         tag: c_string(s.tag),
                     }
                 }
-                ffi::YAML_MAPPING_END_EVENT => Event::MappingEnd,
+                unsafe_ffi::YAML_MAPPING_END_EVENT => Event::MappingEnd,
                 _ => Event::StreamEnd,
             };
-            ffi::yaml_event_delete(ev);
+            unsafe_ffi::yaml_event_delete(ev);
             Some(Ok((event, start, end)))
         }
     }
