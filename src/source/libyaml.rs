@@ -7,7 +7,7 @@
 
 use std::marker::PhantomData;
 use std::mem::MaybeUninit;
-use std::unsafe_ffi::CStr;
+use std::ffi::CStr;
 
 use unsafe_libyaml as unsafe_ffi;
 
