@@ -5,9 +5,9 @@
 //! libyaml produces the event stream in about half the time (86 ms against 160 ms on our
 //! machines), and parsing is most of what `topo validate` costs. Marks are byte offsets.
 
+use std::ffi::CStr;
 use std::marker::PhantomData;
 use std::mem::MaybeUninit;
-use std::ffi::CStr;
 
 use unsafe_libyaml as unsafe_ffi;
 
