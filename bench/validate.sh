@@ -4,6 +4,7 @@
 #   bench/validate.sh            # N = 1000 2000 5000 10000
 #   bench/validate.sh 10000      # one size
 #
+# Reports wall and user-CPU means (user CPU is steadier on a busy machine) and peak RSS.
 # Needs: a release build (cargo build --release), hyperfine, python3 with pyyaml and
 # jsonschema (pip install pyyaml jsonschema), GNU time (/usr/bin/time) for peak memory.
 set -euo pipefail
@@ -14,7 +15,7 @@ topo=target/release/topo
 [ -x "$topo" ] || cargo build --release
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-printf '%-7s %-10s %-12s %-12s %-12s %-14s\n' N file_KiB topo_ms topo_MiB python_ms python/topo
+printf '%-7s %-9s %-9s %-13s %-9s %-11s %-13s %-11s\n' N file_KiB topo_ms topo_user_ms topo_MiB python_ms py_user_ms python/topo
 for n in "${sizes[@]}"; do
   f="$work/topo-$n.yaml"
   python3 bench/gen_validate_topology.py "$n" > "$f"
@@ -22,7 +23,7 @@ for n in "${sizes[@]}"; do
   kib=$(( $(stat -c %s "$f") / 1024 ))
   hyperfine -N --warmup 2 --runs 10 --export-json "$work/h-$n.json" \
     "$topo validate $f" "python3 bench/py_validate.py schema/topology.schema.json $f" > /dev/null
-  read -r t_topo t_py < <(python3 -c "import json,sys; r=json.load(open(sys.argv[1]))['results']; print(r[0]['mean']*1000, r[1]['mean']*1000)" "$work/h-$n.json")
+  read -r t_topo u_topo t_py u_py < <(python3 -c "import json,sys; r=json.load(open(sys.argv[1]))['results']; print(r[0]['mean']*1000, r[0]['user']*1000, r[1]['mean']*1000, r[1]['user']*1000)" "$work/h-$n.json")
   rss=$( { /usr/bin/time -f '%M' "$topo" validate "$f" > /dev/null; } 2>&1 | tail -1 )
-  printf '%-7s %-10s %-12.1f %-12.1f %-12.1f %-14.1f\n' "$n" "$kib" "$t_topo" "$(echo "$rss / 1024" | bc -l)" "$t_py" "$(echo "$t_py / $t_topo" | bc -l)"
+  printf '%-7s %-9s %-9.1f %-13.1f %-9.1f %-11.1f %-13.1f %-11.1f\n' "$n" "$kib" "$t_topo" "$u_topo" "$(echo "$rss / 1024" | bc -l)" "$t_py" "$u_py" "$(echo "$t_py / $t_topo" | bc -l)"
 done

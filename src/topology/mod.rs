@@ -11,7 +11,6 @@ pub mod model;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
 
 use crate::diag::{Diagnostic, codes};
 use crate::source::node::Node;
@@ -151,7 +150,8 @@ pub fn load_with(path: &Path, files: &dyn FileSource, env: &EnvSource) -> Loaded
     let schema_ok = schema_diags.is_empty();
     loaded.diagnostics.extend(schema_diags);
     if schema_ok {
-        match Topology::deserialize(&value) {
+        // By value: strings move out of the JSON tree instead of being copied.
+        match serde_json::from_value::<Topology>(value) {
             Ok(topology) => {
                 loaded.diagnostics.extend(validate::rules::check(
                     &topology,
