@@ -30,7 +30,11 @@ fn scripts_pass_bash_n_and_shellcheck() {
         let path = dir.path().join("deploy.sh");
         std::fs::write(&path, &script).unwrap();
         let n = Command::new("bash").arg("-n").arg(&path).output().unwrap();
-        assert!(n.status.success(), "bash -n {file}: {}", String::from_utf8_lossy(&n.stderr));
+        assert!(
+            n.status.success(),
+            "bash -n {file}: {}",
+            String::from_utf8_lossy(&n.stderr)
+        );
         let sc = Command::new("shellcheck")
             .arg(&path)
             .output()
@@ -48,17 +52,27 @@ fn absent_apps_take_the_create_path_broker_and_apply_first() {
     let dir = tempfile::tempdir().unwrap();
     let run = run_script(&dev_script(), dir.path(), AZURE_INPUTS);
     assert!(run.ok, "script failed: {}", run.stderr);
-    assert_eq!(run.calls_to(&["az", "containerapp", "env", "create"]).len(), 1);
+    assert_eq!(
+        run.calls_to(&["az", "containerapp", "env", "create"]).len(),
+        1
+    );
     let creates = run.calls_to(&["az", "containerapp", "create"]);
-    let created: Vec<&str> = creates.iter().filter_map(|c| arg_after(c, "--name")).collect();
+    let created: Vec<&str> = creates
+        .iter()
+        .filter_map(|c| arg_after(c, "--name"))
+        .collect();
     assert_eq!(created, app_names());
     assert!(run.calls_to(&["az", "containerapp", "update"]).is_empty());
     assert!(run.calls_to(&["az", "containerapp", "secret"]).is_empty());
     assert!(run.calls_to(&["az", "containerapp", "ingress"]).is_empty());
 
     // Broker, then `topo apply`, then the services.
-    let broker = run.position(&["az", "containerapp", "create"], Some("shop-rabbitmq")).unwrap();
-    let apply = run.position(&["topo", "apply"], None).expect("topo apply ran");
+    let broker = run
+        .position(&["az", "containerapp", "create"], Some("shop-rabbitmq"))
+        .unwrap();
+    let apply = run
+        .position(&["topo", "apply"], None)
+        .expect("topo apply ran");
     let first_service = run
         .position(&["az", "containerapp", "create"], Some("shop-api-gateway"))
         .unwrap();
@@ -121,7 +135,10 @@ fn present_apps_take_the_update_path() {
     let run = run_script(&dev_script(), dir.path(), &vars);
     assert!(run.ok, "script failed: {}", run.stderr);
     assert!(run.calls_to(&["az", "containerapp", "create"]).is_empty());
-    assert!(run.calls_to(&["az", "containerapp", "env", "create"]).is_empty());
+    assert!(
+        run.calls_to(&["az", "containerapp", "env", "create"])
+            .is_empty()
+    );
     let updated: Vec<&str> = run
         .calls_to(&["az", "containerapp", "update"])
         .iter()
@@ -129,23 +146,57 @@ fn present_apps_take_the_update_path() {
         .collect();
     assert_eq!(updated, app_names());
     for c in run.calls_to(&["az", "containerapp", "update"]) {
-        for flag in ["--env-vars", "--secrets", "--ingress", "--transport", "--target-port"] {
-            assert!(!c.contains(&flag.to_string()), "update rejects {flag}: {c:?}");
+        for flag in [
+            "--env-vars",
+            "--secrets",
+            "--ingress",
+            "--transport",
+            "--target-port",
+        ] {
+            assert!(
+                !c.contains(&flag.to_string()),
+                "update rejects {flag}: {c:?}"
+            );
         }
     }
     // Secrets, ingress and registry go through their own commands, before the update.
-    let gw_secret = run.position(&["az", "containerapp", "secret", "set"], Some("shop-api-gateway")).unwrap();
-    let gw_ingress = run.position(&["az", "containerapp", "ingress", "update"], Some("shop-api-gateway")).unwrap();
-    let gw_registry = run.position(&["az", "containerapp", "registry", "set"], Some("shop-api-gateway")).unwrap();
-    let gw_update = run.position(&["az", "containerapp", "update"], Some("shop-api-gateway")).unwrap();
+    let gw_secret = run
+        .position(
+            &["az", "containerapp", "secret", "set"],
+            Some("shop-api-gateway"),
+        )
+        .unwrap();
+    let gw_ingress = run
+        .position(
+            &["az", "containerapp", "ingress", "update"],
+            Some("shop-api-gateway"),
+        )
+        .unwrap();
+    let gw_registry = run
+        .position(
+            &["az", "containerapp", "registry", "set"],
+            Some("shop-api-gateway"),
+        )
+        .unwrap();
+    let gw_update = run
+        .position(&["az", "containerapp", "update"], Some("shop-api-gateway"))
+        .unwrap();
     assert!(gw_secret < gw_update && gw_ingress < gw_update && gw_registry < gw_update);
     let reg = &run.calls[gw_registry];
     assert_eq!(arg_after(reg, "--server"), Some("shop.azurecr.io"));
     assert_eq!(arg_after(reg, "--password"), Some("acr-pw"));
     // The broker image is public: no registry for it.
-    assert!(run.position(&["az", "containerapp", "registry", "set"], Some("shop-rabbitmq")).is_none());
+    assert!(
+        run.position(
+            &["az", "containerapp", "registry", "set"],
+            Some("shop-rabbitmq")
+        )
+        .is_none()
+    );
     // service-b has no env at all: the update clears stale variables.
-    let b = &run.calls[run.position(&["az", "containerapp", "update"], Some("shop-service-b")).unwrap()];
+    let b = &run.calls[run
+        .position(&["az", "containerapp", "update"], Some("shop-service-b"))
+        .unwrap()];
     assert!(b.contains(&"--remove-all-env-vars".to_string()));
     let gw = &run.calls[gw_update];
     assert!(gw.contains(&"--replace-env-vars".to_string()));
@@ -163,14 +214,20 @@ fn mixed_state_creates_only_what_is_absent() {
         .iter()
         .filter_map(|c| arg_after(c, "--name"))
         .collect();
-    assert_eq!(created, ["shop-api-gateway", "shop-service-b", "shop-python-service"]);
+    assert_eq!(
+        created,
+        ["shop-api-gateway", "shop-service-b", "shop-python-service"]
+    );
     let updated: Vec<&str> = run
         .calls_to(&["az", "containerapp", "update"])
         .iter()
         .filter_map(|c| arg_after(c, "--name"))
         .collect();
     assert_eq!(updated, ["shop-rabbitmq", "shop-service-a"]);
-    assert!(run.calls_to(&["az", "containerapp", "env", "create"]).is_empty());
+    assert!(
+        run.calls_to(&["az", "containerapp", "env", "create"])
+            .is_empty()
+    );
 }
 
 #[test]
@@ -180,10 +237,25 @@ fn a_failing_probe_stops_before_any_change() {
         let mut vars = AZURE_INPUTS.to_vec();
         vars.push(("AZ_STUB_FAIL", failing));
         let run = run_script(&dev_script(), dir.path(), &vars);
-        assert!(!run.ok, "script succeeded with a failing probe of {failing}");
-        assert!(run.changes().is_empty(), "changes after a failed probe: {:?}", run.changes());
-        assert!(run.stderr.contains("cannot tell whether it exists"), "{}", run.stderr);
-        assert!(run.stderr.contains("az login"), "az's own message is shown: {}", run.stderr);
+        assert!(
+            !run.ok,
+            "script succeeded with a failing probe of {failing}"
+        );
+        assert!(
+            run.changes().is_empty(),
+            "changes after a failed probe: {:?}",
+            run.changes()
+        );
+        assert!(
+            run.stderr.contains("cannot tell whether it exists"),
+            "{}",
+            run.stderr
+        );
+        assert!(
+            run.stderr.contains("az login"),
+            "az's own message is shown: {}",
+            run.stderr
+        );
     }
     // Everything failing, including the environment probe.
     let dir = tempfile::tempdir().unwrap();
@@ -205,7 +277,11 @@ fn missing_inputs_are_named_before_any_call() {
     let run = run_script(&dev_script(), dir.path(), &vars);
     assert_eq!(run.code, Some(1));
     assert!(run.calls.is_empty(), "{:?}", run.calls);
-    assert!(run.stderr.contains("AZURE_RESOURCE_GROUP"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("AZURE_RESOURCE_GROUP"),
+        "{}",
+        run.stderr
+    );
     assert!(run.stderr.contains("RABBITMQ_PASSWORD"), "{}", run.stderr);
 
     // A registry server without credentials, and no apply endpoints.
@@ -218,7 +294,11 @@ fn missing_inputs_are_named_before_any_call() {
     let run = run_script(&dev_script(), dir.path(), &vars);
     assert_eq!(run.code, Some(1));
     assert!(run.calls.is_empty());
-    for v in ["AZURE_REGISTRY_USERNAME", "AZURE_REGISTRY_PASSWORD", "TOPO_AMQP_URL"] {
+    for v in [
+        "AZURE_REGISTRY_USERNAME",
+        "AZURE_REGISTRY_PASSWORD",
+        "TOPO_AMQP_URL",
+    ] {
         assert!(run.stderr.contains(v), "{v}: {}", run.stderr);
     }
 }
@@ -235,7 +315,12 @@ fn skip_apply_prints_the_apply_line_instead() {
     let run = run_script(&dev_script(), dir.path(), &vars);
     assert!(run.ok, "{}", run.stderr);
     assert!(run.calls_to(&["topo"]).is_empty());
-    assert!(run.stderr.contains("topo apply --wait 5m topologies/dev.yaml"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("topo apply --wait 5m topologies/dev.yaml"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
@@ -260,7 +345,12 @@ fn secrets_never_appear_in_the_script() {
         "topo.yaml",
         "version: 1\nname: shop\nservices:\n  - {name: api, image: api:1, secrets: {DB_PASSWORD: SHOP_DB_PASSWORD}}\n",
     );
-    let script = render(dir.path(), "azure", &file, &[("SHOP_DB_PASSWORD", "hunter2-value")]);
+    let script = render(
+        dir.path(),
+        "azure",
+        &file,
+        &[("SHOP_DB_PASSWORD", "hunter2-value")],
+    );
     assert!(!script.contains("hunter2-value"));
     assert!(script.contains("need SHOP_DB_PASSWORD"));
     let mut vars = AZURE_INPUTS.to_vec();
@@ -268,7 +358,10 @@ fn secrets_never_appear_in_the_script() {
     let run = run_script(&script, dir.path(), &vars);
     assert!(run.ok, "{}", run.stderr);
     let create = run.calls_to(&["az", "containerapp", "create"])[1].clone();
-    assert!(create.contains(&"shop-db-password=hunter2-value".to_string()), "{create:?}");
+    assert!(
+        create.contains(&"shop-db-password=hunter2-value".to_string()),
+        "{create:?}"
+    );
     assert!(create.contains(&"DB_PASSWORD=secretref:shop-db-password".to_string()));
 
     // Unset at deploy time: named up front, nothing runs.
@@ -297,7 +390,9 @@ fn hostile_values_arrive_intact_and_nothing_runs() {
         ("EMPTY", String::new()),
         ("DASH", "--image=evil".to_string()),
     ];
-    let mut yaml = String::from("version: 1\nname: shop\nservices:\n  - name: api\n    image: api:1\n    command: [\"sh\", \"-c\", \"echo $(id) 'x'\"]\n    secrets: {DB_PASS_X: HOSTILE_SECRET}\n    env:\n");
+    let mut yaml = String::from(
+        "version: 1\nname: shop\nservices:\n  - name: api\n    image: api:1\n    command: [\"sh\", \"-c\", \"echo $(id) 'x'\"]\n    secrets: {DB_PASS_X: HOSTILE_SECRET}\n    env:\n",
+    );
     for (k, v) in &values {
         // JSON strings are YAML; `${` is written `$${` so topo keeps it literal.
         let json = serde_json::to_string(&v.replace("${", "$${")).unwrap();
@@ -323,7 +418,10 @@ fn hostile_values_arrive_intact_and_nothing_runs() {
             .clone();
         for (k, v) in &values {
             let want = format!("{k}={v}");
-            assert!(call.contains(&want), "{mode}: {want:?} not one argument in {call:?}");
+            assert!(
+                call.contains(&want),
+                "{mode}: {want:?} not one argument in {call:?}"
+            );
         }
         assert_eq!(arg_after(&call, "--command"), Some("sh"));
         let args_at = call.iter().position(|a| a == "--args").unwrap();

@@ -210,7 +210,8 @@ pub fn build(topo: &Topology, target: &str, file: &str, naming: Naming) -> Conte
             .insert("RABBITMQ_QUEUE".into(), Value::Plain(queues.join(",")));
     }
 
-    let mut required: BTreeSet<String> = BROKER_SECRETS.iter().map(|(v, _)| v.to_string()).collect();
+    let mut required: BTreeSet<String> =
+        BROKER_SECRETS.iter().map(|(v, _)| v.to_string()).collect();
     let mut services = Vec::with_capacity(topo.services.len());
     for s in &topo.services {
         let mut env = wiring.remove(s.name.as_str()).unwrap_or_default();
@@ -351,8 +352,8 @@ fn split_env(env: BTreeMap<String, Value>) -> (Vec<EnvVar>, Vec<SecretEnv>, Vec<
             Value::Secret(var) => {
                 // Validation (TOPO030) guarantees a name; fall back to the variable
                 // itself so a render never panics on an unvalidated topology.
-                let secret = azure_names::secret_name(&var)
-                    .unwrap_or_else(|| var.to_ascii_lowercase());
+                let secret =
+                    azure_names::secret_name(&var).unwrap_or_else(|| var.to_ascii_lowercase());
                 secrets.insert(Secret {
                     secret: secret.clone(),
                     var: var.clone(),

@@ -48,7 +48,9 @@ pub fn formatter(out: &mut Output, state: &mut State, value: &Value) -> Result<(
         _ => return minijinja::escape_formatter(out, state, value),
     };
     if value.is_safe() {
-        return out.write_str(value.as_str().unwrap_or_default()).map_err(Error::from);
+        return out
+            .write_str(value.as_str().unwrap_or_default())
+            .map_err(Error::from);
     }
     let text = match mode.as_ref() {
         SHELL => shell_word(value)?,
@@ -158,7 +160,10 @@ mod tests {
 
     #[test]
     fn template_modes() {
-        assert_eq!(for_template("azure.sh.j2"), AutoEscape::Custom(SHELL.into()));
+        assert_eq!(
+            for_template("azure.sh.j2"),
+            AutoEscape::Custom(SHELL.into())
+        );
         assert_eq!(
             for_template("compose.yaml.j2"),
             AutoEscape::Custom(COMPOSE_YAML.into())
@@ -190,7 +195,11 @@ mod tests {
             "!x",
         ] {
             let word = shell_word(&Value::from(s)).unwrap();
-            assert_eq!(shlex::split(&word), Some(vec![s.to_string()]), "{s:?} -> {word}");
+            assert_eq!(
+                shlex::split(&word),
+                Some(vec![s.to_string()]),
+                "{s:?} -> {word}"
+            );
         }
         assert!(shell_word(&Value::from("a\0b")).is_err());
         assert!(shell_word(&Value::from(())).is_err());
@@ -216,7 +225,10 @@ mod tests {
 
     #[test]
     fn dotenv_words() {
-        assert_eq!(dotenv_word(&Value::from("RABBITMQ_USER")).unwrap(), "RABBITMQ_USER");
+        assert_eq!(
+            dotenv_word(&Value::from("RABBITMQ_USER")).unwrap(),
+            "RABBITMQ_USER"
+        );
         assert!(dotenv_word(&Value::from("a b")).is_err());
         assert!(dotenv_word(&Value::from("a\nb")).is_err());
     }

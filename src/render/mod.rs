@@ -22,7 +22,10 @@ use context::Naming;
 
 /// The built-in templates: (template name, source).
 pub const BUILTIN: &[(&str, &str)] = &[
-    ("compose.yaml.j2", include_str!("../../templates/compose.yaml.j2")),
+    (
+        "compose.yaml.j2",
+        include_str!("../../templates/compose.yaml.j2"),
+    ),
     ("azure.sh.j2", include_str!("../../templates/azure.sh.j2")),
     (
         "env-example.env.j2",
@@ -140,11 +143,11 @@ fn environment(templates: &Templates) -> anyhow::Result<Environment<'static>> {
     env.add_filter("compose_required", escape::compose_required);
     env.add_filter("shell_ref", escape::shell_ref);
     env.add_filter("env_prefix", |s: &str| context::env_prefix(s));
-    for (name, source) in &templates.entries {
-        env.add_template_owned(name.clone(), source.clone())
-            .map_err(|e| anyhow::anyhow!("{e}"))
-            .with_context(|| format!("template `{name}` does not parse"))?;
-    }
+    // Loaded on demand: a broken template in the directory only fails the targets that
+    // use it.
+    let sources: std::collections::BTreeMap<String, String> =
+        templates.entries.iter().cloned().collect();
+    env.set_loader(move |name| Ok(sources.get(name).cloned()));
     Ok(env)
 }
 
@@ -166,7 +169,8 @@ pub fn render(
     let env = environment(templates)?;
     let tmpl = env
         .get_template(&name)
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .with_context(|| format!("template `{name}` does not parse"))?;
     let ctx = serde_json::to_value(&ctx).context("cannot build the template context")?;
     match tmpl.render(value::from_json(&ctx)) {
         Ok(text) => Ok(text),

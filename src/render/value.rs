@@ -31,7 +31,12 @@ pub fn from_json(v: &serde_json::Value) -> Value {
 
 /// A template value as JSON; undefined, bytes and opaque objects are errors.
 pub fn to_json(v: &Value) -> Result<serde_json::Value, Error> {
-    let bad = |what: &str| Error::new(ErrorKind::InvalidOperation, format!("{what} cannot be written as data"));
+    let bad = |what: &str| {
+        Error::new(
+            ErrorKind::InvalidOperation,
+            format!("{what} cannot be written as data"),
+        )
+    };
     Ok(match v.kind() {
         ValueKind::Undefined => return Err(bad("an undefined value")),
         ValueKind::None => serde_json::Value::Null,
@@ -47,9 +52,11 @@ pub fn to_json(v: &Value) -> Result<serde_json::Value, Error> {
             }
         }
         ValueKind::String => serde_json::Value::String(v.as_str().unwrap_or_default().to_string()),
-        ValueKind::Seq | ValueKind::Iterable => {
-            serde_json::Value::Array(v.try_iter()?.map(|x| to_json(&x)).collect::<Result<_, _>>()?)
-        }
+        ValueKind::Seq | ValueKind::Iterable => serde_json::Value::Array(
+            v.try_iter()?
+                .map(|x| to_json(&x))
+                .collect::<Result<_, _>>()?,
+        ),
         ValueKind::Map => {
             let mut out = serde_json::Map::new();
             for key in v.try_iter()? {
@@ -70,7 +77,11 @@ mod tests {
     fn round_trip() {
         let j = serde_json::json!({"b": [1, 2.5, "x", null, true], "a": {"c": "d"}});
         assert_eq!(to_json(&from_json(&j)).unwrap(), j);
-        let keys: Vec<String> = from_json(&j).try_iter().unwrap().map(|k| k.to_string()).collect();
+        let keys: Vec<String> = from_json(&j)
+            .try_iter()
+            .unwrap()
+            .map(|k| k.to_string())
+            .collect();
         assert_eq!(keys, ["b", "a"]);
     }
 }

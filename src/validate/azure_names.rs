@@ -52,7 +52,9 @@ pub fn broker_hostname(topo: &Topology) -> &str {
 pub fn app_name_problem(name: &str) -> Option<String> {
     let n = name.chars().count();
     if !(2..=MAX_APP_NAME).contains(&n) {
-        return Some(format!("is {n} characters long; Azure allows 2 to {MAX_APP_NAME}"));
+        return Some(format!(
+            "is {n} characters long; Azure allows 2 to {MAX_APP_NAME}"
+        ));
     }
     if !name
         .chars()
@@ -199,7 +201,10 @@ pub fn check(topo: &Topology, tree: &Node) -> Vec<Diagnostic> {
                 err(
                     pointer.clone(),
                     true,
-                    format!("env key `{key}` of service `{}` is not a variable name", s.name),
+                    format!(
+                        "env key `{key}` of service `{}` is not a variable name",
+                        s.name
+                    ),
                     "env keys are letters, digits and `_`, not starting with a digit",
                 );
             }
@@ -207,7 +212,10 @@ pub fn check(topo: &Topology, tree: &Node) -> Vec<Diagnostic> {
                 err(
                     pointer,
                     false,
-                    format!("env `{key}` of service `{}` contains a NUL character", s.name),
+                    format!(
+                        "env `{key}` of service `{}` contains a NUL character",
+                        s.name
+                    ),
                     "environment values cannot hold NUL; remove it",
                 );
             }
@@ -222,7 +230,10 @@ pub fn check(topo: &Topology, tree: &Node) -> Vec<Diagnostic> {
                 err(
                     pointer.clone(),
                     true,
-                    format!("secret env key `{key}` of service `{}` is not a variable name", s.name),
+                    format!(
+                        "secret env key `{key}` of service `{}` is not a variable name",
+                        s.name
+                    ),
                     "env keys are letters, digits and `_`, not starting with a digit",
                 );
             }
@@ -241,7 +252,10 @@ pub fn check(topo: &Topology, tree: &Node) -> Vec<Diagnostic> {
                     Some(other) if *other != var.as_str() => err(
                         pointer,
                         false,
-                        format!("variables `{other}` and `{var}` both become Azure secret `{sn}` in service `{}`", s.name),
+                        format!(
+                            "variables `{other}` and `{var}` both become Azure secret `{sn}` in service `{}`",
+                            s.name
+                        ),
                         "rename one of the variables",
                     ),
                     _ => {
@@ -301,7 +315,9 @@ mod tests {
     fn images() {
         assert_eq!(image_problem("shop.azurecr.io/api:1.2"), None);
         assert_eq!(image_problem("rabbitmq@sha256:abc"), None);
-        for bad in ["", "-x", "a b", "a$(id)", "a`id`", "a\nb", "a'b", "a\"b", "${X}"] {
+        for bad in [
+            "", "-x", "a b", "a$(id)", "a`id`", "a\nb", "a'b", "a\"b", "${X}",
+        ] {
             assert!(image_problem(bad).is_some(), "{bad:?}");
         }
     }
