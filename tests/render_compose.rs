@@ -185,6 +185,7 @@ fn hostile_values_survive_yaml_and_compose_interpolation() {
         "yes",
         "",
         "\t tab",
+        "unicode é ✓ \u{2028} line sep \u{85} nel \u{7f} del \u{feff}",
     ];
     let mut yaml = String::from(
         "version: 1\nname: shop\nservices:\n  - name: api\n    image: api:1\n    command: [\"sh\", \"-c\", \"echo $HOME\"]\n    env:\n",
@@ -195,6 +196,15 @@ fn hostile_values_survive_yaml_and_compose_interpolation() {
     }
     let file = write_topology(dir.path(), "topo.yaml", &yaml);
     let text = render(dir.path(), "compose", &file, &[]);
+    // Compose's YAML parser refuses raw non-printable characters (ours is lenient): they
+    // must be written as escapes.
+    assert!(
+        !text.chars().any(|c| matches!(
+            c,
+            '\u{7f}'..='\u{9f}' | '\u{2028}' | '\u{2029}' | '\u{feff}'
+        )),
+        "raw non-printable character in the compose file"
+    );
     let doc = parse(&text);
     assert!(problems(&doc).is_empty(), "{:?}", problems(&doc));
     let env = &doc["services"]["api"]["environment"];

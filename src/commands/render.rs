@@ -53,7 +53,10 @@ pub fn run(args: RenderArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
     let file = crate::source::display_path(&path);
     let text = render::render(&templates, &args.target, &valid.topology, &file)?;
     match &args.output {
-        Some(out) => write_output(out, &text, args.force)?,
+        Some(out) => {
+            write_output(out, &text, args.force)?;
+            eprintln!("wrote {}", out.display());
+        }
         None => {
             let mut stdout = std::io::stdout().lock();
             match stdout

@@ -103,7 +103,33 @@ pub fn yaml_scalar(value: &Value, compose: bool) -> Result<String, Error> {
     if compose {
         escape_dollars(&mut json);
     }
-    serde_json::to_string(&json).map_err(|e| bad(format!("cannot write the value as YAML: {e}")))
+    let text = serde_json::to_string(&json)
+        .map_err(|e| bad(format!("cannot write the value as YAML: {e}")))?;
+    Ok(yaml_printable(&text))
+}
+
+/// JSON leaves some characters raw that YAML forbids or reads as line breaks (DEL, C1
+/// controls, NEL, the Unicode line and paragraph separators, BOM, non-characters). They
+/// can only occur inside strings here, where `\uXXXX` means the same to both.
+fn yaml_printable(json: &str) -> String {
+    let needs = |c: char| {
+        matches!(
+            c,
+            '\u{7f}'..='\u{9f}' | '\u{2028}' | '\u{2029}' | '\u{feff}' | '\u{fffe}' | '\u{ffff}'
+        )
+    };
+    if !json.chars().any(needs) {
+        return json.to_string();
+    }
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        if needs(c) {
+            out.push_str(&format!("\\u{:04x}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn escape_dollars(v: &mut serde_json::Value) {
@@ -215,6 +241,10 @@ mod tests {
         );
         assert_eq!(yaml_scalar(&Value::from("a$b"), false).unwrap(), r#""a$b""#);
         assert_eq!(yaml_scalar(&Value::from(2), true).unwrap(), "2");
+        assert_eq!(
+            yaml_scalar(&Value::from("a\u{2028}b\u{85}\u{7f}é"), false).unwrap(),
+            r#""a\u2028b\u0085\u007fé""#
+        );
         assert_eq!(
             compose_required(&Value::from("DB_PASS")).unwrap().as_str(),
             Some(r#""${DB_PASS:?set DB_PASS in .env or the environment}""#)
