@@ -391,7 +391,7 @@ fn hostile_values_arrive_intact_and_nothing_runs() {
         ("DASH", "--image=evil".to_string()),
     ];
     let mut yaml = String::from(
-        "version: 1\nname: shop\nservices:\n  - name: api\n    image: api:1\n    command: [\"sh\", \"-c\", \"echo $(id) 'x'\"]\n    secrets: {DB_PASS_X: HOSTILE_SECRET}\n    env:\n",
+        "version: 1\nname: shop\nservices:\n  - name: api\n    image: api:1\n    command: [\"sh\", \"/app/run.sh\", \"echo $(id) 'x'\"]\n    secrets: {DB_PASS_X: HOSTILE_SECRET}\n    env:\n",
     );
     for (k, v) in &values {
         // JSON strings are YAML; `${` is written `$${` so topo keeps it literal.
@@ -425,7 +425,10 @@ fn hostile_values_arrive_intact_and_nothing_runs() {
         }
         assert_eq!(arg_after(&call, "--command"), Some("sh"));
         let args_at = call.iter().position(|a| a == "--args").unwrap();
-        assert_eq!(&call[args_at + 1..args_at + 3], ["-c", "echo $(id) 'x'"]);
+        assert_eq!(
+            &call[args_at + 1..args_at + 3],
+            ["/app/run.sh", "echo $(id) 'x'"]
+        );
         let secrets_call = if mode == "absent" {
             call.clone()
         } else {
@@ -440,4 +443,30 @@ fn hostile_values_arrive_intact_and_nothing_runs() {
             "{secrets_call:?}"
         );
     }
+}
+
+#[test]
+fn command_words_az_cannot_pass_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_topology(
+        dir.path(),
+        "topo.yaml",
+        "version: 1\nname: shop\nservices:\n  - {name: api, image: api:1, command: [sh, -c, run]}\n",
+    );
+    let out = topo(dir.path(), &["render", "azure", &file], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("`-c`") && err.contains("hint:"), "{err}");
+    // Compose has no such limit.
+    render(dir.path(), "compose", &file, &[]);
+    // `@` would make az read a file of the deploy machine into the app.
+    let file = write_topology(
+        dir.path(),
+        "topo.yaml",
+        "version: 1\nname: shop\nservices:\n  - {name: api, image: api:1, command: [node, \"@/etc/passwd\"]}\n",
+    );
+    let out = topo(dir.path(), &["render", "azure", &file], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`@`"));
 }

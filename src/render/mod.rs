@@ -165,6 +165,9 @@ pub fn render(
     } else {
         Naming::Compose
     };
+    if naming == Naming::Azure {
+        azure_command_check(topo)?;
+    }
     let ctx = context::build(topo, target, file, naming);
     let env = environment(templates)?;
     let tmpl = env
@@ -176,6 +179,29 @@ pub fn render(
         Ok(text) => Ok(text),
         Err(e) => bail!("cannot render template `{name}`: {e}"),
     }
+}
+
+/// `az containerapp` parses `--command` / `--args` with argparse, which takes a word
+/// starting with `-` for an option of its own (Azure/azure-cli#27011,
+/// microsoft/azure-container-apps#976), and reads a word starting with `@` as the path of
+/// a file whose contents it sends instead: the deploy would fail half-way, or ship a file
+/// of the deploy machine to Azure, so refuse both here.
+fn azure_command_check(topo: &Topology) -> anyhow::Result<()> {
+    for s in &topo.services {
+        let Some(cmd) = &s.command else { continue };
+        if let Some(word) = cmd.iter().find(|w| w.starts_with(['-', '@'])) {
+            return Err(Hinted::new(
+                format!(
+                    "service `{}`: command word `{word}` starts with `{}`, which `az containerapp --command/--args` cannot pass as it is",
+                    s.name,
+                    &word[..1]
+                ),
+                "put the command in a script inside the image (e.g. `command: [/app/start.sh]`), or leave `command` out and set it in the image",
+            )
+            .into());
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -105,13 +105,14 @@ pub fn is_env_name(s: &str) -> bool {
 
 /// Why an image reference cannot be passed as it is, if it cannot. References hold
 /// letters, digits and `._-/:@`; anything else (spaces, quotes, `$`, newlines) is not an
-/// image a registry serves, and a leading `-` would read as an option to `az`.
+/// image a registry serves, and a leading `-` or `@` would read as an option or a file
+/// name to `az`.
 pub fn image_problem(image: &str) -> Option<String> {
     if image.is_empty() {
         return Some("is empty".into());
     }
-    if image.starts_with('-') {
-        return Some("starts with `-`".into());
+    if !image.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+        return Some("must start with a letter or digit".into());
     }
     if let Some(c) = image
         .chars()
