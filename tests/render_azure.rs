@@ -79,7 +79,7 @@ fn absent_apps_take_the_create_path_broker_and_apply_first() {
     assert!(broker < apply && apply < first_service, "{:?}", run.calls);
     assert_eq!(
         run.calls[apply],
-        ["topo", "apply", "--wait", "5m", "topologies/dev.yaml"]
+        ["topo", "apply", "--wait", "5m", "--", "topologies/dev.yaml"]
     );
 
     // The broker: internal TCP on 5672, at least one replica, credentials as secrets.

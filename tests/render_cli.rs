@@ -223,6 +223,16 @@ fn validate_rejects_unsafe_values_and_bad_azure_names() {
             "/services/0/image",
         ),
         (
+            "memory that is not a size",
+            "version: 1\nname: shop\nservices:\n  - {name: api, image: api, memory: \"@/etc/passwd\"}\n",
+            "/services/0/memory",
+        ),
+        (
+            "broker image with a space",
+            "version: 1\nname: shop\nbroker: {image: \"rabbitmq latest\"}\n",
+            "/broker/image",
+        ),
+        (
             "env key that is not a variable name",
             "version: 1\nname: shop\nservices:\n  - {name: api, image: api, env: {\"A-B\": x}}\n",
             "/services/0/env/A-B",

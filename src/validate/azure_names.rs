@@ -125,6 +125,21 @@ pub fn image_problem(image: &str) -> Option<String> {
     None
 }
 
+const MEMORY_HINT: &str = "write a number and a unit, e.g. `0.5Gi` or `512Mi`";
+
+/// Why a memory size is not a number with an optional unit (`1Gi`, `0.5Gi`, `512Mi`), if
+/// it is not. Anything else could not mean a size, and `az` reads a leading `@` as a file.
+pub fn memory_problem(memory: &str) -> Option<String> {
+    let digits = memory.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let unit = &memory[digits.len()..];
+    let number_ok = !digits.is_empty()
+        && digits.starts_with(|c: char| c.is_ascii_digit())
+        && digits.chars().filter(|c| *c == '.').count() <= 1
+        && digits.chars().all(|c| c.is_ascii_digit() || c == '.')
+        && !digits.ends_with('.');
+    (!number_ok || unit.len() > 2).then(|| format!("`{memory}` is not a size like `1Gi`"))
+}
+
 /// Every name and value problem of the topology, for `topo validate` and every command.
 pub fn check(topo: &Topology, tree: &Node) -> Vec<Diagnostic> {
     let mut out = Vec::new();
@@ -168,6 +183,29 @@ pub fn check(topo: &Topology, tree: &Node) -> Vec<Diagnostic> {
             );
         }
     }
+    if let Some(b) = &topo.broker {
+        if let Some(why) = b.image.as_deref().and_then(image_problem) {
+            err(
+                "/broker/image".into(),
+                false,
+                format!("the broker image {why}"),
+                "write a plain image reference such as `rabbitmq:3.13-management`",
+            );
+        }
+        if let Some(why) = b
+            .deploy
+            .as_ref()
+            .and_then(|d| d.memory.as_deref())
+            .and_then(memory_problem)
+        {
+            err(
+                "/broker/deploy/memory".into(),
+                false,
+                format!("the broker memory {why}"),
+                MEMORY_HINT,
+            );
+        }
+    }
 
     for (i, s) in topo.services.iter().enumerate() {
         let at = |f: &str| format!("/services/{i}/{f}");
@@ -194,6 +232,14 @@ pub fn check(topo: &Topology, tree: &Node) -> Vec<Diagnostic> {
                 false,
                 format!("the image of service `{}` {why}", s.name),
                 "write a plain image reference such as `registry.example/app:1.2`",
+            );
+        }
+        if let Some(why) = s.memory.as_deref().and_then(memory_problem) {
+            err(
+                at("memory"),
+                false,
+                format!("the memory of service `{}` {why}", s.name),
+                MEMORY_HINT,
             );
         }
         for (key, value) in &s.env {
@@ -320,6 +366,26 @@ mod tests {
             "", "-x", "a b", "a$(id)", "a`id`", "a\nb", "a'b", "a\"b", "${X}",
         ] {
             assert!(image_problem(bad).is_some(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn memory_sizes() {
+        for ok in ["1Gi", "0.5Gi", "512Mi", "2", "1.25G"] {
+            assert_eq!(memory_problem(ok), None, "{ok}");
+        }
+        for bad in [
+            "",
+            "Gi",
+            "@/etc/passwd",
+            "1 Gi",
+            "1.Gi",
+            ".5Gi",
+            "1Gib",
+            "$(id)",
+            "1.2.3Gi",
+        ] {
+            assert!(memory_problem(bad).is_some(), "{bad}");
         }
     }
 
