@@ -317,7 +317,7 @@ fn skip_apply_prints_the_apply_line_instead() {
     assert!(run.calls_to(&["topo"]).is_empty());
     assert!(
         run.stderr
-            .contains("topo apply --wait 5m topologies/dev.yaml"),
+            .contains("topo apply --wait 5m -- topologies/dev.yaml"),
         "{}",
         run.stderr
     );
