@@ -289,6 +289,18 @@ fn validate_rejects_unsafe_values_and_bad_azure_names() {
         assert_eq!(out.status.code(), Some(1), "{what}: rendered");
         assert!(out.stdout.is_empty());
     }
+    // Hostile names never get as far as TOPO030: the schema's name patterns refuse them.
+    for yaml in [
+        "version: 1\nname: shop\nservices:\n  - {name: \"a$(id)\", image: api}\n",
+        "version: 1\nname: \"shop`id`\"\nservices:\n  - {name: api, image: api}\n",
+        "version: 1\nname: shop\nservices:\n  - {name: \"a b\", image: api}\n",
+        "version: 1\nname: shop\nbroker: {deploy: {hostname: \"rabbit\\nmq\"}}\n",
+    ] {
+        write_topology(dir.path(), "topo.yaml", yaml);
+        let out = topo(dir.path(), &["render", "azure", "topo.yaml"], &[]);
+        assert_eq!(out.status.code(), Some(1), "{yaml}");
+        assert!(out.stdout.is_empty());
+    }
     // And the shipped topologies pass.
     for file in ["topologies/dev.yaml", "topologies/prod.yaml"] {
         let out = topo(&root(), &["validate", file], FIXED_ENV);
