@@ -307,3 +307,22 @@ fn validate_rejects_unsafe_values_and_bad_azure_names() {
         assert!(out.status.success(), "{file}: {}", stderr(&out));
     }
 }
+
+#[test]
+fn what_a_render_changes_is_said_on_stderr() {
+    let dir = tempfile::tempdir().unwrap();
+    write_topology(
+        dir.path(),
+        "topo.yaml",
+        "version: 1\nname: shop\nbroker: {nodes: 3}\nqueues: [{name: q}]\nservices:\n  - {name: a, image: a}\n  - {name: b, image: b, replicas: {min: 0, max: 2}}\ntransports:\n  - {from: a, to: b, kind: rmq, queue: q}\n",
+    );
+    let out = topo(dir.path(), &["render", "azure", "topo.yaml"], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("broker.nodes is 3"), "{err}");
+    assert!(
+        err.contains("service `b` consumes a queue: min replicas raised from 0 to 1"),
+        "{err}"
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("--min-replicas 1 --max-replicas 2"));
+}

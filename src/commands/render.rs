@@ -52,6 +52,9 @@ pub fn run(args: RenderArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
     };
     let file = crate::source::display_path(&path);
     let text = render::render(&templates, &args.target, &valid.topology, &file)?;
+    for note in render::notes(&valid.topology, &args.target) {
+        eprintln!("note: {note}");
+    }
     match &args.output {
         Some(out) => {
             write_output(out, &text, args.force)?;

@@ -181,6 +181,40 @@ pub fn render(
     }
 }
 
+/// What a render changes or leaves out of the topology, for stderr: things a user should
+/// not learn about from the deployed system.
+pub fn notes(topo: &Topology, target: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(n) = topo
+        .broker
+        .as_ref()
+        .and_then(|b| b.nodes)
+        .filter(|n| *n > 1)
+    {
+        out.push(format!(
+            "broker.nodes is {n}, but `{target}` runs a single broker container"
+        ));
+    }
+    if target == "azure" {
+        let consumers: std::collections::BTreeSet<&str> = topo
+            .transports
+            .iter()
+            .filter(|t| t.kind == crate::topology::model::TransportKind::Rmq)
+            .map(|t| t.to.as_str())
+            .collect();
+        for s in &topo.services {
+            let min = s.replicas.as_ref().and_then(|r| r.min);
+            if min == Some(0) && consumers.contains(s.name.as_str()) {
+                out.push(format!(
+                    "service `{}` consumes a queue: min replicas raised from 0 to 1 so messages are taken",
+                    s.name
+                ));
+            }
+        }
+    }
+    out
+}
+
 /// `az containerapp` parses `--command` / `--args` with argparse, which takes a word
 /// starting with `-` for an option of its own (Azure/azure-cli#27011,
 /// microsoft/azure-container-apps#976), and reads a word starting with `@` as the path of
