@@ -32,6 +32,8 @@ pub enum Command {
     Validate(commands::validate::ValidateArgs),
     /// Print the JSON Schema of the topology file.
     Schema,
+    /// Render deploy files (compose, azure, env-example, or your own) from templates.
+    Render(commands::render::RenderArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         /// The shell to complete for.
@@ -71,6 +73,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
     match cli.command {
         Command::Validate(args) => commands::validate::run(args, cli.color),
         Command::Schema => commands::schema::run(),
+        Command::Render(args) => commands::render::run(args, cli.color),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "topo", &mut std::io::stdout());
             Ok(ExitStatus::Success)

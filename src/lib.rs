@@ -13,6 +13,7 @@ pub mod commands;
 pub mod diag;
 pub mod exit;
 pub mod output;
+pub mod render;
 pub mod source;
 pub mod state;
 pub mod topology;

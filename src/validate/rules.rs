@@ -101,6 +101,7 @@ pub fn check(topo: &Topology, tree: &Node, sources: &Sources) -> Vec<Diagnostic>
     users_and_permissions(&mut cx);
     services_and_transports(&mut cx);
     literal_secrets(&mut cx);
+    cx.out.extend(super::azure_names::check(topo, tree));
     cx.out
 }
 
