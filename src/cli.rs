@@ -38,6 +38,8 @@ pub enum Command {
     Apply(commands::apply::ApplyArgs),
     /// Write the live broker's topology as a topology file.
     Export(commands::export::ExportArgs),
+    /// Render deploy files (compose, azure, env-example, or your own) from templates.
+    Render(commands::render::RenderArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         /// The shell to complete for.
@@ -80,6 +82,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Plan(args) => commands::plan::run(args, cli.color),
         Command::Apply(args) => commands::apply::run(args, cli.color),
         Command::Export(args) => commands::export::run(args),
+        Command::Render(args) => commands::render::run(args, cli.color),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "topo", &mut std::io::stdout());
             Ok(ExitStatus::Success)

@@ -4,6 +4,7 @@
 pub mod apply;
 pub mod export;
 pub mod plan;
+pub mod render;
 pub mod schema;
 pub mod validate;
 
