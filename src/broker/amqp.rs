@@ -242,11 +242,10 @@ fn record(
         Ok(Ok(())) => *done += 1,
         Ok(Err(e)) => {
             // The first refusal explains; the channel-closed errors after it do not.
-            let better = match (&*first_error, &e) {
-                (None, _) => true,
-                (Some(AmqpError::Lost { .. }), AmqpError::Refused { .. }) => true,
-                _ => false,
-            };
+            let better = matches!(
+                (&*first_error, &e),
+                (None, _) | (Some(AmqpError::Lost { .. }), AmqpError::Refused { .. })
+            );
             if better {
                 *first_error = Some(e);
             }
