@@ -319,3 +319,26 @@ fn the_definitions_import_path_converges_too() {
     let out = v.topo(&["plan", path_str(&file)], &env);
     assert_eq!(code(&out), 0, "{}", stdout(&out));
 }
+
+#[test]
+fn vhost_default_queue_type_gives_queues_their_type_without_a_perpetual_diff() {
+    let v = TestVhost::new();
+    let other = v.extra_vhost();
+    let file = v.file(
+        "vq.yaml",
+        &format!(
+            "vhosts:\n  - {{name: {other}, default_queue_type: quorum, description: d, tags: [a, b]}}\nqueues:\n  - {{name: q1, vhost: {other}}}\n  - {{name: q2, vhost: {other}, type: classic}}\n"
+        ),
+    );
+    let out = v.topo(&["apply", path_str(&file)], &[]);
+    assert_eq!(code(&out), 0, "{}\n{}", stdout(&out), stderr(&out));
+    let out = v.topo(&["plan", path_str(&file)], &[]);
+    assert_eq!(code(&out), 0, "{}", stdout(&out));
+    assert_eq!(v.get(&["queues", &other, "q1"])["type"], json!("quorum"));
+    assert_eq!(v.get(&["queues", &other, "q2"])["type"], json!("classic"));
+    let vh = v.get(&["vhosts", &other]);
+    assert_eq!(
+        (vh["description"].clone(), vh["tags"].clone()),
+        (json!("d"), json!(["a", "b"]))
+    );
+}

@@ -27,8 +27,12 @@ pub enum Scope {
     All,
 }
 
-/// The live state of the vhosts in `scope`, plus every user.
-pub async fn read_state(mgmt: &Management, scope: &Scope) -> Result<State, HttpError> {
+/// The live state of the vhosts in `scope`, plus every user, and the broker's version
+/// when a definitions export said it.
+pub async fn read_state(
+    mgmt: &Management,
+    scope: &Scope,
+) -> Result<(State, Option<String>), HttpError> {
     let mut state = State::default();
     let vhosts = mgmt.get(&["vhosts"], "listing vhosts").await?;
     let mut present = Vec::new();
@@ -65,6 +69,11 @@ pub async fn read_state(mgmt: &Management, scope: &Scope) -> Result<State, HttpE
         }
     }
     defs.sort_by(|a, b| a.0.cmp(&b.0));
+    let version = defs.iter().find_map(|(_, d)| {
+        d.get("rabbit_version")
+            .and_then(Value::as_str)
+            .map(String::from)
+    });
     for (vhost, d) in &defs {
         let default_type = state.vhosts.get(vhost).and_then(|v| v.default_queue_type);
         add_definitions(&mut state, vhost, d, default_type);
@@ -92,7 +101,23 @@ pub async fn read_state(mgmt: &Management, scope: &Scope) -> Result<State, HttpE
             },
         );
     }
-    Ok(state)
+    Ok((state, version))
+}
+
+/// The broker's version from `/api/overview`.
+pub async fn broker_version(mgmt: &Management) -> Result<Option<String>, HttpError> {
+    let o = mgmt
+        .get(&["overview"], "reading the broker overview")
+        .await?;
+    Ok(str_of(&o, "rabbitmq_version"))
+}
+
+/// Whether a RabbitMQ version keeps a vhost's `default_queue_type` (3.11 and later;
+/// 3.10 accepts the field and drops it).
+pub fn keeps_vhost_default_queue_type(version: &str) -> bool {
+    let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    (major, minor) >= (3, 11)
 }
 
 /// Fill `messages` of the given live queues (those a plan replaces or deletes).
@@ -314,6 +339,13 @@ mod tests {
         let mut s = State::default();
         add_definitions(&mut s, "v", &defs, Some(QueueType::Quorum));
         assert_eq!(s.queues[&EntityKey::new("v", "c")].kind, QueueType::Quorum);
+    }
+
+    #[test]
+    fn default_queue_type_support_by_version() {
+        assert!(!keeps_vhost_default_queue_type("3.10.8"));
+        assert!(keeps_vhost_default_queue_type("3.11.0"));
+        assert!(keeps_vhost_default_queue_type("4.0.5"));
     }
 
     #[test]

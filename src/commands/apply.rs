@@ -58,7 +58,7 @@ pub struct ApplyArgs {
 }
 
 pub fn run(args: ApplyArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
-    let prepared = match prepare(args.file.clone(), color)? {
+    let mut prepared = match prepare(args.file.clone(), color)? {
         Ok(p) => p,
         Err(status) => return Ok(status),
     };
@@ -68,7 +68,7 @@ pub fn run(args: ApplyArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
     rt.block_on(async {
         let started = Instant::now();
         let mgmt = Management::new(&endpoints)?;
-        let mut live = read_live(&mgmt, &prepared.desired, args.wait).await?;
+        let mut live = read_live(&mgmt, &mut prepared.desired, args.wait).await?;
         let plan = make_plan(&mgmt, &endpoints, &prepared.desired, &mut live, &opts).await?;
         {
             let mut out = std::io::stdout().lock();
@@ -126,7 +126,7 @@ pub fn run(args: ApplyArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
         }
 
         // Verify: read back and plan again.
-        let mut after = read_live(&mgmt, &prepared.desired, None).await?;
+        let mut after = read_live(&mgmt, &mut prepared.desired, None).await?;
         let left = make_plan(&mgmt, &endpoints, &prepared.desired, &mut after, &opts).await?;
         if !left.is_empty() {
             let mut text = Vec::new();

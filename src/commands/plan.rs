@@ -40,7 +40,7 @@ pub struct PlanArgs {
 }
 
 pub fn run(args: PlanArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
-    let prepared = match prepare(args.file, color)? {
+    let mut prepared = match prepare(args.file, color)? {
         Ok(p) => p,
         Err(status) => return Ok(status),
     };
@@ -49,7 +49,7 @@ pub fn run(args: PlanArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
     let rt = runtime()?;
     let plan = rt.block_on(async {
         let mgmt = Management::new(&endpoints)?;
-        let mut live = read_live(&mgmt, &prepared.desired, args.wait).await?;
+        let mut live = read_live(&mgmt, &mut prepared.desired, args.wait).await?;
         make_plan(&mgmt, &endpoints, &prepared.desired, &mut live, &opts).await
     })?;
     let mut out = std::io::stdout().lock();
@@ -119,13 +119,39 @@ pub(crate) fn http_error(e: HttpError) -> anyhow::Error {
 /// Read the live state of the vhosts `desired` names, retrying transient failures until
 /// `wait` runs out. topo's own permissions are not the file's business (the broker grants
 /// them to the creator of a vhost), so they are left out unless the file names them.
+///
+/// On a broker that cannot keep a vhost's default queue type (3.10), that field of the
+/// file is dropped from `desired` with a note: the queues of that vhost already carry
+/// their type explicitly, and planning the field would be a perpetual diff.
 pub(crate) async fn read_live(
     mgmt: &Management,
-    desired: &State,
+    desired: &mut State,
     wait: Option<Duration>,
 ) -> anyhow::Result<State> {
     let scope = Scope::Vhosts(desired.vhost_names());
-    let mut live = read_with_wait(mgmt, &scope, wait).await?;
+    let (mut live, version) = read_with_wait(mgmt, &scope, wait).await?;
+    if desired
+        .vhosts
+        .values()
+        .any(|v| v.default_queue_type.is_some())
+    {
+        let version = match version {
+            Some(v) => Some(v),
+            None => read::broker_version(mgmt).await.map_err(http_error)?,
+        };
+        if let Some(v) = version.filter(|v| !read::keeps_vhost_default_queue_type(v)) {
+            static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+            if !SAID.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                eprintln!(
+                    "topo: note: RabbitMQ {v} keeps no per-vhost default queue type; the queues \
+                     of those vhosts are declared with their type instead"
+                );
+            }
+            for vh in desired.vhosts.values_mut() {
+                vh.default_queue_type = None;
+            }
+        }
+    }
     let me = mgmt.user().to_string();
     live.permissions
         .retain(|k, _| k.user != me || desired.permissions.contains_key(k));
@@ -136,7 +162,7 @@ pub(crate) async fn read_with_wait(
     mgmt: &Management,
     scope: &Scope,
     wait: Option<Duration>,
-) -> anyhow::Result<State> {
+) -> anyhow::Result<(State, Option<String>)> {
     let deadline = wait.map(|w| Instant::now() + w);
     let mut said = false;
     loop {
