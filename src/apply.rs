@@ -55,12 +55,18 @@ pub struct Progress {
     bar: Option<ProgressBar>,
     total: usize,
     done: AtomicUsize,
+    started: std::time::Instant,
+    shown: std::sync::atomic::AtomicBool,
 }
 
 impl Progress {
     pub fn new(total: usize, quiet: bool) -> Progress {
         let bar = if !quiet && std::io::stderr().is_terminal() && total > 0 {
-            let b = ProgressBar::new(total as u64);
+            // Hidden at first: it only shows up when the apply takes longer than a moment.
+            let b = ProgressBar::with_draw_target(
+                Some(total as u64),
+                indicatif::ProgressDrawTarget::hidden(),
+            );
             b.set_style(
                 ProgressStyle::with_template(
                     "{spinner} {msg:24} [{bar:30}] {pos}/{len} ({elapsed})",
@@ -68,8 +74,6 @@ impl Progress {
                 .unwrap_or_else(|_| ProgressStyle::default_bar())
                 .progress_chars("=> "),
             );
-            // Only show up when the apply takes longer than a moment.
-            b.enable_steady_tick(Duration::from_millis(120));
             Some(b)
         } else {
             None
@@ -78,6 +82,17 @@ impl Progress {
             bar,
             total,
             done: AtomicUsize::new(0),
+            started: std::time::Instant::now(),
+            shown: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    fn reveal(&self, b: &ProgressBar) {
+        if self.started.elapsed() > Duration::from_millis(500)
+            && !self.shown.swap(true, Ordering::Relaxed)
+        {
+            b.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+            b.enable_steady_tick(Duration::from_millis(120));
         }
     }
 
@@ -86,7 +101,10 @@ impl Progress {
             return;
         }
         match &self.bar {
-            Some(b) => b.set_message(name.to_string()),
+            Some(b) => {
+                self.reveal(b);
+                b.set_message(name.to_string())
+            }
             None => eprintln!(
                 "topo: {name}: {n} ({} of {} done)",
                 self.done.load(Ordering::Relaxed),
@@ -98,6 +116,7 @@ impl Progress {
     fn advance(&self, n: usize) {
         self.done.fetch_add(n, Ordering::Relaxed);
         if let Some(b) = &self.bar {
+            self.reveal(b);
             b.inc(n as u64);
         }
     }
