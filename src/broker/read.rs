@@ -12,11 +12,85 @@ use serde_json::Value;
 
 use super::http::{HttpError, Management};
 use crate::state::{
-    Args, BindingKey, BindingState, Credential, EntityKey, ExchangeState, PermissionKey,
-    PermissionState, PolicyState, QueueState, State, UserState, VhostState, args_text,
-    canonical_args, parse_queue_type,
+    BindingKey, BindingState, Credential, EntityKey, ExchangeState, PermissionKey, PermissionState,
+    PolicyState, QueueState, State, UserState, VhostState, args_text, canonical_args,
+    parse_queue_type,
 };
 use crate::topology::model::{DestinationType, QueueType};
+
+/// One vhost's definitions export, typed (entities carry no vhost field there).
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+pub struct Definitions {
+    pub rabbit_version: Option<String>,
+    pub exchanges: Vec<DefExchange>,
+    pub queues: Vec<DefQueue>,
+    pub bindings: Vec<DefBinding>,
+    pub policies: Vec<DefPolicy>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct DefExchange {
+    pub name: String,
+    #[serde(rename = "type", default = "direct")]
+    pub kind: String,
+    #[serde(default = "yes")]
+    pub durable: bool,
+    #[serde(default)]
+    pub auto_delete: bool,
+    #[serde(default)]
+    pub internal: bool,
+    #[serde(default)]
+    pub arguments: serde_json::Map<String, Value>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct DefQueue {
+    pub name: String,
+    #[serde(default = "yes")]
+    pub durable: bool,
+    #[serde(default)]
+    pub auto_delete: bool,
+    #[serde(default)]
+    pub arguments: serde_json::Map<String, Value>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct DefBinding {
+    #[serde(default)]
+    pub source: String,
+    #[serde(default)]
+    pub destination: String,
+    #[serde(default)]
+    pub destination_type: String,
+    #[serde(default)]
+    pub routing_key: String,
+    #[serde(default)]
+    pub arguments: serde_json::Map<String, Value>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct DefPolicy {
+    pub name: String,
+    #[serde(default)]
+    pub pattern: String,
+    #[serde(rename = "apply-to", default = "all")]
+    pub apply_to: String,
+    #[serde(default)]
+    pub priority: Value,
+    #[serde(default)]
+    pub definition: serde_json::Map<String, Value>,
+}
+
+fn yes() -> bool {
+    true
+}
+fn direct() -> String {
+    "direct".into()
+}
+fn all() -> String {
+    "all".into()
+}
 
 /// Which vhosts to read.
 #[derive(Debug, Clone)]
@@ -55,7 +129,9 @@ pub async fn read_state(
         let m = mgmt.clone();
         tasks.spawn(async move {
             let what = format!("reading the definitions of vhost {name}");
-            let defs = m.get(&["definitions", &name], &what).await;
+            let defs = m
+                .get_typed::<Definitions>(&["definitions", &name], &what)
+                .await;
             (name, defs)
         });
     }
@@ -69,14 +145,10 @@ pub async fn read_state(
         }
     }
     defs.sort_by(|a, b| a.0.cmp(&b.0));
-    let version = defs.iter().find_map(|(_, d)| {
-        d.get("rabbit_version")
-            .and_then(Value::as_str)
-            .map(String::from)
-    });
-    for (vhost, d) in &defs {
-        let default_type = state.vhosts.get(vhost).and_then(|v| v.default_queue_type);
-        add_definitions(&mut state, vhost, d, default_type);
+    let version = defs.iter().find_map(|(_, d)| d.rabbit_version.clone());
+    for (vhost, d) in defs {
+        let default_type = state.vhosts.get(&vhost).and_then(|v| v.default_queue_type);
+        add_definitions(&mut state, &vhost, d, default_type);
     }
 
     for u in users?.as_array().into_iter().flatten() {
@@ -154,13 +226,6 @@ fn str_of(v: &Value, key: &str) -> Option<String> {
     v.get(key).and_then(Value::as_str).map(String::from)
 }
 
-fn obj_args(v: &Value, key: &str) -> Args {
-    v.get(key)
-        .and_then(Value::as_object)
-        .map(|m| canonical_args(m.iter()))
-        .unwrap_or_default()
-}
-
 /// Tags come as a list (3.9+) or a comma-separated string (older).
 fn tags_of(v: Option<&Value>) -> Vec<String> {
     let mut tags: Vec<String> = match v {
@@ -209,89 +274,68 @@ fn user_state(u: &Value) -> Option<(String, UserState)> {
     ))
 }
 
-/// Add one vhost's definitions export (entities carry no vhost field there).
+/// Add one vhost's definitions export.
 pub fn add_definitions(
     state: &mut State,
     vhost: &str,
-    defs: &Value,
+    defs: Definitions,
     default_type: Option<QueueType>,
 ) {
-    let list = |k: &str| {
-        defs.get(k)
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default()
-    };
-    for x in list("exchanges") {
-        let Some(name) = str_of(&x, "name") else {
-            continue;
-        };
+    for x in defs.exchanges {
         state.exchanges.insert(
-            EntityKey::new(vhost, name),
+            EntityKey::new(vhost, x.name),
             ExchangeState {
-                kind: str_of(&x, "type").unwrap_or_else(|| "direct".into()),
-                durable: x.get("durable").and_then(Value::as_bool).unwrap_or(true),
-                auto_delete: x
-                    .get("auto_delete")
-                    .and_then(Value::as_bool)
-                    .unwrap_or(false),
-                internal: x.get("internal").and_then(Value::as_bool).unwrap_or(false),
-                arguments: obj_args(&x, "arguments"),
+                kind: x.kind,
+                durable: x.durable,
+                auto_delete: x.auto_delete,
+                internal: x.internal,
+                arguments: canonical_args(x.arguments.iter()),
             },
         );
     }
-    for q in list("queues") {
-        let Some(name) = str_of(&q, "name") else {
-            continue;
-        };
-        let mut arguments = obj_args(&q, "arguments");
+    for q in defs.queues {
+        let mut arguments = canonical_args(q.arguments.iter());
         let kind = arguments
             .remove("x-queue-type")
             .and_then(|t| t.as_str().and_then(parse_queue_type))
             .or(default_type)
             .unwrap_or(QueueType::Classic);
         state.queues.insert(
-            EntityKey::new(vhost, name),
+            EntityKey::new(vhost, q.name),
             QueueState {
                 kind,
-                durable: q.get("durable").and_then(Value::as_bool).unwrap_or(true),
-                auto_delete: q
-                    .get("auto_delete")
-                    .and_then(Value::as_bool)
-                    .unwrap_or(false),
+                durable: q.durable,
+                auto_delete: q.auto_delete,
                 arguments,
                 messages: None,
             },
         );
     }
-    for b in list("bindings") {
-        let destination_type = match b.get("destination_type").and_then(Value::as_str) {
-            Some("exchange") => DestinationType::Exchange,
+    for b in defs.bindings {
+        let destination_type = match b.destination_type.as_str() {
+            "exchange" => DestinationType::Exchange,
             _ => DestinationType::Queue,
         };
         state.bindings.insert(
             BindingKey {
                 vhost: vhost.to_string(),
-                source: str_of(&b, "source").unwrap_or_default(),
+                source: b.source,
                 destination_type,
-                destination: str_of(&b, "destination").unwrap_or_default(),
-                routing_key: str_of(&b, "routing_key").unwrap_or_default(),
-                arguments: args_text(&obj_args(&b, "arguments")),
+                destination: b.destination,
+                routing_key: b.routing_key,
+                arguments: args_text(&canonical_args(b.arguments.iter())),
             },
             BindingState {},
         );
     }
-    for p in list("policies") {
-        let Some(name) = str_of(&p, "name") else {
-            continue;
-        };
+    for p in defs.policies {
         state.policies.insert(
-            EntityKey::new(vhost, name),
+            EntityKey::new(vhost, p.name),
             PolicyState {
-                pattern: str_of(&p, "pattern").unwrap_or_default(),
-                apply_to: str_of(&p, "apply-to").unwrap_or_else(|| "all".into()),
-                priority: p.get("priority").and_then(number).unwrap_or(0),
-                definition: obj_args(&p, "definition"),
+                pattern: p.pattern,
+                apply_to: p.apply_to,
+                priority: number(&p.priority).unwrap_or(0),
+                definition: canonical_args(p.definition.iter()),
             },
         );
     }
@@ -323,7 +367,12 @@ mod tests {
                           "definition": {"max-length": "10"}, "priority": "2"}]
         });
         let mut s = State::default();
-        add_definitions(&mut s, "v", &defs, None);
+        add_definitions(
+            &mut s,
+            "v",
+            serde_json::from_value(defs.clone()).unwrap(),
+            None,
+        );
         let q = &s.queues[&EntityKey::new("v", "q")];
         assert_eq!(q.kind, QueueType::Quorum);
         assert_eq!(q.arguments.get("x-message-ttl"), Some(&json!(1000)));
@@ -337,7 +386,12 @@ mod tests {
         );
 
         let mut s = State::default();
-        add_definitions(&mut s, "v", &defs, Some(QueueType::Quorum));
+        add_definitions(
+            &mut s,
+            "v",
+            serde_json::from_value(defs).unwrap(),
+            Some(QueueType::Quorum),
+        );
         assert_eq!(s.queues[&EntityKey::new("v", "c")].kind, QueueType::Quorum);
     }
 

@@ -125,7 +125,10 @@ pub fn run(args: ApplyArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
             });
         }
 
-        // Verify: read back and plan again.
+        // Verify: read back and plan again (with the first reading gone: memory at scale).
+        let applied = plan.changes.len();
+        drop(plan);
+        drop(live);
         let mut after = read_live(&mgmt, &mut prepared.desired, None).await?;
         let left = make_plan(&mgmt, &endpoints, &prepared.desired, &mut after, &opts).await?;
         if !left.is_empty() {
@@ -142,7 +145,7 @@ pub fn run(args: ApplyArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
         }
         eprintln!(
             "topo: applied {} in {:.1}s; the broker matches the file",
-            plural(plan.changes.len(), "change", "changes"),
+            plural(applied, "change", "changes"),
             started.elapsed().as_secs_f64()
         );
         Ok(ExitStatus::Success)
