@@ -5,6 +5,8 @@
 
 use std::io::Write;
 
+use serde::ser::{SerializeSeq, SerializeStruct};
+use serde::{Serialize, Serializer};
 use serde_json::{Map, Value, json};
 
 use crate::plan::{Change, Plan, Target};
@@ -19,9 +21,36 @@ pub fn to_value(plan: &Plan) -> Value {
     })
 }
 
+/// Streams the plan: one change's JSON at a time (a 30,000-change plan as one JSON tree
+/// would cost hundreds of MiB).
 pub fn render(out: &mut dyn Write, plan: &Plan) -> std::io::Result<()> {
-    serde_json::to_writer_pretty(&mut *out, &to_value(plan))?;
-    writeln!(out)
+    let mut buf = std::io::BufWriter::new(&mut *out);
+    serde_json::to_writer_pretty(&mut buf, &Streamed(plan))?;
+    writeln!(buf)?;
+    buf.flush()
+}
+
+struct Streamed<'a>(&'a Plan);
+struct Changes<'a>(&'a Plan);
+
+impl Serialize for Streamed<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_struct("Plan", 3)?;
+        m.serialize_field("changed", &!self.0.is_empty())?;
+        m.serialize_field("summary", &self.0.summary())?;
+        m.serialize_field("changes", &Changes(self.0))?;
+        m.end()
+    }
+}
+
+impl Serialize for Changes<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(self.0.changes.len()))?;
+        for c in &self.0.changes {
+            seq.serialize_element(&change(c))?;
+        }
+        seq.end()
+    }
 }
 
 fn change(c: &Change) -> Value {
