@@ -9,6 +9,7 @@ pub mod commands;
 pub mod diag;
 pub mod exit;
 pub mod output;
+pub mod route;
 pub mod source;
 pub mod state;
 pub mod topology;
