@@ -171,23 +171,27 @@ pub fn route(
     let by_source = bindings_by_source(state, vhost);
 
     let mut seen: BTreeSet<String> = BTreeSet::from([exchange.to_string()]);
-    let mut work: VecDeque<(String, ExchangeState)> = VecDeque::from([(exchange.to_string(), first)]);
+    let mut work: VecDeque<(String, ExchangeState)> =
+        VecDeque::from([(exchange.to_string(), first)]);
     let mut visited = Vec::new();
     let mut queues = BTreeSet::new();
     while let Some((name, x)) = work.pop_front() {
         visited.push(name.clone());
         let dests = match_bindings(&name, &x, by_source.get(name.as_str()), &keys, &visible)?;
         let mut next: Vec<(DestinationType, String)> = Vec::new();
-        if dests.is_empty() {
-            if let Some(ae) = alternate_exchange(state, vhost, &name, &x) {
-                next.push((DestinationType::Exchange, ae));
-            }
+        if dests.is_empty()
+            && let Some(ae) = alternate_exchange(state, vhost, &name, &x)
+        {
+            next.push((DestinationType::Exchange, ae));
         }
         next.extend(dests);
         for (kind, dest) in next {
             match kind {
                 DestinationType::Queue => {
-                    if state.queues.contains_key(&EntityKey::new(vhost, dest.as_str())) {
+                    if state
+                        .queues
+                        .contains_key(&EntityKey::new(vhost, dest.as_str()))
+                    {
                         queues.insert(dest);
                     }
                 }
@@ -373,8 +377,7 @@ fn amqp_equal(a: &Value, b: &Value) -> bool {
         }
         (Value::Object(x), Value::Object(y)) => {
             x.len() == y.len()
-                && x
-                    .iter()
+                && x.iter()
                     .all(|(k, v)| y.get(k).is_some_and(|w| amqp_equal(v, w)))
         }
         _ => a == b,
@@ -435,13 +438,33 @@ mod tests {
             (json!({"x-match": "all", "a": "1"}), json!({"a": "1"}), true),
             (json!({"x-match": "all", "a": "1"}), json!({"a": 1}), false),
             (json!({"a": "1", "b": "2"}), json!({"a": "1"}), false),
-            (json!({"x-match": "any", "a": "1", "b": "2"}), json!({"a": "1"}), true),
-            (json!({"x-match": "any", "x-a": "1"}), json!({"x-a": "1"}), false),
+            (
+                json!({"x-match": "any", "a": "1", "b": "2"}),
+                json!({"a": "1"}),
+                true,
+            ),
+            (
+                json!({"x-match": "any", "x-a": "1"}),
+                json!({"x-a": "1"}),
+                false,
+            ),
             (json!({"x-match": "all", "x-a": "1"}), json!({}), true),
             (json!({"x-match": "any"}), json!({"a": "1"}), false),
-            (json!({"x-match": "all-with-x", "x-a": "1"}), json!({"x-a": "1"}), true),
-            (json!({"x-match": "all-with-x", "x-a": "1"}), json!({}), false),
-            (json!({"x-match": "any-with-x", "x-a": "1", "b": 2}), json!({"b": 2.0}), true),
+            (
+                json!({"x-match": "all-with-x", "x-a": "1"}),
+                json!({"x-a": "1"}),
+                true,
+            ),
+            (
+                json!({"x-match": "all-with-x", "x-a": "1"}),
+                json!({}),
+                false,
+            ),
+            (
+                json!({"x-match": "any-with-x", "x-a": "1", "b": 2}),
+                json!({"b": 2.0}),
+                true,
+            ),
             (json!({"a": null}), json!({"a": false}), true),
             (json!({"a": null}), json!({}), false),
             (json!({"a": true}), json!({"a": "true"}), false),

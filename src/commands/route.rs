@@ -104,10 +104,11 @@ pub fn run(args: RouteArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
         routing_key: args.routing_key.clone(),
         headers,
     };
-    let routed = route::route(&state, &vhost, &args.exchange, &msg).map_err(|e| match e.hint() {
-        Some(h) => anyhow::Error::new(Hinted::new(e.to_string(), h)),
-        None => anyhow::Error::new(e),
-    })?;
+    let routed =
+        route::route(&state, &vhost, &args.exchange, &msg).map_err(|e| match e.hint() {
+            Some(h) => anyhow::Error::new(Hinted::new(e.to_string(), h)),
+            None => anyhow::Error::new(e),
+        })?;
 
     let mut out = std::io::stdout().lock();
     match args.format {
