@@ -32,6 +32,8 @@ pub enum Command {
     Validate(commands::validate::ValidateArgs),
     /// Print the JSON Schema of the topology file.
     Schema,
+    /// Draw services, transports, exchanges, bindings and queues (Mermaid or DOT).
+    Graph(commands::graph::GraphArgs),
     /// Which queues a message reaches, as RabbitMQ routes it (offline).
     Route(commands::route::RouteArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
@@ -73,6 +75,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
     match cli.command {
         Command::Validate(args) => commands::validate::run(args, cli.color),
         Command::Schema => commands::schema::run(),
+        Command::Graph(args) => commands::graph::run(args, cli.color),
         Command::Route(args) => commands::route::run(args, cli.color),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "topo", &mut std::io::stdout());

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod commands;
 pub mod diag;
 pub mod exit;
+pub mod graph;
 pub mod output;
 pub mod route;
 pub mod source;
