@@ -32,6 +32,8 @@ pub enum Command {
     Validate(commands::validate::ValidateArgs),
     /// Print the JSON Schema of the topology file.
     Schema,
+    /// Semantic diff of two topology files, or of a file against a git revision (offline).
+    Diff(commands::diff::DiffArgs),
     /// Draw services, transports, exchanges, bindings and queues (Mermaid or DOT).
     Graph(commands::graph::GraphArgs),
     /// Which queues a message reaches, as RabbitMQ routes it (offline).
@@ -75,6 +77,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
     match cli.command {
         Command::Validate(args) => commands::validate::run(args, cli.color),
         Command::Schema => commands::schema::run(),
+        Command::Diff(args) => commands::diff::run(args, cli.color),
         Command::Graph(args) => commands::graph::run(args, cli.color),
         Command::Route(args) => commands::route::run(args, cli.color),
         Command::Completions { shell } => {

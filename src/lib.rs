@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod commands;
 pub mod diag;
+pub mod diff;
 pub mod exit;
 pub mod graph;
 pub mod output;

@@ -1,6 +1,7 @@
 //! One module per command. Shared here: loading a topology for a command (printing its
 //! diagnostics when it is not valid), and scrubbing secrets from anything printed.
 
+pub mod diff;
 pub mod graph;
 pub mod route;
 pub mod schema;
