@@ -84,8 +84,9 @@ fn load_side(
     }
 }
 
-/// The Mermaid picture of what changed, marked with the diff's replaces.
-pub fn change_graph(old: &Topology, new: &Topology, diff: &Diff) -> String {
+/// The Mermaid picture of what changed, marked with the diff's replaces; `None` when no
+/// change is drawable (policies, users and permissions have no node).
+pub fn change_graph(old: &Topology, new: &Topology, diff: &Diff) -> Option<String> {
     let replaced: BTreeSet<String> = diff
         .changes
         .iter()
@@ -104,7 +105,7 @@ pub fn change_graph(old: &Topology, new: &Topology, diff: &Diff) -> String {
         &Graph::from_topology(new),
         &replaced,
     );
-    to_mermaid(&g)
+    (!g.is_empty()).then(|| to_mermaid(&g))
 }
 
 pub fn run(args: DiffArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
@@ -148,8 +149,11 @@ pub fn run(args: DiffArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
         Format::Text => render::text(&d, color.stdout()),
         Format::Json => render::json(&d, &old_label, &new_label),
         Format::Markdown => {
-            let graph =
-                (args.graph && !d.is_empty()).then(|| change_graph(&old_topo, &new_topo, &d));
+            let graph = if args.graph {
+                change_graph(&old_topo, &new_topo, &d)
+            } else {
+                None
+            };
             render::markdown(&d, &old_label, &new_label, graph.as_deref())
         }
     };
