@@ -4,6 +4,7 @@
 //! the file is loaded with positions ([`source`], [`topology`]), checked ([`validate`]),
 //! and normalized; commands live in [`commands`], argument parsing in [`cli`].
 
+pub mod broker;
 pub mod cli;
 pub mod commands;
 pub mod diag;
@@ -11,6 +12,8 @@ pub mod diff;
 pub mod exit;
 pub mod graph;
 pub mod output;
+pub mod plan;
+pub mod report;
 pub mod route;
 pub mod source;
 pub mod state;

@@ -1,0 +1,4 @@
+//! The adapters to a live broker. Everything that does I/O against RabbitMQ lives here;
+//! the rest of topo works on [`crate::state::State`] values.
+
+pub mod password;

@@ -1,0 +1,818 @@
+//! The planner: what apply would change to turn a live [`State`] into a desired one.
+//!
+//! `plan` is a pure function of two States (no I/O), so the same code serves `topo plan`
+//! against a broker and `topo diff` between two files, and it is property-tested alone.
+//! Changes come out in apply order: creates, updates and replaces in dependency order
+//! (vhosts, users, permissions, policies, exchanges, queues, bindings), then deletes in
+//! the reverse order.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::broker::password;
+use crate::state::{
+    Args, BindingKey, BindingState, Credential, EntityKey, ExchangeState, PermissionKey,
+    PermissionState, PolicyState, QueueState, State, UserState, VhostState,
+};
+use crate::topology::model::DestinationType;
+
+/// How to plan.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PlanOptions {
+    /// Delete what the live broker has and the desired state lacks, within the vhosts the
+    /// desired state names (never `amq.*`, the default exchange, server-named queues).
+    pub prune: bool,
+}
+
+/// What happens to one entity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Create,
+    /// Changed in place.
+    Update,
+    /// Deleted and created again: RabbitMQ cannot change these properties in place.
+    Replace,
+    Delete,
+}
+
+impl Action {
+    /// The plan-line marker: `+`, `~`, `-/+`, `-`.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Action::Create => "+",
+            Action::Update => "~",
+            Action::Replace => "-/+",
+            Action::Delete => "-",
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Update => "update",
+            Action::Replace => "replace",
+            Action::Delete => "delete",
+        }
+    }
+}
+
+/// Which entity a change is about.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Target {
+    Vhost(String),
+    User(String),
+    Permission(PermissionKey),
+    Policy(EntityKey),
+    Exchange(EntityKey),
+    Queue(EntityKey),
+    Binding(BindingKey),
+}
+
+impl Target {
+    /// `vhost`, `user`, `permission`, `policy`, `exchange`, `queue` or `binding`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Target::Vhost(_) => "vhost",
+            Target::User(_) => "user",
+            Target::Permission(_) => "permission",
+            Target::Policy(_) => "policy",
+            Target::Exchange(_) => "exchange",
+            Target::Queue(_) => "queue",
+            Target::Binding(_) => "binding",
+        }
+    }
+
+    /// The vhost the entity lives in; `None` for users (global).
+    pub fn vhost(&self) -> Option<&str> {
+        match self {
+            Target::Vhost(v) => Some(v),
+            Target::User(_) => None,
+            Target::Permission(k) => Some(&k.vhost),
+            Target::Policy(k) | Target::Exchange(k) | Target::Queue(k) => Some(&k.vhost),
+            Target::Binding(k) => Some(&k.vhost),
+        }
+    }
+
+    /// Position in dependency order (what must exist before what).
+    pub fn rank(&self) -> u8 {
+        match self {
+            Target::Vhost(_) => 0,
+            Target::User(_) => 1,
+            Target::Permission(_) => 2,
+            Target::Policy(_) => 3,
+            Target::Exchange(_) => 4,
+            Target::Queue(_) => 5,
+            Target::Binding(_) => 6,
+        }
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Vhost(v) => write!(f, "vhost {v}"),
+            Target::User(u) => write!(f, "user {u}"),
+            Target::Permission(k) => write!(f, "permission {} in vhost {}", k.user, k.vhost),
+            Target::Policy(k) => write!(f, "policy {k}"),
+            Target::Exchange(k) => write!(f, "exchange {k}"),
+            Target::Queue(k) => write!(f, "queue {k}"),
+            Target::Binding(k) => write!(f, "binding {k}"),
+        }
+    }
+}
+
+/// An entity's full desired definition, carried by creates, updates and replaces so that
+/// apply needs nothing but the plan.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Definition {
+    Vhost(VhostState),
+    User(UserState),
+    Permission(PermissionState),
+    Policy(PolicyState),
+    Exchange(ExchangeState),
+    Queue(QueueState),
+    Binding,
+}
+
+/// One field that differs. `None` is "not set"; secrets show as `"***"`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FieldChange {
+    pub field: String,
+    pub old: Option<Value>,
+    pub new: Option<Value>,
+}
+
+/// One change to one entity.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    pub action: Action,
+    pub target: Target,
+    /// Field by field: every set field for a create, the differing ones for an update or
+    /// replace, none for a delete.
+    pub fields: Vec<FieldChange>,
+    /// Messages the live queue holds (replace and delete of queues).
+    pub messages: Option<u64>,
+    /// The desired definition (not for deletes).
+    pub definition: Option<Definition>,
+    /// Replace only: live bindings that point at or from the replaced entity and stay;
+    /// deleting the entity drops them, so apply declares them again.
+    pub rebind: Vec<BindingKey>,
+}
+
+impl Change {
+    /// Whether carrying this change out may lose messages.
+    pub fn loses_data(&self) -> bool {
+        matches!(self.action, Action::Replace | Action::Delete)
+            && matches!(self.target, Target::Queue(_))
+            && self.messages.unwrap_or(0) > 0
+    }
+}
+
+/// The changes, in apply order.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Plan {
+    pub changes: Vec<Change>,
+}
+
+/// How many changes of each action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct Summary {
+    pub create: usize,
+    pub update: usize,
+    pub replace: usize,
+    pub delete: usize,
+}
+
+impl Summary {
+    pub fn total(&self) -> usize {
+        self.create + self.update + self.replace + self.delete
+    }
+}
+
+impl Plan {
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+
+    pub fn summary(&self) -> Summary {
+        let mut s = Summary::default();
+        for c in &self.changes {
+            match c.action {
+                Action::Create => s.create += 1,
+                Action::Update => s.update += 1,
+                Action::Replace => s.replace += 1,
+                Action::Delete => s.delete += 1,
+            }
+        }
+        s
+    }
+
+    /// The replaces (apply refuses them without `--allow-replace`).
+    pub fn replaces(&self) -> impl Iterator<Item = &Change> {
+        self.changes.iter().filter(|c| c.action == Action::Replace)
+    }
+
+    /// Replaces and deletes of queues that hold messages (apply refuses them without
+    /// `--allow-data-loss`).
+    pub fn data_loss(&self) -> impl Iterator<Item = &Change> {
+        self.changes.iter().filter(|c| c.loses_data())
+    }
+}
+
+/// The changes that turn `live` into `desired`.
+pub fn plan(desired: &State, live: &State, opts: &PlanOptions) -> Plan {
+    let scope: BTreeSet<String> = desired.vhost_names();
+    let mut forward: Vec<Change> = Vec::new();
+    let mut deletes: Vec<Change> = Vec::new();
+
+    // Vhosts: created when missing, updated on the fields the file manages; never deleted
+    // (deleting a vhost deletes everything in it: not a prune's job).
+    for name in &scope {
+        let want = desired.vhosts.get(name).cloned().unwrap_or_default();
+        match live.vhosts.get(name) {
+            None => forward.push(create(
+                Target::Vhost(name.clone()),
+                vhost_fields(&want),
+                Definition::Vhost(want),
+            )),
+            Some(have) => {
+                let fields = vhost_diff(&want, have);
+                if !fields.is_empty() {
+                    forward.push(update(
+                        Target::Vhost(name.clone()),
+                        fields,
+                        Definition::Vhost(merge_vhost(&want, have)),
+                    ));
+                }
+            }
+        }
+    }
+
+    for (name, want) in &desired.users {
+        let target = Target::User(name.clone());
+        match live.users.get(name) {
+            None => forward.push(create(
+                target,
+                user_fields(want),
+                Definition::User(want.clone()),
+            )),
+            Some(have) => {
+                let fields = user_diff(want, have);
+                if !fields.is_empty() {
+                    forward.push(update(target, fields, Definition::User(want.clone())));
+                }
+            }
+        }
+    }
+    // Users are global: prune never deletes them (a file rarely names every user of a
+    // broker, and deleting the operator's own login is unrecoverable).
+
+    diff_map(
+        &desired.permissions,
+        &live.permissions,
+        |k| Target::Permission(k.clone()),
+        |k| opts.prune && scope.contains(&k.vhost),
+        permission_fields,
+        permission_fields_diff,
+        |s| Definition::Permission(s.clone()),
+        &mut forward,
+        &mut deletes,
+    );
+
+    diff_map(
+        &desired.policies,
+        &live.policies,
+        |k| Target::Policy(k.clone()),
+        |k| opts.prune && scope.contains(&k.vhost),
+        policy_fields,
+        policy_fields_diff,
+        |s| Definition::Policy(s.clone()),
+        &mut forward,
+        &mut deletes,
+    );
+
+    for (key, want) in &desired.exchanges {
+        let target = Target::Exchange(key.clone());
+        match live.exchanges.get(key) {
+            None => forward.push(create(
+                target,
+                exchange_fields(want),
+                Definition::Exchange(want.clone()),
+            )),
+            Some(have) if have != want => {
+                forward.push(replace(
+                    target,
+                    exchange_diff(want, have),
+                    None,
+                    Definition::Exchange(want.clone()),
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    for key in live.exchanges.keys() {
+        if !desired.exchanges.contains_key(key) && prunable_exchange(opts, &scope, key) {
+            deletes.push(delete(Target::Exchange(key.clone()), None));
+        }
+    }
+
+    for (key, want) in &desired.queues {
+        let target = Target::Queue(key.clone());
+        match live.queues.get(key) {
+            None => forward.push(create(
+                target,
+                queue_fields(want),
+                Definition::Queue(want.clone()),
+            )),
+            Some(have) if !have.same_definition(want) => {
+                forward.push(replace(
+                    target,
+                    queue_diff(want, have),
+                    Some(have.messages.unwrap_or(0)),
+                    Definition::Queue(want.clone()),
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    for (key, have) in &live.queues {
+        if !desired.queues.contains_key(key) && prunable_queue(opts, &scope, key) {
+            deletes.push(delete(
+                Target::Queue(key.clone()),
+                Some(have.messages.unwrap_or(0)),
+            ));
+        }
+    }
+
+    for key in desired.bindings.keys() {
+        if !live.bindings.contains_key(key) {
+            forward.push(create(
+                Target::Binding(key.clone()),
+                binding_fields(key),
+                Definition::Binding,
+            ));
+        }
+    }
+    let mut deleted_bindings: BTreeSet<&BindingKey> = BTreeSet::new();
+    for key in live.bindings.keys() {
+        if !desired.bindings.contains_key(key) && prunable_binding(opts, &scope, desired, live, key)
+        {
+            deleted_bindings.insert(key);
+            deletes.push(delete(Target::Binding(key.clone()), None));
+        }
+    }
+
+    // A replaced entity loses its bindings with it: declare again the ones that stay.
+    for change in &mut forward {
+        if change.action != Action::Replace {
+            continue;
+        }
+        let touches: Box<dyn Fn(&BindingKey) -> bool> = match &change.target {
+            Target::Queue(k) => Box::new(move |b: &BindingKey| {
+                b.vhost == k.vhost
+                    && b.destination_type == DestinationType::Queue
+                    && b.destination == k.name
+            }),
+            Target::Exchange(k) => Box::new(move |b: &BindingKey| {
+                b.vhost == k.vhost
+                    && (b.source == k.name
+                        || (b.destination_type == DestinationType::Exchange
+                            && b.destination == k.name))
+            }),
+            _ => continue,
+        };
+        change.rebind = live
+            .bindings
+            .keys()
+            .filter(|b| touches(b) && !deleted_bindings.contains(b))
+            .cloned()
+            .collect();
+    }
+
+    forward.sort_by(|a, b| {
+        a.target
+            .rank()
+            .cmp(&b.target.rank())
+            .then_with(|| a.target.cmp(&b.target))
+    });
+    deletes.sort_by(|a, b| {
+        b.target
+            .rank()
+            .cmp(&a.target.rank())
+            .then_with(|| a.target.cmp(&b.target))
+    });
+    forward.extend(deletes);
+    Plan { changes: forward }
+}
+
+/// The state `live` becomes when `plan` is carried out: the planner's own model of apply,
+/// used to check that plan and apply agree (`plan(a, apply_to_state(plan(a, b), b))` is
+/// empty).
+pub fn apply_to_state(plan: &Plan, live: &State) -> State {
+    let mut s = live.clone();
+    for c in &plan.changes {
+        match (&c.target, &c.definition) {
+            (Target::Vhost(n), Some(Definition::Vhost(d))) => {
+                s.vhosts.insert(n.clone(), d.clone());
+            }
+            (Target::User(n), Some(Definition::User(d))) => {
+                s.users.insert(n.clone(), d.clone());
+            }
+            (Target::Permission(k), Some(Definition::Permission(d))) => {
+                s.permissions.insert(k.clone(), d.clone());
+            }
+            (Target::Policy(k), Some(Definition::Policy(d))) => {
+                s.policies.insert(k.clone(), d.clone());
+            }
+            (Target::Exchange(k), Some(Definition::Exchange(d))) => {
+                s.exchanges.insert(k.clone(), d.clone());
+            }
+            (Target::Queue(k), Some(Definition::Queue(d))) => {
+                let mut d = d.clone();
+                d.messages = if c.action == Action::Replace {
+                    Some(0)
+                } else {
+                    d.messages
+                };
+                s.queues.insert(k.clone(), d);
+            }
+            (Target::Binding(k), Some(Definition::Binding)) => {
+                s.bindings.insert(k.clone(), BindingState {});
+            }
+            (target, None) if c.action == Action::Delete => match target {
+                Target::Vhost(n) => {
+                    s.vhosts.remove(n);
+                }
+                Target::User(n) => {
+                    s.users.remove(n);
+                }
+                Target::Permission(k) => {
+                    s.permissions.remove(k);
+                }
+                Target::Policy(k) => {
+                    s.policies.remove(k);
+                }
+                Target::Exchange(k) => {
+                    s.exchanges.remove(k);
+                }
+                Target::Queue(k) => {
+                    s.queues.remove(k);
+                }
+                Target::Binding(k) => {
+                    s.bindings.remove(k);
+                }
+            },
+            _ => {}
+        }
+    }
+    s
+}
+
+// ---- prune scope -------------------------------------------------------------------
+
+fn prunable_exchange(opts: &PlanOptions, scope: &BTreeSet<String>, key: &EntityKey) -> bool {
+    opts.prune
+        && scope.contains(&key.vhost)
+        && !key.name.is_empty()
+        && !key.name.starts_with("amq.")
+}
+
+fn prunable_queue(opts: &PlanOptions, scope: &BTreeSet<String>, key: &EntityKey) -> bool {
+    // Exclusive queues never reach a live State (the definitions export leaves them out);
+    // `amq.` names are server-named or reserved.
+    opts.prune && scope.contains(&key.vhost) && !key.name.starts_with("amq.")
+}
+
+fn prunable_binding(
+    opts: &PlanOptions,
+    scope: &BTreeSet<String>,
+    desired: &State,
+    live: &State,
+    key: &BindingKey,
+) -> bool {
+    if !opts.prune || !scope.contains(&key.vhost) || key.source.is_empty() {
+        return false;
+    }
+    // Bindings to queues a client owns (exclusive, server-named: neither live nor desired
+    // knows them) are the client's.
+    match key.destination_type {
+        DestinationType::Queue => {
+            let queue = EntityKey::new(key.vhost.clone(), key.destination.clone());
+            !key.destination.starts_with("amq.")
+                && (live.queues.contains_key(&queue) || desired.queues.contains_key(&queue))
+        }
+        DestinationType::Exchange => true,
+    }
+}
+
+// ---- constructors ------------------------------------------------------------------
+
+fn create(target: Target, fields: Vec<FieldChange>, definition: Definition) -> Change {
+    Change {
+        action: Action::Create,
+        target,
+        fields,
+        messages: None,
+        definition: Some(definition),
+        rebind: Vec::new(),
+    }
+}
+
+fn update(target: Target, fields: Vec<FieldChange>, definition: Definition) -> Change {
+    Change {
+        action: Action::Update,
+        target,
+        fields,
+        messages: None,
+        definition: Some(definition),
+        rebind: Vec::new(),
+    }
+}
+
+fn replace(
+    target: Target,
+    fields: Vec<FieldChange>,
+    messages: Option<u64>,
+    definition: Definition,
+) -> Change {
+    Change {
+        action: Action::Replace,
+        target,
+        fields,
+        messages,
+        definition: Some(definition),
+        rebind: Vec::new(),
+    }
+}
+
+fn delete(target: Target, messages: Option<u64>) -> Change {
+    Change {
+        action: Action::Delete,
+        target,
+        fields: Vec::new(),
+        messages,
+        definition: None,
+        rebind: Vec::new(),
+    }
+}
+
+/// Creates, updates and deletes of a map whose entities change in place.
+#[allow(clippy::too_many_arguments)]
+fn diff_map<K: Ord, V>(
+    desired: &BTreeMap<K, V>,
+    live: &BTreeMap<K, V>,
+    target: impl Fn(&K) -> Target,
+    prunable: impl Fn(&K) -> bool,
+    fields: impl Fn(&V) -> Vec<FieldChange>,
+    diff: impl Fn(&V, &V) -> Vec<FieldChange>,
+    definition: impl Fn(&V) -> Definition,
+    forward: &mut Vec<Change>,
+    deletes: &mut Vec<Change>,
+) {
+    for (k, want) in desired {
+        match live.get(k) {
+            None => forward.push(create(target(k), fields(want), definition(want))),
+            Some(have) => {
+                let d = diff(want, have);
+                if !d.is_empty() {
+                    forward.push(update(target(k), d, definition(want)));
+                }
+            }
+        }
+    }
+    for k in live.keys() {
+        if !desired.contains_key(k) && prunable(k) {
+            deletes.push(delete(target(k), None));
+        }
+    }
+}
+
+// ---- fields ------------------------------------------------------------------------
+
+fn field(name: &str, old: Option<Value>, new: Option<Value>) -> FieldChange {
+    FieldChange {
+        field: name.to_string(),
+        old,
+        new,
+    }
+}
+
+/// `old -> new` for one scalar field when they differ.
+fn cmp<T: PartialEq + Serialize>(out: &mut Vec<FieldChange>, name: &str, new: &T, old: &T) {
+    if new != old {
+        out.push(field(name, to_value(old), to_value(new)));
+    }
+}
+
+fn to_value<T: Serialize>(v: &T) -> Option<Value> {
+    serde_json::to_value(v).ok()
+}
+
+fn args_diff(out: &mut Vec<FieldChange>, prefix: &str, new: &Args, old: &Args) {
+    let keys: BTreeSet<&String> = new.keys().chain(old.keys()).collect();
+    for k in keys {
+        let (n, o) = (new.get(k), old.get(k));
+        if n != o {
+            out.push(field(&format!("{prefix}.{k}"), o.cloned(), n.cloned()));
+        }
+    }
+}
+
+fn args_fields(out: &mut Vec<FieldChange>, prefix: &str, args: &Args) {
+    for (k, v) in args {
+        out.push(field(&format!("{prefix}.{k}"), None, Some(v.clone())));
+    }
+}
+
+fn vhost_fields(v: &VhostState) -> Vec<FieldChange> {
+    let mut out = Vec::new();
+    if let Some(d) = &v.description {
+        out.push(field("description", None, to_value(d)));
+    }
+    if let Some(t) = v.default_queue_type {
+        out.push(field("default_queue_type", None, to_value(&t)));
+    }
+    if let Some(t) = &v.tags {
+        out.push(field("tags", None, to_value(t)));
+    }
+    out
+}
+
+/// Only the fields the file manages (`Some`) count.
+fn vhost_diff(want: &VhostState, have: &VhostState) -> Vec<FieldChange> {
+    let mut out = Vec::new();
+    if want.description.is_some() && want.description != have.description {
+        out.push(field(
+            "description",
+            to_value(&have.description),
+            to_value(&want.description),
+        ));
+    }
+    if want.default_queue_type.is_some() && want.default_queue_type != have.default_queue_type {
+        out.push(field(
+            "default_queue_type",
+            to_value(&have.default_queue_type),
+            to_value(&want.default_queue_type),
+        ));
+    }
+    if want.tags.is_some() && want.tags != have.tags {
+        out.push(field("tags", to_value(&have.tags), to_value(&want.tags)));
+    }
+    out
+}
+
+fn merge_vhost(want: &VhostState, have: &VhostState) -> VhostState {
+    VhostState {
+        description: want
+            .description
+            .clone()
+            .or_else(|| have.description.clone()),
+        default_queue_type: want.default_queue_type.or(have.default_queue_type),
+        tags: want.tags.clone().or_else(|| have.tags.clone()),
+    }
+}
+
+/// How a credential shows in a plan: never the secret, only where it comes from.
+fn credential_shown(c: &Credential) -> Option<Value> {
+    match c {
+        Credential::None => None,
+        Credential::Env { var, .. } => Some(Value::from(format!("*** (from ${var})"))),
+        Credential::Hash { .. } => Some(Value::from("*** (hash)")),
+    }
+}
+
+fn user_fields(u: &UserState) -> Vec<FieldChange> {
+    let mut out = vec![field("tags", None, to_value(&u.tags))];
+    if let Some(c) = credential_shown(&u.credential) {
+        out.push(field("password", None, Some(c)));
+    }
+    out
+}
+
+fn user_diff(want: &UserState, have: &UserState) -> Vec<FieldChange> {
+    let mut out = Vec::new();
+    cmp(&mut out, "tags", &want.tags, &have.tags);
+    if !credential_unchanged(&want.credential, &have.credential) {
+        out.push(field(
+            "password",
+            credential_shown(&have.credential),
+            credential_shown(&want.credential),
+        ));
+    }
+    out
+}
+
+/// Whether the live credential already satisfies the desired one. Desired `None` and an
+/// env variable with no value (offline) are not managed, so they never differ.
+pub fn credential_unchanged(want: &Credential, have: &Credential) -> bool {
+    match (want, have) {
+        (Credential::None, _) => true,
+        (Credential::Env { value: None, .. }, _) => true,
+        (
+            Credential::Env {
+                value: Some(pw), ..
+            },
+            Credential::Hash { hash, algorithm },
+        ) => password::matches(hash, algorithm.as_deref(), pw.expose()),
+        (Credential::Env { value: Some(a), .. }, Credential::Env { value: Some(b), .. }) => a == b,
+        (Credential::Hash { hash: a, .. }, Credential::Hash { hash: b, .. }) => a == b,
+        _ => false,
+    }
+}
+
+fn permission_fields(p: &PermissionState) -> Vec<FieldChange> {
+    vec![
+        field("configure", None, to_value(&p.configure)),
+        field("write", None, to_value(&p.write)),
+        field("read", None, to_value(&p.read)),
+    ]
+}
+
+fn permission_fields_diff(want: &PermissionState, have: &PermissionState) -> Vec<FieldChange> {
+    let mut out = Vec::new();
+    cmp(&mut out, "configure", &want.configure, &have.configure);
+    cmp(&mut out, "write", &want.write, &have.write);
+    cmp(&mut out, "read", &want.read, &have.read);
+    out
+}
+
+fn policy_fields(p: &PolicyState) -> Vec<FieldChange> {
+    let mut out = vec![
+        field("pattern", None, to_value(&p.pattern)),
+        field("apply_to", None, to_value(&p.apply_to)),
+        field("priority", None, to_value(&p.priority)),
+    ];
+    args_fields(&mut out, "definition", &p.definition);
+    out
+}
+
+fn policy_fields_diff(want: &PolicyState, have: &PolicyState) -> Vec<FieldChange> {
+    let mut out = Vec::new();
+    cmp(&mut out, "pattern", &want.pattern, &have.pattern);
+    cmp(&mut out, "apply_to", &want.apply_to, &have.apply_to);
+    cmp(&mut out, "priority", &want.priority, &have.priority);
+    args_diff(&mut out, "definition", &want.definition, &have.definition);
+    out
+}
+
+fn exchange_fields(x: &ExchangeState) -> Vec<FieldChange> {
+    let mut out = vec![
+        field("type", None, to_value(&x.kind)),
+        field("durable", None, to_value(&x.durable)),
+        field("auto_delete", None, to_value(&x.auto_delete)),
+        field("internal", None, to_value(&x.internal)),
+    ];
+    args_fields(&mut out, "arguments", &x.arguments);
+    out
+}
+
+fn exchange_diff(want: &ExchangeState, have: &ExchangeState) -> Vec<FieldChange> {
+    let mut out = Vec::new();
+    cmp(&mut out, "type", &want.kind, &have.kind);
+    cmp(&mut out, "durable", &want.durable, &have.durable);
+    cmp(
+        &mut out,
+        "auto_delete",
+        &want.auto_delete,
+        &have.auto_delete,
+    );
+    cmp(&mut out, "internal", &want.internal, &have.internal);
+    args_diff(&mut out, "arguments", &want.arguments, &have.arguments);
+    out
+}
+
+fn queue_fields(q: &QueueState) -> Vec<FieldChange> {
+    let mut out = vec![
+        field("type", None, to_value(&q.kind)),
+        field("durable", None, to_value(&q.durable)),
+        field("auto_delete", None, to_value(&q.auto_delete)),
+    ];
+    args_fields(&mut out, "arguments", &q.arguments);
+    out
+}
+
+fn queue_diff(want: &QueueState, have: &QueueState) -> Vec<FieldChange> {
+    let mut out = Vec::new();
+    cmp(&mut out, "type", &want.kind, &have.kind);
+    cmp(&mut out, "durable", &want.durable, &have.durable);
+    cmp(
+        &mut out,
+        "auto_delete",
+        &want.auto_delete,
+        &have.auto_delete,
+    );
+    args_diff(&mut out, "arguments", &want.arguments, &have.arguments);
+    out
+}
+
+/// A binding is all identity: its target already says everything.
+fn binding_fields(_: &BindingKey) -> Vec<FieldChange> {
+    Vec::new()
+}
+
+#[cfg(test)]
+mod tests;

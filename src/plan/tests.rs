@@ -1,0 +1,533 @@
+use proptest::prelude::*;
+use serde_json::{Value, json};
+
+use super::*;
+use crate::state::{Secret, args_text};
+use crate::topology::model::QueueType;
+
+fn ek(v: &str, n: &str) -> EntityKey {
+    EntityKey::new(v, n)
+}
+
+fn queue(kind: QueueType, args: &[(&str, Value)]) -> QueueState {
+    QueueState {
+        kind,
+        durable: true,
+        auto_delete: false,
+        arguments: args
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect(),
+        messages: None,
+    }
+}
+
+fn exchange(kind: &str) -> ExchangeState {
+    ExchangeState {
+        kind: kind.into(),
+        durable: true,
+        auto_delete: false,
+        internal: false,
+        arguments: Args::new(),
+    }
+}
+
+fn bk(v: &str, src: &str, dt: DestinationType, dst: &str, rk: &str) -> BindingKey {
+    BindingKey {
+        vhost: v.into(),
+        source: src.into(),
+        destination_type: dt,
+        destination: dst.into(),
+        routing_key: rk.into(),
+        arguments: "{}".into(),
+    }
+}
+
+/// A live State lists every vhost its entities live in, as a broker does.
+fn live_like(mut s: State) -> State {
+    for v in s.vhost_names() {
+        s.vhosts.entry(v).or_default();
+    }
+    s
+}
+
+fn prune() -> PlanOptions {
+    PlanOptions { prune: true }
+}
+
+fn lines(p: &Plan) -> Vec<String> {
+    p.changes
+        .iter()
+        .map(|c| format!("{} {}", c.action.symbol(), c.target))
+        .collect()
+}
+
+#[test]
+fn empty_live_creates_everything_in_dependency_order() {
+    let mut d = State::default();
+    d.queues
+        .insert(ek("/", "q"), queue(QueueType::Classic, &[]));
+    d.exchanges.insert(ek("/", "x"), exchange("topic"));
+    d.bindings.insert(
+        bk("/", "x", DestinationType::Queue, "q", "a.#"),
+        BindingState {},
+    );
+    d.users.insert(
+        "u".into(),
+        UserState {
+            tags: vec![],
+            credential: Credential::None,
+        },
+    );
+    d.permissions.insert(
+        PermissionKey {
+            vhost: "/".into(),
+            user: "u".into(),
+        },
+        PermissionState {
+            configure: ".*".into(),
+            write: ".*".into(),
+            read: ".*".into(),
+        },
+    );
+    let p = plan(&d, &State::default(), &PlanOptions::default());
+    assert_eq!(
+        lines(&p),
+        vec![
+            "+ vhost /",
+            "+ user u",
+            "+ permission u in vhost /",
+            "+ exchange x",
+            "+ queue q",
+            "+ binding x -> q [a.#]",
+        ]
+    );
+    assert!(p.changes.iter().all(|c| c.action == Action::Create));
+}
+
+#[test]
+fn changed_queue_argument_is_a_replace_with_messages_and_rebinds() {
+    let mut d = State::default();
+    d.queues.insert(
+        ek("/", "q"),
+        queue(QueueType::Quorum, &[("x-message-ttl", json!(1000))]),
+    );
+    let b = bk("/", "x", DestinationType::Queue, "q", "k");
+    d.bindings.insert(b.clone(), BindingState {});
+    d.exchanges.insert(ek("/", "x"), exchange("direct"));
+    let mut live = live_like(d.clone());
+    let mut old = queue(QueueType::Classic, &[("x-message-ttl", json!(500))]);
+    old.messages = Some(7);
+    live.queues.insert(ek("/", "q"), old);
+    // A binding the file does not name still points at q: without prune it must survive.
+    let extra = bk("/", "x", DestinationType::Queue, "q", "other");
+    live.bindings.insert(extra.clone(), BindingState {});
+
+    let p = plan(&d, &live, &PlanOptions::default());
+    assert_eq!(p.changes.len(), 1);
+    let c = &p.changes[0];
+    assert_eq!(c.action, Action::Replace);
+    assert_eq!(c.messages, Some(7));
+    assert!(c.loses_data());
+    assert_eq!(c.rebind, vec![b.clone(), extra.clone()]);
+    let fields: Vec<&str> = c.fields.iter().map(|f| f.field.as_str()).collect();
+    assert_eq!(fields, vec!["type", "arguments.x-message-ttl"]);
+    assert_eq!(c.fields[1].old, Some(json!(500)));
+    assert_eq!(c.fields[1].new, Some(json!(1000)));
+
+    // With prune, the extra binding is deleted rather than rebound.
+    let p = plan(&d, &live, &prune());
+    assert_eq!(p.changes[0].rebind, vec![b]);
+    assert_eq!(
+        lines(&p)[1],
+        format!("- binding {extra}"),
+        "the pruned binding follows the replace"
+    );
+}
+
+#[test]
+fn exchange_replace_rebinds_both_directions() {
+    let mut d = State::default();
+    d.exchanges.insert(ek("/", "x"), exchange("topic"));
+    d.exchanges.insert(ek("/", "y"), exchange("fanout"));
+    let out = bk("/", "x", DestinationType::Exchange, "y", "#");
+    let inn = bk("/", "y", DestinationType::Exchange, "x", "");
+    d.bindings.insert(out.clone(), BindingState {});
+    d.bindings.insert(inn.clone(), BindingState {});
+    let mut live = live_like(d.clone());
+    live.exchanges.insert(ek("/", "x"), exchange("direct"));
+    let p = plan(&d, &live, &prune());
+    assert_eq!(lines(&p), vec!["-/+ exchange x"]);
+    assert_eq!(p.changes[0].rebind, vec![out, inn]);
+    assert_eq!(p.changes[0].messages, None);
+}
+
+#[test]
+fn prune_is_scoped_and_spares_reserved_entities() {
+    let mut d = State::default();
+    d.queues
+        .insert(ek("app", "keep"), queue(QueueType::Classic, &[]));
+    let mut live = d.clone();
+    for (v, n) in [("app", "gone"), ("app", "amq.gen-abc"), ("other", "gone")] {
+        let mut q = queue(QueueType::Classic, &[]);
+        q.messages = Some(0);
+        live.queues.insert(ek(v, n), q);
+    }
+    for (v, n) in [
+        ("app", "amq.direct"),
+        ("app", ""),
+        ("app", "old"),
+        ("other", "old"),
+    ] {
+        live.exchanges.insert(ek(v, n), exchange("direct"));
+    }
+    live.policies.insert(
+        ek("app", "p"),
+        PolicyState {
+            pattern: ".*".into(),
+            apply_to: "all".into(),
+            priority: 0,
+            definition: Args::new(),
+        },
+    );
+    live.users.insert(
+        "admin".into(),
+        UserState {
+            tags: vec!["administrator".into()],
+            credential: Credential::None,
+        },
+    );
+    live.bindings.insert(
+        bk("app", "old", DestinationType::Queue, "amq.gen-abc", ""),
+        BindingState {},
+    );
+    live.bindings.insert(
+        bk("app", "old", DestinationType::Queue, "gone", ""),
+        BindingState {},
+    );
+    live.vhosts.insert("app".into(), VhostState::default());
+
+    assert!(plan(&d, &live, &PlanOptions::default()).is_empty());
+    let p = plan(&d, &live, &prune());
+    assert_eq!(
+        lines(&p),
+        vec![
+            "- binding old -> gone @app",
+            "- queue gone@app",
+            "- exchange old@app",
+            "- policy p@app",
+        ]
+    );
+}
+
+#[test]
+fn user_password_matches_live_hash_and_tags_update_keeps_it() {
+    let pw = "s3cret";
+    let hash = password::hash_sha256(pw);
+    let want = UserState {
+        tags: vec!["monitoring".into()],
+        credential: Credential::Env {
+            var: "PW".into(),
+            value: Some(Secret::new(pw)),
+        },
+    };
+    let have = UserState {
+        tags: vec![],
+        credential: Credential::Hash {
+            hash,
+            algorithm: Some(password::SHA256.into()),
+        },
+    };
+    let mut d = State::default();
+    d.users.insert("u".into(), want.clone());
+    let mut live = State::default();
+    live.users.insert("u".into(), have.clone());
+    let p = plan(&d, &live, &PlanOptions::default());
+    assert_eq!(p.changes.len(), 1);
+    let fields: Vec<&str> = p.changes[0]
+        .fields
+        .iter()
+        .map(|f| f.field.as_str())
+        .collect();
+    assert_eq!(fields, vec!["tags"], "the password is unchanged");
+    // The update carries the whole user, password included (PUT replaces the user).
+    assert_eq!(
+        p.changes[0].definition,
+        Some(Definition::User(want.clone()))
+    );
+
+    live.users.get_mut("u").unwrap().tags = vec!["monitoring".into()];
+    assert!(plan(&d, &live, &PlanOptions::default()).is_empty());
+
+    let mut other = d.clone();
+    other.users.get_mut("u").unwrap().credential = Credential::Env {
+        var: "PW".into(),
+        value: Some(Secret::new("different")),
+    };
+    let p = plan(&other, &live, &PlanOptions::default());
+    assert_eq!(p.changes[0].fields[0].field, "password");
+    let shown = format!("{:?}", p.changes[0].fields);
+    assert!(!shown.contains("different") && !shown.contains(pw));
+}
+
+#[test]
+fn vhost_fields_not_in_the_file_are_not_managed() {
+    let mut d = State::default();
+    d.vhosts.insert(
+        "v".into(),
+        VhostState {
+            description: Some("mine".into()),
+            ..Default::default()
+        },
+    );
+    let mut live = State::default();
+    live.vhosts.insert(
+        "v".into(),
+        VhostState {
+            description: Some("theirs".into()),
+            default_queue_type: Some(QueueType::Quorum),
+            tags: Some(vec!["t".into()]),
+        },
+    );
+    let p = plan(&d, &live, &prune());
+    assert_eq!(lines(&p), vec!["~ vhost v"]);
+    assert_eq!(p.changes[0].fields.len(), 1);
+    let after = apply_to_state(&p, &live);
+    assert_eq!(
+        after.vhosts["v"].default_queue_type,
+        Some(QueueType::Quorum),
+        "an update keeps unmanaged fields"
+    );
+}
+
+#[test]
+fn policy_update_is_field_by_field() {
+    let mk = |ttl: i64| PolicyState {
+        pattern: "^q".into(),
+        apply_to: "queues".into(),
+        priority: 1,
+        definition: [("message-ttl".to_string(), json!(ttl))]
+            .into_iter()
+            .collect(),
+    };
+    let mut d = State::default();
+    d.policies.insert(ek("/", "p"), mk(10));
+    let mut live = State::default();
+    live.policies.insert(ek("/", "p"), mk(20));
+    let live = live_like(live);
+    let p = plan(&d, &live, &PlanOptions::default());
+    assert_eq!(lines(&p), vec!["~ policy p"]);
+    assert_eq!(
+        p.changes[0].fields,
+        vec![FieldChange {
+            field: "definition.message-ttl".into(),
+            old: Some(json!(20)),
+            new: Some(json!(10)),
+        }]
+    );
+}
+
+// ---- properties -----------------------------------------------------------------------
+
+const VHOSTS: &[&str] = &["/", "v1"];
+const NAMES: &[&str] = &["a", "b", "c", "amq.gen-1"];
+
+fn name() -> impl Strategy<Value = String> {
+    prop::sample::select(NAMES).prop_map(String::from)
+}
+
+fn vhost() -> impl Strategy<Value = String> {
+    prop::sample::select(VHOSTS).prop_map(String::from)
+}
+
+fn key() -> impl Strategy<Value = EntityKey> {
+    (vhost(), name()).prop_map(|(v, n)| EntityKey::new(v, n))
+}
+
+fn args() -> impl Strategy<Value = Args> {
+    prop::collection::btree_map(
+        prop::sample::select(&["x-message-ttl", "x-max-length", "x-overflow"][..])
+            .prop_map(String::from),
+        (0i64..3).prop_map(Value::from),
+        0..2,
+    )
+}
+
+fn queue_state() -> impl Strategy<Value = QueueState> {
+    (
+        prop::sample::select(&[QueueType::Classic, QueueType::Quorum, QueueType::Stream][..]),
+        any::<bool>(),
+        args(),
+        prop::option::of(0u64..3),
+    )
+        .prop_map(|(kind, durable, arguments, messages)| QueueState {
+            kind,
+            durable,
+            auto_delete: false,
+            arguments,
+            messages,
+        })
+}
+
+fn exchange_state() -> impl Strategy<Value = ExchangeState> {
+    (
+        prop::sample::select(&["direct", "topic", "fanout", "headers"][..]),
+        any::<bool>(),
+    )
+        .prop_map(|(kind, internal)| ExchangeState {
+            kind: kind.into(),
+            durable: true,
+            auto_delete: false,
+            internal,
+            arguments: Args::new(),
+        })
+}
+
+fn binding_key() -> impl Strategy<Value = BindingKey> {
+    (
+        vhost(),
+        name(),
+        any::<bool>(),
+        name(),
+        prop::sample::select(&["", "k", "a.#"][..]),
+        args(),
+    )
+        .prop_map(
+            |(vhost, source, to_exchange, destination, rk, a)| BindingKey {
+                vhost,
+                source,
+                destination_type: if to_exchange {
+                    DestinationType::Exchange
+                } else {
+                    DestinationType::Queue
+                },
+                destination,
+                routing_key: rk.into(),
+                arguments: args_text(&a),
+            },
+        )
+}
+
+fn credential() -> impl Strategy<Value = Credential> {
+    prop_oneof![
+        Just(Credential::None),
+        prop::sample::select(&["p1", "p2"][..]).prop_map(|p| Credential::Env {
+            var: "PW".into(),
+            value: Some(Secret::new(p)),
+        }),
+        prop::sample::select(&["p1", "p2"][..]).prop_map(|p| Credential::Hash {
+            hash: password::hash_sha256(p),
+            algorithm: Some(password::SHA256.into()),
+        }),
+    ]
+}
+
+fn state() -> impl Strategy<Value = State> {
+    (
+        prop::collection::btree_map(
+            vhost(),
+            prop::option::of("[a-c]").prop_map(|description| VhostState {
+                description,
+                default_queue_type: None,
+                tags: None,
+            }),
+            0..2,
+        ),
+        prop::collection::btree_map(key(), exchange_state(), 0..4),
+        prop::collection::btree_map(key(), queue_state(), 0..4),
+        prop::collection::btree_map(binding_key(), Just(BindingState {}), 0..5),
+        prop::collection::btree_map(
+            key(),
+            (0i64..2, args()).prop_map(|(priority, definition)| PolicyState {
+                pattern: ".*".into(),
+                apply_to: "all".into(),
+                priority,
+                definition,
+            }),
+            0..2,
+        ),
+        prop::collection::btree_map(
+            name(),
+            (prop::collection::vec("[xy]", 0..2), credential())
+                .prop_map(|(tags, credential)| UserState { tags, credential }),
+            0..3,
+        ),
+        prop::collection::btree_map(
+            (vhost(), name()).prop_map(|(vhost, user)| PermissionKey { vhost, user }),
+            prop::sample::select(&[".*", "^$"][..]).prop_map(|r| PermissionState {
+                configure: r.into(),
+                write: r.into(),
+                read: r.into(),
+            }),
+            0..3,
+        ),
+    )
+        .prop_map(
+            |(vhosts, exchanges, queues, bindings, policies, users, permissions)| State {
+                vhosts,
+                exchanges,
+                queues,
+                bindings,
+                policies,
+                users,
+                permissions,
+            },
+        )
+}
+
+/// The desired side never carries message counts.
+fn desired(mut s: State) -> State {
+    for q in s.queues.values_mut() {
+        q.messages = None;
+    }
+    s
+}
+
+proptest! {
+    #[test]
+    fn plan_of_a_state_against_itself_is_empty(s in state().prop_map(live_like), p in any::<bool>()) {
+        let d = desired(s.clone());
+        let opts = PlanOptions { prune: p };
+        prop_assert!(plan(&d, &s, &opts).is_empty());
+    }
+
+    #[test]
+    fn applying_a_plan_converges(a in state(), b in state().prop_map(live_like), p in any::<bool>()) {
+        let a = desired(a);
+        let opts = PlanOptions { prune: p };
+        let first = plan(&a, &b, &opts);
+        let after = apply_to_state(&first, &b);
+        let second = plan(&a, &after, &opts);
+        prop_assert!(second.is_empty(), "left over: {:?}", lines(&second));
+        // What the file names is exactly there afterwards.
+        for (k, q) in &a.queues {
+            prop_assert!(after.queues[k].same_definition(q));
+        }
+        for k in a.bindings.keys() {
+            prop_assert!(after.bindings.contains_key(k));
+        }
+        // Nothing outside the prune scope, and no user, is ever deleted.
+        let scope = a.vhost_names();
+        for c in &first.changes {
+            if c.action == Action::Delete {
+                prop_assert!(p);
+                prop_assert!(!matches!(c.target, Target::User(_) | Target::Vhost(_)));
+                prop_assert!(scope.contains(c.target.vhost().unwrap_or_default()));
+                if let Target::Queue(k) | Target::Exchange(k) = &c.target {
+                    prop_assert!(!k.name.starts_with("amq."));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn changes_come_in_dependency_order(a in state(), b in state()) {
+        let p = plan(&desired(a), &b, &prune());
+        let first_delete = p.changes.iter().position(|c| c.action == Action::Delete)
+            .unwrap_or(p.changes.len());
+        let (fwd, del) = p.changes.split_at(first_delete);
+        prop_assert!(fwd.windows(2).all(|w| w[0].target.rank() <= w[1].target.rank()));
+        prop_assert!(del.windows(2).all(|w| w[0].target.rank() >= w[1].target.rank()));
+        prop_assert!(del.iter().all(|c| c.action == Action::Delete));
+    }
+}

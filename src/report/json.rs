@@ -1,0 +1,76 @@
+//! The JSON contract of a plan (documented in docs/plan-apply.md):
+//! `{"changed": bool, "summary": {create, update, replace, delete}, "changes": [...]}` with
+//! each change `{action, target: {kind, vhost?, name?|...}, description, fields: [{field,
+//! old, new}], messages?, rebind?}`. Secrets show as `"***"`.
+
+use std::io::Write;
+
+use serde_json::{Map, Value, json};
+
+use crate::plan::{Change, Plan, Target};
+use crate::state::BindingKey;
+
+/// The plan as a JSON value.
+pub fn to_value(plan: &Plan) -> Value {
+    json!({
+        "changed": !plan.is_empty(),
+        "summary": plan.summary(),
+        "changes": plan.changes.iter().map(change).collect::<Vec<_>>(),
+    })
+}
+
+pub fn render(out: &mut dyn Write, plan: &Plan) -> std::io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, &to_value(plan))?;
+    writeln!(out)
+}
+
+fn change(c: &Change) -> Value {
+    let mut m = Map::new();
+    m.insert("action".into(), Value::from(c.action.as_str()));
+    m.insert("target".into(), target(&c.target));
+    m.insert("description".into(), Value::from(c.target.to_string()));
+    m.insert(
+        "fields".into(),
+        serde_json::to_value(&c.fields).unwrap_or(Value::Null),
+    );
+    if let Some(n) = c.messages {
+        m.insert("messages".into(), Value::from(n));
+    }
+    if !c.rebind.is_empty() {
+        m.insert(
+            "rebind".into(),
+            Value::Array(c.rebind.iter().map(binding).collect()),
+        );
+    }
+    Value::Object(m)
+}
+
+/// The identity of a target, as JSON.
+pub fn target(t: &Target) -> Value {
+    match t {
+        Target::Vhost(name) => json!({"kind": "vhost", "name": name}),
+        Target::User(name) => json!({"kind": "user", "name": name}),
+        Target::Permission(k) => json!({"kind": "permission", "vhost": k.vhost, "user": k.user}),
+        Target::Policy(k) => json!({"kind": "policy", "vhost": k.vhost, "name": k.name}),
+        Target::Exchange(k) => json!({"kind": "exchange", "vhost": k.vhost, "name": k.name}),
+        Target::Queue(k) => json!({"kind": "queue", "vhost": k.vhost, "name": k.name}),
+        Target::Binding(k) => {
+            let mut v = binding(k);
+            if let Value::Object(m) = &mut v {
+                m.insert("kind".into(), Value::from("binding"));
+            }
+            v
+        }
+    }
+}
+
+fn binding(k: &BindingKey) -> Value {
+    json!({
+        "vhost": k.vhost,
+        "source": k.source,
+        "destination_type": k.destination_type.as_str(),
+        "destination": k.destination,
+        "routing_key": k.routing_key,
+        "arguments": k.arguments_map(),
+    })
+}

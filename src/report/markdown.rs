@@ -1,0 +1,63 @@
+//! Markdown for pull-request comments: a summary, warnings for replaces and data loss,
+//! then the text plan in a `diff` block (so `+` and `-` lines are coloured by the forge).
+
+use std::io::Write;
+
+use super::summary_line;
+use super::text::{detail_lines, headline};
+use crate::plan::Plan;
+
+pub fn render(out: &mut dyn Write, plan: &Plan) -> std::io::Result<()> {
+    writeln!(out, "### topo plan")?;
+    writeln!(out)?;
+    writeln!(out, "**{}**", capitalise(&summary_line(plan)))?;
+    if plan.is_empty() {
+        return Ok(());
+    }
+    writeln!(out)?;
+    let replaces: Vec<_> = plan.replaces().collect();
+    if !replaces.is_empty() {
+        writeln!(
+            out,
+            "> [!WARNING]\n> {} replace{} (deleted and declared again; needs `--allow-replace`):",
+            replaces.len(),
+            if replaces.len() == 1 { "" } else { "s" }
+        )?;
+        for c in &replaces {
+            writeln!(out, "> - {}", c.target)?;
+        }
+        writeln!(out)?;
+    }
+    let losses: Vec<_> = plan.data_loss().collect();
+    if !losses.is_empty() {
+        writeln!(
+            out,
+            "> [!CAUTION]\n> Messages would be lost (needs `--allow-data-loss`):"
+        )?;
+        for c in &losses {
+            writeln!(
+                out,
+                "> - {} holds {} messages",
+                c.target,
+                c.messages.unwrap_or(0)
+            )?;
+        }
+        writeln!(out)?;
+    }
+    writeln!(out, "```diff")?;
+    for c in &plan.changes {
+        writeln!(out, "{}", headline(c).replace("```", "'''"))?;
+        for line in detail_lines(c) {
+            writeln!(out, "    {}", line.replace("```", "'''"))?;
+        }
+    }
+    writeln!(out, "```")
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
+        None => String::new(),
+    }
+}
