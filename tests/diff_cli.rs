@@ -63,7 +63,7 @@ fn fail_on_destructive() {
         "markdown",
     ]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stdout).contains("replace ⚠️"));
+    assert!(text(&out.stdout).contains("-/+ replace queue orders.audit"));
     assert!(text(&out.stderr).contains("1 destructive change"));
     // No changes: 0.
     let (o, n) = fixture("shorthand");
@@ -80,15 +80,21 @@ fn json_is_a_document() {
     let (o, n) = fixture("deletes");
     let out = topo(&["diff", &o, &n, "--format", "json"]);
     let v: Value = serde_json::from_slice(&out.stdout).expect("json");
-    assert_eq!(v["has_changes"], true);
+    assert_eq!(v["changed"], true);
     assert_eq!(v["destructive"], true);
-    assert_eq!(v["summary"]["delete"], 10);
+    assert_eq!(v["summary"]["delete"], 5);
+    assert_eq!(v["summary"]["destructive"], 5);
+    assert_eq!(v["unmanaged"][0], "user legacy");
+    let changes = v["changes"].as_array().expect("changes");
     assert!(
-        v["changes"]
-            .as_array()
-            .expect("changes")
+        changes
             .iter()
-            .all(|c| c["action"].is_string())
+            .all(|c| c["action"].is_string() && c["target"]["kind"].is_string())
+    );
+    assert!(
+        changes
+            .iter()
+            .all(|c| c["destructive"] == (c["action"] == "delete"))
     );
 }
 

@@ -4,7 +4,8 @@
 use std::path::Path;
 
 use proptest::prelude::*;
-use topo::diff::{Action, Kind, diff, render};
+use topo::diff::{AppKind, diff, render};
+use topo::plan::{Action, Target};
 use topo::topology::{Topology, load};
 
 fn topology(path: &str) -> Topology {
@@ -51,7 +52,11 @@ fn snapshots() {
 fn order_and_shorthand_are_not_changes() {
     for name in ["reorder", "shorthand"] {
         let (old, new, _, _) = pair(name);
-        assert!(diff(&old, &new).is_empty(), "{name}");
+        assert!(
+            diff(&old, &new).is_empty(),
+            "{name}: {:?}",
+            diff(&old, &new)
+        );
         assert!(diff(&new, &old).is_empty(), "{name} reversed");
     }
 }
@@ -60,22 +65,23 @@ fn order_and_shorthand_are_not_changes() {
 fn queue_argument_change_is_a_destructive_replace() {
     let (old, new, _, _) = pair("queue-argument");
     let d = diff(&old, &new);
-    assert_eq!(d.changes.len(), 1);
-    let c = &d.changes[0];
-    assert_eq!(
-        (c.action, c.kind, c.name.as_str()),
-        (Action::Replace, Kind::Queue, "orders.audit")
-    );
-    assert!(c.destructive && d.has_destructive());
-    assert_eq!(c.details[0].field, "arguments.x-message-ttl");
+    assert_eq!(d.plan.changes.len(), 1, "{:?}", d.plan);
+    assert!(d.apps.is_empty());
+    let c = &d.plan.changes[0];
+    assert_eq!(c.action, Action::Replace);
+    assert!(matches!(&c.target, Target::Queue(k) if k.name == "orders.audit"));
+    assert!(d.has_destructive());
+    assert_eq!(c.fields[0].field, "arguments.x-message-ttl");
+    // The bindings that stay are declared again after the replace, and the diff says so.
+    assert_eq!(c.rebind.len(), 2);
 }
 
 #[test]
 fn policy_change_is_an_update_and_not_destructive() {
     let (old, new, _, _) = pair("policy");
     let d = diff(&old, &new);
-    assert_eq!(d.changes.len(), 1, "{:?}", d.changes);
-    assert_eq!(d.changes[0].action, Action::Update);
+    assert_eq!(d.plan.changes.len(), 1, "{:?}", d.plan);
+    assert_eq!(d.plan.changes[0].action, Action::Update);
     assert!(!d.has_destructive());
 }
 
@@ -85,35 +91,95 @@ fn deletes_are_destructive_and_reverse_to_creates() {
     let forward = diff(&old, &new);
     let back = diff(&new, &old);
     let count =
-        |d: &topo::diff::Diff, a: Action| d.changes.iter().filter(|c| c.action == a).count();
-    assert_eq!(
-        count(&forward, Action::Delete),
-        count(&back, Action::Create)
-    );
+        |d: &topo::diff::Diff, a: Action| d.plan.changes.iter().filter(|c| c.action == a).count();
+    assert_eq!(count(&forward, Action::Delete), 5);
+    assert_eq!(forward.summary().destructive, 5);
+    // Back: everything deleted is created again (plus what the old file had outside the
+    // new file's vhosts and users, which a prune never deletes).
+    assert!(count(&back, Action::Create) >= count(&forward, Action::Delete));
     assert_eq!(
         count(&forward, Action::Update),
         count(&back, Action::Update)
     );
-    assert!(
-        forward
-            .changes
-            .iter()
-            .filter(|c| c.action == Action::Delete)
-            .all(|c| c.destructive)
-    );
     assert!(!back.has_destructive());
+    assert_eq!(
+        forward.unmanaged,
+        vec![
+            "user legacy".to_string(),
+            "vhost reports and its 1 exchange, 1 queue, 1 binding".to_string()
+        ]
+    );
 }
 
 #[test]
-fn markdown_escapes_table_cells() {
+fn markdown_quotes_names_and_fences() {
     let (old, new, _, _) = pair("deletes");
     let md = render::markdown(&diff(&old, &new), "a|b", "`x`", None);
-    assert!(md.contains("`a\\|b`"), "{md}");
+    assert!(md.contains("`a|b`"), "{md}");
     assert!(md.contains("`` `x` ``"), "{md}");
-    // Every table row has the same number of unescaped cell separators.
-    let rows: Vec<&str> = md.lines().filter(|l| l.starts_with('|')).collect();
-    let cells = |l: &str| l.replace("\\|", "").matches('|').count();
-    assert!(rows.iter().all(|r| cells(r) == cells(rows[0])), "{md}");
+    // One fenced block, opened and closed.
+    assert_eq!(md.matches("```").count(), 2, "{md}");
+}
+
+#[test]
+fn services_and_transports_are_compared_with_defaults() {
+    let (old, new, _, _) = pair("apps");
+    let d = diff(&old, &new);
+    assert!(d.plan.is_empty());
+    let names: Vec<(Action, AppKind, &str)> = d
+        .apps
+        .iter()
+        .map(|c| (c.action, c.kind, c.name.as_str()))
+        .collect();
+    assert_eq!(
+        names,
+        vec![
+            (Action::Update, AppKind::Service, "api-gateway"),
+            (Action::Delete, AppKind::Service, "legacy"),
+            (Action::Update, AppKind::Service, "python-service"),
+            (Action::Update, AppKind::Service, "service-a"),
+            (Action::Create, AppKind::Service, "service-b"),
+            (
+                Action::Delete,
+                AppKind::Transport,
+                "api-gateway -> legacy (tcp)"
+            ),
+            (
+                Action::Update,
+                AppKind::Transport,
+                "api-gateway -> python-service (rmq via python-service-queue)"
+            ),
+            (
+                Action::Update,
+                AppKind::Transport,
+                "api-gateway -> service-a (tcp)"
+            ),
+            (
+                Action::Create,
+                AppKind::Transport,
+                "api-gateway -> service-b (tcp)"
+            ),
+            (
+                Action::Create,
+                AppKind::Transport,
+                "service-a -> python-service (rmq via python-service-queue)"
+            ),
+        ]
+    );
+    // env PORT 3000 vs "3000" and written-out default replicas are no change.
+    let gw = &d.apps[0];
+    assert_eq!(gw.fields.len(), 1, "{:?}", gw.fields);
+    assert_eq!(gw.fields[0].field, "image");
+}
+
+#[test]
+fn password_variable_rename_is_shown_without_secrets() {
+    let (old, new, _, _) = pair("deletes");
+    let text = render::text(&diff(&old, &new), false);
+    assert!(
+        text.contains("password: *** (from $APP_PASSWORD) -> *** (from $APP_PASSWORD_V2)"),
+        "{text}"
+    );
 }
 
 fn lab() -> Topology {
@@ -157,9 +223,11 @@ proptest! {
         let removed = new.bindings.remove(i);
         let keys = removed.routing_keys.as_ref().map(Vec::len).unwrap_or(1);
         let d = diff(&old, &new);
-        prop_assert_eq!(d.changes.len(), keys);
-        prop_assert!(d.changes.iter().all(|c| c.kind == Kind::Binding && c.action == Action::Delete && c.destructive));
+        prop_assert_eq!(d.plan.changes.len(), keys);
+        prop_assert!(d.plan.changes.iter().all(|c| matches!(c.target, Target::Binding(_)) && c.action == Action::Delete));
+        prop_assert_eq!(d.summary().destructive, keys);
         let back = diff(&new, &old);
-        prop_assert!(back.changes.iter().all(|c| c.action == Action::Create && !c.destructive));
+        prop_assert!(back.plan.changes.iter().all(|c| c.action == Action::Create));
+        prop_assert!(!back.has_destructive());
     }
 }

@@ -163,7 +163,7 @@ fn diff_and_approval_steps_work_on_a_real_repository() {
     );
     let md = std::fs::read_to_string(d.join("topology-diff.md")).expect("md");
     assert!(md.starts_with("<!-- topo-diff -->"), "{md}");
-    assert!(md.contains("replace ⚠️ | queue | `orders.audit`"), "{md}");
+    assert!(md.contains("-/+ replace queue orders.audit"), "{md}");
     assert!(md.contains("```mermaid"), "{md}");
 
     // Approval: fails without the label, passes with it.

@@ -146,6 +146,16 @@ fn mermaid_output_parses_with_mermaid() {
         std::fs::write(&file, to_mermaid(&Graph::from_topology(&topology(path)))).expect("write");
         files.push(file);
     }
+    // The change pictures `topo diff --format markdown --graph` embeds.
+    for pair in ["queue-argument", "apps", "deletes"] {
+        let old = topology(&format!("tests/fixtures/diff/{pair}/old.yaml"));
+        let new = topology(&format!("tests/fixtures/diff/{pair}/new.yaml"));
+        let d = topo::diff::diff(&old, &new);
+        let g = topo::commands::diff::change_graph(&old, &new, &d).expect("a picture");
+        let file = dir.path().join(format!("diff-{pair}.mmd"));
+        std::fs::write(&file, g).expect("write");
+        files.push(file);
+    }
     let out = Command::new("node")
         .arg("tests/graph_mermaid/check.mjs")
         .args(&files)

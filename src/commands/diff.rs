@@ -1,7 +1,6 @@
 //! `topo diff OLD NEW` and `topo diff --git REV [FILE]`: the semantic difference of two
 //! topologies, offline.
 
-use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -9,9 +8,9 @@ use clap::{Args, ValueEnum};
 
 use crate::commands::Hinted;
 use crate::diff::git::GitSource;
-use crate::diff::{self, Action, Diff, Kind, render};
+use crate::diff::{self, Diff, render};
 use crate::exit::ExitStatus;
-use crate::graph::{Graph, NodeKind, node_id, to_mermaid};
+use crate::graph::{Graph, to_mermaid};
 use crate::output::ColorChoice;
 use crate::topology::{self, Disk, EnvSource, FileSource, Topology};
 
@@ -87,23 +86,10 @@ fn load_side(
 /// The Mermaid picture of what changed, marked with the diff's replaces; `None` when no
 /// change is drawable (policies, users and permissions have no node).
 pub fn change_graph(old: &Topology, new: &Topology, diff: &Diff) -> Option<String> {
-    let replaced: BTreeSet<String> = diff
-        .changes
-        .iter()
-        .filter(|c| c.action == Action::Replace)
-        .filter_map(|c| {
-            let kind = match c.kind {
-                Kind::Queue => NodeKind::Queue,
-                Kind::Exchange => NodeKind::Exchange,
-                _ => return None,
-            };
-            Some(node_id(kind, c.vhost.as_deref(), &c.name))
-        })
-        .collect();
     let g = Graph::diff(
         &Graph::from_topology(old),
         &Graph::from_topology(new),
-        &replaced,
+        &diff.replaced_ids(),
     );
     (!g.is_empty()).then(|| to_mermaid(&g))
 }

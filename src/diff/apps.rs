@@ -1,14 +1,54 @@
 //! Services and transports: the parts of a topology the broker never sees, compared with
 //! their defaults filled so that writing a default out is not a change.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Map, Value, json};
 
-use super::entities::field_details;
-use super::{Action, Change, Kind};
+use super::{AppChange, AppKind};
+use crate::plan::{Action, FieldChange};
 use crate::topology::Topology;
 use crate::topology::model::{Ingress, Pattern, Service, Transport, TransportKind};
+
+/// Maps whose keys are shown one by one (`env.PORT`), not as a whole.
+const EXPANDED: &[&str] = &["env", "secrets"];
+
+/// Field-by-field differences of two objects; the maps in [`EXPANDED`] key by key.
+pub fn field_details(old: &Map<String, Value>, new: &Map<String, Value>) -> Vec<FieldChange> {
+    let keys: BTreeSet<&String> = old.keys().chain(new.keys()).collect();
+    let mut out = Vec::new();
+    for k in keys {
+        let (o, n) = (old.get(k), new.get(k));
+        if o == n {
+            continue;
+        }
+        match (o, n) {
+            (o @ (Some(Value::Object(_)) | None), n @ (Some(Value::Object(_)) | None))
+                if EXPANDED.contains(&k.as_str()) =>
+            {
+                let empty = Map::new();
+                let om = o.and_then(Value::as_object).unwrap_or(&empty);
+                let nm = n.and_then(Value::as_object).unwrap_or(&empty);
+                let inner: BTreeSet<&String> = om.keys().chain(nm.keys()).collect();
+                for ik in inner {
+                    if om.get(ik) != nm.get(ik) {
+                        out.push(FieldChange {
+                            field: format!("{k}.{ik}"),
+                            old: om.get(ik).cloned(),
+                            new: nm.get(ik).cloned(),
+                        });
+                    }
+                }
+            }
+            _ => out.push(FieldChange {
+                field: k.clone(),
+                old: o.cloned(),
+                new: n.cloned(),
+            }),
+        }
+    }
+    out
+}
 
 /// A service with defaults filled; env values as the strings a container gets.
 fn service_view(s: &Service) -> Map<String, Value> {
@@ -39,7 +79,7 @@ fn service_view(s: &Service) -> Map<String, Value> {
 }
 
 /// Identity of a transport: caller, callee, kind and (for rmq) queue.
-type TransportKey = (String, String, &'static str, String);
+pub type TransportKey = (String, String, &'static str, String);
 
 fn transport_key(t: &Transport) -> TransportKey {
     let kind = match t.kind {
@@ -54,7 +94,8 @@ fn transport_key(t: &Transport) -> TransportKey {
     )
 }
 
-fn transport_name(k: &TransportKey) -> String {
+/// How a transport is named in a diff: `from -> to (kind via queue)`.
+pub fn transport_name(k: &TransportKey) -> String {
     let (from, to, kind, queue) = k;
     if queue.is_empty() {
         format!("{from} -> {to} ({kind})")
@@ -88,7 +129,7 @@ fn transport_view(t: &Transport, topo: &Topology) -> Map<String, Value> {
 }
 
 /// Changes to services and transports.
-pub fn diff_apps(old: &Topology, new: &Topology) -> Vec<Change> {
+pub fn diff_apps(old: &Topology, new: &Topology) -> Vec<AppChange> {
     let mut out = Vec::new();
     let old_s: BTreeMap<&str, &Service> =
         old.services.iter().map(|s| (s.name.as_str(), s)).collect();
@@ -107,11 +148,17 @@ pub fn diff_apps(old: &Topology, new: &Topology) -> Vec<Change> {
             _ if om != nm => Action::Update,
             _ => continue,
         };
-        let mut c = Change::new(action, Kind::Service, None, name);
-        if action != Action::Delete {
-            c.details = field_details(&om, &nm);
-        }
-        out.push(c);
+        out.push(AppChange {
+            action,
+            kind: AppKind::Service,
+            name: name.to_string(),
+            transport: None,
+            fields: if action == Action::Delete {
+                Vec::new()
+            } else {
+                field_details(&om, &nm)
+            },
+        });
     }
 
     let old_t: BTreeMap<TransportKey, Map<String, Value>> = old
@@ -135,11 +182,17 @@ pub fn diff_apps(old: &Topology, new: &Topology) -> Vec<Change> {
             (Some(o), Some(n)) if o != n => Action::Update,
             _ => continue,
         };
-        let mut c = Change::new(action, Kind::Transport, None, transport_name(k));
-        if action != Action::Delete {
-            c.details = field_details(o.unwrap_or(&Map::new()), n.unwrap_or(&Map::new()));
-        }
-        out.push(c);
+        out.push(AppChange {
+            action,
+            kind: AppKind::Transport,
+            name: transport_name(k),
+            transport: Some(k.clone()),
+            fields: if action == Action::Delete {
+                Vec::new()
+            } else {
+                field_details(o.unwrap_or(&Map::new()), n.unwrap_or(&Map::new()))
+            },
+        });
     }
     out
 }
