@@ -9,14 +9,17 @@ use std::future::Future;
 use std::path::Path;
 use std::time::Duration;
 
-use lapin::options::{BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions};
+use lapin::options::{
+    BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions, QueueBindOptions,
+};
 use lapin::types::{AMQPValue, FieldArray, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 use topo::route::{Message, RouteError, route};
-use topo::state::State;
+use topo::state::{BindingKey, BindingState, State, args_text};
+use topo::topology::model::DestinationType;
 
 const MGMT: &str = "http://127.0.0.1:15672/api";
 const AMQP: &str = "amqp://guest:guest@127.0.0.1:5672";
@@ -294,6 +297,14 @@ fn tricky() -> Vec<Case> {
             &["q.order"],
         ),
         case("by-header", "zzz", json!({"forward": "yes"}), &["q.star"]),
+        // CC is a header like any other to a headers exchange; BCC is stripped first
+        case("by-header", "", json!({"CC": ["cc.key"]}), &["q.h-cc"]),
+        case("by-header", "", json!({"BCC": ["bcc.key"]}), &[]),
+        // a void binding argument (declared over AMQP below) matches on presence
+        case("by-header", "", json!({"present": "x"}), &["q.h-void"]),
+        case("by-header", "", json!({"present": 5}), &["q.h-void"]),
+        case("by-header", "", json!({"present": false}), &["q.h-void"]),
+        case("by-header", "", json!({"absent": 5}), &[]),
     ]
 }
 
@@ -393,9 +404,53 @@ async fn route_predicts_the_broker() {
         Ok(v) => v,
         Err(l) => panic!("fixture not valid: {:?}", l.diagnostics),
     };
-    let state = State::from_topology(&valid.topology, &|_| None);
+    let mut state = State::from_topology(&valid.topology, &|_| None);
     let vhost = TestVhost::create().await;
     import(&state, &vhost.name).await;
+
+    let conn = timed(
+        "connect",
+        Connection::connect(
+            &format!("{AMQP}/{}", enc(&vhost.name)),
+            ConnectionProperties::default(),
+        ),
+    )
+    .await
+    .expect("connect");
+    let ch = timed("channel", conn.create_channel())
+        .await
+        .expect("channel");
+
+    // A binding argument without a value (AMQP void) cannot be imported from JSON; bind it
+    // over AMQP and add it to the state route sees.
+    let mut void_args = FieldTable::default();
+    void_args.insert("x-match".into(), AMQPValue::LongString("all".into()));
+    void_args.insert("present".into(), AMQPValue::Void);
+    timed(
+        "queue.bind",
+        ch.queue_bind(
+            "q.h-void".into(),
+            "by-header".into(),
+            "".into(),
+            QueueBindOptions::default(),
+            void_args,
+        ),
+    )
+    .await
+    .expect("queue.bind with a void argument");
+    state.bindings.insert(
+        BindingKey {
+            vhost: "/".into(),
+            source: "by-header".into(),
+            destination_type: DestinationType::Queue,
+            destination: "q.h-void".into(),
+            routing_key: String::new(),
+            arguments: args_text(
+                &serde_json::from_value(json!({"x-match": "all", "present": null})).expect("args"),
+            ),
+        },
+        BindingState {},
+    );
 
     let mut cases = tricky();
     let mut publishable: Vec<String> = state
