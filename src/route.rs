@@ -428,6 +428,96 @@ mod tests {
         }
     }
 
+    fn state(yaml_exchanges: &[(&str, &str)], bindings: &[(&str, &str, &str)]) -> State {
+        let mut s = State::default();
+        for (name, kind) in yaml_exchanges {
+            s.exchanges.insert(
+                EntityKey::new("/", *name),
+                ExchangeState {
+                    kind: (*kind).into(),
+                    durable: true,
+                    auto_delete: false,
+                    internal: false,
+                    arguments: BTreeMap::new(),
+                },
+            );
+        }
+        for (src, dst, key) in bindings {
+            s.queues.insert(
+                EntityKey::new("/", *dst),
+                crate::state::QueueState {
+                    kind: crate::topology::model::QueueType::Classic,
+                    durable: true,
+                    auto_delete: false,
+                    arguments: BTreeMap::new(),
+                    messages: None,
+                },
+            );
+            s.bindings.insert(
+                BindingKey {
+                    vhost: "/".into(),
+                    source: (*src).into(),
+                    destination_type: DestinationType::Queue,
+                    destination: (*dst).into(),
+                    routing_key: (*key).into(),
+                    arguments: "{}".into(),
+                },
+                crate::state::BindingState {},
+            );
+        }
+        s
+    }
+
+    fn msg(key: &str) -> Message {
+        Message {
+            routing_key: key.into(),
+            headers: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn plugin_types_are_refused_not_guessed() {
+        let s = state(&[("hash", "x-consistent-hash")], &[("hash", "q", "1")]);
+        assert_eq!(
+            route(&s, "/", "hash", &msg("k")),
+            Err(RouteError::PluginType {
+                exchange: "hash".into(),
+                kind: "x-consistent-hash".into()
+            })
+        );
+    }
+
+    #[test]
+    fn vhosts_do_not_mix() {
+        let s = state(&[("d", "direct")], &[("d", "q", "k")]);
+        assert_eq!(
+            route(&s, "/", "d", &msg("k")).map(|r| r.queues),
+            Ok(vec!["q".to_string()])
+        );
+        assert!(matches!(
+            route(&s, "other", "d", &msg("k")),
+            Err(RouteError::UnknownExchange { .. })
+        ));
+        // The default exchange only finds queues of the vhost published in.
+        assert_eq!(
+            route(&s, "other", "", &msg("q")).map(|r| r.queues),
+            Ok(vec![])
+        );
+    }
+
+    #[test]
+    fn builtin_exchanges_exist_in_every_vhost() {
+        let s = state(&[], &[]);
+        assert_eq!(
+            route(&s, "any", "amq.fanout", &msg("")).map(|r| r.queues),
+            Ok(vec![])
+        );
+        assert!(matches!(
+            route(&s, "/", "amq.defualt", &msg("")),
+            Err(RouteError::UnknownExchange { .. })
+        ));
+    }
+
     fn m(v: Value) -> BTreeMap<String, Value> {
         serde_json::from_value(v).unwrap()
     }

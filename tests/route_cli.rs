@@ -160,3 +160,19 @@ fn invalid_file_is_reported_and_nothing_routed() {
     assert!(out.stdout.is_empty());
     assert!(text(&out.stderr).contains("is not valid"));
 }
+
+#[test]
+fn the_files_vhost_is_the_default_and_names_are_exact() {
+    let file = "tests/fixtures/graph/vhosts.yaml";
+    let out = topo(&["route", file, "-e", "in|bound", "-k", "new&used"]);
+    assert_eq!(text(&out.stdout), "<orders>\n", "{}", text(&out.stderr));
+    let out = topo(&[
+        "route", file, "--vhost", "ops/eu", "-e", "audit", "--format", "json",
+    ]);
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["vhost"], "ops/eu");
+    assert_eq!(v["queues"], json!(["`trail`"]));
+    let out = topo(&["route", file, "--vhost", "ops/eu", "-e", "in|bound"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("no exchange `in|bound` in vhost `ops/eu`"));
+}
