@@ -12,6 +12,7 @@ use crate::diff::{self, Diff, render};
 use crate::exit::ExitStatus;
 use crate::graph::{Graph, to_mermaid};
 use crate::output::ColorChoice;
+use crate::report::Format;
 use crate::topology::{self, Disk, EnvSource, FileSource, Topology};
 
 #[derive(Debug, Args)]
@@ -37,13 +38,6 @@ pub struct DiffArgs {
     /// Exit 1 (after printing the diff) when a change of this class is present.
     #[arg(long, value_enum, value_name = "CLASS")]
     pub fail_on: Option<FailOn>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    Text,
-    Json,
-    Markdown,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
