@@ -187,6 +187,15 @@ fn git_reads_extends_at_the_same_revision() {
     // From a subdirectory, with a path relative to it, and with the file from TOPO_FILE.
     let out = topo_in(&d.join("topo"), &["diff", "--git", "HEAD", "app.yaml"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    // An absolute path, and a path through a symlinked directory.
+    let abs = d.join("topo/app.yaml");
+    let out = topo_in(d, &["diff", "--git", "HEAD", abs.to_str().expect("utf8")]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let link_dir = tempfile::tempdir().expect("tempdir");
+    let link = link_dir.path().join("repo-link");
+    std::os::unix::fs::symlink(d, &link).expect("symlink");
+    let out = topo_in(&link, &["diff", "--git", "HEAD", "topo/app.yaml"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     // Commit, then compare with the previous commit by name.
     git(d, &["commit", "-q", "-am", "ttl"]);
     let out = topo_in(

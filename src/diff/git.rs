@@ -151,6 +151,12 @@ impl GitSource {
     /// The path of a file inside the repository, `/`-separated, as `git show` wants it.
     fn repo_path(&self, path: &Path) -> std::io::Result<String> {
         let abs = normalize(&self.cwd.join(path));
+        // Resolve symlinks in the directory part where it exists on disk, so a path through
+        // a symlinked directory still lands inside the (canonical) repository root.
+        let abs = match (abs.parent().map(std::fs::canonicalize), abs.file_name()) {
+            (Some(Ok(dir)), Some(name)) => dir.join(name),
+            _ => abs,
+        };
         let rel = abs.strip_prefix(&self.toplevel).map_err(|_| {
             std::io::Error::new(
                 std::io::ErrorKind::NotFound,
