@@ -186,3 +186,90 @@ fn diff_and_approval_steps_work_on_a_real_repository() {
     let (code, log) = step(d, diff_step, &env);
     assert_eq!(code, 1, "{log}");
 }
+
+/// The comment step with a stand-in `gh` that records its calls: create, update (found
+/// by the marker), and the short comment for a diff too large for GitHub.
+#[test]
+fn comment_step_creates_updates_and_shortens() {
+    let blocks = run_blocks();
+    let step_body = &blocks["Post or update the pull-request comment"];
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let bin = d.join("bin");
+    std::fs::create_dir_all(&bin).expect("mkdir");
+    let log = d.join("gh.log");
+    std::fs::write(
+        bin.join("gh"),
+        "#!/bin/bash\n\
+         printf '%s\\n' \"$*\" >> \"$FAKE_GH_LOG\"\n\
+         for a in \"$@\"; do case \"$a\" in body=@*) cp \"${a#body=@}\" \"$FAKE_GH_LOG.body\";; esac; done\n\
+         prev=''; for a in \"$@\"; do [ \"$prev\" = --body-file ] && cp \"$a\" \"$FAKE_GH_LOG.body\"; prev=$a; done\n\
+         if [ \"$1\" = api ] && [ \"$2\" != --method ]; then printf '%s' \"$FAKE_EXISTING\"; fi\n",
+    )
+    .expect("write gh");
+    let _ = Command::new("chmod").arg("+x").arg(bin.join("gh")).status();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let run = |existing: &str, body: &str| -> (String, String) {
+        let _ = std::fs::remove_file(&log);
+        std::fs::write(d.join("topology-diff.md"), body).expect("md");
+        let out = Command::new("bash")
+            .arg("-eo")
+            .arg("pipefail")
+            .arg("-c")
+            .arg(step_body)
+            .current_dir(d)
+            .env("PATH", &path)
+            .env("FAKE_GH_LOG", &log)
+            .env("FAKE_EXISTING", existing)
+            .env("GH_TOKEN", "x")
+            .env("PR", "7")
+            .env("REPO", "acme/shop")
+            .env("GITHUB_SERVER_URL", "https://github.com")
+            .env("GITHUB_RUN_ID", "42")
+            .output()
+            .expect("bash");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (
+            std::fs::read_to_string(&log).unwrap_or_default(),
+            std::fs::read_to_string(format!("{}.body", log.display())).unwrap_or_default(),
+        )
+    };
+    let md =
+        "<!-- topo-diff -->\n### topo diff\n\n**1 to create**\n\n```diff\n+ create queue q\n```\n";
+
+    let (calls, body) = run("", md);
+    assert!(
+        calls.contains("pr comment 7 --repo acme/shop --body-file topology-diff.md"),
+        "{calls}"
+    );
+    assert_eq!(body, md);
+
+    let (calls, body) = run("123", md);
+    assert!(
+        calls.contains("api --method PATCH repos/acme/shop/issues/comments/123"),
+        "{calls}"
+    );
+    assert!(!calls.contains("pr comment"), "{calls}");
+    assert_eq!(body, md);
+
+    let big = format!("{md}{}", "+ create binding a -> b\n".repeat(4000));
+    let (_, body) = run("", &big);
+    assert!(
+        body.starts_with("<!-- topo-diff -->\n### topo diff\n"),
+        "{body}"
+    );
+    assert!(body.contains("too large for a comment"), "{body}");
+    assert!(
+        body.contains("https://github.com/acme/shop/actions/runs/42"),
+        "{body}"
+    );
+    assert!(body.len() < 1000);
+}
