@@ -18,8 +18,10 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 use topo::route::{Message, RouteError, route};
-use topo::state::{BindingKey, BindingState, State, args_text};
-use topo::topology::model::DestinationType;
+use topo::state::{
+    BindingKey, BindingState, EntityKey, ExchangeState, QueueState, State, args_text,
+};
+use topo::topology::model::{DestinationType, QueueType};
 
 const MGMT: &str = "http://127.0.0.1:15672/api";
 const AMQP: &str = "amqp://guest:guest@127.0.0.1:5672";
@@ -397,6 +399,103 @@ async fn publish(ch: &Channel, id: usize, case: &Case) -> bool {
     confirmation.take_message().is_some()
 }
 
+async fn connect(vhost: &str) -> (Connection, Channel) {
+    let conn = timed(
+        "connect",
+        Connection::connect(
+            &format!("{AMQP}/{}", enc(vhost)),
+            ConnectionProperties::default(),
+        ),
+    )
+    .await
+    .expect("connect");
+    let ch = timed("channel", conn.create_channel())
+        .await
+        .expect("channel");
+    (conn, ch)
+}
+
+/// Publish every case (confirms, mandatory), drain every queue, and compare with route.
+/// Returns route's predictions and the mismatches, one line each.
+async fn compare(
+    state: &State,
+    ch: &Channel,
+    cases: &[Case],
+) -> (Vec<BTreeSet<String>>, Vec<String>) {
+    timed(
+        "confirm.select",
+        ch.confirm_select(ConfirmSelectOptions::default()),
+    )
+    .await
+    .expect("confirm.select");
+
+    // Route must answer and agree with the hand-written expectations, and the broker must
+    // return exactly the messages route says reach no queue.
+    let mut predicted: Vec<BTreeSet<String>> = Vec::new();
+    for (id, c) in cases.iter().enumerate() {
+        let mut visible = c.msg.clone();
+        visible
+            .headers
+            .insert("topo-test-id".into(), json!(id.to_string()));
+        let routed = route(state, "/", &c.exchange, &visible)
+            .unwrap_or_else(|e| panic!("route failed for case {id}: {e}"));
+        if let Some(want) = &c.want {
+            assert_eq!(
+                &routed.queues, want,
+                "case {id}: exchange {:?} key {:?} headers {:?}",
+                c.exchange, c.msg.routing_key, c.msg.headers
+            );
+        }
+        let returned = publish(ch, id, c).await;
+        assert_eq!(
+            returned,
+            routed.queues.is_empty(),
+            "case {id}: exchange {:?} key {:?} headers {:?}: broker returned={returned} but \
+             route predicted {:?}",
+            c.exchange,
+            c.msg.routing_key,
+            c.msg.headers,
+            routed.queues
+        );
+        predicted.push(routed.queues.into_iter().collect());
+    }
+
+    // Drain every queue; each message must be where route said, once.
+    let mut actual: Vec<BTreeSet<String>> = vec![BTreeSet::new(); cases.len()];
+    for q in state.queues.keys() {
+        loop {
+            let got = timed(
+                "basic.get",
+                ch.basic_get(
+                    ShortString::from(q.name.as_str()),
+                    BasicGetOptions { no_ack: true },
+                ),
+            )
+            .await
+            .expect("basic.get");
+            let Some(m) = got else { break };
+            let id: usize = String::from_utf8_lossy(&m.delivery.data)
+                .parse()
+                .expect("message id");
+            assert!(
+                actual[id].insert(q.name.clone()),
+                "message {id} reached {} twice",
+                q.name
+            );
+        }
+    }
+    let mut mismatches = Vec::new();
+    for (id, c) in cases.iter().enumerate() {
+        if predicted[id] != actual[id] {
+            mismatches.push(format!(
+                "case {id}: exchange {:?} key {:?} headers {:?}: route {:?}, broker {:?}",
+                c.exchange, c.msg.routing_key, c.msg.headers, predicted[id], actual[id]
+            ));
+        }
+    }
+    (predicted, mismatches)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn route_predicts_the_broker() {
     let loaded = topo::topology::load(Path::new("tests/fixtures/routing-lab.yaml"));
@@ -407,19 +506,7 @@ async fn route_predicts_the_broker() {
     let mut state = State::from_topology(&valid.topology, &|_| None);
     let vhost = TestVhost::create().await;
     import(&state, &vhost.name).await;
-
-    let conn = timed(
-        "connect",
-        Connection::connect(
-            &format!("{AMQP}/{}", enc(&vhost.name)),
-            ConnectionProperties::default(),
-        ),
-    )
-    .await
-    .expect("connect");
-    let ch = timed("channel", conn.create_channel())
-        .await
-        .expect("channel");
+    let (conn, ch) = connect(&vhost.name).await;
 
     // A binding argument without a value (AMQP void) cannot be imported from JSON; bind it
     // over AMQP and add it to the state route sees.
@@ -462,85 +549,7 @@ async fn route_predicts_the_broker() {
     publishable.extend(["", "amq.topic", "amq.direct"].map(String::from));
     cases.extend(generated(0x5eed_0001, 400, &publishable));
 
-    let conn = timed(
-        "connect",
-        Connection::connect(
-            &format!("{AMQP}/{}", enc(&vhost.name)),
-            ConnectionProperties::default(),
-        ),
-    )
-    .await
-    .expect("connect");
-    let ch = timed("channel", conn.create_channel())
-        .await
-        .expect("channel");
-    timed(
-        "confirm.select",
-        ch.confirm_select(ConfirmSelectOptions::default()),
-    )
-    .await
-    .expect("confirm.select");
-
-    // Publish every case; route must answer and agree with the hand-written table, and
-    // the broker must return exactly the messages route says reach no queue.
-    let mut predicted: Vec<BTreeSet<String>> = Vec::new();
-    for (id, c) in cases.iter().enumerate() {
-        let mut visible = c.msg.clone();
-        visible
-            .headers
-            .insert("topo-test-id".into(), json!(id.to_string()));
-        let routed = route(&state, "/", &c.exchange, &visible)
-            .unwrap_or_else(|e| panic!("route failed for case {id}: {e}"));
-        if let Some(want) = &c.want {
-            assert_eq!(
-                &routed.queues, want,
-                "case {id}: exchange {:?} key {:?} headers {:?}",
-                c.exchange, c.msg.routing_key, c.msg.headers
-            );
-        }
-        let returned = publish(&ch, id, c).await;
-        assert_eq!(
-            returned,
-            routed.queues.is_empty(),
-            "case {id}: broker returned={returned} but route predicted {:?}",
-            routed.queues
-        );
-        predicted.push(routed.queues.into_iter().collect());
-    }
-
-    // Drain every queue; each message must be where route said, once.
-    let mut actual: Vec<BTreeSet<String>> = vec![BTreeSet::new(); cases.len()];
-    for q in state.queues.keys() {
-        loop {
-            let got = timed(
-                "basic.get",
-                ch.basic_get(
-                    ShortString::from(q.name.as_str()),
-                    BasicGetOptions { no_ack: true },
-                ),
-            )
-            .await
-            .expect("basic.get");
-            let Some(m) = got else { break };
-            let id: usize = String::from_utf8_lossy(&m.delivery.data)
-                .parse()
-                .expect("message id");
-            assert!(
-                actual[id].insert(q.name.clone()),
-                "message {id} reached {} twice",
-                q.name
-            );
-        }
-    }
-    let mut mismatches = Vec::new();
-    for (id, c) in cases.iter().enumerate() {
-        if predicted[id] != actual[id] {
-            mismatches.push(format!(
-                "case {id}: exchange {:?} key {:?} headers {:?}: route {:?}, broker {:?}",
-                c.exchange, c.msg.routing_key, c.msg.headers, predicted[id], actual[id]
-            ));
-        }
-    }
+    let (predicted, mismatches) = compare(&state, &ch, &cases).await;
     let _ = timed("close", conn.close(200, "done".into())).await;
     assert!(
         mismatches.is_empty(),
@@ -552,6 +561,178 @@ async fn route_predicts_the_broker() {
     // The generated set must exercise both outcomes, or it proves little.
     let routed = predicted.iter().filter(|p| !p.is_empty()).count();
     assert!(routed > 100 && routed < cases.len() - 20, "routed {routed}");
+}
+
+/// A random topology: topic, direct, fanout and headers exchanges (some internal, some with
+/// alternate exchanges), random binding keys with wildcards and empty words, random header
+/// bindings of every match kind and value type, and exchange-to-exchange bindings that may
+/// form cycles.
+fn random_state(seed: u64) -> State {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut s = State::default();
+    let kinds = [
+        "topic", "topic", "topic", "direct", "fanout", "headers", "headers",
+    ];
+    let exchanges: Vec<String> = (0..kinds.len()).map(|i| format!("x{i}")).collect();
+    for (i, kind) in kinds.iter().enumerate() {
+        let mut arguments = BTreeMap::new();
+        if rng.random_range(0..3) == 0 {
+            let ae = &exchanges[rng.random_range(0..exchanges.len())];
+            arguments.insert("alternate-exchange".to_string(), json!(ae));
+        }
+        s.exchanges.insert(
+            EntityKey::new("/", exchanges[i].clone()),
+            ExchangeState {
+                kind: (*kind).to_string(),
+                durable: true,
+                auto_delete: false,
+                internal: i > 0 && rng.random_range(0..5) == 0,
+                arguments,
+            },
+        );
+    }
+    let queues: Vec<String> = (0..12).map(|i| format!("rq{i}")).collect();
+    for q in &queues {
+        s.queues.insert(
+            EntityKey::new("/", q.clone()),
+            QueueState {
+                kind: QueueType::Classic,
+                durable: true,
+                auto_delete: false,
+                arguments: BTreeMap::new(),
+                messages: None,
+            },
+        );
+    }
+    let words = ["a", "b", "c", "", "*", "#"];
+    let header_names = ["h1", "h2", "x-h"];
+    let values = [json!("v"), json!("1"), json!(1), json!(true), json!(2.5)];
+    let matches = ["all", "any", "all-with-x", "any-with-x"];
+    for _ in 0..45 {
+        let source = rng.random_range(0..exchanges.len());
+        let to_exchange = rng.random_range(0..5) == 0;
+        let destination = if to_exchange {
+            exchanges[rng.random_range(0..exchanges.len())].clone()
+        } else {
+            queues[rng.random_range(0..queues.len())].clone()
+        };
+        let (routing_key, arguments) = if kinds[source] == "headers" {
+            let mut args = BTreeMap::new();
+            args.insert(
+                "x-match".to_string(),
+                json!(matches[rng.random_range(0..matches.len())]),
+            );
+            for _ in 0..rng.random_range(0..3) {
+                args.insert(
+                    header_names[rng.random_range(0..header_names.len())].to_string(),
+                    values[rng.random_range(0..values.len())].clone(),
+                );
+            }
+            (String::new(), args_text(&args))
+        } else {
+            let n = rng.random_range(0..4);
+            let key: Vec<&str> = (0..n)
+                .map(|_| words[rng.random_range(0..words.len())])
+                .collect();
+            let key = if kinds[source] == "topic" {
+                key.join(".")
+            } else {
+                key.into_iter()
+                    .filter(|w| *w != "*" && *w != "#")
+                    .collect::<Vec<_>>()
+                    .join(".")
+            };
+            (key, "{}".to_string())
+        };
+        s.bindings.insert(
+            BindingKey {
+                vhost: "/".into(),
+                source: exchanges[source].clone(),
+                destination_type: if to_exchange {
+                    DestinationType::Exchange
+                } else {
+                    DestinationType::Queue
+                },
+                destination,
+                routing_key,
+                arguments,
+            },
+            BindingState {},
+        );
+    }
+    s
+}
+
+fn random_messages(seed: u64, n: usize, state: &State) -> Vec<Case> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let exchanges: Vec<String> = state
+        .exchanges
+        .iter()
+        .filter(|(_, x)| !x.internal)
+        .map(|(k, _)| k.name.clone())
+        .collect();
+    let words = ["a", "b", "c", "", "rq1"];
+    let header_names = ["h1", "h2", "x-h", "other"];
+    let values = [
+        json!("v"),
+        json!("1"),
+        json!(1),
+        json!(1.0),
+        json!(true),
+        json!(2.5),
+    ];
+    (0..n)
+        .map(|_| {
+            let nw = rng.random_range(0..4);
+            let key: Vec<&str> = (0..nw)
+                .map(|_| words[rng.random_range(0..words.len())])
+                .collect();
+            let mut headers = BTreeMap::new();
+            for _ in 0..rng.random_range(0..3) {
+                headers.insert(
+                    header_names[rng.random_range(0..header_names.len())].to_string(),
+                    values[rng.random_range(0..values.len())].clone(),
+                );
+            }
+            Case {
+                exchange: exchanges[rng.random_range(0..exchanges.len())].clone(),
+                msg: Message {
+                    routing_key: key.join("."),
+                    headers,
+                },
+                want: None,
+            }
+        })
+        .collect()
+}
+
+/// Random topologies and random messages: route and the broker must agree on every one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn route_predicts_the_broker_on_random_topologies() {
+    let mut routed = 0;
+    let mut total = 0;
+    for seed in [11u64, 22, 33] {
+        let state = random_state(seed);
+        let vhost = TestVhost::create().await;
+        import(&state, &vhost.name).await;
+        let (conn, ch) = connect(&vhost.name).await;
+        let cases = random_messages(seed ^ 0xabc, 150, &state);
+        let (predicted, mismatches) = compare(&state, &ch, &cases).await;
+        let _ = timed("close", conn.close(200, "done".into())).await;
+        assert!(
+            mismatches.is_empty(),
+            "seed {seed}: {} of {} messages routed differently:\n{}",
+            mismatches.len(),
+            cases.len(),
+            mismatches.join("\n")
+        );
+        routed += predicted.iter().filter(|p| !p.is_empty()).count();
+        total += cases.len();
+    }
+    assert!(
+        routed > total / 5 && routed < total,
+        "routed {routed} of {total}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
