@@ -518,6 +518,27 @@ mod tests {
         ));
     }
 
+    /// The textbook recursive matcher, as a reference for the table-filling one.
+    fn naive(b: &[&str], k: &[&str]) -> bool {
+        match b.split_first() {
+            None => k.is_empty(),
+            Some((&"#", rest)) => naive(rest, k) || (!k.is_empty() && naive(b, &k[1..])),
+            Some((&"*", rest)) => !k.is_empty() && naive(rest, &k[1..]),
+            Some((w, rest)) => k.first() == Some(w) && naive(rest, &k[1..]),
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn topic_matches_the_reference(
+            b in proptest::collection::vec(proptest::sample::select(vec!["a", "b", "", "*", "#"]), 0..6),
+            k in proptest::collection::vec(proptest::sample::select(vec!["a", "b", ""]), 0..6),
+        ) {
+            let (bk, kk) = (b.join("."), k.join("."));
+            proptest::prop_assert_eq!(topic_matches(&bk, &kk), naive(&words(&bk), &words(&kk)));
+        }
+    }
+
     fn m(v: Value) -> BTreeMap<String, Value> {
         serde_json::from_value(v).unwrap()
     }
