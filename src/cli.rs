@@ -38,6 +38,8 @@ pub enum Command {
     Graph(commands::graph::GraphArgs),
     /// Which queues a message reaches, as RabbitMQ routes it (offline).
     Route(commands::route::RouteArgs),
+    /// Render deploy files (compose, azure, env-example, or your own) from templates.
+    Render(commands::render::RenderArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         /// The shell to complete for.
@@ -80,6 +82,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Diff(args) => commands::diff::run(args, cli.color),
         Command::Graph(args) => commands::graph::run(args, cli.color),
         Command::Route(args) => commands::route::run(args, cli.color),
+        Command::Render(args) => commands::render::run(args, cli.color),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "topo", &mut std::io::stdout());
             Ok(ExitStatus::Success)

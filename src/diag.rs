@@ -43,6 +43,39 @@ pub mod codes {
     pub const CONFLICTING_FIELDS: &str = "TOPO027";
     pub const TRANSPORT_FIELDS: &str = "TOPO028";
     pub const FILE: &str = "TOPO029";
+
+    /// Every code above, for the test that each has a failing and a passing case.
+    pub const ALL: &[&str] = &[
+        YAML_SYNTAX,
+        YAML_STRUCTURE,
+        SCHEMA_TYPE,
+        UNKNOWN_KEY,
+        MISSING_KEY,
+        VERSION,
+        INTERPOLATION,
+        EXTENDS,
+        DOTENV,
+        DUPLICATE,
+        UNDECLARED_EXCHANGE,
+        UNDECLARED_QUEUE,
+        UNDECLARED_USER,
+        UNDECLARED_VHOST,
+        UNDECLARED_SERVICE,
+        DEFAULT_EXCHANGE,
+        TOPIC_KEY,
+        HEADERS_MATCH,
+        EXCLUSIVE_QUEUE,
+        QUEUE_TYPE_DURABILITY,
+        QUEUE_TYPE_ARGUMENT,
+        NAMED_AND_RAW,
+        TCP_NO_PORT,
+        CLIENT_QUEUE_MISMATCH,
+        LITERAL_SECRET,
+        RESERVED_NAME,
+        CONFLICTING_FIELDS,
+        TRANSPORT_FIELDS,
+        FILE,
+    ];
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -63,6 +96,8 @@ pub struct Diagnostic {
     pub hint: Option<String>,
     /// JSON pointer of the value in the (merged) document, where known.
     pub path: Option<String>,
+    /// The offending text is a secret: show where it is, never the source line.
+    pub sensitive: bool,
 }
 
 impl Diagnostic {
@@ -75,6 +110,7 @@ impl Diagnostic {
             labels: vec![],
             hint: None,
             path: None,
+            sensitive: false,
         }
     }
 
@@ -202,6 +238,10 @@ fn byte_range(sources: &Sources, span: Span) -> Option<std::ops::Range<usize>> {
     Some(f.byte_offset(span.start)..f.byte_offset(span.end))
 }
 
+/// Lines longer than this are not quoted (a minified or generated file would flood the
+/// terminal); the location is printed instead.
+const MAX_SNIPPET_LINE: usize = 400;
+
 /// Write diagnostics rustc-style. `color` is decided by the caller (terminal, NO_COLOR).
 pub fn render_text(
     out: &mut dyn Write,
@@ -217,12 +257,35 @@ pub fn render_text(
             Severity::Warning => CsSeverity::Warning,
         };
         let mut labels = Vec::new();
-        if let Some(span) = d.span {
-            if let Some(range) = byte_range(sources, span) {
-                labels.push(Label::primary(span.file, range));
+        let mut notes = Vec::new();
+        let long_line = d
+            .span
+            .and_then(|s| sources.get(s.file).map(|f| (f, s)))
+            .is_some_and(|(f, s)| {
+                let b = f.byte_offset(s.start);
+                let line_start = f.text[..b].rfind('\n').map_or(0, |p| p + 1);
+                let line_end = f.text[b..].find('\n').map_or(f.text.len(), |p| b + p);
+                line_end - line_start > MAX_SNIPPET_LINE
+            });
+        if d.sensitive || long_line {
+            if let Some((f, span)) = d.span.and_then(|s| sources.get(s.file).map(|f| (f, s))) {
+                let (line, col) = f.line_col(span.start);
+                let why = if d.sensitive {
+                    "it holds a secret"
+                } else {
+                    "it is too long"
+                };
+                notes.push(format!(
+                    "at {}:{line}:{col} (source line not shown: {why})",
+                    f.name
+                ));
             }
+        } else if let Some((span, range)) =
+            d.span.and_then(|s| byte_range(sources, s).map(|r| (s, r)))
+        {
+            labels.push(Label::primary(span.file, range));
         }
-        for (span, text) in &d.labels {
+        for (span, text) in d.labels.iter().filter(|_| !d.sensitive) {
             if let Some(range) = byte_range(sources, *span) {
                 labels.push(Label::secondary(span.file, range).with_message(text));
             }
@@ -232,8 +295,9 @@ pub fn render_text(
             .with_message(&d.message)
             .with_labels(labels);
         if let Some(h) = &d.hint {
-            cs = cs.with_notes(vec![format!("hint: {h}")]);
+            notes.push(format!("hint: {h}"));
         }
+        cs = cs.with_notes(notes);
         let mut buf = Vec::new();
         let emitted = if color {
             term::emit_to_write_style(

@@ -3,6 +3,7 @@
 
 pub mod diff;
 pub mod graph;
+pub mod render;
 pub mod route;
 pub mod schema;
 pub mod validate;

@@ -117,7 +117,7 @@ fn summary(t: &topology::Topology) -> String {
             let plural = if *n == 1 {
                 what.to_string()
             } else if what.ends_with('y') {
-                format!("{}ies", &what[..what.len() - 1])
+                format!("{}ies", what.strip_suffix('y').unwrap_or(what))
             } else {
                 format!("{what}s")
             };

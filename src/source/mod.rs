@@ -4,6 +4,7 @@
 //! diagnostic about `bindings[3].destination` points at that value even after `extends`
 //! merged two files and `${VAR}` interpolation rewrote it.
 
+pub mod libyaml;
 pub mod node;
 pub mod yaml;
 
@@ -13,7 +14,7 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct FileId(pub u32);
 
-/// A range of characters (not bytes: the YAML parser counts characters) in one file.
+/// A range of bytes in one file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Span {
     pub file: FileId,
@@ -38,24 +39,19 @@ pub struct SourceFile {
     pub name: String,
     pub path: PathBuf,
     pub text: String,
-    ascii: bool,
 }
 
 impl SourceFile {
-    /// Byte offset of a character index (clamped to the end of the text).
-    pub fn byte_offset(&self, char_index: u32) -> usize {
-        let i = char_index as usize;
-        if self.ascii {
-            return i.min(self.text.len());
+    /// A span offset as a byte offset on a character boundary, clamped to the text.
+    pub fn byte_offset(&self, offset: u32) -> usize {
+        let mut i = (offset as usize).min(self.text.len());
+        while !self.text.is_char_boundary(i) {
+            i -= 1;
         }
-        self.text
-            .char_indices()
-            .nth(i)
-            .map(|(b, _)| b)
-            .unwrap_or(self.text.len())
+        i
     }
 
-    /// 1-based line and column (in characters) of a character index.
+    /// 1-based line and column (the column in characters) of a byte offset.
     pub fn line_col(&self, char_index: u32) -> (usize, usize) {
         let byte = self.byte_offset(char_index);
         let before = &self.text[..byte];
@@ -81,12 +77,10 @@ pub struct Sources {
 impl Sources {
     pub fn add(&mut self, path: &Path, text: String) -> FileId {
         let id = FileId(u32::try_from(self.files.len()).unwrap_or(u32::MAX));
-        let ascii = text.is_ascii();
         self.files.push(SourceFile {
             name: display_path(path),
             path: path.to_path_buf(),
             text,
-            ascii,
         });
         id
     }
@@ -105,10 +99,10 @@ impl Sources {
 
 /// A path as the user would type it: relative to the current directory when below it.
 pub fn display_path(path: &Path) -> String {
-    if let Ok(cwd) = std::env::current_dir() {
-        if let Ok(rel) = path.strip_prefix(&cwd) {
-            return rel.display().to_string();
-        }
+    if let Ok(cwd) = std::env::current_dir()
+        && let Ok(rel) = path.strip_prefix(&cwd)
+    {
+        return rel.display().to_string();
     }
     path.display().to_string()
 }

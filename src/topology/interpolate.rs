@@ -5,6 +5,7 @@
 //! interpolation (`port: ${PORT:-3000}` is the number 3000), a quoted one stays a string.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 
 use crate::diag::{Diagnostic, codes};
 use crate::source::node::{Node, NodeKind};
@@ -73,7 +74,7 @@ pub fn interpolate_tree(
         NodeKind::Seq(items) => {
             for (i, item) in items.iter_mut().enumerate() {
                 let len = path.len();
-                path.push_str(&format!("/{i}"));
+                let _ = write!(path, "/{i}");
                 interpolate_tree(item, vars, sources, path, out);
                 path.truncate(len);
             }
@@ -91,26 +92,24 @@ pub fn interpolate_tree(
     }
 }
 
-/// Narrow a value's span to the `${...}` at `offset..offset+len` (in characters of the
-/// value) when the source text holds the value verbatim; otherwise keep the whole span.
+/// Narrow a value's span to the `${...}` at `offset..offset+len` (bytes of the value) when
+/// the source text holds the value verbatim; otherwise keep the whole span.
 fn sub_span(sources: &Sources, span: Span, value: &str, offset: usize, len: usize) -> Span {
     let Some(file) = sources.get(span.file) else {
         return span;
     };
     let text = file.slice(span);
-    let Some(at) = text.find(value) else {
-        return span;
-    };
-    if value.lines().count() > 1 {
-        return span;
+    match text.find(value) {
+        Some(at) if !value.contains('\n') => {
+            let start = span.start as usize + at + offset.min(value.len());
+            Span::new(
+                span.file,
+                start,
+                start + len.min(value.len() - offset.min(value.len())),
+            )
+        }
+        _ => span,
     }
-    let lead = text[..at].chars().count();
-    let start = span.start as usize + lead + value[..offset.min(value.len())].chars().count();
-    let end = start
-        + value[offset.min(value.len())..(offset + len).min(value.len())]
-            .chars()
-            .count();
-    Span::new(span.file, start, end)
 }
 
 #[derive(Debug, PartialEq)]

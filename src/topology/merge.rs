@@ -89,7 +89,7 @@ fn is_entity_list(key: &str) -> bool {
 
 /// The identity of an entity in one of the top-level lists, as text.
 fn identity(list: &str, item: &Node, default_vhost: &str) -> Option<String> {
-    let s = |k: &str| item.get(k).map(|n| text(n)).unwrap_or_default();
+    let s = |k: &str| item.get(k).map(text).unwrap_or_default();
     let vhost = item
         .get("vhost")
         .map(text)

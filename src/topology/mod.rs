@@ -11,7 +11,6 @@ pub mod model;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
 
 use crate::diag::{Diagnostic, codes};
 use crate::source::node::Node;
@@ -150,8 +149,9 @@ pub fn load_with(path: &Path, files: &dyn FileSource, env: &EnvSource) -> Loaded
     let schema_diags = validate::schema::check(&tree, &value);
     let schema_ok = schema_diags.is_empty();
     loaded.diagnostics.extend(schema_diags);
-    if schema_ok && !loaded.has_errors() {
-        match Topology::deserialize(&value) {
+    if schema_ok {
+        // By value: strings move out of the JSON tree instead of being copied.
+        match serde_json::from_value::<Topology>(value) {
             Ok(topology) => {
                 loaded.diagnostics.extend(validate::rules::check(
                     &topology,
@@ -196,6 +196,12 @@ fn load_tree(
                     crate::source::display_path(path)
                 ),
             );
+            if let Some(span) = invalid_utf8_span(path, loaded) {
+                loaded
+                    .diagnostics
+                    .push(d.at(span).hint("save the file as UTF-8"));
+                return None;
+            }
             d = match from {
                 Some(span) => d
                     .at(span)
@@ -257,6 +263,18 @@ fn load_tree(
     Some(merge::merge_documents(base, tree))
 }
 
+/// Where a file stops being UTF-8, so the error can show the spot (text added lossily).
+fn invalid_utf8_span(path: &Path, loaded: &mut Loaded) -> Option<Span> {
+    let bytes = std::fs::read(path).ok()?;
+    let err = std::str::from_utf8(&bytes).err()?;
+    // Lossy decoding keeps every byte before the first invalid one in place.
+    let at = err.valid_up_to();
+    let file = loaded
+        .sources
+        .add(path, String::from_utf8_lossy(&bytes).into_owned());
+    Some(Span::new(file, at, at + 1))
+}
+
 /// Variables of the `.env` file beside the entry file, if there is one.
 fn read_dotenv(
     entry: &Path,
@@ -283,15 +301,10 @@ fn read_dotenv(
                 };
                 let mut d =
                     Diagnostic::error(codes::DOTENV, msg).hint("each line of .env is `NAME=value`");
-                if let Some(line) = line {
-                    if let Some(pos) = text.find(line.trim_end()) {
-                        let start = text[..pos].chars().count();
-                        d = d.at(Span::new(
-                            file,
-                            start,
-                            start + line.trim_end().chars().count(),
-                        ));
-                    }
+                if let Some(line) = line
+                    && let Some(pos) = text.find(line.trim_end())
+                {
+                    d = d.at(Span::new(file, pos, pos + line.trim_end().len()));
                 }
                 loaded.diagnostics.push(d);
                 break;

@@ -451,7 +451,6 @@ pub struct Binding {
     /// Source exchange
     ///
     /// The exchange messages come from. Cannot be the default exchange.
-    #[schemars(length(min = 1))]
     pub source: String,
 
     /// Destination

@@ -3,7 +3,7 @@
 //! Every rule has a stable code (see [`crate::diag::codes`]) and a test in
 //! `tests/validate_corpus.rs` with a failing and a passing case.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use serde_json::Value;
 
@@ -47,8 +47,10 @@ struct Ctx<'a> {
 impl Ctx<'_> {
     fn error(&mut self, code: &'static str, pointer: String, message: String) -> &mut Diagnostic {
         let span = self.tree.locate(&pointer);
-        self.out
-            .push(Diagnostic::error(code, message).at(span).path(pointer));
+        let mut d = Diagnostic::error(code, message).at(span).path(pointer);
+        // A literal secret is the offending text itself: never echo its line.
+        d.sensitive = code == codes::LITERAL_SECRET;
+        self.out.push(d);
         let last = self.out.len() - 1;
         &mut self.out[last]
     }
@@ -99,6 +101,7 @@ pub fn check(topo: &Topology, tree: &Node, sources: &Sources) -> Vec<Diagnostic>
     users_and_permissions(&mut cx);
     services_and_transports(&mut cx);
     literal_secrets(&mut cx);
+    cx.out.extend(super::azure_names::check(topo, tree));
     cx.out
 }
 
@@ -165,8 +168,12 @@ fn duplicates(cx: &mut Ctx) {
     let mut binding_ids = Vec::new();
     let mut binding_at = Vec::new();
     for (i, b) in t.bindings.iter().enumerate() {
-        let args = serde_json::to_string(&b.arguments.iter().collect::<BTreeMap<_, _>>())
-            .unwrap_or_default();
+        let args = if b.arguments.is_empty() {
+            String::new()
+        } else {
+            serde_json::to_string(&b.arguments.iter().collect::<BTreeMap<_, _>>())
+                .unwrap_or_default()
+        };
         let keys: Vec<String> = match (&b.routing_keys, &b.routing_key) {
             (Some(k), _) => k.clone(),
             (None, Some(k)) => vec![k.clone()],
@@ -188,7 +195,14 @@ fn duplicates(cx: &mut Ctx) {
         for (i, id) in ids.iter().enumerate() {
             if let Some(first) = seen.get(id.as_str()).copied() {
                 let first_span = cx.tree.locate(&format!("/{list}/{first}"));
-                let shown = id.replace('\u{0}', " / ");
+                let parts: Vec<&str> = id.split('\u{0}').collect();
+                let shown = match (list, parts.as_slice()) {
+                    ("exchanges" | "queues" | "policies" | "permissions", [vhost, name]) => {
+                        format!("{name}` in vhost `{vhost}")
+                    }
+                    ("transports", [from, to, kind, ..]) => format!("{from} -> {to} ({kind})"),
+                    _ => parts.join(" / "),
+                };
                 cx.error(
                     codes::DUPLICATE,
                     format!("/{list}/{i}/{field}"),
@@ -242,32 +256,39 @@ fn reserved_names(cx: &mut Ctx) {
     }
 }
 
-/// Declared exchanges by vhost, and their types.
-fn exchange_index(cx: &Ctx) -> HashMap<(String, String), String> {
-    cx.topo
-        .exchanges
+/// Declared exchanges by (vhost, name), and their types; borrowed, so lookups allocate
+/// nothing (rules run on every binding of files with tens of thousands).
+type ExchangeIndex<'a> = HashMap<(&'a str, &'a str), &'a str>;
+
+fn default_vhost(topo: &Topology) -> &str {
+    topo.vhost.as_deref().unwrap_or(DEFAULT_VHOST)
+}
+
+fn exchange_index(topo: &Topology) -> ExchangeIndex<'_> {
+    let default = default_vhost(topo);
+    topo.exchanges
         .iter()
         .map(|x| {
             (
-                (cx.vhost(&x.vhost).to_string(), x.name.clone()),
-                x.kind.clone(),
+                (x.vhost.as_deref().unwrap_or(default), x.name.as_str()),
+                x.kind.as_str(),
             )
         })
         .collect()
 }
 
 fn exchange_names_in<'a>(
-    index: &'a HashMap<(String, String), String>,
+    index: &'a ExchangeIndex<'a>,
     vhost: &'a str,
 ) -> impl Iterator<Item = &'a str> {
     index
         .keys()
-        .filter(move |(v, _)| v == vhost)
-        .map(|(_, n)| n.as_str())
+        .filter(move |(v, _)| *v == vhost)
+        .map(|(_, n)| *n)
 }
 
 fn exchange_references(cx: &mut Ctx) {
-    let index = exchange_index(cx);
+    let index = exchange_index(cx.topo);
     let t = cx.topo;
     for (i, x) in t.exchanges.iter().enumerate() {
         let vhost = cx.vhost(&x.vhost).to_string();
@@ -277,26 +298,24 @@ fn exchange_references(cx: &mut Ctx) {
                 .and_then(Value::as_str)
                 .map(String::from)
         });
-        if let Some(ae) = ae {
-            if !index.contains_key(&(vhost.clone(), ae.clone()))
-                && !BUILTIN_EXCHANGES.contains(&ae.as_str())
-            {
-                let field = if x.alternate_exchange.is_some() {
-                    "alternate_exchange".to_string()
-                } else {
-                    "arguments/alternate-exchange".to_string()
-                };
-                let hint =
-                    did_you_mean(&ae, exchange_names_in(&index, &vhost)).unwrap_or_else(|| {
-                        format!("declare exchange `{ae}` under `exchanges` (vhost `{vhost}`)")
-                    });
-                cx.error(
-                    codes::UNDECLARED_EXCHANGE,
-                    format!("/exchanges/{i}/{field}"),
-                    format!("alternate exchange `{ae}` is not declared"),
-                )
-                .with_hint(hint);
-            }
+        if let Some(ae) = ae
+            && !index.contains_key(&(vhost.as_str(), ae.as_str()))
+            && !BUILTIN_EXCHANGES.contains(&ae.as_str())
+        {
+            let field = if x.alternate_exchange.is_some() {
+                "alternate_exchange".to_string()
+            } else {
+                "arguments/alternate-exchange".to_string()
+            };
+            let hint = did_you_mean(&ae, exchange_names_in(&index, &vhost)).unwrap_or_else(|| {
+                format!("declare exchange `{ae}` under `exchanges` (vhost `{vhost}`)")
+            });
+            cx.error(
+                codes::UNDECLARED_EXCHANGE,
+                format!("/exchanges/{i}/{field}"),
+                format!("alternate exchange `{ae}` is not declared"),
+            )
+            .with_hint(hint);
         }
         if x.alternate_exchange.is_some() && x.arguments.contains_key("alternate-exchange") {
             cx.error(
@@ -326,7 +345,7 @@ fn exchange_references(cx: &mut Ctx) {
         // "" is the default exchange: dead-lettering straight to a queue by routing key.
         if dlx.is_empty()
             || BUILTIN_EXCHANGES.contains(&dlx.as_str())
-            || index.contains_key(&(vhost.clone(), dlx.clone()))
+            || index.contains_key(&(vhost.as_str(), dlx.as_str()))
         {
             continue;
         }
@@ -342,17 +361,17 @@ fn exchange_references(cx: &mut Ctx) {
     }
 }
 
-fn queue_index(cx: &Ctx) -> BTreeSet<(String, String)> {
-    cx.topo
-        .queues
+fn queue_index(topo: &Topology) -> HashSet<(&str, &str)> {
+    let default = default_vhost(topo);
+    topo.queues
         .iter()
-        .map(|q| (cx.vhost(&q.vhost).to_string(), q.name.clone()))
+        .map(|q| (q.vhost.as_deref().unwrap_or(default), q.name.as_str()))
         .collect()
 }
 
 fn bindings(cx: &mut Ctx) {
-    let exchanges = exchange_index(cx);
-    let queues = queue_index(cx);
+    let exchanges = exchange_index(cx.topo);
+    let queues = queue_index(cx.topo);
     let t = cx.topo;
     for (i, b) in t.bindings.iter().enumerate() {
         let vhost = cx.vhost(&b.vhost).to_string();
@@ -362,8 +381,8 @@ fn bindings(cx: &mut Ctx) {
                 .with_hint("every queue is bound to the default exchange by its name already; publish with the queue name as routing key");
             continue;
         }
-        let source_type = match exchanges.get(&(vhost.clone(), b.source.clone())) {
-            Some(t) => Some(t.as_str()),
+        let source_type = match exchanges.get(&(vhost.as_str(), b.source.as_str())) {
+            Some(t) => Some(*t),
             None if BUILTIN_EXCHANGES.contains(&b.source.as_str()) => Some(builtin_type(&b.source)),
             None => {
                 let hint = did_you_mean(&b.source, exchange_names_in(&exchanges, &vhost))
@@ -384,11 +403,11 @@ fn bindings(cx: &mut Ctx) {
         };
         match b.destination_type.unwrap_or(DestinationType::Queue) {
             DestinationType::Queue => {
-                if !queues.contains(&(vhost.clone(), b.destination.clone())) {
+                if !queues.contains(&(vhost.as_str(), b.destination.as_str())) {
                     let names = queues
                         .iter()
-                        .filter(|(v, _)| *v == vhost)
-                        .map(|(_, n)| n.as_str());
+                        .filter(|(v, _)| *v == vhost.as_str())
+                        .map(|(_, n)| *n);
                     let hint = did_you_mean(&b.destination, names).unwrap_or_else(|| {
                         format!("declare queue `{}` under `queues`, or set `destination_type: exchange`", b.destination)
                     });
@@ -404,7 +423,7 @@ fn bindings(cx: &mut Ctx) {
                 }
             }
             DestinationType::Exchange => {
-                let known = exchanges.contains_key(&(vhost.clone(), b.destination.clone()))
+                let known = exchanges.contains_key(&(vhost.as_str(), b.destination.as_str()))
                     || BUILTIN_EXCHANGES.contains(&b.destination.as_str());
                 if !known {
                     let hint = did_you_mean(&b.destination, exchange_names_in(&exchanges, &vhost))
@@ -752,20 +771,19 @@ fn services_and_transports(cx: &mut Ctx) {
         .map(|(i, s)| (s.name.as_str(), i))
         .collect();
     for (i, s) in t.services.iter().enumerate() {
-        if let Some(r) = &s.replicas {
-            if let (Some(min), Some(max)) = (r.min, r.max) {
-                if min > max {
-                    cx.error(
-                        codes::CONFLICTING_FIELDS,
-                        format!("/services/{i}/replicas/min"),
-                        format!(
-                            "service `{}`: replicas min {min} is above max {max}",
-                            s.name
-                        ),
-                    )
-                    .with_hint("make `min` at most `max`");
-                }
-            }
+        if let Some(r) = &s.replicas
+            && let (Some(min), Some(max)) = (r.min, r.max)
+            && min > max
+        {
+            cx.error(
+                codes::CONFLICTING_FIELDS,
+                format!("/services/{i}/replicas/min"),
+                format!(
+                    "service `{}`: replicas min {min} is above max {max}",
+                    s.name
+                ),
+            )
+            .with_hint("make `min` at most `max`");
         }
         if s.port.is_none()
             && matches!(

@@ -14,6 +14,7 @@ use crate::topology::model::Topology;
 pub fn schema_json() -> Value {
     let schema = schemars::schema_for!(Topology);
     let mut value = serde_json::to_value(schema).unwrap_or(Value::Null);
+    split_titles(&mut value);
     if let Value::Object(map) = &mut value {
         map.insert(
             "$id".into(),
@@ -23,6 +24,34 @@ pub fn schema_json() -> Value {
     value
 }
 
+/// Doc comments are written "Title\n\nDescription"; editors show `title` as the short
+/// label and `description` as help, so split them where schemars left both in one.
+fn split_titles(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            if !map.contains_key("title") {
+                let split = map
+                    .get("description")
+                    .and_then(Value::as_str)
+                    .and_then(|d| {
+                        let (title, body) = d.split_once("\n\n")?;
+                        (!title.contains('\n'))
+                            .then(|| (title.trim().to_string(), body.trim().to_string()))
+                    });
+                if let Some((title, body)) = split {
+                    map.insert("title".into(), Value::from(title));
+                    map.insert("description".into(), Value::from(body));
+                }
+            }
+            for v in map.values_mut() {
+                split_titles(v);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(split_titles),
+        _ => {}
+    }
+}
+
 /// The schema as committed (pretty JSON with a trailing newline).
 pub fn schema_text() -> String {
     let mut text = serde_json::to_string_pretty(&schema_json()).unwrap_or_default();
@@ -30,10 +59,16 @@ pub fn schema_text() -> String {
     text
 }
 
+/// The schema, generated once per process.
+fn schema() -> &'static Value {
+    static SCHEMA: OnceLock<Value> = OnceLock::new();
+    SCHEMA.get_or_init(schema_json)
+}
+
 fn validator() -> Option<&'static jsonschema::Validator> {
     static VALIDATOR: OnceLock<Option<jsonschema::Validator>> = OnceLock::new();
     VALIDATOR
-        .get_or_init(|| jsonschema::validator_for(&schema_json()).ok())
+        .get_or_init(|| jsonschema::validator_for(schema()).ok())
         .as_ref()
 }
 
@@ -45,13 +80,13 @@ pub fn check(tree: &Node, value: &Value) -> Vec<Diagnostic> {
             "internal error: the topology schema does not compile",
         )];
     };
-    let schema = schema_json();
+    let schema = schema();
     let mut out = Vec::new();
     for err in validator.iter_errors(value) {
         let pointer = err.instance_path().to_string();
         let d = match err.kind() {
             ValidationErrorKind::AdditionalProperties { unexpected } => {
-                let allowed = allowed_keys(&schema, &pointer);
+                let allowed = allowed_keys(schema, &pointer);
                 for key in unexpected {
                     let key_pointer =
                         format!("{pointer}/{}", crate::source::node::pointer_segment(key));
@@ -133,9 +168,41 @@ pub fn check(tree: &Node, value: &Value) -> Vec<Diagnostic> {
                 .at(tree.locate(&pointer))
                 .hint(hint)
             }
-            _ => Diagnostic::error(codes::SCHEMA_TYPE, format!("{err}{}", where_(&pointer)))
-                .at(tree.locate(&pointer))
-                .hint(type_hint(&schema, &pointer)),
+            _ => {
+                let got = err.instance();
+                if let (Some(choices), Some(word)) = (enum_choices(schema, &pointer), got.as_str())
+                {
+                    Diagnostic::error(
+                        codes::SCHEMA_TYPE,
+                        format!(
+                            "`{word}` is not one of: {}{}",
+                            choices.join(", "),
+                            where_(&pointer)
+                        ),
+                    )
+                    .at(tree.locate(&pointer))
+                    .hint(
+                        did_you_mean(word, choices.iter().map(String::as_str))
+                            .unwrap_or_else(|| type_hint(schema, &pointer)),
+                    )
+                } else if let ValidationErrorKind::Type { .. } = err.kind() {
+                    Diagnostic::error(
+                        codes::SCHEMA_TYPE,
+                        format!(
+                            "expected {}{}, found {}",
+                            expected_types(schema, &pointer),
+                            where_(&pointer),
+                            describe(got)
+                        ),
+                    )
+                    .at(tree.locate(&pointer))
+                    .hint(type_hint(schema, &pointer))
+                } else {
+                    Diagnostic::error(codes::SCHEMA_TYPE, format!("{err}{}", where_(&pointer)))
+                        .at(tree.locate(&pointer))
+                        .hint(type_hint(schema, &pointer))
+                }
+            }
         };
         out.push(d.path(pointer));
     }
@@ -238,11 +305,7 @@ fn resolve<'a>(root: &'a Value, mut node: &'a Value) -> &'a Value {
                 Some(n) => node = n,
                 None => return node,
             }
-        } else if let Some(branches) = node
-            .get("anyOf")
-            .or_else(|| node.get("oneOf"))
-            .and_then(Value::as_array)
-        {
+        } else if let Some(branches) = node.get("anyOf").and_then(Value::as_array) {
             match branches
                 .iter()
                 .find(|b| b.get("type").and_then(Value::as_str) != Some("null"))
@@ -255,6 +318,77 @@ fn resolve<'a>(root: &'a Value, mut node: &'a Value) -> &'a Value {
         }
     }
     node
+}
+
+/// The allowed words where the schema has an enum (plain or one `const` per variant).
+fn enum_choices(schema: &Value, pointer: &str) -> Option<Vec<String>> {
+    let node = node_at(schema, pointer)?;
+    if let Some(values) = node.get("enum").and_then(Value::as_array) {
+        return Some(
+            values
+                .iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect(),
+        );
+    }
+    let branches = node.get("oneOf")?.as_array()?;
+    branches
+        .iter()
+        .map(|b| b.get("const").and_then(Value::as_str).map(String::from))
+        .collect()
+}
+
+/// "an integer", "true or false", ... from the schema's `type` at a pointer.
+fn expected_types(schema: &Value, pointer: &str) -> String {
+    let mut types: Vec<&str> = Vec::new();
+    let mut collect = |node: &Value| match node.get("type") {
+        Some(Value::String(t)) => types.push(t_name(t)),
+        Some(Value::Array(ts)) => types.extend(ts.iter().filter_map(Value::as_str).map(t_name)),
+        _ => {}
+    };
+    if let Some(node) = node_at(schema, pointer) {
+        collect(node);
+        for b in node
+            .get("anyOf")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            collect(resolve(schema, b));
+        }
+    }
+    types.retain(|t| *t != "null");
+    types.dedup();
+    if types.is_empty() {
+        "another kind of value".into()
+    } else {
+        types.join(" or ")
+    }
+}
+
+fn t_name(t: &str) -> &'static str {
+    match t {
+        "integer" => "a whole number",
+        "number" => "a number",
+        "boolean" => "true or false",
+        "string" => "text",
+        "array" => "a list",
+        "object" => "a mapping",
+        _ => "null",
+    }
+}
+
+/// A found value, briefly: `the text "one day"`, `a list`, ...
+fn describe(v: &Value) -> String {
+    match v {
+        Value::String(s) if s.chars().count() <= 40 => format!("the text \"{s}\""),
+        Value::String(_) => "a long text".into(),
+        Value::Number(n) => format!("the number {n}"),
+        Value::Bool(b) => format!("`{b}`"),
+        Value::Null => "nothing (null)".into(),
+        Value::Array(_) => "a list".into(),
+        Value::Object(_) => "a mapping".into(),
+    }
 }
 
 /// The keys the schema allows in the object at a pointer.

@@ -1,0 +1,401 @@
+//! Names and values that render targets must pass on unchanged.
+//!
+//! `topo render azure` names each Container App `{name}-{service}` (the broker
+//! `{name}-{hostname}`), and Azure refuses names that break its rule; compose and the
+//! script also carry images, env keys and env values to a shell and to YAML. Checking
+//! here, at validate time, means a release pipeline learns of a bad name from
+//! `topo validate` in review rather than from `az` half-way through a deploy, and a value
+//! that could not be passed intact is refused instead of mangled.
+
+use std::collections::BTreeMap;
+
+use crate::diag::Diagnostic;
+use crate::source::node::{Node, pointer_segment};
+use crate::topology::model::Topology;
+
+/// Diagnostic code of every problem this module finds.
+pub const AZURE_NAME: &str = "TOPO030";
+
+/// The broker's hostname when `broker.deploy.hostname` is not set.
+pub const DEFAULT_BROKER_HOSTNAME: &str = "rabbitmq";
+
+/// Longest Container App name Azure accepts.
+pub const MAX_APP_NAME: usize = 32;
+
+/// Secret names the rendered script defines for the broker credentials.
+pub const BROKER_SECRETS: [(&str, &str); 2] = [
+    ("RABBITMQ_USER", "rabbitmq-user"),
+    ("RABBITMQ_PASSWORD", "rabbitmq-password"),
+];
+
+/// The Container App name of a service (or of the broker, given its hostname):
+/// `{name}-{service}`, or the service name alone when the topology has no `name`.
+pub fn app_name(topo_name: Option<&str>, service: &str) -> String {
+    match topo_name {
+        Some(n) if !n.is_empty() => format!("{n}-{service}"),
+        _ => service.to_string(),
+    }
+}
+
+/// The broker's hostname (also its compose service name).
+pub fn broker_hostname(topo: &Topology) -> &str {
+    topo.broker
+        .as_ref()
+        .and_then(|b| b.deploy.as_ref())
+        .and_then(|d| d.hostname.as_deref())
+        .unwrap_or(DEFAULT_BROKER_HOSTNAME)
+}
+
+/// Why `name` breaks Azure's Container App naming rule, if it does: 2 to 32 characters,
+/// lowercase letters, digits and `-`, starting with a letter, ending with a letter or
+/// digit, no `--`.
+pub fn app_name_problem(name: &str) -> Option<String> {
+    let n = name.chars().count();
+    if !(2..=MAX_APP_NAME).contains(&n) {
+        return Some(format!(
+            "is {n} characters long; Azure allows 2 to {MAX_APP_NAME}"
+        ));
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    {
+        return Some("may only hold lowercase letters, digits and `-`".into());
+    }
+    if !name.starts_with(|c: char| c.is_ascii_lowercase()) {
+        return Some("must start with a lowercase letter".into());
+    }
+    if name.ends_with('-') {
+        return Some("must end with a letter or digit".into());
+    }
+    if name.contains("--") {
+        return Some("must not contain `--`".into());
+    }
+    None
+}
+
+/// The Azure secret name that carries the deploy-time variable `var`: lowercase, `_` as
+/// `-`, runs of `-` collapsed and trimmed (`DB_PASSWORD` -> `db-password`). `None` when
+/// nothing usable is left.
+pub fn secret_name(var: &str) -> Option<String> {
+    let mut out = String::with_capacity(var.len());
+    for c in var.chars() {
+        let c = match c {
+            '_' | '-' => '-',
+            c if c.is_ascii_alphanumeric() => c.to_ascii_lowercase(),
+            _ => return None,
+        };
+        if c == '-' && (out.is_empty() || out.ends_with('-')) {
+            continue;
+        }
+        out.push(c);
+    }
+    while out.ends_with('-') {
+        out.pop();
+    }
+    let ok = out.starts_with(|c: char| c.is_ascii_lowercase()) && out.len() <= 253;
+    ok.then_some(out)
+}
+
+/// A shell/compose environment variable name: `[A-Za-z_][A-Za-z0-9_]*`.
+pub fn is_env_name(s: &str) -> bool {
+    s.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Why an image reference cannot be passed as it is, if it cannot. References hold
+/// letters, digits and `._-/:@`; anything else (spaces, quotes, `$`, newlines) is not an
+/// image a registry serves, and a leading `-` or `@` would read as an option or a file
+/// name to `az`.
+pub fn image_problem(image: &str) -> Option<String> {
+    if image.is_empty() {
+        return Some("is empty".into());
+    }
+    if !image.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+        return Some("must start with a letter or digit".into());
+    }
+    if let Some(c) = image
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "._-/:@".contains(*c)))
+    {
+        return Some(format!(
+            "contains {c:?}; image references hold only letters, digits and `._-/:@`"
+        ));
+    }
+    None
+}
+
+const MEMORY_HINT: &str = "write a number and a unit, e.g. `0.5Gi` or `512Mi`";
+
+/// Why a memory size is not a number with an optional unit (`1Gi`, `0.5Gi`, `512Mi`), if
+/// it is not. Anything else could not mean a size, and `az` reads a leading `@` as a file.
+pub fn memory_problem(memory: &str) -> Option<String> {
+    let digits = memory.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let unit = &memory[digits.len()..];
+    let number_ok = !digits.is_empty()
+        && digits.starts_with(|c: char| c.is_ascii_digit())
+        && digits.chars().filter(|c| *c == '.').count() <= 1
+        && digits.chars().all(|c| c.is_ascii_digit() || c == '.')
+        && !digits.ends_with('.');
+    (!number_ok || unit.len() > 2).then(|| format!("`{memory}` is not a size like `1Gi`"))
+}
+
+/// Every name and value problem of the topology, for `topo validate` and every command.
+pub fn check(topo: &Topology, tree: &Node) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    let mut err = |pointer: String, key: bool, message: String, hint: &str| {
+        let span = if key {
+            tree.locate_key(&pointer)
+        } else {
+            tree.locate(&pointer)
+        };
+        out.push(
+            Diagnostic::error(AZURE_NAME, message)
+                .at(span)
+                .path(pointer)
+                .hint(hint),
+        );
+    };
+    let name = topo.name.as_deref();
+    let hostname = broker_hostname(topo);
+    let has_apps = !topo.services.is_empty() || topo.broker.is_some();
+
+    if has_apps {
+        let broker_app = app_name(name, hostname);
+        if let Some(why) = app_name_problem(&broker_app) {
+            let hostname_set = topo
+                .broker
+                .as_ref()
+                .and_then(|b| b.deploy.as_ref())
+                .is_some_and(|d| d.hostname.is_some());
+            let pointer = if hostname_set {
+                "/broker/deploy/hostname"
+            } else if name.is_some() {
+                "/name"
+            } else {
+                ""
+            };
+            err(
+                pointer.to_string(),
+                false,
+                format!("the broker's Azure app name `{broker_app}` {why}"),
+                "Container Apps are named `{name}-{service}`; shorten `name` or `broker.deploy.hostname`",
+            );
+        }
+    }
+    if let Some(b) = &topo.broker {
+        if let Some(why) = b.image.as_deref().and_then(image_problem) {
+            err(
+                "/broker/image".into(),
+                false,
+                format!("the broker image {why}"),
+                "write a plain image reference such as `rabbitmq:3.13-management`",
+            );
+        }
+        if let Some(why) = b
+            .deploy
+            .as_ref()
+            .and_then(|d| d.memory.as_deref())
+            .and_then(memory_problem)
+        {
+            err(
+                "/broker/deploy/memory".into(),
+                false,
+                format!("the broker memory {why}"),
+                MEMORY_HINT,
+            );
+        }
+    }
+
+    for (i, s) in topo.services.iter().enumerate() {
+        let at = |f: &str| format!("/services/{i}/{f}");
+        if s.name == hostname {
+            err(
+                at("name"),
+                false,
+                format!("service `{}` has the broker's hostname", s.name),
+                "the broker runs as its own container under that name; rename the service or set `broker.deploy.hostname`",
+            );
+        }
+        let app = app_name(name, &s.name);
+        if let Some(why) = app_name_problem(&app) {
+            err(
+                at("name"),
+                false,
+                format!("the Azure app name `{app}` of service `{}` {why}", s.name),
+                "Container Apps are named `{name}-{service}`; shorten the topology `name` or the service name",
+            );
+        }
+        if let Some(why) = image_problem(&s.image) {
+            err(
+                at("image"),
+                false,
+                format!("the image of service `{}` {why}", s.name),
+                "write a plain image reference such as `registry.example/app:1.2`",
+            );
+        }
+        if let Some(why) = s.memory.as_deref().and_then(memory_problem) {
+            err(
+                at("memory"),
+                false,
+                format!("the memory of service `{}` {why}", s.name),
+                MEMORY_HINT,
+            );
+        }
+        for (key, value) in &s.env {
+            let pointer = at(&format!("env/{}", pointer_segment(key)));
+            if !is_env_name(key) {
+                err(
+                    pointer.clone(),
+                    true,
+                    format!(
+                        "env key `{key}` of service `{}` is not a variable name",
+                        s.name
+                    ),
+                    "env keys are letters, digits and `_`, not starting with a digit",
+                );
+            }
+            if value.to_string().contains('\0') {
+                err(
+                    pointer,
+                    false,
+                    format!(
+                        "env `{key}` of service `{}` contains a NUL character",
+                        s.name
+                    ),
+                    "environment values cannot hold NUL; remove it",
+                );
+            }
+        }
+        let mut secret_names: BTreeMap<String, &str> = BROKER_SECRETS
+            .iter()
+            .map(|(v, n)| (n.to_string(), *v))
+            .collect();
+        for (key, var) in &s.secrets {
+            let pointer = at(&format!("secrets/{}", pointer_segment(key)));
+            if !is_env_name(key) {
+                err(
+                    pointer.clone(),
+                    true,
+                    format!(
+                        "secret env key `{key}` of service `{}` is not a variable name",
+                        s.name
+                    ),
+                    "env keys are letters, digits and `_`, not starting with a digit",
+                );
+            }
+            if !is_env_name(var) {
+                // TOPO025 reports a value that is not a variable name.
+                continue;
+            }
+            match secret_name(var) {
+                None => err(
+                    pointer,
+                    false,
+                    format!("variable `{var}` gives no valid Azure secret name"),
+                    "Azure secret names come from the variable name (lowercase, `_` as `-`) and must start with a letter",
+                ),
+                Some(sn) => match secret_names.get(&sn) {
+                    Some(other) if *other != var.as_str() => err(
+                        pointer,
+                        false,
+                        format!(
+                            "variables `{other}` and `{var}` both become Azure secret `{sn}` in service `{}`",
+                            s.name
+                        ),
+                        "rename one of the variables",
+                    ),
+                    _ => {
+                        secret_names.insert(sn, var.as_str());
+                    }
+                },
+            }
+        }
+        if let Some(cmd) = &s.command {
+            for (j, part) in cmd.iter().enumerate() {
+                if part.contains('\0') {
+                    err(
+                        at(&format!("command/{j}")),
+                        false,
+                        format!("command of service `{}` contains a NUL character", s.name),
+                        "command arguments cannot hold NUL; remove it",
+                    );
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn app_name_rule() {
+        for ok in ["ab", "shop-api-gateway", "a1", &"a".repeat(32)] {
+            assert_eq!(app_name_problem(ok), None, "{ok}");
+        }
+        for bad in [
+            "a",
+            "1abc",
+            "abc-",
+            "a--b",
+            "Abc",
+            "a_b",
+            &"a".repeat(33),
+            "-ab",
+        ] {
+            assert!(app_name_problem(bad).is_some(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn secret_names() {
+        assert_eq!(secret_name("DB_PASSWORD").as_deref(), Some("db-password"));
+        assert_eq!(secret_name("_X__Y_").as_deref(), Some("x-y"));
+        assert_eq!(secret_name("__"), None);
+        assert_eq!(secret_name("_1A"), None);
+    }
+
+    #[test]
+    fn images() {
+        assert_eq!(image_problem("shop.azurecr.io/api:1.2"), None);
+        assert_eq!(image_problem("rabbitmq@sha256:abc"), None);
+        for bad in [
+            "", "-x", "a b", "a$(id)", "a`id`", "a\nb", "a'b", "a\"b", "${X}",
+        ] {
+            assert!(image_problem(bad).is_some(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn memory_sizes() {
+        for ok in ["1Gi", "0.5Gi", "512Mi", "2", "1.25G"] {
+            assert_eq!(memory_problem(ok), None, "{ok}");
+        }
+        for bad in [
+            "",
+            "Gi",
+            "@/etc/passwd",
+            "1 Gi",
+            "1.Gi",
+            ".5Gi",
+            "1Gib",
+            "$(id)",
+            "1.2.3Gi",
+        ] {
+            assert!(memory_problem(bad).is_some(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn env_names() {
+        assert!(is_env_name("A_1"));
+        assert!(is_env_name("_a"));
+        assert!(!is_env_name("1A"));
+        assert!(!is_env_name("A-B"));
+        assert!(!is_env_name("A B"));
+        assert!(!is_env_name(""));
+    }
+}

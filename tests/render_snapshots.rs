@@ -1,0 +1,21 @@
+//! Snapshots of every built-in render of the shipped topologies. The environment is fixed
+//! (REGISTRY, TAG), so the files are byte-for-byte what a user gets.
+
+mod render_common;
+
+use render_common::*;
+
+#[test]
+fn snapshots_of_shipped_topologies() {
+    for file in ["dev", "prod"] {
+        for target in ["compose", "azure", "env-example"] {
+            let text = render(
+                &root(),
+                target,
+                &format!("topologies/{file}.yaml"),
+                FIXED_ENV,
+            );
+            insta::assert_snapshot!(format!("render_{target}_{file}"), text);
+        }
+    }
+}
