@@ -11,7 +11,6 @@ pub mod model;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-
 use crate::diag::{Diagnostic, codes};
 use crate::source::node::Node;
 use crate::source::{Sources, Span, yaml};
