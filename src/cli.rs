@@ -64,7 +64,19 @@ pub fn resolve_file(arg: Option<PathBuf>) -> anyhow::Result<PathBuf> {
 
 /// Parse, run, report the error chain once, exit.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // clap exits 2 on a usage error, which would read as "changes present" for plan and
+    // diff: report it ourselves and exit 1 (help and --version still exit 0).
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitStatus::Failure.into()
+            } else {
+                ExitStatus::Success.into()
+            };
+        }
+    };
     let color = cli.color;
     match run(cli) {
         Ok(status) => status.into(),

@@ -172,7 +172,7 @@ impl GitSource {
 }
 
 impl FileSource for GitSource {
-    fn read(&self, path: &Path) -> std::io::Result<String> {
+    fn read(&self, path: &Path) -> std::io::Result<Vec<u8>> {
         let rel = self.repo_path(path)?;
         let object = format!("{}:{rel}", self.rev);
         match git(&self.toplevel, &["show", "--end-of-options", &object])? {
@@ -184,16 +184,7 @@ impl FileSource for GitSource {
                         self.rev
                     )));
                 }
-                String::from_utf8(bytes).map_err(|e| {
-                    std::io::Error::new(
-                        std::io::ErrorKind::InvalidData,
-                        format!(
-                            "not UTF-8 text at revision {} (invalid byte at offset {})",
-                            self.rev,
-                            e.utf8_error().valid_up_to()
-                        ),
-                    )
-                })
+                Ok(bytes)
             }
             Err(_) => Err(std::io::Error::new(
                 std::io::ErrorKind::NotFound,
