@@ -38,6 +38,12 @@ pub enum Command {
     Apply(commands::apply::ApplyArgs),
     /// Write the live broker's topology as a topology file.
     Export(commands::export::ExportArgs),
+    /// Semantic diff of two topology files, or of a file against a git revision (offline).
+    Diff(commands::diff::DiffArgs),
+    /// Draw services, transports, exchanges, bindings and queues (Mermaid or DOT).
+    Graph(commands::graph::GraphArgs),
+    /// Which queues a message reaches, as RabbitMQ routes it (offline).
+    Route(commands::route::RouteArgs),
     /// Render deploy files (compose, azure, env-example, or your own) from templates.
     Render(commands::render::RenderArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
@@ -64,7 +70,19 @@ pub fn resolve_file(arg: Option<PathBuf>) -> anyhow::Result<PathBuf> {
 
 /// Parse, run, report the error chain once, exit.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // clap exits 2 on a usage error, which would read as "changes present" for plan and
+    // diff: report it ourselves and exit 1 (help and --version still exit 0).
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitStatus::Failure.into()
+            } else {
+                ExitStatus::Success.into()
+            };
+        }
+    };
     let color = cli.color;
     match run(cli) {
         Ok(status) => status.into(),
@@ -82,6 +100,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Plan(args) => commands::plan::run(args, cli.color),
         Command::Apply(args) => commands::apply::run(args, cli.color),
         Command::Export(args) => commands::export::run(args),
+        Command::Diff(args) => commands::diff::run(args, cli.color),
+        Command::Graph(args) => commands::graph::run(args, cli.color),
+        Command::Route(args) => commands::route::run(args, cli.color),
         Command::Render(args) => commands::render::run(args, cli.color),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "topo", &mut std::io::stdout());

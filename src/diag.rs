@@ -43,6 +43,8 @@ pub mod codes {
     pub const CONFLICTING_FIELDS: &str = "TOPO027";
     pub const TRANSPORT_FIELDS: &str = "TOPO028";
     pub const FILE: &str = "TOPO029";
+    /// Names and values render targets cannot pass intact (see `validate::azure_names`).
+    pub const AZURE_NAME: &str = crate::validate::azure_names::AZURE_NAME;
 
     /// Every code above, for the test that each has a failing and a passing case.
     pub const ALL: &[&str] = &[
@@ -75,6 +77,7 @@ pub mod codes {
         CONFLICTING_FIELDS,
         TRANSPORT_FIELDS,
         FILE,
+        AZURE_NAME,
     ];
 }
 

@@ -189,3 +189,18 @@ fn help_lists_the_commands() {
     assert_eq!(out.status.code(), Some(0));
     assert!(text(&out.stdout).contains("_topo()"));
 }
+
+/// A usage error must not exit 2, which means "changes present" for plan and diff.
+#[test]
+fn usage_errors_exit_1_and_help_exits_0() {
+    let out = topo(&["validate", "--no-such-flag"], root(), &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("--no-such-flag"));
+    let out = topo(&["nosuchcommand"], root(), &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let out = topo(&["validate", "--help"], root(), &[]);
+    assert_eq!(out.status.code(), Some(0));
+    let out = topo(&["--version"], root(), &[]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out.stdout).starts_with("topo "));
+}

@@ -12,9 +12,9 @@ use topo::topology::{EnvSource, FileSource, Loaded, load_with};
 struct Mem(String);
 
 impl FileSource for Mem {
-    fn read(&self, path: &Path) -> std::io::Result<String> {
+    fn read(&self, path: &Path) -> std::io::Result<Vec<u8>> {
         if path.ends_with("topo.yaml") {
-            Ok(self.0.clone())
+            Ok(self.0.clone().into_bytes())
         } else {
             Err(std::io::Error::new(
                 std::io::ErrorKind::NotFound,

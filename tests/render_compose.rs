@@ -191,7 +191,14 @@ fn hostile_values_survive_yaml_and_compose_interpolation() {
         "version: 1\nname: shop\nservices:\n  - name: api\n    image: api:1\n    command: [\"sh\", \"-c\", \"echo $HOME\"]\n    env:\n",
     );
     for (i, v) in values.iter().enumerate() {
-        let json = serde_json::to_string(&v.replace("${", "$${")).unwrap();
+        // YAML forbids raw non-printable characters in a file (libyaml refuses them): write
+        // them as escapes, which YAML's double-quoted strings share with JSON.
+        let json = serde_json::to_string(&v.replace("${", "$${"))
+            .unwrap()
+            .replace('\u{7f}', "\\u007f")
+            .replace('\u{85}', "\\u0085")
+            .replace('\u{2028}', "\\u2028")
+            .replace('\u{feff}', "\\ufeff");
         yaml.push_str(&format!("      V{i}: {json}\n"));
     }
     let file = write_topology(dir.path(), "topo.yaml", &yaml);

@@ -2,9 +2,12 @@
 //! diagnostics when it is not valid), and scrubbing secrets from anything printed.
 
 pub mod apply;
+pub mod diff;
 pub mod export;
+pub mod graph;
 pub mod plan;
 pub mod render;
+pub mod route;
 pub mod schema;
 pub mod validate;
 

@@ -135,10 +135,14 @@ impl Iterator for Events<'_> {
                     Some(c) => format!("{c}, {problem}"),
                     None => problem,
                 };
-                return Some(Err(SyntaxError {
-                    message,
-                    at: state.problem_mark.index as usize,
-                }));
+                // Reader errors (bad encoding, control characters) carry a byte offset
+                // instead of a mark.
+                let at = if state.error == unsafe_ffi::YAML_READER_ERROR {
+                    state.problem_offset as usize
+                } else {
+                    state.problem_mark.index as usize
+                };
+                return Some(Err(SyntaxError { message, at }));
             }
             let ev = raw.as_mut_ptr();
             let (start, end) = (

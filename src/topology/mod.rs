@@ -24,15 +24,18 @@ pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
 pub const MAX_EXTENDS_DEPTH: usize = 16;
 
 /// How files are read: from disk, or (for `topo diff --git`) from a git revision.
+///
+/// Sources hand back bytes (at most [`MAX_FILE_BYTES`]); the loader decodes them, so a
+/// file that is not UTF-8 is reported at its first bad byte whatever it was read from.
 pub trait FileSource {
-    fn read(&self, path: &Path) -> std::io::Result<String>;
+    fn read(&self, path: &Path) -> std::io::Result<Vec<u8>>;
 }
 
 /// Files on disk, with a size limit checked before reading.
 pub struct Disk;
 
 impl FileSource for Disk {
-    fn read(&self, path: &Path) -> std::io::Result<String> {
+    fn read(&self, path: &Path) -> std::io::Result<Vec<u8>> {
         let meta = std::fs::metadata(path)?;
         if meta.len() > MAX_FILE_BYTES {
             return Err(std::io::Error::other(format!(
@@ -41,16 +44,7 @@ impl FileSource for Disk {
                 MAX_FILE_BYTES / (1024 * 1024)
             )));
         }
-        let bytes = std::fs::read(path)?;
-        String::from_utf8(bytes).map_err(|e| {
-            std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                format!(
-                    "not UTF-8 text (invalid byte at offset {})",
-                    e.utf8_error().valid_up_to()
-                ),
-            )
-        })
+        std::fs::read(path)
     }
 }
 
@@ -180,34 +174,52 @@ fn load_tree(
     loaded: &mut Loaded,
     chain: &mut Vec<PathBuf>,
 ) -> Option<Node> {
-    let text = match files.read(path) {
-        Ok(t) => t,
+    let bytes = match files.read(path) {
+        Ok(b) => b,
         Err(e) => {
             let (code, what) = if from.is_some() {
                 (codes::EXTENDS, "base topology")
             } else {
                 (codes::FILE, "topology file")
             };
-            let mut d = Diagnostic::error(
+            let d = Diagnostic::error(
                 code,
                 format!(
                     "cannot read {what} `{}`: {e}",
                     crate::source::display_path(path)
                 ),
             );
-            if let Some(span) = invalid_utf8_span(path, loaded) {
-                loaded
-                    .diagnostics
-                    .push(d.at(span).hint("save the file as UTF-8"));
-                return None;
-            }
-            d = match from {
+            loaded.diagnostics.push(match from {
                 Some(span) => d
                     .at(span)
                     .hint("`extends` is a path relative to the file that names it"),
                 None => d.hint("pass the path of a topology file, or set TOPO_FILE"),
-            };
-            loaded.diagnostics.push(d);
+            });
+            return None;
+        }
+    };
+    let text = match String::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            // Lossy decoding keeps every byte before the first invalid one in place.
+            let at = e.utf8_error().valid_up_to();
+            let lossy = String::from_utf8_lossy(e.as_bytes()).into_owned();
+            let file = loaded.sources.add(path, lossy);
+            loaded.diagnostics.push(
+                Diagnostic::error(
+                    if from.is_some() {
+                        codes::EXTENDS
+                    } else {
+                        codes::FILE
+                    },
+                    format!(
+                        "`{}` is not UTF-8 text (invalid byte at offset {at})",
+                        crate::source::display_path(path)
+                    ),
+                )
+                .at(Span::new(file, at, at + 1))
+                .hint("save the file as UTF-8"),
+            );
             return None;
         }
     };
@@ -262,18 +274,6 @@ fn load_tree(
     Some(merge::merge_documents(base, tree))
 }
 
-/// Where a file stops being UTF-8, so the error can show the spot (text added lossily).
-fn invalid_utf8_span(path: &Path, loaded: &mut Loaded) -> Option<Span> {
-    let bytes = std::fs::read(path).ok()?;
-    let err = std::str::from_utf8(&bytes).err()?;
-    // Lossy decoding keeps every byte before the first invalid one in place.
-    let at = err.valid_up_to();
-    let file = loaded
-        .sources
-        .add(path, String::from_utf8_lossy(&bytes).into_owned());
-    Some(Span::new(file, at, at + 1))
-}
-
 /// Variables of the `.env` file beside the entry file, if there is one.
 fn read_dotenv(
     entry: &Path,
@@ -281,7 +281,10 @@ fn read_dotenv(
     loaded: &mut Loaded,
 ) -> HashMap<String, String> {
     let path = entry.parent().unwrap_or(Path::new(".")).join(".env");
-    let Ok(text) = files.read(&path) else {
+    let Ok(text) = files
+        .read(&path)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+    else {
         return HashMap::new();
     };
     let mut vars = HashMap::new();

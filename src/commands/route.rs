@@ -1,0 +1,140 @@
+//! `topo route [FILE] --exchange X --routing-key K [--header k=v]...`: the queues a message
+//! would reach, offline.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::commands::{Hinted, load_valid};
+use crate::exit::ExitStatus;
+use crate::output::ColorChoice;
+use crate::route::{self, Message};
+use crate::state::{DEFAULT_VHOST, State};
+
+#[derive(Debug, Args)]
+pub struct RouteArgs {
+    /// Topology file (default: $TOPO_FILE, else ./topo.yaml).
+    pub file: Option<PathBuf>,
+
+    /// Exchange to publish to; `''` is the default exchange.
+    #[arg(long, short = 'e', allow_hyphen_values = true)]
+    pub exchange: String,
+
+    /// Routing key of the message.
+    #[arg(long, short = 'k', default_value = "", allow_hyphen_values = true)]
+    pub routing_key: String,
+
+    /// A message header: `name=value` (a string) or `name:=JSON` (typed: `n:=5`,
+    /// `flag:=true`, `CC:=["a.b"]`). Repeatable.
+    #[arg(long = "header", short = 'H', value_name = "NAME=VALUE")]
+    pub headers: Vec<String>,
+
+    /// Vhost to publish in (default: the file's `vhost`, else `/`).
+    #[arg(long)]
+    pub vhost: Option<String>,
+
+    /// Output format: text (one queue per line) or json.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+/// The `--format json` document (a documented contract: docs/review.md).
+#[derive(Serialize)]
+struct JsonRoute<'a> {
+    vhost: &'a str,
+    exchange: &'a str,
+    routing_key: &'a str,
+    headers: &'a BTreeMap<String, Value>,
+    queues: &'a [String],
+    exchanges: &'a [String],
+}
+
+/// Parse `name=value` (string) or `name:=JSON` (typed).
+pub fn parse_header(arg: &str) -> Result<(String, Value), Hinted> {
+    let hint = "write `--header name=value` for a string, `--header name:=JSON` for a typed value";
+    let Some(eq) = arg.find('=') else {
+        return Err(Hinted::new(format!("header `{arg}` has no `=`"), hint));
+    };
+    let (name, value) = (&arg[..eq], &arg[eq + 1..]);
+    if let Some(name) = name.strip_suffix(':') {
+        if name.is_empty() {
+            return Err(Hinted::new(format!("header `{arg}` has no name"), hint));
+        }
+        let parsed: Value = serde_json::from_str(value).map_err(|e| {
+            Hinted::new(
+                format!("the value of header `{name}` is not JSON: {e}"),
+                "quote strings (`name:='\"text\"'`) or use `name=text`",
+            )
+        })?;
+        return Ok((name.to_string(), parsed));
+    }
+    if name.is_empty() {
+        return Err(Hinted::new(format!("header `{arg}` has no name"), hint));
+    }
+    Ok((name.to_string(), Value::String(value.to_string())))
+}
+
+pub fn run(args: RouteArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
+    let mut headers = BTreeMap::new();
+    for h in &args.headers {
+        let (k, v) = parse_header(h)?;
+        headers.insert(k, v);
+    }
+    let path = crate::cli::resolve_file(args.file)?;
+    let valid = match load_valid(&path, color) {
+        Ok(v) => v,
+        Err(status) => return Ok(status),
+    };
+    let vhost = args
+        .vhost
+        .or_else(|| valid.topology.vhost.clone())
+        .unwrap_or_else(|| DEFAULT_VHOST.to_string());
+    let state = State::from_topology(&valid.topology, &|_| None);
+    let msg = Message {
+        routing_key: args.routing_key.clone(),
+        headers,
+    };
+    let routed =
+        route::route(&state, &vhost, &args.exchange, &msg).map_err(|e| match e.hint() {
+            Some(h) => anyhow::Error::new(Hinted::new(e.to_string(), h)),
+            None => anyhow::Error::new(e),
+        })?;
+
+    let mut out = std::io::stdout().lock();
+    match args.format {
+        Format::Json => {
+            let doc = JsonRoute {
+                vhost: &vhost,
+                exchange: &args.exchange,
+                routing_key: &args.routing_key,
+                headers: &msg.headers,
+                queues: &routed.queues,
+                exchanges: &routed.exchanges,
+            };
+            serde_json::to_writer_pretty(&mut out, &doc)?;
+            writeln!(out)?;
+        }
+        Format::Text => {
+            for q in &routed.queues {
+                writeln!(out, "{q}")?;
+            }
+            if routed.queues.is_empty() {
+                eprintln!(
+                    "no queue receives this message: the broker drops it (or returns it to a \
+                     publisher that set `mandatory`)"
+                );
+            }
+        }
+    }
+    Ok(ExitStatus::Success)
+}

@@ -1,0 +1,592 @@
+//! Offline routing: which queues a published message reaches, decided the way RabbitMQ 3.10
+//! decides it, from a [`State`] alone.
+//!
+//! This module mirrors the broker's own routing (`rabbit_exchange:route/2` and the exchange
+//! type modules) rather than a textbook description of it, because reviewers use it to
+//! answer "will this binding change lose messages?" and a near miss is worse than no answer.
+//! The quirks it keeps on purpose, each checked against a real broker by
+//! `tests/route_broker.rs`:
+//!
+//! - topic keys split on `.`; the empty key is zero words (so `*` does not match it, `#`
+//!   does), and `a..b` has an empty middle word that `*` matches;
+//! - headers bindings: `x-match` defaults to `all`; `all`/`any` ignore binding arguments that
+//!   start with `x-`, `all-with-x`/`any-with-x` do not (but never `x-match` itself); a binding
+//!   argument of JSON `null` (AMQP void) matches on presence; values compare by type
+//!   (string `"1"` never equals integer `1`; integers and floats compare numerically);
+//! - the alternate exchange of an exchange is tried only when that exchange's own bindings
+//!   matched nothing (not when its destinations did), from the `alternate-exchange` argument
+//!   or else the highest-priority policy that sets it;
+//! - exchange-to-exchange bindings are followed to any depth, each exchange visited once, each
+//!   queue counted once; destinations that do not exist are skipped;
+//! - the default exchange (`""`) routes to the queue named by the routing key;
+//! - `CC` and `BCC` headers (arrays of strings) add routing keys; `BCC` is removed from the
+//!   headers before headers exchanges see them.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::state::{BindingKey, EntityKey, ExchangeState, State};
+use crate::topology::model::DestinationType;
+
+/// Exchanges every vhost has, with their types (the default exchange is `""`).
+pub const BUILTIN_EXCHANGES: &[(&str, &str)] = &[
+    ("amq.direct", "direct"),
+    ("amq.fanout", "fanout"),
+    ("amq.topic", "topic"),
+    ("amq.headers", "headers"),
+    ("amq.match", "headers"),
+];
+
+/// A message as a publisher sends it.
+#[derive(Debug, Clone, Default)]
+pub struct Message {
+    pub routing_key: String,
+    /// Header values as JSON: strings, numbers, booleans, `null` (void), arrays, objects.
+    pub headers: BTreeMap<String, Value>,
+}
+
+/// Where a message went.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Routed {
+    /// Queue names (all in the vhost published to), sorted, each once.
+    pub queues: Vec<String>,
+    /// Exchanges the message passed through (the exchange published to first, then
+    /// breadth-first), for explaining a route.
+    pub exchanges: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RouteError {
+    #[error("no exchange `{name}` in vhost `{vhost}`")]
+    UnknownExchange {
+        vhost: String,
+        name: String,
+        suggestion: Option<String>,
+    },
+    #[error("exchange `{0}` is internal: publishers cannot publish to it directly")]
+    Internal(String),
+    #[error(
+        "exchange `{exchange}` has plugin type `{kind}`, whose routing topo cannot predict offline"
+    )]
+    PluginType { exchange: String, kind: String },
+    #[error("header `{0}` must be an array of strings (the broker rejects the message otherwise)")]
+    BadRoutingHeader(String),
+}
+
+impl RouteError {
+    /// Advice shown under the error.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            RouteError::UnknownExchange {
+                name, suggestion, ..
+            } => {
+                if name == "amq.default" {
+                    Some("the default exchange is `\"\"` (publish with `--exchange ''`)".into())
+                } else {
+                    suggestion.clone()
+                }
+            }
+            RouteError::Internal(_) => Some(
+                "publish to an exchange bound to it instead; the broker closes the channel with \
+                 ACCESS_REFUSED"
+                    .into(),
+            ),
+            RouteError::PluginType { .. } => None,
+            RouteError::BadRoutingHeader(_) => {
+                Some("give it as JSON, e.g. --header 'CC:=[\"key.a\",\"key.b\"]'".into())
+            }
+        }
+    }
+}
+
+/// The routing keys a message carries: its own and those of `CC` and `BCC`.
+fn routing_keys(msg: &Message) -> Result<Vec<String>, RouteError> {
+    let mut keys = vec![msg.routing_key.clone()];
+    for header in ["CC", "BCC"] {
+        match msg.headers.get(header) {
+            None => {}
+            Some(Value::Array(items)) => {
+                // The broker keeps only the string elements.
+                keys.extend(items.iter().filter_map(|v| v.as_str().map(str::to_string)));
+            }
+            Some(_) => return Err(RouteError::BadRoutingHeader(header.into())),
+        }
+    }
+    Ok(keys)
+}
+
+/// Builtin exchanges as state, so routing treats them like declared ones.
+fn builtin(name: &str) -> Option<ExchangeState> {
+    BUILTIN_EXCHANGES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, kind)| ExchangeState {
+            kind: (*kind).to_string(),
+            durable: true,
+            auto_delete: false,
+            internal: false,
+            arguments: BTreeMap::new(),
+        })
+}
+
+/// The queues a message published to `exchange` in `vhost` reaches.
+pub fn route(
+    state: &State,
+    vhost: &str,
+    exchange: &str,
+    msg: &Message,
+) -> Result<Routed, RouteError> {
+    let keys = routing_keys(msg)?;
+    if exchange.is_empty() {
+        let queues: BTreeSet<String> = keys
+            .iter()
+            .filter(|k| {
+                state
+                    .queues
+                    .contains_key(&EntityKey::new(vhost, k.as_str()))
+            })
+            .cloned()
+            .collect();
+        return Ok(Routed {
+            queues: queues.into_iter().collect(),
+            exchanges: vec![String::new()],
+        });
+    }
+    let Some(first) = lookup(state, vhost, exchange) else {
+        let names = exchange_names(state, vhost);
+        return Err(RouteError::UnknownExchange {
+            vhost: vhost.to_string(),
+            name: exchange.to_string(),
+            suggestion: crate::diag::did_you_mean(exchange, names.iter().map(String::as_str)),
+        });
+    };
+    if first.internal {
+        return Err(RouteError::Internal(exchange.to_string()));
+    }
+
+    let mut visible = msg.headers.clone();
+    visible.remove("BCC");
+    let by_source = bindings_by_source(state, vhost);
+
+    let mut seen: BTreeSet<String> = BTreeSet::from([exchange.to_string()]);
+    let mut work: VecDeque<(String, ExchangeState)> =
+        VecDeque::from([(exchange.to_string(), first)]);
+    let mut visited = Vec::new();
+    let mut queues = BTreeSet::new();
+    while let Some((name, x)) = work.pop_front() {
+        visited.push(name.clone());
+        let dests = match_bindings(&name, &x, by_source.get(name.as_str()), &keys, &visible)?;
+        let mut next: Vec<(DestinationType, String)> = Vec::new();
+        if dests.is_empty()
+            && let Some(ae) = alternate_exchange(state, vhost, &name, &x)
+        {
+            next.push((DestinationType::Exchange, ae));
+        }
+        next.extend(dests);
+        for (kind, dest) in next {
+            match kind {
+                DestinationType::Queue => {
+                    if state
+                        .queues
+                        .contains_key(&EntityKey::new(vhost, dest.as_str()))
+                    {
+                        queues.insert(dest);
+                    }
+                }
+                DestinationType::Exchange => {
+                    if seen.contains(&dest) {
+                        continue;
+                    }
+                    seen.insert(dest.clone());
+                    if let Some(dx) = lookup(state, vhost, &dest) {
+                        work.push_back((dest, dx));
+                    }
+                }
+            }
+        }
+    }
+    Ok(Routed {
+        queues: queues.into_iter().collect(),
+        exchanges: visited,
+    })
+}
+
+fn lookup(state: &State, vhost: &str, name: &str) -> Option<ExchangeState> {
+    state
+        .exchanges
+        .get(&EntityKey::new(vhost, name))
+        .cloned()
+        .or_else(|| builtin(name))
+}
+
+/// Exchange names a user could have meant, for "did you mean".
+pub fn exchange_names(state: &State, vhost: &str) -> Vec<String> {
+    let mut names: Vec<String> = state
+        .exchanges
+        .keys()
+        .filter(|k| k.vhost == vhost)
+        .map(|k| k.name.clone())
+        .collect();
+    names.extend(BUILTIN_EXCHANGES.iter().map(|(n, _)| (*n).to_string()));
+    names
+}
+
+fn bindings_by_source<'a>(state: &'a State, vhost: &str) -> BTreeMap<&'a str, Vec<&'a BindingKey>> {
+    let mut map: BTreeMap<&str, Vec<&BindingKey>> = BTreeMap::new();
+    for key in state.bindings.keys().filter(|k| k.vhost == vhost) {
+        map.entry(key.source.as_str()).or_default().push(key);
+    }
+    map
+}
+
+/// The destinations of one exchange's own bindings that match the message.
+fn match_bindings(
+    name: &str,
+    x: &ExchangeState,
+    bindings: Option<&Vec<&BindingKey>>,
+    keys: &[String],
+    headers: &BTreeMap<String, Value>,
+) -> Result<Vec<(DestinationType, String)>, RouteError> {
+    let bindings = bindings.map(Vec::as_slice).unwrap_or(&[]);
+    let matches: Box<dyn Fn(&BindingKey) -> bool> = match x.kind.as_str() {
+        "direct" => Box::new(|b: &BindingKey| keys.contains(&b.routing_key)),
+        "fanout" => Box::new(|_: &BindingKey| true),
+        "topic" => Box::new(|b: &BindingKey| keys.iter().any(|k| topic_matches(&b.routing_key, k))),
+        "headers" => Box::new(|b: &BindingKey| headers_match(&b.arguments_map(), headers)),
+        other => {
+            return Err(RouteError::PluginType {
+                exchange: name.to_string(),
+                kind: other.to_string(),
+            });
+        }
+    };
+    Ok(bindings
+        .iter()
+        .filter(|b| matches(b))
+        .map(|b| (b.destination_type, b.destination.clone()))
+        .collect())
+}
+
+/// The alternate exchange: the exchange's argument, else the winning policy's.
+fn alternate_exchange(state: &State, vhost: &str, name: &str, x: &ExchangeState) -> Option<String> {
+    if let Some(v) = x.arguments.get("alternate-exchange") {
+        return v.as_str().map(str::to_string);
+    }
+    effective_policy(state, vhost, name)?
+        .get("alternate-exchange")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+}
+
+/// The definition of the policy that applies to exchange `name`: the highest priority
+/// among those whose pattern matches and that apply to exchanges.
+fn effective_policy<'a>(
+    state: &'a State,
+    vhost: &str,
+    name: &str,
+) -> Option<&'a BTreeMap<String, Value>> {
+    state
+        .policies
+        .iter()
+        .filter(|(k, p)| {
+            k.vhost == vhost
+                && (p.apply_to == "exchanges" || p.apply_to == "all")
+                && regex::Regex::new(&p.pattern).is_ok_and(|re| re.is_match(name))
+        })
+        .max_by_key(|(_, p)| p.priority)
+        .map(|(_, p)| &p.definition)
+}
+
+/// RabbitMQ's words of a topic key: none for the empty key, else the `.`-separated parts
+/// (empty ones included).
+fn words(key: &str) -> Vec<&str> {
+    if key.is_empty() {
+        Vec::new()
+    } else {
+        key.split('.').collect()
+    }
+}
+
+/// Whether a topic binding key matches a routing key (`*` one word, `#` zero or more).
+pub fn topic_matches(binding: &str, routing_key: &str) -> bool {
+    let b = words(binding);
+    let k = words(routing_key);
+    // can[i][j]: binding words i.. match key words j.. ; filled from the end.
+    let mut can = vec![vec![false; k.len() + 1]; b.len() + 1];
+    can[b.len()][k.len()] = true;
+    for i in (0..b.len()).rev() {
+        for j in (0..=k.len()).rev() {
+            can[i][j] = match b[i] {
+                "#" => can[i + 1][j] || (j < k.len() && can[i][j + 1]),
+                "*" => j < k.len() && can[i + 1][j + 1],
+                w => j < k.len() && k[j] == w && can[i + 1][j + 1],
+            };
+        }
+    }
+    can[0][0]
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum MatchKind {
+    All,
+    Any,
+    AllWithX,
+    AnyWithX,
+}
+
+/// Whether a headers binding's arguments match the message headers.
+pub fn headers_match(args: &BTreeMap<String, Value>, headers: &BTreeMap<String, Value>) -> bool {
+    let kind = match args.get("x-match").and_then(Value::as_str) {
+        Some("any") => MatchKind::Any,
+        Some("all-with-x") => MatchKind::AllWithX,
+        Some("any-with-x") => MatchKind::AnyWithX,
+        // `all`, absent, or anything else (the broker's legacy default).
+        _ => MatchKind::All,
+    };
+    let with_x = matches!(kind, MatchKind::AllWithX | MatchKind::AnyWithX);
+    let mut results = args
+        .iter()
+        .filter(|(k, _)| *k != "x-match" && (with_x || !k.starts_with("x-")))
+        .map(|(k, want)| match (want, headers.get(k)) {
+            (_, None) => false,
+            (Value::Null, Some(_)) => true,
+            (want, Some(got)) => amqp_equal(want, got),
+        });
+    match kind {
+        MatchKind::All | MatchKind::AllWithX => results.all(|r| r),
+        MatchKind::Any | MatchKind::AnyWithX => results.any(|r| r),
+    }
+}
+
+/// Erlang's `==` on AMQP field values: numbers compare numerically whatever their width
+/// or kind, everything else only with its own type.
+fn amqp_equal(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => match (x.as_i64(), y.as_i64()) {
+            (Some(i), Some(j)) => i == j,
+            _ => match (x.as_u64(), y.as_u64()) {
+                (Some(i), Some(j)) => i == j,
+                _ => x.as_f64() == y.as_f64(),
+            },
+        },
+        (Value::Null, _) | (_, Value::Null) => false,
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| amqp_equal(a, b))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| amqp_equal(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn topic_table() {
+        let cases: &[(&str, &str, bool)] = &[
+            ("#", "", true),
+            ("#", "a", true),
+            ("#", "a.b.c", true),
+            ("#", ".", true),
+            ("*", "", false),
+            ("*", "a", true),
+            ("*", "a.b", false),
+            ("", "", true),
+            ("", "a", false),
+            ("a.*", "a.", true),
+            ("a.*", "a", false),
+            ("a.#", "a", true),
+            ("a.#", "a.b.c", true),
+            ("a.#", "ab", false),
+            ("#.a", "a", true),
+            ("#.a", "b.a", true),
+            ("#.a", "b.a.c", false),
+            ("a.#.b", "a.b", true),
+            ("a.#.b", "a.x.y.b", true),
+            ("a.#.b", "a.x.y.c", false),
+            ("*.*", "a.", true),
+            ("*.*", ".", true),
+            ("a.*.c", "a..c", true),
+            ("#.#", "", true),
+            ("#.*", "", false),
+            ("#.*", "a", true),
+            ("*.#.*", "a", false),
+            ("*.#.*", "a.b", true),
+            ("order.*", "order.created", true),
+            ("order.*", "Order.created", false),
+        ];
+        for (b, k, want) in cases {
+            assert_eq!(topic_matches(b, k), *want, "binding {b:?} key {k:?}");
+        }
+    }
+
+    fn state(yaml_exchanges: &[(&str, &str)], bindings: &[(&str, &str, &str)]) -> State {
+        let mut s = State::default();
+        for (name, kind) in yaml_exchanges {
+            s.exchanges.insert(
+                EntityKey::new("/", *name),
+                ExchangeState {
+                    kind: (*kind).into(),
+                    durable: true,
+                    auto_delete: false,
+                    internal: false,
+                    arguments: BTreeMap::new(),
+                },
+            );
+        }
+        for (src, dst, key) in bindings {
+            s.queues.insert(
+                EntityKey::new("/", *dst),
+                crate::state::QueueState {
+                    kind: crate::topology::model::QueueType::Classic,
+                    durable: true,
+                    auto_delete: false,
+                    arguments: BTreeMap::new(),
+                    messages: None,
+                },
+            );
+            s.bindings.insert(
+                BindingKey {
+                    vhost: "/".into(),
+                    source: (*src).into(),
+                    destination_type: DestinationType::Queue,
+                    destination: (*dst).into(),
+                    routing_key: (*key).into(),
+                    arguments: "{}".into(),
+                },
+                crate::state::BindingState {},
+            );
+        }
+        s
+    }
+
+    fn msg(key: &str) -> Message {
+        Message {
+            routing_key: key.into(),
+            headers: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn plugin_types_are_refused_not_guessed() {
+        let s = state(&[("hash", "x-consistent-hash")], &[("hash", "q", "1")]);
+        assert_eq!(
+            route(&s, "/", "hash", &msg("k")),
+            Err(RouteError::PluginType {
+                exchange: "hash".into(),
+                kind: "x-consistent-hash".into()
+            })
+        );
+    }
+
+    #[test]
+    fn vhosts_do_not_mix() {
+        let s = state(&[("d", "direct")], &[("d", "q", "k")]);
+        assert_eq!(
+            route(&s, "/", "d", &msg("k")).map(|r| r.queues),
+            Ok(vec!["q".to_string()])
+        );
+        assert!(matches!(
+            route(&s, "other", "d", &msg("k")),
+            Err(RouteError::UnknownExchange { .. })
+        ));
+        // The default exchange only finds queues of the vhost published in.
+        assert_eq!(
+            route(&s, "other", "", &msg("q")).map(|r| r.queues),
+            Ok(vec![])
+        );
+    }
+
+    #[test]
+    fn builtin_exchanges_exist_in_every_vhost() {
+        let s = state(&[], &[]);
+        assert_eq!(
+            route(&s, "any", "amq.fanout", &msg("")).map(|r| r.queues),
+            Ok(vec![])
+        );
+        assert!(matches!(
+            route(&s, "/", "amq.defualt", &msg("")),
+            Err(RouteError::UnknownExchange { .. })
+        ));
+    }
+
+    /// The textbook recursive matcher, as a reference for the table-filling one.
+    fn naive(b: &[&str], k: &[&str]) -> bool {
+        match b.split_first() {
+            None => k.is_empty(),
+            Some((&"#", rest)) => naive(rest, k) || (!k.is_empty() && naive(b, &k[1..])),
+            Some((&"*", rest)) => !k.is_empty() && naive(rest, &k[1..]),
+            Some((w, rest)) => k.first() == Some(w) && naive(rest, &k[1..]),
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn topic_matches_the_reference(
+            b in proptest::collection::vec(proptest::sample::select(vec!["a", "b", "", "*", "#"]), 0..6),
+            k in proptest::collection::vec(proptest::sample::select(vec!["a", "b", ""]), 0..6),
+        ) {
+            let (bk, kk) = (b.join("."), k.join("."));
+            proptest::prop_assert_eq!(topic_matches(&bk, &kk), naive(&words(&bk), &words(&kk)));
+        }
+    }
+
+    fn m(v: Value) -> BTreeMap<String, Value> {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn headers_table() {
+        let cases = [
+            (json!({"x-match": "all", "a": "1"}), json!({"a": "1"}), true),
+            (json!({"x-match": "all", "a": "1"}), json!({"a": 1}), false),
+            (json!({"a": "1", "b": "2"}), json!({"a": "1"}), false),
+            (
+                json!({"x-match": "any", "a": "1", "b": "2"}),
+                json!({"a": "1"}),
+                true,
+            ),
+            (
+                json!({"x-match": "any", "x-a": "1"}),
+                json!({"x-a": "1"}),
+                false,
+            ),
+            (json!({"x-match": "all", "x-a": "1"}), json!({}), true),
+            (json!({"x-match": "any"}), json!({"a": "1"}), false),
+            (
+                json!({"x-match": "all-with-x", "x-a": "1"}),
+                json!({"x-a": "1"}),
+                true,
+            ),
+            (
+                json!({"x-match": "all-with-x", "x-a": "1"}),
+                json!({}),
+                false,
+            ),
+            (
+                json!({"x-match": "any-with-x", "x-a": "1", "b": 2}),
+                json!({"b": 2.0}),
+                true,
+            ),
+            (json!({"a": null}), json!({"a": false}), true),
+            (json!({"a": null}), json!({}), false),
+            (json!({"a": true}), json!({"a": "true"}), false),
+            (json!({"a": 1}), json!({"a": 1.0}), true),
+        ];
+        for (args, headers, want) in cases {
+            assert_eq!(
+                headers_match(&m(args.clone()), &m(headers.clone())),
+                want,
+                "{args} vs {headers}"
+            );
+        }
+    }
+}
