@@ -108,6 +108,9 @@ impl Endpoints {
     /// The AMQP URI for one vhost, with credentials (never print it).
     pub fn amqp_uri(&self, vhost: &str) -> String {
         let mut u = self.amqp.clone();
+        // A vhost in the URL's path is replaced by each entity's own vhost.
+        u.set_path("");
+        u.set_query(None);
         let _ = u.set_username(&encode(&self.user));
         let _ = u.set_password(Some(&encode(self.password.expose())));
         let mut text = u.to_string();
@@ -187,6 +190,13 @@ mod tests {
         let e = Endpoints::resolve(&args(None, None), None, &|_| None).unwrap();
         assert_eq!(e.amqp_uri("/"), "amqp://guest:guest@localhost:5672/%2F");
         assert_eq!(e.amqp_uri("a b"), "amqp://guest:guest@localhost:5672/a%20b");
+        let e = Endpoints::resolve(
+            &args(Some("amqps://h:5671/some-vhost"), None),
+            None,
+            &|_| None,
+        )
+        .unwrap();
+        assert_eq!(e.amqp_uri("x"), "amqps://guest:guest@h:5671/x");
     }
 
     #[test]
