@@ -16,14 +16,13 @@ fn dev_topology_serves_the_seed_rpc_clients() {
     let v = TestVhost::new();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dev = root.join("topologies/dev.yaml");
-    // The shipped file, moved into the test vhost. Its python-service permission
-    // `write: "^$"` does not cover the default exchange, which RabbitMQ checks as
-    // `amq.default` when the service publishes its reply; the overlay grants that.
+    // The shipped file as it is, moved into the test vhost (its python-service permission
+    // covers declaring the queue and replying through the default exchange).
     let overlay = v.dir.path().join("dev-e2e.yaml");
     std::fs::write(
         &overlay,
         format!(
-            "version: 1\nextends: {}\nvhost: {}\npermissions:\n  - {{user: python-service, configure: \"^$\", write: \"^amq\\\\.default$\", read: \"^python-service-queue$\"}}\n",
+            "version: 1\nextends: {}\nvhost: {}\n",
             dev.display(),
             v.name
         ),

@@ -35,9 +35,8 @@ def url(user_var, pw_var):
 async def serve(ready: asyncio.Event):
     conn = await aio_pika.connect(url("E2E_SERVER_USER", "E2E_SERVER_PASSWORD"), timeout=10)
     channel = await conn.channel()
-    # The service's user may not configure the queue (the file gives it read only), so it
-    # checks the queue exists rather than declaring it.
-    queue = await channel.get_queue(QUEUE, ensure=True)
+    # As the seed's service does: assert the queue topo declared (same options).
+    queue = await channel.declare_queue(QUEUE, durable=True)
 
     async def on_message(message: aio_pika.abc.AbstractIncomingMessage):
         async with message.process():
