@@ -6,7 +6,7 @@
 //! (vhosts, users, permissions, policies, exchanges, queues, bindings), then deletes in
 //! the reverse order.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 
 use serde::Serialize;
@@ -367,30 +367,50 @@ pub fn plan(desired: &State, live: &State, opts: &PlanOptions) -> Plan {
     }
 
     // A replaced entity loses its bindings with it: declare again the ones that stay.
-    for change in &mut forward {
-        if change.action != Action::Replace {
-            continue;
-        }
-        let touches: Box<dyn Fn(&BindingKey) -> bool> = match &change.target {
-            Target::Queue(k) => Box::new(move |b: &BindingKey| {
-                b.vhost == k.vhost
-                    && b.destination_type == DestinationType::Queue
-                    && b.destination == k.name
-            }),
-            Target::Exchange(k) => Box::new(move |b: &BindingKey| {
-                b.vhost == k.vhost
-                    && (b.source == k.name
-                        || (b.destination_type == DestinationType::Exchange
-                            && b.destination == k.name))
-            }),
-            _ => continue,
-        };
-        change.rebind = live
+    // Indexed once by source and destination, so N replaces cost N lookups, not N scans.
+    if forward.iter().any(|c| c.action == Action::Replace) {
+        type Ends<'a> = HashMap<(&'a str, DestinationType, &'a str), Vec<&'a BindingKey>>;
+        let mut by_source: HashMap<(&str, &str), Vec<&BindingKey>> = HashMap::new();
+        let mut by_destination: Ends = HashMap::new();
+        for b in live
             .bindings
             .keys()
-            .filter(|b| touches(b) && !deleted_bindings.contains(b))
-            .cloned()
-            .collect();
+            .filter(|b| !deleted_bindings.contains(b))
+        {
+            by_source.entry((&b.vhost, &b.source)).or_default().push(b);
+            by_destination
+                .entry((&b.vhost, b.destination_type, &b.destination))
+                .or_default()
+                .push(b);
+        }
+        let none = Vec::new();
+        for change in &mut forward {
+            if change.action != Action::Replace {
+                continue;
+            }
+            let mut rebind: Vec<&BindingKey> = match &change.target {
+                Target::Queue(k) => by_destination
+                    .get(&(k.vhost.as_str(), DestinationType::Queue, k.name.as_str()))
+                    .unwrap_or(&none)
+                    .clone(),
+                Target::Exchange(k) => {
+                    let mut v = by_source
+                        .get(&(k.vhost.as_str(), k.name.as_str()))
+                        .unwrap_or(&none)
+                        .clone();
+                    v.extend(
+                        by_destination
+                            .get(&(k.vhost.as_str(), DestinationType::Exchange, k.name.as_str()))
+                            .unwrap_or(&none),
+                    );
+                    v
+                }
+                _ => continue,
+            };
+            rebind.sort();
+            rebind.dedup();
+            change.rebind = rebind.into_iter().cloned().collect();
+        }
     }
 
     forward.sort_by(|a, b| {
