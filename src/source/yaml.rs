@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 
-use super::libyaml::{Event, Events, Style, SyntaxError};
+use super::libyaml::{Event, Events, Style};
 use super::node::{Entry, Node, NodeKind};
 use super::{FileId, Span};
 use crate::diag::{Diagnostic, codes};
@@ -44,54 +44,8 @@ struct Builder {
     root: Option<Node>,
 }
 
-/// One scanned event, or the syntax error that ended the stream.
-type Scanned = Result<(Event, usize, usize), SyntaxError>;
-
-/// Events per batch handed from the scanning thread to the tree builder.
-const BATCH: usize = 4096;
-
 /// Parse one YAML document. An empty document is `null`.
-///
-/// libyaml scans on a second thread while this one builds the tree: on the 10,000-queue
-/// benchmark file the two halves take about 60 and 30 ms, so overlapping them is most of
-/// the build's cost saved. Events travel in batches, so the channel costs next to nothing.
 pub fn parse(text: &str, file: FileId) -> Result<Node, Diagnostic> {
-    std::thread::scope(|scope| {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Scanned>>(8);
-        scope.spawn(move || scan(text, tx));
-        // When the builder stops early (an error), `rx` is dropped and the scanner's next
-        // send fails, which ends it: the scope never waits on a blocked thread.
-        build(text, file, rx.into_iter().flatten())
-    })
-}
-
-fn scan(text: &str, tx: std::sync::mpsc::SyncSender<Vec<Scanned>>) {
-    let events = match Events::new(text.as_bytes()) {
-        Ok(events) => events,
-        Err(e) => {
-            let _ = tx.send(vec![Err(e)]);
-            return;
-        }
-    };
-    let mut batch = Vec::with_capacity(BATCH);
-    for event in events {
-        let stop = event.is_err();
-        batch.push(event);
-        if batch.len() == BATCH || stop {
-            let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
-            if tx.send(full).is_err() || stop {
-                return;
-            }
-        }
-    }
-    let _ = tx.send(batch);
-}
-
-fn build(
-    text: &str,
-    file: FileId,
-    events: impl Iterator<Item = Scanned>,
-) -> Result<Node, Diagnostic> {
     let mut b = Builder {
         file,
         stack: Vec::new(),
@@ -106,6 +60,7 @@ fn build(
             .at(Span::new(file, at, at + 1))
             .hint("check indentation, quoting and the `:` after each key")
     };
+    let events = Events::new(text.as_bytes()).map_err(|e| syntax(e.message, e.at))?;
     for event in events {
         let (event, start, end) = event.map_err(|e| syntax(e.message, e.at))?;
         match event {
