@@ -35,3 +35,11 @@ impl ColorChoice {
         self.enabled(std::io::stdout().is_terminal())
     }
 }
+
+/// `--format` of commands whose output is either for people or for programs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum TextOrJson {
+    #[default]
+    Text,
+    Json,
+}

@@ -1,11 +1,12 @@
 //! `topo route [FILE] --exchange X --routing-key K [--header k=v]...`: the queues a message
 //! would reach, offline.
 
+use crate::output::TextOrJson as Format;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -40,12 +41,6 @@ pub struct RouteArgs {
     /// Output format: text (one queue per line) or json.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    Text,
-    Json,
 }
 
 /// The `--format json` document (a documented contract: docs/review.md).

@@ -1,9 +1,10 @@
 //! `topo validate FILE...`: every problem of every file, located; no network.
 
+use crate::output::TextOrJson as Format;
 use std::io::Write;
 use std::path::PathBuf;
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 use serde::Serialize;
 
 use crate::diag::{self, JsonDiagnostic};
@@ -19,12 +20,6 @@ pub struct ValidateArgs {
     /// Output format: text (diagnostics on stderr) or json (on stdout).
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    Text,
-    Json,
 }
 
 #[derive(Serialize)]

@@ -9,7 +9,9 @@ use serde_json::{Value, json};
 
 use super::{AppChange, AppKind, Diff, Summary, is_destructive};
 use crate::plan::Action;
-use crate::report::{json as plan_json, show_value, text as plan_text};
+use crate::report::{
+    capitalise, counts_phrase, created_attributes, json as plan_json, show_value, text as plan_text,
+};
 
 /// `+ create service x (k=v, ...)`: the plan's headline shape for services and transports.
 pub fn app_headline(c: &AppChange) -> String {
@@ -20,14 +22,7 @@ pub fn app_headline(c: &AppChange) -> String {
         c.kind.as_str(),
         c.name
     );
-    if c.action == Action::Create && !c.fields.is_empty() {
-        let attrs: Vec<String> = c
-            .fields
-            .iter()
-            .map(|f| format!("{}={}", f.field, show_value(f.new.as_ref())))
-            .collect();
-        let _ = write!(line, " ({})", attrs.join(", "));
-    }
+    line.push_str(&created_attributes(c.action, &c.fields));
     line
 }
 
@@ -68,21 +63,8 @@ fn lines(diff: &Diff) -> Vec<(Action, String, Vec<String>)> {
 
 /// `1 to create, 2 to update; 1 destructive` (non-zero parts only).
 pub fn summary_line(s: &Summary, unmanaged: usize) -> String {
-    let parts: Vec<String> = [
-        (s.create, "to create"),
-        (s.update, "to update"),
-        (s.replace, "to replace"),
-        (s.delete, "to delete"),
-    ]
-    .iter()
-    .filter(|(n, _)| *n > 0)
-    .map(|(n, what)| format!("{n} {what}"))
-    .collect();
-    let mut line = if parts.is_empty() {
-        "no changes to the broker or the services".to_string()
-    } else {
-        parts.join(", ")
-    };
+    let mut line = counts_phrase(s.create, s.update, s.replace, s.delete)
+        .unwrap_or_else(|| "no changes to the broker or the services".to_string());
     if s.destructive > 0 {
         let _ = write!(line, "; {} destructive (delete or replace)", s.destructive);
     }
@@ -199,14 +181,6 @@ fn code(s: &str) -> String {
 
 /// The marker a pipeline uses to find and update its earlier comment.
 pub const MARKDOWN_MARKER: &str = "<!-- topo-diff -->";
-
-fn capitalise(s: &str) -> String {
-    let mut c = s.chars();
-    match c.next() {
-        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
-        None => String::new(),
-    }
-}
 
 /// Markdown for a pull-request comment, in the plan's Markdown layout; `graph` is a
 /// Mermaid picture of what changed.

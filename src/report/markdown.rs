@@ -3,8 +3,8 @@
 
 use std::io::Write;
 
-use super::summary_line;
 use super::text::{detail_lines, headline};
+use super::{capitalise, summary_line};
 use crate::plan::Plan;
 
 pub fn render(out: &mut dyn Write, plan: &Plan) -> std::io::Result<()> {
@@ -52,12 +52,4 @@ pub fn render(out: &mut dyn Write, plan: &Plan) -> std::io::Result<()> {
         }
     }
     writeln!(out, "```")
-}
-
-fn capitalise(s: &str) -> String {
-    let mut c = s.chars();
-    match c.next() {
-        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
-        None => String::new(),
-    }
 }

@@ -11,7 +11,7 @@ use std::io::Write;
 use clap::ValueEnum;
 use serde_json::Value;
 
-use crate::plan::Plan;
+use crate::plan::{Action, FieldChange, Plan};
 
 /// `--format` of plan (and diff).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
@@ -57,18 +57,48 @@ pub fn show_value(v: Option<&Value>) -> String {
 /// `1 to create, 2 to update, ...` (only the non-zero parts), or `no changes`.
 pub fn summary_line(plan: &Plan) -> String {
     let s = plan.summary();
-    if s.total() == 0 {
-        return "no changes: the broker matches the file".to_string();
-    }
+    counts_phrase(s.create, s.update, s.replace, s.delete)
+        .unwrap_or_else(|| "no changes: the broker matches the file".to_string())
+}
+
+/// `1 to create, 2 to update, ...` (non-zero parts only); `None` when all are zero.
+/// Shared by the plan and the diff so both count in the same words.
+pub fn counts_phrase(
+    create: usize,
+    update: usize,
+    replace: usize,
+    delete: usize,
+) -> Option<String> {
     let parts: Vec<String> = [
-        (s.create, "to create"),
-        (s.update, "to update"),
-        (s.replace, "to replace"),
-        (s.delete, "to delete"),
+        (create, "to create"),
+        (update, "to update"),
+        (replace, "to replace"),
+        (delete, "to delete"),
     ]
     .iter()
     .filter(|(n, _)| *n > 0)
     .map(|(n, what)| format!("{n} {what}"))
     .collect();
-    parts.join(", ")
+    (!parts.is_empty()).then(|| parts.join(", "))
+}
+
+/// ` (field=value, ...)`: the attributes a create line shows; empty for other actions.
+pub fn created_attributes(action: Action, fields: &[FieldChange]) -> String {
+    if action != Action::Create || fields.is_empty() {
+        return String::new();
+    }
+    let attrs: Vec<String> = fields
+        .iter()
+        .map(|f| format!("{}={}", f.field, show_value(f.new.as_ref())))
+        .collect();
+    format!(" ({})", attrs.join(", "))
+}
+
+/// First letter upper-case (summary lines open markdown comments).
+pub fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
+        None => String::new(),
+    }
 }

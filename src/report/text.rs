@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use super::{show_value, summary_line};
+use super::{created_attributes, show_value, summary_line};
 use crate::plan::{Action, Change, Plan};
 
 const RESET: &str = "\x1b[0m";
@@ -20,14 +20,7 @@ fn colour(action: Action) -> &'static str {
 /// The line that heads a change, without colour.
 pub fn headline(c: &Change) -> String {
     let mut line = format!("{} {} {}", c.action.symbol(), c.action.as_str(), c.target);
-    if c.action == Action::Create && !c.fields.is_empty() {
-        let attrs: Vec<String> = c
-            .fields
-            .iter()
-            .map(|f| format!("{}={}", f.field, show_value(f.new.as_ref())))
-            .collect();
-        line.push_str(&format!(" ({})", attrs.join(", ")));
-    }
+    line.push_str(&created_attributes(c.action, &c.fields));
     if let Some(n) = c.messages
         && matches!(c.action, Action::Replace | Action::Delete)
     {
