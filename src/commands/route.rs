@@ -1,7 +1,6 @@
 //! `topo route [FILE] --exchange X --routing-key K [--header k=v]...`: the queues a message
 //! would reach, offline.
 
-use crate::output::TextOrJson as Format;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
@@ -13,6 +12,7 @@ use serde_json::Value;
 use crate::commands::{Hinted, load_valid};
 use crate::exit::ExitStatus;
 use crate::output::ColorChoice;
+use crate::output::TextOrJson as Format;
 use crate::route::{self, Message};
 use crate::state::{DEFAULT_VHOST, State};
 

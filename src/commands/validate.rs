@@ -1,6 +1,5 @@
 //! `topo validate FILE...`: every problem of every file, located; no network.
 
-use crate::output::TextOrJson as Format;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -10,6 +9,7 @@ use serde::Serialize;
 use crate::diag::{self, JsonDiagnostic};
 use crate::exit::ExitStatus;
 use crate::output::ColorChoice;
+use crate::output::TextOrJson as Format;
 use crate::topology;
 
 #[derive(Debug, Args)]
