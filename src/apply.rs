@@ -18,7 +18,7 @@ use crate::broker::amqp::{Amqp, AmqpError, Op};
 use crate::broker::http::{HttpError, Management};
 use crate::broker::password;
 use crate::plan::{Action, Change, Definition, Plan, Target};
-use crate::state::{Credential, State, UserState};
+use crate::state::{BindingKey, Credential, State, UserState};
 use crate::topology::model::QueueType;
 
 /// Concurrent management API calls.
@@ -219,68 +219,11 @@ pub async fn apply(
         } else {
             false
         };
-        let declare =
-            |c: &&&Change| c.action == Action::Replace || (c.action == Action::Create && !imported);
-        let stages: Vec<(&str, Vec<Op>)> = vec![
-            (
-                "deleting replaced entities",
-                changes
-                    .iter()
-                    .filter(|c| c.action == Action::Replace)
-                    .filter_map(|c| match &c.target {
-                        Target::Queue(k) => Some(Op::DeleteQueue(k.clone())),
-                        Target::Exchange(k) => Some(Op::DeleteExchange(k.clone())),
-                        _ => None,
-                    })
-                    .collect(),
-            ),
-            (
-                "exchanges",
-                changes
-                    .iter()
-                    .filter(declare)
-                    .filter_map(|c| match (&c.target, &c.definition) {
-                        (Target::Exchange(k), Some(Definition::Exchange(x))) => {
-                            Some(Op::DeclareExchange(k.clone(), x.clone()))
-                        }
-                        _ => None,
-                    })
-                    .collect(),
-            ),
-            (
-                "queues",
-                changes
-                    .iter()
-                    .filter(declare)
-                    .filter_map(|c| match (&c.target, &c.definition) {
-                        (Target::Queue(k), Some(Definition::Queue(q))) => {
-                            Some(Op::DeclareQueue(k.clone(), q.clone(), non_classic_default))
-                        }
-                        _ => None,
-                    })
-                    .collect(),
-            ),
-            ("bindings", {
-                let mut ops: Vec<Op> = changes
-                    .iter()
-                    .filter(|c| c.action == Action::Create && !imported)
-                    .filter_map(|c| match &c.target {
-                        Target::Binding(b) => Some(Op::Bind(b.clone())),
-                        _ => None,
-                    })
-                    .collect();
-                let mut rebinds: Vec<&crate::state::BindingKey> =
-                    changes.iter().flat_map(|c| c.rebind.iter()).collect();
-                rebinds.sort();
-                rebinds.dedup();
-                ops.extend(rebinds.into_iter().map(|b| Op::Bind(b.clone())));
-                ops
-            }),
-            ("unbinding", delete_ops(changes, 6)),
-            ("deleting queues", delete_ops(changes, 5)),
-            ("deleting exchanges", delete_ops(changes, 4)),
-        ];
-        for (step, ops) in stages {
+        for stage in Stage::ALL {
+            let step = stage.label();
+            // Built stage by stage: the ops copy their definitions, and at 10,000 queues
+            // holding every stage's copies at once is tens of MiB.
+            let ops = stage_ops(stage, changes, imported, non_classic_default);
             let n = ops.len();
             progress.stage(step, n);
             let last = AtomicUsize::new(0);
@@ -395,6 +338,145 @@ async fn import_creates(
         }
     }
     Ok(true)
+}
+
+/// The AMQP stages of one vhost. Each needs the one before it to have finished.
+#[derive(Debug, Clone, Copy)]
+enum Stage {
+    DeleteReplaced,
+    Exchanges,
+    Queues,
+    Bindings,
+    Unbinding,
+    DeleteQueues,
+    DeleteExchanges,
+}
+
+impl Stage {
+    const ALL: [Stage; 7] = [
+        Stage::DeleteReplaced,
+        Stage::Exchanges,
+        Stage::Queues,
+        Stage::Bindings,
+        Stage::Unbinding,
+        Stage::DeleteQueues,
+        Stage::DeleteExchanges,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            Stage::DeleteReplaced => "deleting replaced entities",
+            Stage::Exchanges => "exchanges",
+            Stage::Queues => "queues",
+            Stage::Bindings => "bindings",
+            Stage::Unbinding => "unbinding",
+            Stage::DeleteQueues => "deleting queues",
+            Stage::DeleteExchanges => "deleting exchanges",
+        }
+    }
+}
+
+/// The operations of one stage. `imported`: the creates already went through the
+/// definitions import; `non_classic_default`: the vhost's default queue type is not
+/// classic (so classic queues must say so).
+fn stage_ops(
+    stage: Stage,
+    changes: &[&Change],
+    imported: bool,
+    non_classic_default: bool,
+) -> Vec<Op> {
+    let declare =
+        |c: &&&Change| c.action == Action::Replace || (c.action == Action::Create && !imported);
+    match stage {
+        Stage::DeleteReplaced => changes
+            .iter()
+            .filter(|c| c.action == Action::Replace)
+            .filter_map(|c| match &c.target {
+                Target::Queue(k) => Some(Op::DeleteQueue(k.clone())),
+                Target::Exchange(k) => Some(Op::DeleteExchange(k.clone())),
+                _ => None,
+            })
+            .collect(),
+        Stage::Exchanges => changes
+            .iter()
+            .filter(declare)
+            .filter_map(|c| match (&c.target, &c.definition) {
+                (Target::Exchange(k), Some(Definition::Exchange(x))) => {
+                    Some(Op::DeclareExchange(k.clone(), x.clone()))
+                }
+                _ => None,
+            })
+            .collect(),
+        Stage::Queues => changes
+            .iter()
+            .filter(declare)
+            .filter_map(|c| match (&c.target, &c.definition) {
+                (Target::Queue(k), Some(Definition::Queue(q))) => {
+                    Some(Op::DeclareQueue(k.clone(), q.clone(), non_classic_default))
+                }
+                _ => None,
+            })
+            .collect(),
+        Stage::Bindings => {
+            let mut binds: Vec<&BindingKey> = changes
+                .iter()
+                .filter(|c| c.action == Action::Create && !imported)
+                .filter_map(|c| match &c.target {
+                    Target::Binding(b) => Some(b),
+                    _ => None,
+                })
+                .collect();
+            let mut rebinds: Vec<&BindingKey> =
+                changes.iter().flat_map(|c| c.rebind.iter()).collect();
+            rebinds.sort();
+            rebinds.dedup();
+            binds.extend(rebinds);
+            spread_by_source(binds)
+                .into_iter()
+                .map(|b| Op::Bind(b.clone()))
+                .collect()
+        }
+        Stage::Unbinding => spread_by_source(
+            changes
+                .iter()
+                .filter(|c| c.action == Action::Delete)
+                .filter_map(|c| match &c.target {
+                    Target::Binding(b) => Some(b),
+                    _ => None,
+                })
+                .collect(),
+        )
+        .into_iter()
+        .map(|b| Op::Unbind(b.clone()))
+        .collect(),
+        Stage::DeleteQueues => delete_ops(changes, 5),
+        Stage::DeleteExchanges => delete_ops(changes, 4),
+    }
+}
+
+/// Reorder bindings so that consecutive ones have different sources: take one binding of
+/// each source exchange in turn. The broker changes an exchange's bindings under a lock
+/// on that exchange, so the planner's sorted order (all bindings of one exchange
+/// together) made the parallel channels wait on each other; spread out, 20,000 bindings
+/// went in about 1.2x faster (docs/plan-apply.md).
+fn spread_by_source(bindings: Vec<&BindingKey>) -> Vec<&BindingKey> {
+    let total = bindings.len();
+    let mut groups: BTreeMap<&str, std::collections::VecDeque<&BindingKey>> = BTreeMap::new();
+    for b in bindings {
+        groups.entry(b.source.as_str()).or_default().push_back(b);
+    }
+    let mut groups: Vec<_> = groups.into_values().collect();
+    let mut out = Vec::with_capacity(total);
+    while !groups.is_empty() {
+        groups.retain_mut(|g| match g.pop_front() {
+            Some(b) => {
+                out.push(b);
+                true
+            }
+            None => false,
+        });
+    }
+    out
 }
 
 fn delete_ops(changes: &[&Change], rank: u8) -> Vec<Op> {
@@ -617,5 +699,84 @@ mod tests {
         let h = body["password_hash"].as_str().unwrap();
         assert!(password::matches(h, Some(password::SHA256), "new"));
         assert!(!body.to_string().contains("\"new\""));
+    }
+
+    fn binding(source: &str, n: usize) -> BindingKey {
+        BindingKey {
+            vhost: "v".into(),
+            source: source.into(),
+            destination_type: crate::topology::model::DestinationType::Queue,
+            destination: format!("q{n}"),
+            routing_key: String::new(),
+            arguments: "{}".into(),
+        }
+    }
+
+    proptest::proptest! {
+        /// Spreading keeps every binding exactly once, keeps each source's own order, and
+        /// never puts two bindings of one source side by side while another source waits.
+        #[test]
+        fn spread_by_source_is_a_fair_permutation(sources in proptest::collection::vec(0u8..6, 0..200)) {
+            let all: Vec<BindingKey> = sources
+                .iter()
+                .enumerate()
+                .map(|(i, s)| binding(&format!("x{s}"), i))
+                .collect();
+            let out = spread_by_source(all.iter().collect());
+            let mut sorted_in: Vec<&BindingKey> = all.iter().collect();
+            let mut sorted_out = out.clone();
+            sorted_in.sort();
+            sorted_out.sort();
+            proptest::prop_assert_eq!(sorted_in, sorted_out);
+            for s in 0u8..6 {
+                let name = format!("x{s}");
+                let order_in: Vec<&str> = all.iter().filter(|b| b.source == name).map(|b| b.destination.as_str()).collect();
+                let order_out: Vec<&str> = out.iter().filter(|b| b.source == name).map(|b| b.destination.as_str()).collect();
+                proptest::prop_assert_eq!(order_in, order_out);
+            }
+            for (i, pair) in out.windows(2).enumerate() {
+                if pair[0].source == pair[1].source {
+                    // Allowed only once every other source has run out.
+                    proptest::prop_assert!(out[i + 1..].iter().all(|b| b.source == pair[0].source));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn bindings_stage_spreads_sources_and_adds_rebinds_once() {
+        let a0 = binding("a", 0);
+        let a1 = binding("a", 1);
+        let b2 = binding("b", 2);
+        let create = |b: &BindingKey| Change {
+            action: Action::Create,
+            target: Target::Binding(b.clone()),
+            fields: vec![],
+            messages: None,
+            definition: Some(Definition::Binding),
+            rebind: vec![],
+        };
+        let replace = Change {
+            action: Action::Replace,
+            target: Target::Queue(crate::state::EntityKey::new("v", "q9")),
+            fields: vec![],
+            messages: Some(0),
+            definition: None,
+            rebind: vec![binding("b", 9), binding("b", 9)],
+        };
+        let changes = [create(&a0), create(&a1), create(&b2), replace];
+        let refs: Vec<&Change> = changes.iter().collect();
+        let ops = stage_ops(Stage::Bindings, &refs, false, false);
+        let order: Vec<String> = ops
+            .iter()
+            .map(|op| match op {
+                Op::Bind(b) => format!("{}>{}", b.source, b.destination),
+                other => panic!("not a bind: {other:?}"),
+            })
+            .collect();
+        assert_eq!(order, ["a>q0", "b>q2", "a>q1", "b>q9"]);
+        // After an import the creates are done; only the re-binds of the replace remain.
+        let ops = stage_ops(Stage::Bindings, &refs, true, false);
+        assert_eq!(ops.len(), 1);
     }
 }

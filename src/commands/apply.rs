@@ -58,18 +58,21 @@ pub struct ApplyArgs {
 }
 
 pub fn run(args: ApplyArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
-    let mut prepared = match prepare(args.file.clone(), color)? {
+    let prepared = match prepare(args.file.clone(), color)? {
         Ok(p) => p,
         Err(status) => return Ok(status),
     };
     let endpoints = Endpoints::resolve(&args.connect, Some(&prepared.topology), &env)?;
+    // From here on the desired state is all that is needed; the parsed file goes (memory).
+    let mut desired = prepared.desired;
+    drop(prepared.topology);
     let opts = PlanOptions { prune: args.prune };
     let rt = runtime()?;
     rt.block_on(async {
         let started = Instant::now();
         let mgmt = Management::new(&endpoints)?;
-        let mut live = read_live(&mgmt, &mut prepared.desired, args.wait).await?;
-        let plan = make_plan(&mgmt, &endpoints, &prepared.desired, &mut live, &opts).await?;
+        let mut live = read_live(&mgmt, &mut desired, args.wait).await?;
+        let plan = make_plan(&mgmt, &endpoints, &desired, &mut live, &opts).await?;
         {
             let mut out = std::io::stdout().lock();
             report::render(&mut out, &plan, args.format, color.stdout())?;
@@ -129,8 +132,9 @@ pub fn run(args: ApplyArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
         let applied = plan.changes.len();
         drop(plan);
         drop(live);
-        let mut after = read_live(&mgmt, &mut prepared.desired, None).await?;
-        let left = make_plan(&mgmt, &endpoints, &prepared.desired, &mut after, &opts).await?;
+        eprintln!("topo: verifying: reading the broker back");
+        let mut after = read_live(&mgmt, &mut desired, None).await?;
+        let left = make_plan(&mgmt, &endpoints, &desired, &mut after, &opts).await?;
         if !left.is_empty() {
             let mut text = Vec::new();
             report::render(&mut text, &left, Format::Text, false)?;
