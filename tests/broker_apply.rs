@@ -387,3 +387,59 @@ fn a_stage_larger_than_one_batch_lands_whole() {
     let plan = v.topo(&["plan", path_str(&file)], &[]);
     assert_eq!(code(&plan), 0, "{}", stdout(&plan));
 }
+
+/// A client's exclusive reply queue (named, so only its exclusivity tells) and its
+/// binding are not the file's business: listed by the broker, left out of the plan (even with --prune) and the export.
+#[test]
+fn exclusive_client_queues_stay_out_of_plan_and_export() {
+    use lapin::options::{QueueBindOptions, QueueDeclareOptions};
+    use lapin::types::FieldTable;
+
+    let v = TestVhost::new();
+    let file = v.file("x.yaml", "exchanges:\n  - {name: x, type: fanout}\n");
+    let apply = v.topo(&["apply", path_str(&file)], &[]);
+    assert_eq!(code(&apply), 0, "{}", stderr(&apply));
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let uri = format!("{}/{}", broker::AMQP, v.name);
+    let conn = rt
+        .block_on(lapin::Connection::connect(&uri, Default::default()))
+        .unwrap();
+    let ch = rt.block_on(conn.create_channel()).unwrap();
+    let q = rt
+        .block_on(ch.queue_declare(
+            "client.replies".into(),
+            QueueDeclareOptions {
+                exclusive: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        ))
+        .unwrap();
+    let qname = q.name().to_string();
+    rt.block_on(ch.queue_bind(
+        qname.as_str().into(),
+        "x".into(),
+        "".into(),
+        QueueBindOptions::default(),
+        FieldTable::default(),
+    ))
+    .unwrap();
+    let listed = v.get(&["queues", &v.name]);
+    assert!(
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|q| q["name"] == json!(qname)),
+        "the broker lists the exclusive queue: {listed}"
+    );
+
+    let plan = v.topo(&["plan", "--prune", path_str(&file)], &[]);
+    assert_eq!(code(&plan), 0, "{}", stdout(&plan));
+    let export = v.topo(&["export", "--vhost", &v.name], &[]);
+    assert_eq!(code(&export), 0, "{}", stderr(&export));
+    assert!(!stdout(&export).contains(&qname), "{}", stdout(&export));
+
+    let _ = rt.block_on(conn.close(200, "done".into()));
+}

@@ -185,6 +185,30 @@ impl Management {
         }
     }
 
+    /// GET with a query string, parsed straight into a typed answer. The URL is built
+    /// before the future starts, so the arguments need not outlive it.
+    pub fn get_typed_query<T: serde::de::DeserializeOwned>(
+        &self,
+        segments: &[&str],
+        query: &[(&str, &str)],
+        what: &str,
+    ) -> impl std::future::Future<Output = Result<T, HttpError>> + '_ {
+        let mut url = self.url(segments);
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
+        let what = what.to_string();
+        async move {
+            match self.call::<T>(Method::GET, url, None, &what).await? {
+                Some(t) => Ok(t),
+                None => Err(HttpError::Body {
+                    what,
+                    detail: "empty answer".into(),
+                }),
+            }
+        }
+    }
+
     /// GET parsed straight into a typed answer (no intermediate JSON tree: the
     /// definitions of 10,000 queues are tens of MiB as a `Value`).
     pub async fn get_typed<T: serde::de::DeserializeOwned>(

@@ -1,10 +1,13 @@
 //! Reading the live broker into a [`State`], normalized exactly like the file is, so that
 //! a broker that matches the file plans as "no changes".
 //!
-//! One `GET /api/definitions/{vhost}` per vhost (fast even at 10,000 queues), plus users,
-//! permissions and vhosts. Message counts are fetched separately and only for the queues a
-//! plan would replace or delete ([`fill_message_counts`]), because the queue listing is
-//! the slow call at scale.
+//! Per vhost, the exchange, queue, binding and policy listings, read in parallel with only
+//! the columns topo compares and without statistics, then filtered to what a definitions
+//! export holds. At 10,000 queues and 20,000 bindings those four calls took 1.5 s against
+//! 3.4 s for `GET /api/definitions/{vhost}` (docs/plan-apply.md), and every plan, apply and
+//! apply's verification starts with this read. Users, permissions and vhosts come from
+//! their own listings. Message counts are fetched separately and only for the queues a
+//! plan would replace or delete ([`fill_message_counts`]).
 
 use std::collections::BTreeSet;
 
@@ -18,11 +21,11 @@ use crate::state::{
 };
 use crate::topology::model::{DestinationType, QueueType};
 
-/// One vhost's definitions export, typed (entities carry no vhost field there).
+/// One vhost's entities as a definitions export lists them (no vhost field, no
+/// statistics), typed.
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(default)]
 pub struct Definitions {
-    pub rabbit_version: Option<String>,
     pub exchanges: Vec<DefExchange>,
     pub queues: Vec<DefQueue>,
     pub bindings: Vec<DefBinding>,
@@ -51,6 +54,12 @@ pub struct DefQueue {
     pub durable: bool,
     #[serde(default)]
     pub auto_delete: bool,
+    /// Exclusive queues belong to a connection; exports leave them out, and so does topo.
+    #[serde(default)]
+    pub exclusive: bool,
+    /// The queue's actual type, as the queue listing reports it.
+    #[serde(rename = "type", default)]
+    pub kind: Option<String>,
     #[serde(default)]
     pub arguments: serde_json::Map<String, Value>,
 }
@@ -101,12 +110,8 @@ pub enum Scope {
     All,
 }
 
-/// The live state of the vhosts in `scope`, plus every user, and the broker's version
-/// when a definitions export said it.
-pub async fn read_state(
-    mgmt: &Management,
-    scope: &Scope,
-) -> Result<(State, Option<String>), HttpError> {
+/// The live state of the vhosts in `scope`, plus every user.
+pub async fn read_state(mgmt: &Management, scope: &Scope) -> Result<State, HttpError> {
     let mut state = State::default();
     let vhosts = mgmt.get(&["vhosts"], "listing vhosts").await?;
     let mut present = Vec::new();
@@ -128,10 +133,7 @@ pub async fn read_state(
     for name in present.clone() {
         let m = mgmt.clone();
         tasks.spawn(async move {
-            let what = format!("reading the definitions of vhost {name}");
-            let defs = m
-                .get_typed::<Definitions>(&["definitions", &name], &what)
-                .await;
+            let defs = read_vhost(&m, &name).await;
             (name, defs)
         });
     }
@@ -145,7 +147,6 @@ pub async fn read_state(
         }
     }
     defs.sort_by(|a, b| a.0.cmp(&b.0));
-    let version = defs.iter().find_map(|(_, d)| d.rabbit_version.clone());
     for (vhost, d) in defs {
         let default_type = state.vhosts.get(&vhost).and_then(|v| v.default_queue_type);
         add_definitions(&mut state, &vhost, d, default_type);
@@ -173,7 +174,73 @@ pub async fn read_state(
             },
         );
     }
-    Ok((state, version))
+    Ok(state)
+}
+
+/// One vhost's exchanges, queues, bindings and policies: four listings at once, reduced to
+/// what its definitions export would hold.
+async fn read_vhost(m: &Management, vhost: &str) -> Result<Definitions, HttpError> {
+    let what = |kind: &str| format!("listing the {kind} of vhost {vhost}");
+    let no_stats = ("disable_stats", "true");
+    let (exchanges, queues, bindings, policies) = tokio::try_join!(
+        m.get_typed_query::<Vec<DefExchange>>(
+            &["exchanges", vhost],
+            &[
+                no_stats,
+                (
+                    "columns",
+                    "name,type,durable,auto_delete,internal,arguments"
+                ),
+            ],
+            &what("exchanges"),
+        ),
+        m.get_typed_query::<Vec<DefQueue>>(
+            &["queues", vhost],
+            &[
+                no_stats,
+                (
+                    "columns",
+                    "name,type,durable,auto_delete,exclusive,arguments"
+                ),
+            ],
+            &what("queues"),
+        ),
+        m.get_typed_query::<Vec<DefBinding>>(
+            &["bindings", vhost],
+            &[(
+                "columns",
+                "source,destination,destination_type,routing_key,arguments",
+            )],
+            &what("bindings"),
+        ),
+        m.get_typed_query::<Vec<DefPolicy>>(&["policies", vhost], &[], &what("policies")),
+    )?;
+    Ok(as_exported(Definitions {
+        exchanges,
+        queues,
+        bindings,
+        policies,
+    }))
+}
+
+/// Leave out what a definitions export leaves out: the default and `amq.*` exchanges,
+/// exclusive queues, the default exchange's implicit bindings and bindings to queues left
+/// out.
+fn as_exported(mut d: Definitions) -> Definitions {
+    d.exchanges
+        .retain(|x| !x.name.is_empty() && !x.name.starts_with("amq."));
+    let exclusive: BTreeSet<String> = d
+        .queues
+        .iter()
+        .filter(|q| q.exclusive)
+        .map(|q| q.name.clone())
+        .collect();
+    d.queues.retain(|q| !q.exclusive);
+    let left_out = |b: &DefBinding| {
+        b.source.is_empty() || (b.destination_type == "queue" && exclusive.contains(&b.destination))
+    };
+    d.bindings.retain(|b| !left_out(b));
+    d
 }
 
 /// The broker's version from `/api/overview`.
@@ -298,6 +365,7 @@ pub fn add_definitions(
         let kind = arguments
             .remove("x-queue-type")
             .and_then(|t| t.as_str().and_then(parse_queue_type))
+            .or_else(|| q.kind.as_deref().and_then(parse_queue_type))
             .or(default_type)
             .unwrap_or(QueueType::Classic);
         state.queues.insert(
@@ -393,6 +461,39 @@ mod tests {
             Some(QueueType::Quorum),
         );
         assert_eq!(s.queues[&EntityKey::new("v", "c")].kind, QueueType::Quorum);
+    }
+
+    #[test]
+    fn listings_reduce_to_what_an_export_holds() {
+        let d: Definitions = serde_json::from_value(json!({
+            "exchanges": [{"name": ""}, {"name": "amq.topic", "type": "topic"}, {"name": "x"}],
+            "queues": [
+                {"name": "amq.gen-1", "exclusive": true, "durable": false},
+                {"name": "q", "type": "quorum"}
+            ],
+            "bindings": [
+                {"source": "", "destination": "q", "destination_type": "queue", "routing_key": "q"},
+                {"source": "x", "destination": "amq.gen-1", "destination_type": "queue"},
+                {"source": "x", "destination": "q", "destination_type": "queue"},
+                {"source": "x", "destination": "amq.gen-1", "destination_type": "exchange"}
+            ]
+        }))
+        .unwrap();
+        let d = as_exported(d);
+        let names: Vec<&str> = d.exchanges.iter().map(|x| x.name.as_str()).collect();
+        assert_eq!(names, ["x"]);
+        let names: Vec<&str> = d.queues.iter().map(|q| q.name.as_str()).collect();
+        assert_eq!(names, ["q"]);
+        let kept: Vec<(&str, &str)> = d
+            .bindings
+            .iter()
+            .map(|b| (b.destination.as_str(), b.destination_type.as_str()))
+            .collect();
+        assert_eq!(kept, [("q", "queue"), ("amq.gen-1", "exchange")]);
+        // The listing's type column types a queue whose arguments do not say it.
+        let mut s = State::default();
+        add_definitions(&mut s, "v", d, None);
+        assert_eq!(s.queues[&EntityKey::new("v", "q")].kind, QueueType::Quorum);
     }
 
     #[test]

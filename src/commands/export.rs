@@ -34,7 +34,7 @@ pub struct ExportArgs {
 pub fn run(args: ExportArgs) -> anyhow::Result<ExitStatus> {
     let endpoints = Endpoints::resolve(&args.connect, None, &env)?;
     let rt = runtime()?;
-    let (state, _) = rt.block_on(async {
+    let state = rt.block_on(async {
         let mgmt = Management::new(&endpoints)?;
         let scope = match &args.vhost {
             Some(v) => Scope::Vhosts([v.clone()].into_iter().collect()),

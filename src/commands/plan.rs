@@ -129,16 +129,13 @@ pub(crate) async fn read_live(
     wait: Option<Duration>,
 ) -> anyhow::Result<State> {
     let scope = Scope::Vhosts(desired.vhost_names());
-    let (mut live, version) = read_with_wait(mgmt, &scope, wait).await?;
+    let mut live = read_with_wait(mgmt, &scope, wait).await?;
     if desired
         .vhosts
         .values()
         .any(|v| v.default_queue_type.is_some())
     {
-        let version = match version {
-            Some(v) => Some(v),
-            None => read::broker_version(mgmt).await.map_err(http_error)?,
-        };
+        let version = read::broker_version(mgmt).await.map_err(http_error)?;
         if let Some(v) = version.filter(|v| !read::keeps_vhost_default_queue_type(v)) {
             static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
             if !SAID.swap(true, std::sync::atomic::Ordering::Relaxed) {
@@ -162,7 +159,7 @@ pub(crate) async fn read_with_wait(
     mgmt: &Management,
     scope: &Scope,
     wait: Option<Duration>,
-) -> anyhow::Result<(State, Option<String>)> {
+) -> anyhow::Result<State> {
     let deadline = wait.map(|w| Instant::now() + w);
     let mut said = false;
     loop {
