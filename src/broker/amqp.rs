@@ -98,7 +98,8 @@ impl Amqp {
         }
     }
 
-    async fn channels(&mut self, vhost: &str) -> Result<Vec<Channel>, AmqpError> {
+    /// The vhost's open channels, or `want` new ones (at most [`CHANNELS`]).
+    async fn channels(&mut self, vhost: &str, want: usize) -> Result<Vec<Channel>, AmqpError> {
         if let Some((conn, chans)) = self.conns.get(vhost)
             && conn.status().connected()
             && !chans.is_empty()
@@ -133,8 +134,9 @@ impl Amqp {
                 }
             }
         };
-        let mut chans = Vec::with_capacity(CHANNELS);
-        for _ in 0..CHANNELS {
+        let want = want.clamp(1, CHANNELS);
+        let mut chans = Vec::with_capacity(want);
+        for _ in 0..want {
             match tokio::time::timeout(self.ep.timeout, conn.create_channel()).await {
                 Ok(Ok(c)) => chans.push(c),
                 Ok(Err(e)) => return Err(err(e.to_string())),
@@ -200,7 +202,7 @@ impl Amqp {
             return Ok(0);
         }
         let chans = self
-            .channels(vhost)
+            .channels(vhost, ops.len())
             .await
             .map_err(|error| StageFailure { done: 0, error })?;
         let timeout = self.ep.timeout;
@@ -251,7 +253,7 @@ impl Amqp {
     ) -> Result<Vec<(EntityKey, u64)>, AmqpError> {
         let mut out = Vec::with_capacity(queues.len());
         for key in queues {
-            let chans = self.channels(&key.vhost).await?;
+            let chans = self.channels(&key.vhost, 1).await?;
             let chan = &chans[0];
             let fut = chan.queue_declare(
                 key.name.as_str().into(),
