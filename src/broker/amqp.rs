@@ -23,9 +23,10 @@ use crate::state::{Args, BindingKey, EntityKey, ExchangeState, QueueState};
 use crate::topology::model::{DestinationType, QueueType};
 
 /// Channels per vhost connection and requests in flight across them. The broker runs
-/// each channel's methods one after another in one process, so the channel count is its
-/// parallelism: at 10,000 queues, 8 channels kept it near one core and 32 near two
-/// (apply 39 s against 27 s); 64 gained nothing more (docs/plan-apply.md).
+/// each channel's methods one after another in one process, so the channel count bounds
+/// its parallelism. At 10,000 queues the queue stage is bound by the broker's CPU with 8
+/// or 32 channels alike; 32 made the bindings stage a little faster, 64 gained nothing
+/// more (docs/plan-apply.md).
 const CHANNELS: usize = 32;
 const IN_FLIGHT: usize = 2048;
 /// Operations per set of channels. lapin remembers every entity a channel declared or
