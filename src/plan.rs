@@ -188,6 +188,20 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// Counts of these actions.
+    pub fn of(actions: impl IntoIterator<Item = Action>) -> Summary {
+        let mut s = Summary::default();
+        for a in actions {
+            match a {
+                Action::Create => s.create += 1,
+                Action::Update => s.update += 1,
+                Action::Replace => s.replace += 1,
+                Action::Delete => s.delete += 1,
+            }
+        }
+        s
+    }
+
     pub fn total(&self) -> usize {
         self.create + self.update + self.replace + self.delete
     }
@@ -199,16 +213,7 @@ impl Plan {
     }
 
     pub fn summary(&self) -> Summary {
-        let mut s = Summary::default();
-        for c in &self.changes {
-            match c.action {
-                Action::Create => s.create += 1,
-                Action::Update => s.update += 1,
-                Action::Replace => s.replace += 1,
-                Action::Delete => s.delete += 1,
-            }
-        }
-        s
+        Summary::of(self.changes.iter().map(|c| c.action))
     }
 
     /// The replaces (apply refuses them without `--allow-replace`).
@@ -236,11 +241,11 @@ pub fn plan(desired: &State, live: &State, opts: &PlanOptions) -> Plan {
         match live.vhosts.get(name) {
             None => forward.push(create(
                 Target::Vhost(name.clone()),
-                vhost_fields(&want),
+                vhost_fields(&want, None),
                 Definition::Vhost(want),
             )),
             Some(have) => {
-                let fields = vhost_diff(&want, have);
+                let fields = vhost_fields(&want, Some(have));
                 if !fields.is_empty() {
                     forward.push(update(
                         Target::Vhost(name.clone()),
@@ -257,11 +262,11 @@ pub fn plan(desired: &State, live: &State, opts: &PlanOptions) -> Plan {
         match live.users.get(name) {
             None => forward.push(create(
                 target,
-                user_fields(want),
+                user_fields(want, None),
                 Definition::User(want.clone()),
             )),
             Some(have) => {
-                let fields = user_diff(want, have);
+                let fields = user_fields(want, Some(have));
                 if !fields.is_empty() {
                     forward.push(update(target, fields, Definition::User(want.clone())));
                 }
@@ -277,7 +282,6 @@ pub fn plan(desired: &State, live: &State, opts: &PlanOptions) -> Plan {
         |k| Target::Permission(k.clone()),
         |k| opts.prune && scope.contains(&k.vhost),
         permission_fields,
-        permission_fields_diff,
         |s| Definition::Permission(s.clone()),
         &mut forward,
         &mut deletes,
@@ -289,7 +293,6 @@ pub fn plan(desired: &State, live: &State, opts: &PlanOptions) -> Plan {
         |k| Target::Policy(k.clone()),
         |k| opts.prune && scope.contains(&k.vhost),
         policy_fields,
-        policy_fields_diff,
         |s| Definition::Policy(s.clone()),
         &mut forward,
         &mut deletes,
@@ -300,13 +303,13 @@ pub fn plan(desired: &State, live: &State, opts: &PlanOptions) -> Plan {
         match live.exchanges.get(key) {
             None => forward.push(create(
                 target,
-                exchange_fields(want),
+                exchange_fields(want, None),
                 Definition::Exchange(want.clone()),
             )),
             Some(have) if have != want => {
                 forward.push(replace(
                     target,
-                    exchange_diff(want, have),
+                    exchange_fields(want, Some(have)),
                     None,
                     Definition::Exchange(want.clone()),
                 ));
@@ -325,13 +328,13 @@ pub fn plan(desired: &State, live: &State, opts: &PlanOptions) -> Plan {
         match live.queues.get(key) {
             None => forward.push(create(
                 target,
-                queue_fields(want),
+                queue_fields(want, None),
                 Definition::Queue(want.clone()),
             )),
             Some(have) if !have.same_definition(want) => {
                 forward.push(replace(
                     target,
-                    queue_diff(want, have),
+                    queue_fields(want, Some(have)),
                     Some(have.messages.unwrap_or(0)),
                     Definition::Queue(want.clone()),
                 ));
@@ -587,17 +590,16 @@ fn diff_map<K: Ord, V>(
     live: &BTreeMap<K, V>,
     target: impl Fn(&K) -> Target,
     prunable: impl Fn(&K) -> bool,
-    fields: impl Fn(&V) -> Vec<FieldChange>,
-    diff: impl Fn(&V, &V) -> Vec<FieldChange>,
+    fields: impl Fn(&V, Option<&V>) -> Vec<FieldChange>,
     definition: impl Fn(&V) -> Definition,
     forward: &mut Vec<Change>,
     deletes: &mut Vec<Change>,
 ) {
     for (k, want) in desired {
         match live.get(k) {
-            None => forward.push(create(target(k), fields(want), definition(want))),
+            None => forward.push(create(target(k), fields(want, None), definition(want))),
             Some(have) => {
-                let d = diff(want, have);
+                let d = fields(want, Some(have));
                 if !d.is_empty() {
                     forward.push(update(target(k), d, definition(want)));
                 }
@@ -621,10 +623,23 @@ fn field(name: &str, old: Option<Value>, new: Option<Value>) -> FieldChange {
     }
 }
 
-/// `old -> new` for one scalar field when they differ.
-fn cmp<T: PartialEq + Serialize>(out: &mut Vec<FieldChange>, name: &str, new: &T, old: &T) {
-    if new != old {
-        out.push(field(name, to_value(old), to_value(new)));
+/// `old -> new` for one scalar field when it differs; with no live entity (a create),
+/// every field shows, from nothing.
+fn cmp<T: PartialEq + Serialize>(out: &mut Vec<FieldChange>, name: &str, new: &T, old: Option<&T>) {
+    if old != Some(new) {
+        out.push(field(name, old.and_then(to_value), to_value(new)));
+    }
+}
+
+/// Like [`cmp`] for a field the file may leave unmanaged (`None`): only a set field counts.
+fn cmp_managed<T: PartialEq + Serialize>(
+    out: &mut Vec<FieldChange>,
+    name: &str,
+    new: &Option<T>,
+    old: Option<&Option<T>>,
+) {
+    if new.is_some() {
+        cmp(out, name, new, old);
     }
 }
 
@@ -632,7 +647,10 @@ fn to_value<T: Serialize>(v: &T) -> Option<Value> {
     serde_json::to_value(v).ok()
 }
 
-fn args_diff(out: &mut Vec<FieldChange>, prefix: &str, new: &Args, old: &Args) {
+/// One `prefix.key` field per argument that differs (every argument for a create).
+fn args_diff(out: &mut Vec<FieldChange>, prefix: &str, new: &Args, old: Option<&Args>) {
+    let none = Args::new();
+    let old = old.unwrap_or(&none);
     let keys: BTreeSet<&String> = new.keys().chain(old.keys()).collect();
     for k in keys {
         let (n, o) = (new.get(k), old.get(k));
@@ -642,46 +660,22 @@ fn args_diff(out: &mut Vec<FieldChange>, prefix: &str, new: &Args, old: &Args) {
     }
 }
 
-fn args_fields(out: &mut Vec<FieldChange>, prefix: &str, args: &Args) {
-    for (k, v) in args {
-        out.push(field(&format!("{prefix}.{k}"), None, Some(v.clone())));
-    }
-}
-
-fn vhost_fields(v: &VhostState) -> Vec<FieldChange> {
-    let mut out = Vec::new();
-    if let Some(d) = &v.description {
-        out.push(field("description", None, to_value(d)));
-    }
-    if let Some(t) = v.default_queue_type {
-        out.push(field("default_queue_type", None, to_value(&t)));
-    }
-    if let Some(t) = &v.tags {
-        out.push(field("tags", None, to_value(t)));
-    }
-    out
-}
-
 /// Only the fields the file manages (`Some`) count.
-fn vhost_diff(want: &VhostState, have: &VhostState) -> Vec<FieldChange> {
+fn vhost_fields(want: &VhostState, have: Option<&VhostState>) -> Vec<FieldChange> {
     let mut out = Vec::new();
-    if want.description.is_some() && want.description != have.description {
-        out.push(field(
-            "description",
-            to_value(&have.description),
-            to_value(&want.description),
-        ));
-    }
-    if want.default_queue_type.is_some() && want.default_queue_type != have.default_queue_type {
-        out.push(field(
-            "default_queue_type",
-            to_value(&have.default_queue_type),
-            to_value(&want.default_queue_type),
-        ));
-    }
-    if want.tags.is_some() && want.tags != have.tags {
-        out.push(field("tags", to_value(&have.tags), to_value(&want.tags)));
-    }
+    cmp_managed(
+        &mut out,
+        "description",
+        &want.description,
+        have.map(|h| &h.description),
+    );
+    cmp_managed(
+        &mut out,
+        "default_queue_type",
+        &want.default_queue_type,
+        have.map(|h| &h.default_queue_type),
+    );
+    cmp_managed(&mut out, "tags", &want.tags, have.map(|h| &h.tags));
     out
 }
 
@@ -705,21 +699,17 @@ fn credential_shown(c: &Credential) -> Option<Value> {
     }
 }
 
-fn user_fields(u: &UserState) -> Vec<FieldChange> {
-    let mut out = vec![field("tags", None, to_value(&u.tags))];
-    if let Some(c) = credential_shown(&u.credential) {
-        out.push(field("password", None, Some(c)));
-    }
-    out
-}
-
-fn user_diff(want: &UserState, have: &UserState) -> Vec<FieldChange> {
+fn user_fields(want: &UserState, have: Option<&UserState>) -> Vec<FieldChange> {
     let mut out = Vec::new();
-    cmp(&mut out, "tags", &want.tags, &have.tags);
-    if !credential_unchanged(&want.credential, &have.credential) {
+    cmp(&mut out, "tags", &want.tags, have.map(|h| &h.tags));
+    let password_changes = match have {
+        None => credential_shown(&want.credential).is_some(),
+        Some(h) => !credential_unchanged(&want.credential, &h.credential),
+    };
+    if password_changes {
         out.push(field(
             "password",
-            credential_shown(&have.credential),
+            have.and_then(|h| credential_shown(&h.credential)),
             credential_shown(&want.credential),
         ));
     }
@@ -744,88 +734,84 @@ pub fn credential_unchanged(want: &Credential, have: &Credential) -> bool {
     }
 }
 
-fn permission_fields(p: &PermissionState) -> Vec<FieldChange> {
-    vec![
-        field("configure", None, to_value(&p.configure)),
-        field("write", None, to_value(&p.write)),
-        field("read", None, to_value(&p.read)),
-    ]
-}
-
-fn permission_fields_diff(want: &PermissionState, have: &PermissionState) -> Vec<FieldChange> {
+fn permission_fields(want: &PermissionState, have: Option<&PermissionState>) -> Vec<FieldChange> {
     let mut out = Vec::new();
-    cmp(&mut out, "configure", &want.configure, &have.configure);
-    cmp(&mut out, "write", &want.write, &have.write);
-    cmp(&mut out, "read", &want.read, &have.read);
+    cmp(
+        &mut out,
+        "configure",
+        &want.configure,
+        have.map(|h| &h.configure),
+    );
+    cmp(&mut out, "write", &want.write, have.map(|h| &h.write));
+    cmp(&mut out, "read", &want.read, have.map(|h| &h.read));
     out
 }
 
-fn policy_fields(p: &PolicyState) -> Vec<FieldChange> {
-    let mut out = vec![
-        field("pattern", None, to_value(&p.pattern)),
-        field("apply_to", None, to_value(&p.apply_to)),
-        field("priority", None, to_value(&p.priority)),
-    ];
-    args_fields(&mut out, "definition", &p.definition);
-    out
-}
-
-fn policy_fields_diff(want: &PolicyState, have: &PolicyState) -> Vec<FieldChange> {
+fn policy_fields(want: &PolicyState, have: Option<&PolicyState>) -> Vec<FieldChange> {
     let mut out = Vec::new();
-    cmp(&mut out, "pattern", &want.pattern, &have.pattern);
-    cmp(&mut out, "apply_to", &want.apply_to, &have.apply_to);
-    cmp(&mut out, "priority", &want.priority, &have.priority);
-    args_diff(&mut out, "definition", &want.definition, &have.definition);
+    cmp(&mut out, "pattern", &want.pattern, have.map(|h| &h.pattern));
+    cmp(
+        &mut out,
+        "apply_to",
+        &want.apply_to,
+        have.map(|h| &h.apply_to),
+    );
+    cmp(
+        &mut out,
+        "priority",
+        &want.priority,
+        have.map(|h| &h.priority),
+    );
+    args_diff(
+        &mut out,
+        "definition",
+        &want.definition,
+        have.map(|h| &h.definition),
+    );
     out
 }
 
-fn exchange_fields(x: &ExchangeState) -> Vec<FieldChange> {
-    let mut out = vec![
-        field("type", None, to_value(&x.kind)),
-        field("durable", None, to_value(&x.durable)),
-        field("auto_delete", None, to_value(&x.auto_delete)),
-        field("internal", None, to_value(&x.internal)),
-    ];
-    args_fields(&mut out, "arguments", &x.arguments);
-    out
-}
-
-fn exchange_diff(want: &ExchangeState, have: &ExchangeState) -> Vec<FieldChange> {
+fn exchange_fields(want: &ExchangeState, have: Option<&ExchangeState>) -> Vec<FieldChange> {
     let mut out = Vec::new();
-    cmp(&mut out, "type", &want.kind, &have.kind);
-    cmp(&mut out, "durable", &want.durable, &have.durable);
+    cmp(&mut out, "type", &want.kind, have.map(|h| &h.kind));
+    cmp(&mut out, "durable", &want.durable, have.map(|h| &h.durable));
     cmp(
         &mut out,
         "auto_delete",
         &want.auto_delete,
-        &have.auto_delete,
+        have.map(|h| &h.auto_delete),
     );
-    cmp(&mut out, "internal", &want.internal, &have.internal);
-    args_diff(&mut out, "arguments", &want.arguments, &have.arguments);
+    cmp(
+        &mut out,
+        "internal",
+        &want.internal,
+        have.map(|h| &h.internal),
+    );
+    args_diff(
+        &mut out,
+        "arguments",
+        &want.arguments,
+        have.map(|h| &h.arguments),
+    );
     out
 }
 
-fn queue_fields(q: &QueueState) -> Vec<FieldChange> {
-    let mut out = vec![
-        field("type", None, to_value(&q.kind)),
-        field("durable", None, to_value(&q.durable)),
-        field("auto_delete", None, to_value(&q.auto_delete)),
-    ];
-    args_fields(&mut out, "arguments", &q.arguments);
-    out
-}
-
-fn queue_diff(want: &QueueState, have: &QueueState) -> Vec<FieldChange> {
+fn queue_fields(want: &QueueState, have: Option<&QueueState>) -> Vec<FieldChange> {
     let mut out = Vec::new();
-    cmp(&mut out, "type", &want.kind, &have.kind);
-    cmp(&mut out, "durable", &want.durable, &have.durable);
+    cmp(&mut out, "type", &want.kind, have.map(|h| &h.kind));
+    cmp(&mut out, "durable", &want.durable, have.map(|h| &h.durable));
     cmp(
         &mut out,
         "auto_delete",
         &want.auto_delete,
-        &have.auto_delete,
+        have.map(|h| &h.auto_delete),
     );
-    args_diff(&mut out, "arguments", &want.arguments, &have.arguments);
+    args_diff(
+        &mut out,
+        "arguments",
+        &want.arguments,
+        have.map(|h| &h.arguments),
+    );
     out
 }
 

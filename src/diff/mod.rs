@@ -63,10 +63,8 @@ pub struct Diff {
 /// Counts per action, and how many need approval.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 pub struct Summary {
-    pub create: usize,
-    pub update: usize,
-    pub replace: usize,
-    pub delete: usize,
+    #[serde(flatten)]
+    pub actions: crate::plan::Summary,
     /// Deletes and replaces.
     pub destructive: usize,
 }
@@ -95,19 +93,11 @@ impl Diff {
     }
 
     pub fn summary(&self) -> Summary {
-        let mut s = Summary::default();
-        for a in self.actions() {
-            match a {
-                Action::Create => s.create += 1,
-                Action::Update => s.update += 1,
-                Action::Replace => s.replace += 1,
-                Action::Delete => s.delete += 1,
-            }
-            if is_destructive(a) {
-                s.destructive += 1;
-            }
+        let actions = crate::plan::Summary::of(self.actions());
+        Summary {
+            destructive: self.actions().filter(|a| is_destructive(*a)).count(),
+            actions,
         }
-        s
     }
 
     /// Node ids (see [`crate::graph::node_id`]) of the queues and exchanges replaced.

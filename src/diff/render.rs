@@ -63,7 +63,7 @@ fn lines(diff: &Diff) -> Vec<(Action, String, Vec<String>)> {
 
 /// `1 to create, 2 to update; 1 destructive` (non-zero parts only).
 pub fn summary_line(s: &Summary, unmanaged: usize) -> String {
-    let mut line = counts_phrase(s.create, s.update, s.replace, s.delete)
+    let mut line = counts_phrase(&s.actions)
         .unwrap_or_else(|| "no changes to the broker or the services".to_string());
     if s.destructive > 0 {
         let _ = write!(line, "; {} destructive (delete or replace)", s.destructive);

@@ -57,23 +57,17 @@ pub fn show_value(v: Option<&Value>) -> String {
 /// `1 to create, 2 to update, ...` (only the non-zero parts), or `no changes`.
 pub fn summary_line(plan: &Plan) -> String {
     let s = plan.summary();
-    counts_phrase(s.create, s.update, s.replace, s.delete)
-        .unwrap_or_else(|| "no changes: the broker matches the file".to_string())
+    counts_phrase(&s).unwrap_or_else(|| "no changes: the broker matches the file".to_string())
 }
 
 /// `1 to create, 2 to update, ...` (non-zero parts only); `None` when all are zero.
 /// Shared by the plan and the diff so both count in the same words.
-pub fn counts_phrase(
-    create: usize,
-    update: usize,
-    replace: usize,
-    delete: usize,
-) -> Option<String> {
+pub fn counts_phrase(s: &crate::plan::Summary) -> Option<String> {
     let parts: Vec<String> = [
-        (create, "to create"),
-        (update, "to update"),
-        (replace, "to replace"),
-        (delete, "to delete"),
+        (s.create, "to create"),
+        (s.update, "to update"),
+        (s.replace, "to replace"),
+        (s.delete, "to delete"),
     ]
     .iter()
     .filter(|(n, _)| *n > 0)
