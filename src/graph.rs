@@ -406,9 +406,47 @@ impl Graph {
         v
     }
 
+    /// Nodes as both formats draw them: first those outside any vhost group (all of them
+    /// when the graph needs no groups), then one group per vhost, each in drawing order.
+    fn node_groups(&self) -> Vec<NodeGroup<'_>> {
+        let ordered = self.ordered();
+        let Some(vhosts) = self.vhost_groups() else {
+            return vec![(None, ordered)];
+        };
+        let mut groups = vec![(
+            None,
+            ordered
+                .iter()
+                .filter(|(_, n)| n.vhost.is_none())
+                .copied()
+                .collect(),
+        )];
+        for vh in vhosts {
+            let nodes = ordered
+                .iter()
+                .filter(|(_, n)| n.vhost.as_deref() == Some(vh))
+                .copied()
+                .collect();
+            groups.push((Some(vh), nodes));
+        }
+        groups
+    }
+
     /// Edges in drawing order: by kind, then endpoints and label.
     fn ordered_edges(&self) -> Vec<(&EdgeKey, &Option<Mark>)> {
         self.edges.iter().collect()
+    }
+}
+
+/// A vhost group of nodes (`None`: drawn outside any group), as the renderers draw it.
+type NodeGroup<'a> = (Option<&'a str>, Vec<(&'a String, &'a Node)>);
+
+/// An edge's label with the diff mark's sign in front, when the edge is marked.
+fn edge_label(label: &str, mark: Option<Mark>) -> String {
+    match mark {
+        Some(m) if label.is_empty() => m.sign().to_string(),
+        Some(m) => format!("{} {label}", m.sign()),
+        None => label.to_string(),
     }
 }
 
@@ -456,41 +494,28 @@ pub fn to_mermaid(g: &Graph) -> String {
         };
         let _ = writeln!(out, "{indent}{id}{open}\"{text}\"{close}");
     };
-    let ordered = g.ordered();
-    match g.vhost_groups() {
-        None => {
-            for (id, n) in &ordered {
-                node_line(&mut out, id, n, "  ");
-            }
+    for (vhost, nodes) in g.node_groups() {
+        let indent = if let Some(vh) = vhost {
+            let _ = writeln!(
+                out,
+                "  subgraph vh_{}[\"vhost {}\"]",
+                escape_id(vh),
+                mermaid_text(vh)
+            );
+            "    "
+        } else {
+            "  "
+        };
+        for (id, n) in nodes {
+            node_line(&mut out, id, n, indent);
         }
-        Some(vhosts) => {
-            for (id, n) in ordered.iter().filter(|(_, n)| n.vhost.is_none()) {
-                node_line(&mut out, id, n, "  ");
-            }
-            for vh in vhosts {
-                let _ = writeln!(
-                    out,
-                    "  subgraph vh_{}[\"vhost {}\"]",
-                    escape_id(vh),
-                    mermaid_text(vh)
-                );
-                for (id, n) in ordered
-                    .iter()
-                    .filter(|(_, n)| n.vhost.as_deref() == Some(vh))
-                {
-                    node_line(&mut out, id, n, "    ");
-                }
-                out.push_str("  end\n");
-            }
+        if vhost.is_some() {
+            out.push_str("  end\n");
         }
     }
     let mut link_styles = Vec::new();
     for (i, ((kind, from, to, label), mark)) in g.ordered_edges().into_iter().enumerate() {
-        let label = match mark {
-            Some(m) if label.is_empty() => m.sign().to_string(),
-            Some(m) => format!("{} {label}", m.sign()),
-            None => label.clone(),
-        };
+        let label = edge_label(label, *mark);
         let arrow = match kind {
             EdgeKind::Binding | EdgeKind::Sends | EdgeKind::Consumes => "-->",
             EdgeKind::Alternate | EdgeKind::DeadLetter => "-.->",
@@ -588,40 +613,27 @@ pub fn to_dot(g: &Graph) -> String {
         }
         let _ = writeln!(out, "{indent}{} [{attrs}];", dot_quote(id));
     };
-    let ordered = g.ordered();
-    match g.vhost_groups() {
-        None => {
-            for (id, n) in &ordered {
-                node_line(&mut out, id, n, "  ");
-            }
+    for (vhost, nodes) in g.node_groups() {
+        let indent = if let Some(vh) = vhost {
+            let _ = writeln!(
+                out,
+                "  subgraph {} {{",
+                dot_quote(&format!("cluster_{}", escape_id(vh)))
+            );
+            let _ = writeln!(out, "    label={};", dot_quote(&format!("vhost {vh}")));
+            "    "
+        } else {
+            "  "
+        };
+        for (id, n) in nodes {
+            node_line(&mut out, id, n, indent);
         }
-        Some(vhosts) => {
-            for (id, n) in ordered.iter().filter(|(_, n)| n.vhost.is_none()) {
-                node_line(&mut out, id, n, "  ");
-            }
-            for vh in vhosts {
-                let _ = writeln!(
-                    out,
-                    "  subgraph {} {{",
-                    dot_quote(&format!("cluster_{}", escape_id(vh)))
-                );
-                let _ = writeln!(out, "    label={};", dot_quote(&format!("vhost {vh}")));
-                for (id, n) in ordered
-                    .iter()
-                    .filter(|(_, n)| n.vhost.as_deref() == Some(vh))
-                {
-                    node_line(&mut out, id, n, "    ");
-                }
-                out.push_str("  }\n");
-            }
+        if vhost.is_some() {
+            out.push_str("  }\n");
         }
     }
     for ((kind, from, to, label), mark) in g.ordered_edges() {
-        let label = match mark {
-            Some(m) if label.is_empty() => m.sign().to_string(),
-            Some(m) => format!("{} {label}", m.sign()),
-            None => label.clone(),
-        };
+        let label = edge_label(label, *mark);
         let mut attrs = Vec::new();
         if !label.is_empty() {
             attrs.push(format!("label={}", dot_quote(&label)));
