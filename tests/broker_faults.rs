@@ -107,7 +107,7 @@ fn missing_tags_and_vhost_permissions_are_explained() {
         "{err}"
     );
     assert!(err.contains("Not administrator user"), "{err}");
-    assert!(err.contains("administrator"), "{err}");
+    assert!(err.contains("the `administrator` tag"), "{err}");
 
     // An administrator without permissions on the vhost: the AMQP side says so.
     v.put(

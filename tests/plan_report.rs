@@ -152,6 +152,7 @@ fn json() {
 #[test]
 fn markdown() {
     let text = render(Format::Markdown, false);
+    assert!(!text.contains("hunter2"));
     insta::assert_snapshot!(text);
 }
 

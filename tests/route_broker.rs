@@ -746,18 +746,7 @@ async fn internal_exchange_is_refused_by_both() {
     );
     let vhost = TestVhost::create().await;
     import(&state, &vhost.name).await;
-    let conn = timed(
-        "connect",
-        Connection::connect(
-            &format!("{AMQP}/{}", enc(&vhost.name)),
-            ConnectionProperties::default(),
-        ),
-    )
-    .await
-    .expect("connect");
-    let ch = timed("channel", conn.create_channel())
-        .await
-        .expect("channel");
+    let (conn, ch) = connect(&vhost.name).await;
     timed(
         "confirm.select",
         ch.confirm_select(ConfirmSelectOptions::default()),

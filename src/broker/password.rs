@@ -80,6 +80,14 @@ mod tests {
         let h = hash_with_salt(&salt, "guest");
         assert!(h.starts_with(&STANDARD.encode(salt)[..4]));
         assert!(matches(&h, Some(SHA256), "guest"));
+        // base64(salt ++ sha256(salt ++ "guest")), computed outside topo.
+        assert_eq!(h, "kI3GCrswBLNZQzHJJ95QLoyfAVooYhnvf7jbqiW9BjOYUloe");
+        // The same for sha512, as a broker configured for it stores it.
+        assert!(matches(
+            "kI3GCrf65LdSkFyP8BVa8fB/67dDZ7ljrRF4WEjLDwWuHFxFQjgE88vc4EqLc8+dW4j5onKsGl4Ty32Icokl1iJrRxk=",
+            Some(SHA512),
+            "guest"
+        ));
         assert_ne!(h, hash_sha256("guest"), "salt is random");
     }
 }
