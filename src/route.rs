@@ -117,18 +117,23 @@ fn routing_keys(msg: &Message) -> Result<Vec<String>, RouteError> {
     Ok(keys)
 }
 
-/// Builtin exchanges as state, so routing treats them like declared ones.
-fn builtin(name: &str) -> Option<ExchangeState> {
+/// The type of a builtin exchange, if `name` is one.
+pub fn builtin_kind(name: &str) -> Option<&'static str> {
     BUILTIN_EXCHANGES
         .iter()
         .find(|(n, _)| *n == name)
-        .map(|(_, kind)| ExchangeState {
-            kind: (*kind).to_string(),
-            durable: true,
-            auto_delete: false,
-            internal: false,
-            arguments: BTreeMap::new(),
-        })
+        .map(|(_, kind)| *kind)
+}
+
+/// Builtin exchanges as state, so routing treats them like declared ones.
+fn builtin(name: &str) -> Option<ExchangeState> {
+    builtin_kind(name).map(|kind| ExchangeState {
+        kind: kind.to_string(),
+        durable: true,
+        auto_delete: false,
+        internal: false,
+        arguments: BTreeMap::new(),
+    })
 }
 
 /// The queues a message published to `exchange` in `vhost` reaches.

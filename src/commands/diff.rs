@@ -141,8 +141,8 @@ pub fn run(args: DiffArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
     out.write_all(text.as_bytes())?;
     out.flush()?;
 
-    if args.fail_on == Some(FailOn::Destructive) && d.has_destructive() {
-        let n = d.summary().destructive;
+    let n = d.summary().destructive;
+    if args.fail_on == Some(FailOn::Destructive) && n > 0 {
         eprintln!(
             "error: {n} destructive change{} (delete or replace) and --fail-on destructive",
             if n == 1 { "" } else { "s" }

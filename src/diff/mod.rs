@@ -95,7 +95,8 @@ impl Diff {
     pub fn summary(&self) -> Summary {
         let actions = crate::plan::Summary::of(self.actions());
         Summary {
-            destructive: self.actions().filter(|a| is_destructive(*a)).count(),
+            // What `is_destructive` says: deletes and replaces.
+            destructive: actions.replace + actions.delete,
             actions,
         }
     }

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::{AppChange, AppKind, Diff, Summary, is_destructive};
 use crate::plan::Action;
 use crate::report::{
-    capitalise, counts_phrase, created_attributes, json as plan_json, show_value, text as plan_text,
+    capitalise, counts_phrase, created_attributes, json as plan_json, text as plan_text,
 };
 
 /// `+ create service x (k=v, ...)`: the plan's headline shape for services and transports.
@@ -31,17 +31,7 @@ pub fn app_detail_lines(c: &AppChange) -> Vec<String> {
     if c.action != Action::Update {
         return Vec::new();
     }
-    c.fields
-        .iter()
-        .map(|f| {
-            format!(
-                "{}: {} -> {}",
-                f.field,
-                show_value(f.old.as_ref()),
-                show_value(f.new.as_ref())
-            )
-        })
-        .collect()
+    c.fields.iter().map(plan_text::field_line).collect()
 }
 
 /// Every change as (action, headline, detail lines): broker entities in apply order,
@@ -86,13 +76,12 @@ pub fn text(diff: &Diff, color: bool) -> String {
     }
     for (action, head, details) in lines(diff) {
         if color {
-            let code = match action {
-                Action::Create => "32",
-                Action::Update => "33",
-                Action::Replace => "35",
-                Action::Delete => "31",
-            };
-            let _ = writeln!(out, "\x1b[{code}m{head}\x1b[0m");
+            let _ = writeln!(
+                out,
+                "{}{head}{}",
+                plan_text::colour(action),
+                plan_text::RESET
+            );
         } else {
             let _ = writeln!(out, "{head}");
         }

@@ -15,12 +15,8 @@ use crate::validate::azure_names::{self, BROKER_SECRETS};
 
 /// The AMQP port of the broker container.
 pub const AMQP_PORT: u16 = 5672;
-/// The management HTTP port of the broker container.
-pub const MANAGEMENT_PORT: u16 = 15672;
 /// Broker image when `broker.image` is not set.
 pub const DEFAULT_BROKER_IMAGE: &str = "rabbitmq:3-management";
-/// Name of the broker's data volume in compose.
-pub const BROKER_VOLUME: &str = "rabbitmq-data";
 
 /// How one container reaches another.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,11 +4,12 @@
 use std::io::Write;
 
 use super::{created_attributes, show_value, summary_line};
-use crate::plan::{Action, Change, Plan};
+use crate::plan::{Action, Change, FieldChange, Plan};
 
-const RESET: &str = "\x1b[0m";
+pub(crate) const RESET: &str = "\x1b[0m";
 
-fn colour(action: Action) -> &'static str {
+/// The terminal colour of each action, shared by plans and diffs.
+pub(crate) fn colour(action: Action) -> &'static str {
     match action {
         Action::Create => "\x1b[32m",
         Action::Update => "\x1b[33m",
@@ -36,19 +37,22 @@ pub fn headline(c: &Change) -> String {
 pub fn detail_lines(c: &Change) -> Vec<String> {
     let mut lines = Vec::new();
     if matches!(c.action, Action::Update | Action::Replace) {
-        for f in &c.fields {
-            lines.push(format!(
-                "{}: {} -> {}",
-                f.field,
-                show_value(f.old.as_ref()),
-                show_value(f.new.as_ref())
-            ));
-        }
+        lines.extend(c.fields.iter().map(field_line));
     }
     for b in &c.rebind {
         lines.push(format!("rebind: {b}"));
     }
     lines
+}
+
+/// `field: old -> new`.
+pub fn field_line(f: &FieldChange) -> String {
+    format!(
+        "{}: {} -> {}",
+        f.field,
+        show_value(f.old.as_ref()),
+        show_value(f.new.as_ref())
+    )
 }
 
 pub fn render(out: &mut dyn Write, plan: &Plan, color: bool) -> std::io::Result<()> {
