@@ -199,21 +199,8 @@ pub async fn apply(
         }
     }
     for (vhost, changes) in &per_vhost {
-        let non_classic_default = live
-            .vhosts
-            .get(*vhost)
-            .and_then(|v| v.default_queue_type)
-            .or_else(|| {
-                plan.changes
-                    .iter()
-                    .find_map(|c| match (&c.target, &c.definition) {
-                        (Target::Vhost(n), Some(Definition::Vhost(v))) if n == vhost => {
-                            v.default_queue_type
-                        }
-                        _ => None,
-                    })
-            })
-            .is_some_and(|t| t != QueueType::Classic);
+        let non_classic_default =
+            default_queue_type_after(plan, live, vhost).is_some_and(|t| t != QueueType::Classic);
         let imported = if via == Via::Definitions {
             import_creates(mgmt, vhost, changes, &mut ledger, progress).await?
         } else {
@@ -338,6 +325,20 @@ async fn import_creates(
         }
     }
     Ok(true)
+}
+
+/// A vhost's default queue type once the plan has been carried out: the plan's (a create,
+/// or an update, which carries the merged definition) over the live one.
+fn default_queue_type_after(plan: &Plan, live: &State, vhost: &str) -> Option<QueueType> {
+    plan.changes
+        .iter()
+        .find_map(|c| match (&c.target, &c.definition) {
+            (Target::Vhost(n), Some(Definition::Vhost(v))) if n == vhost => {
+                Some(v.default_queue_type)
+            }
+            _ => None,
+        })
+        .unwrap_or_else(|| live.vhosts.get(vhost).and_then(|v| v.default_queue_type))
 }
 
 /// The AMQP stages of one vhost. Each needs the one before it to have finished.
@@ -710,6 +711,32 @@ mod tests {
             routing_key: String::new(),
             arguments: "{}".into(),
         }
+    }
+
+    #[test]
+    fn a_planned_default_queue_type_wins_over_the_live_one() {
+        use crate::state::VhostState;
+        let mut live = State::default();
+        live.vhosts.insert(
+            "v".into(),
+            VhostState {
+                default_queue_type: Some(QueueType::Classic),
+                ..Default::default()
+            },
+        );
+        let none = Plan::default();
+        assert_eq!(
+            default_queue_type_after(&none, &live, "v"),
+            Some(QueueType::Classic)
+        );
+        let mut desired = live.clone();
+        desired.vhosts.get_mut("v").unwrap().default_queue_type = Some(QueueType::Quorum);
+        let plan = crate::plan::plan(&desired, &live, &Default::default());
+        assert_eq!(
+            default_queue_type_after(&plan, &live, "v"),
+            Some(QueueType::Quorum)
+        );
+        assert_eq!(default_queue_type_after(&none, &live, "w"), None);
     }
 
     proptest::proptest! {

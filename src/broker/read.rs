@@ -142,9 +142,8 @@ pub async fn read_state(mgmt: &Management, scope: &Scope) -> Result<State, HttpE
     let (users, perms) = tokio::join!(users, perms);
     let mut defs = Vec::new();
     while let Some(joined) = tasks.join_next().await {
-        if let Ok((name, d)) = joined {
-            defs.push((name, d?));
-        }
+        let (name, d) = joined.map_err(|e| lost_task("reading the vhosts' entities", e))?;
+        defs.push((name, d?));
     }
     defs.sort_by(|a, b| a.0.cmp(&b.0));
     for (vhost, d) in defs {
@@ -275,9 +274,8 @@ pub async fn fill_message_counts(
         });
     }
     while let Some(joined) = tasks.join_next().await {
-        if let Ok((key, q)) = joined
-            && let Some(live) = state.queues.get_mut(&key)
-        {
+        let (key, q) = joined.map_err(|e| lost_task("reading message counts", e))?;
+        if let Some(live) = state.queues.get_mut(&key) {
             let count = q?
                 .as_ref()
                 .and_then(|v| v.get("messages"))
@@ -287,6 +285,15 @@ pub async fn fill_message_counts(
         }
     }
     Ok(())
+}
+
+/// A reading task that died: an error, never a silently missing vhost or count (which
+/// would plan creates, or deletes without the data-loss guard).
+fn lost_task(what: &str, e: tokio::task::JoinError) -> HttpError {
+    HttpError::Body {
+        what: what.into(),
+        detail: e.to_string(),
+    }
 }
 
 fn str_of(v: &Value, key: &str) -> Option<String> {
