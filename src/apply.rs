@@ -60,8 +60,8 @@ pub struct Progress {
 }
 
 impl Progress {
-    pub fn new(total: usize, quiet: bool) -> Progress {
-        let bar = if !quiet && std::io::stderr().is_terminal() && total > 0 {
+    pub fn new(total: usize) -> Progress {
+        let bar = if std::io::stderr().is_terminal() && total > 0 {
             // Hidden at first: it only shows up when the apply takes longer than a moment.
             let b = ProgressBar::with_draw_target(
                 Some(total as u64),
@@ -201,11 +201,10 @@ pub async fn apply(
     for (vhost, changes) in &per_vhost {
         let non_classic_default =
             default_queue_type_after(plan, live, vhost).is_some_and(|t| t != QueueType::Classic);
-        let imported = if via == Via::Definitions {
-            import_creates(mgmt, vhost, changes, &mut ledger, progress).await?
-        } else {
-            false
-        };
+        let imported = via == Via::Definitions;
+        if imported {
+            import_creates(mgmt, vhost, changes, &mut ledger, progress).await?;
+        }
         for stage in Stage::ALL {
             let step = stage.label();
             // Built stage by stage: the ops copy their definitions, and at 10,000 queues
@@ -259,7 +258,6 @@ pub async fn apply(
         let calls: Vec<HttpCall> = changes.iter().filter_map(|c| http_delete(c)).collect();
         run_http(mgmt, calls, step, &mut ledger, progress).await?;
     }
-    progress.finish();
     Ok(plan.changes.len())
 }
 
@@ -272,7 +270,7 @@ async fn import_creates(
     changes: &[&Change],
     ledger: &mut Ledger,
     progress: &Progress,
-) -> Result<bool, ApplyFailure> {
+) -> Result<(), ApplyFailure> {
     let mut exchanges = Vec::new();
     let mut queues = Vec::new();
     let mut bindings = Vec::new();
@@ -324,7 +322,7 @@ async fn import_creates(
             progress.advance(chunk.len());
         }
     }
-    Ok(true)
+    Ok(())
 }
 
 /// A vhost's default queue type once the plan has been carried out: the plan's (a create,

@@ -201,10 +201,6 @@ impl Summary {
         }
         s
     }
-
-    pub fn total(&self) -> usize {
-        self.create + self.update + self.replace + self.delete
-    }
 }
 
 impl Plan {
@@ -257,22 +253,16 @@ pub fn plan(desired: &State, live: &State, opts: &PlanOptions) -> Plan {
         }
     }
 
-    for (name, want) in &desired.users {
-        let target = Target::User(name.clone());
-        match live.users.get(name) {
-            None => forward.push(create(
-                target,
-                user_fields(want, None),
-                Definition::User(want.clone()),
-            )),
-            Some(have) => {
-                let fields = user_fields(want, Some(have));
-                if !fields.is_empty() {
-                    forward.push(update(target, fields, Definition::User(want.clone())));
-                }
-            }
-        }
-    }
+    diff_map(
+        &desired.users,
+        &live.users,
+        |n| Target::User(n.clone()),
+        |_| false,
+        user_fields,
+        |u| Definition::User(u.clone()),
+        &mut forward,
+        &mut deletes,
+    );
     // Users are global: prune never deletes them (a file rarely names every user of a
     // broker, and deleting the operator's own login is unrecoverable).
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 use lapin::options::{
     BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions, QueueBindOptions,
 };
-use lapin::types::{AMQPValue, FieldArray, FieldTable, LongString, ShortString};
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -168,28 +168,6 @@ async fn import(state: &State, vhost: &str) {
         let want = defs[kind].as_array().map(Vec::len).unwrap_or(0);
         let got = back[kind].as_array().map(Vec::len).unwrap_or(0);
         assert_eq!(got, want, "{kind} on the broker after import");
-    }
-}
-
-fn amqp_value(v: &Value) -> AMQPValue {
-    match v {
-        Value::Null => AMQPValue::Void,
-        Value::Bool(b) => AMQPValue::Boolean(*b),
-        Value::Number(n) => match n.as_i64() {
-            Some(i) => AMQPValue::LongLongInt(i),
-            None => AMQPValue::Double(n.as_f64().unwrap_or_default()),
-        },
-        Value::String(s) => AMQPValue::LongString(LongString::from(s.as_str())),
-        Value::Array(items) => AMQPValue::FieldArray(FieldArray::from(
-            items.iter().map(amqp_value).collect::<Vec<_>>(),
-        )),
-        Value::Object(map) => {
-            let mut t = FieldTable::default();
-            for (k, v) in map {
-                t.insert(ShortString::from(k.as_str()), amqp_value(v));
-            }
-            AMQPValue::FieldTable(t)
-        }
     }
 }
 
@@ -371,10 +349,7 @@ fn generated(seed: u64, n: usize, exchanges: &[String]) -> Vec<Case> {
 }
 
 async fn publish(ch: &Channel, id: usize, case: &Case) -> bool {
-    let mut headers = FieldTable::default();
-    for (k, v) in &case.msg.headers {
-        headers.insert(ShortString::from(k.as_str()), amqp_value(v));
-    }
+    let mut headers = topo::broker::amqp::field_table(&case.msg.headers);
     headers.insert(
         ShortString::from("topo-test-id"),
         AMQPValue::LongString(LongString::from(id.to_string())),

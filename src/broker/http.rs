@@ -209,25 +209,6 @@ impl Management {
         }
     }
 
-    /// GET parsed straight into a typed answer (no intermediate JSON tree: the
-    /// definitions of 10,000 queues are tens of MiB as a `Value`).
-    pub async fn get_typed<T: serde::de::DeserializeOwned>(
-        &self,
-        segments: &[&str],
-        what: &str,
-    ) -> Result<T, HttpError> {
-        match self
-            .call::<T>(Method::GET, self.url(segments), None, what)
-            .await?
-        {
-            Some(t) => Ok(t),
-            None => Err(HttpError::Body {
-                what: what.into(),
-                detail: "empty answer".into(),
-            }),
-        }
-    }
-
     async fn call<T: serde::de::DeserializeOwned>(
         &self,
         method: Method,

@@ -115,7 +115,7 @@ pub fn run(args: ApplyArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
             .into());
         }
 
-        let progress = Progress::new(plan.changes.len(), false);
+        let progress = Progress::new(plan.changes.len());
         let mut amqp = Amqp::new(&endpoints);
         let result = apply(&plan, &live, &mgmt, &mut amqp, args.via, &progress).await;
         progress.finish();

@@ -137,13 +137,11 @@ pub(crate) async fn read_live(
     {
         let version = read::broker_version(mgmt).await.map_err(http_error)?;
         if let Some(v) = version.filter(|v| !read::keeps_vhost_default_queue_type(v)) {
-            static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-            if !SAID.swap(true, std::sync::atomic::Ordering::Relaxed) {
-                eprintln!(
-                    "topo: note: RabbitMQ {v} keeps no per-vhost default queue type; the queues \
-                     of those vhosts are declared with their type instead"
-                );
-            }
+            // Said once: the first reading clears the field, so the read-back never gets here.
+            eprintln!(
+                "topo: note: RabbitMQ {v} keeps no per-vhost default queue type; the queues \
+                 of those vhosts are declared with their type instead"
+            );
             for vh in desired.vhosts.values_mut() {
                 vh.default_queue_type = None;
             }
