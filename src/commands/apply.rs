@@ -40,6 +40,11 @@ pub struct ApplyArgs {
     #[arg(long)]
     pub dry_run: bool,
 
+    /// Apply a plan that deletes or replaces entities without asking (on a terminal topo
+    /// asks; elsewhere such a plan is refused without this flag).
+    #[arg(long, short = 'y', visible_alias = "auto-approve")]
+    pub yes: bool,
+
     /// Output format of the plan printed before applying.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
@@ -114,6 +119,8 @@ pub fn run(args: ApplyArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
             )
             .into());
         }
+
+        super::confirm::confirm(&plan, args.yes, "apply")?;
 
         let progress = Progress::new(plan.changes.len());
         let mut amqp = Amqp::new(&endpoints);
