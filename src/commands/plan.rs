@@ -15,6 +15,7 @@ use crate::exit::ExitStatus;
 use crate::output::ColorChoice;
 use crate::plan::{Action, Plan, PlanOptions, Target, plan};
 use crate::report::{self, Format};
+use crate::saved_plan::{self, SavedOptions, SavedPlan};
 use crate::state::{Credential, State};
 use crate::topology::Topology;
 
@@ -35,25 +36,58 @@ pub struct PlanArgs {
     #[arg(long, value_parser = humantime::parse_duration)]
     pub wait: Option<Duration>,
 
+    /// Put the file's default vhost here instead (a vhost per developer or pull request).
+    #[arg(long, value_name = "NAME")]
+    pub vhost: Option<String>,
+
+    /// Also save the plan to this file, for `topo apply PATH` (JSON; no secrets).
+    #[arg(long, short = 'o', value_name = "PATH")]
+    pub out: Option<PathBuf>,
+
     #[command(flatten)]
     pub connect: ConnectArgs,
 }
 
 pub fn run(args: PlanArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
-    let mut prepared = match prepare(args.file, color)? {
+    let mut prepared = match prepare(args.file, args.vhost.as_deref(), color)? {
         Ok(p) => p,
         Err(status) => return Ok(status),
     };
     let endpoints = Endpoints::resolve(&args.connect, Some(&prepared.topology), &env)?;
     let opts = PlanOptions { prune: args.prune };
     let rt = runtime()?;
-    let plan = rt.block_on(async {
+    let (plan, fingerprint) = rt.block_on(async {
         let mgmt = Management::new(&endpoints)?;
         let mut live = read_live(&mgmt, &mut prepared.desired, args.wait).await?;
-        make_plan(&mgmt, &endpoints, &prepared.desired, &mut live, &opts).await
+        let fingerprint = saved_plan::fingerprint(&live);
+        let plan = make_plan(&mgmt, &endpoints, &prepared.desired, &mut live, &opts).await?;
+        anyhow::Ok((plan, fingerprint))
     })?;
     let mut out = std::io::stdout().lock();
     report::render(&mut out, &plan, args.format, color.stdout())?;
+    if let Some(path) = &args.out {
+        let saved = SavedPlan {
+            topo_plan: saved_plan::FORMAT,
+            topo_version: env!("CARGO_PKG_VERSION").to_string(),
+            created: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+            file: prepared.path.clone(),
+            files: prepared.files.clone(),
+            options: SavedOptions {
+                prune: args.prune,
+                vhost: args.vhost.clone(),
+            },
+            broker: saved_plan::broker_of(&endpoints),
+            live_fingerprint: fingerprint,
+            plan_digest: saved_plan::plan_digest(&plan),
+            plan: report::json::to_value(&plan),
+        };
+        saved_plan::write(path, &saved)?;
+        eprintln!(
+            "topo: saved the plan to {}; apply exactly it with: topo apply {}",
+            path.display(),
+            path.display()
+        );
+    }
     Ok(if plan.is_empty() {
         ExitStatus::Success
     } else {
@@ -70,18 +104,28 @@ pub(crate) fn env(name: &str) -> Option<String> {
 pub(crate) struct Prepared {
     pub topology: Topology,
     pub desired: State,
+    /// The file named on the command line.
+    pub path: PathBuf,
+    /// Every file read, with its digest (for saved plans).
+    pub files: Vec<crate::saved_plan::FileDigest>,
 }
 
 /// Load and validate FILE; its diagnostics are printed. `Err(status)` when it is not valid.
+/// `vhost` (`--vhost`) puts the file's default vhost elsewhere.
 pub(crate) fn prepare(
     file: Option<PathBuf>,
+    vhost: Option<&str>,
     color: ColorChoice,
 ) -> anyhow::Result<Result<Prepared, ExitStatus>> {
     let path = crate::cli::resolve_file(file)?;
-    let valid = match crate::commands::load_valid(&path, color) {
+    let mut valid = match crate::commands::load_valid(&path, color) {
         Ok(v) => v,
         Err(status) => return Ok(Err(status)),
     };
+    if let Some(v) = vhost {
+        crate::topology::retarget::retarget(&mut valid.topology, v);
+    }
+    let files = crate::saved_plan::file_digests(&valid.sources);
     let desired = State::from_topology(&valid.topology, &env);
     for (name, user) in &desired.users {
         if let Credential::Env { var, value: None } = &user.credential {
@@ -97,6 +141,8 @@ pub(crate) fn prepare(
     Ok(Ok(Prepared {
         topology: valid.topology,
         desired,
+        path,
+        files,
     }))
 }
 

@@ -7,6 +7,7 @@
 pub mod interpolate;
 pub mod merge;
 pub mod model;
+pub mod retarget;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
