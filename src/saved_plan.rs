@@ -91,7 +91,9 @@ pub enum Stale {
     Broker(String, String),
     #[error("the broker's state changed since the plan was made")]
     Live,
-    #[error("planning again gives different changes (an environment variable the file uses may have changed)")]
+    #[error(
+        "planning again gives different changes (an environment variable the file uses may have changed)"
+    )]
     Changes,
 }
 
@@ -316,7 +318,10 @@ mod tests {
             Err(Stale::Files(..))
         ));
         assert!(matches!(
-            check_files(&saved, &[f("a.yaml", "1"), f("base.yaml", "2"), f("c", "4")]),
+            check_files(
+                &saved,
+                &[f("a.yaml", "1"), f("base.yaml", "2"), f("c", "4")]
+            ),
             Err(Stale::Files(..))
         ));
     }

@@ -52,7 +52,11 @@ mod tests {
         let p = dir.path().join("t.yaml");
         std::fs::write(&p, yaml).unwrap();
         let loaded = crate::topology::load(&p);
-        loaded.into_valid().map_err(|l| format!("{:?}", l.diagnostics)).unwrap().topology
+        loaded
+            .into_valid()
+            .map_err(|l| format!("{:?}", l.diagnostics))
+            .unwrap()
+            .topology
     }
 
     #[test]
