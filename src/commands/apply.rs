@@ -122,6 +122,9 @@ pub fn run(args: ApplyArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
             let mut out = std::io::stdout().lock();
             report::render(&mut out, &plan, args.format, color.stdout())?;
         }
+        if let Some(line) = super::plan::drift(&desired, &live, &opts) {
+            eprintln!("topo: note: {line}");
+        }
         if args.dry_run {
             return Ok(if plan.is_empty() {
                 ExitStatus::Success

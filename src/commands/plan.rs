@@ -1,6 +1,7 @@
 //! `topo plan [FILE]`: read the live broker, print what apply would change.
 //! Also the pieces apply and export share: loading, credentials, reading with `--wait`.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -56,15 +57,24 @@ pub fn run(args: PlanArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
     let endpoints = Endpoints::resolve(&args.connect, Some(&prepared.topology), &env)?;
     let opts = PlanOptions { prune: args.prune };
     let rt = runtime()?;
-    let (plan, fingerprint) = rt.block_on(async {
+    let (plan, fingerprint, drift) = rt.block_on(async {
         let mgmt = Management::new(&endpoints)?;
         let mut live = read_live(&mgmt, &mut prepared.desired, args.wait).await?;
         let fingerprint = saved_plan::fingerprint(&live);
         let plan = make_plan(&mgmt, &endpoints, &prepared.desired, &mut live, &opts).await?;
-        anyhow::Ok((plan, fingerprint))
+        let drift = drift(&prepared.desired, &live, &opts);
+        anyhow::Ok((plan, fingerprint, drift))
     })?;
     let mut out = std::io::stdout().lock();
     report::render(&mut out, &plan, args.format, color.stdout())?;
+    if let Some(line) = drift {
+        match args.format {
+            Format::Text => writeln!(out, "{line}.")?,
+            Format::Markdown => writeln!(out, "\n> [!NOTE]\n> {line}.")?,
+            // The JSON document is the contract; the note is talk.
+            Format::Json => eprintln!("topo: note: {line}"),
+        }
+    }
     if let Some(path) = &args.out {
         let saved = SavedPlan {
             topo_plan: saved_plan::FORMAT,
@@ -93,6 +103,15 @@ pub fn run(args: PlanArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
     } else {
         ExitStatus::Changes
     })
+}
+
+/// Without `--prune`: the line that counts what the broker has in the file's vhosts and
+/// the file lacks, so that drift does not hide (the planner with pruning finds it).
+pub(crate) fn drift(desired: &State, live: &State, opts: &PlanOptions) -> Option<String> {
+    if opts.prune {
+        return None;
+    }
+    report::drift_line(&plan(desired, live, &PlanOptions { prune: true }))
 }
 
 /// The process environment, as the loader and credentials see it.
