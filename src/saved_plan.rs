@@ -169,7 +169,7 @@ pub fn plan_digest(plan: &Plan) -> String {
     for c in &plan.changes {
         let mut c = c.clone();
         c.messages = None;
-        let _ = write!(h, "{c:?}\n");
+        let _ = writeln!(h, "{c:?}");
     }
     format!("sha256:{}", hex(&h.0.finalize()))
 }
