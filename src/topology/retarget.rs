@@ -64,7 +64,7 @@ mod tests {
         let mut t = topo(
             "version: 1\nvhost: base\nvhosts:\n  - {name: base, description: d}\n  - {name: other}\n\
              queues:\n  - {name: a}\n  - {name: b, vhost: base}\n  - {name: c, vhost: other}\n\
-             users:\n  - {name: u}\npermissions:\n  - {user: u}\n  - {user: u, vhost: other}\n",
+             users:\n  - {name: u}\npermissions:\n  - {user: u, configure: a, write: a, read: a}\n  - {user: u, vhost: other, configure: a, write: a, read: a}\n",
         );
         retarget(&mut t, "pr-42");
         let s = State::from_topology(&t, &|_| None);
