@@ -131,9 +131,12 @@ fn names(files: &[FileDigest]) -> String {
         .join(", ")
 }
 
-/// A one-way fingerprint of a live state as read (message counts left out: they move
-/// with traffic, and apply counts them again for its data-loss guard).
-pub fn fingerprint(live: &State) -> String {
+/// A one-way fingerprint of the live state a plan depends on: what the broker has in the
+/// vhosts `desired` names, and the users it names. Message counts are left out (they move
+/// with traffic, and apply counts them again for its data-loss guard), and so are other
+/// vhosts and users: they are global listings that other tenants change all the time.
+pub fn fingerprint(live: &State, desired: &State) -> String {
+    let scope = desired.vhost_names();
     let mut h = HashWriter(Sha256::new());
     let State {
         vhosts,
@@ -145,7 +148,9 @@ pub fn fingerprint(live: &State) -> String {
         permissions,
     } = live;
     // Entity keys are structs, which JSON maps cannot key on: hash (key, value) pairs.
-    let _ = serde_json::to_writer(&mut h, &vhosts.iter().collect::<Vec<_>>());
+    for (name, v) in vhosts.iter().filter(|(n, _)| scope.contains(*n)) {
+        let _ = serde_json::to_writer(&mut h, &(name, v));
+    }
     let _ = serde_json::to_writer(&mut h, &exchanges.iter().collect::<Vec<_>>());
     for (k, q) in queues {
         let mut q = q.clone();
@@ -155,10 +160,12 @@ pub fn fingerprint(live: &State) -> String {
     let _ = serde_json::to_writer(&mut h, &bindings.keys().collect::<Vec<_>>());
     let _ = serde_json::to_writer(&mut h, &policies.iter().collect::<Vec<_>>());
     // Users as the broker has them, hashes included, only as input to the digest.
-    for (name, u) in users {
+    for (name, u) in users.iter().filter(|(n, _)| desired.users.contains_key(*n)) {
         let _ = write!(h, "{name}\0{:?}\0", u);
     }
-    let _ = serde_json::to_writer(&mut h, &permissions.iter().collect::<Vec<_>>());
+    for (k, p) in permissions.iter().filter(|(k, _)| scope.contains(&k.vhost)) {
+        let _ = serde_json::to_writer(&mut h, &(k, p));
+    }
     format!("sha256:{}", hex(&h.0.finalize()))
 }
 
@@ -292,13 +299,26 @@ mod tests {
         a.queues.insert(EntityKey::new("v", "q"), queue(None, 1));
         let mut b = a.clone();
         b.queues.insert(EntityKey::new("v", "q"), queue(Some(7), 1));
-        assert_eq!(fingerprint(&a), fingerprint(&b));
+        let desired = a.clone();
+        let fp = |s: &State| fingerprint(s, &desired);
+        assert_eq!(fp(&a), fp(&b));
         let mut c = a.clone();
         c.queues.insert(EntityKey::new("v", "q"), queue(None, 2));
-        assert_ne!(fingerprint(&a), fingerprint(&c));
+        assert_ne!(fp(&a), fp(&c));
         let mut d = a.clone();
         d.queues.insert(EntityKey::new("v", "r"), queue(None, 1));
-        assert_ne!(fingerprint(&a), fingerprint(&d));
+        assert_ne!(fp(&a), fp(&d));
+        // Another tenant's vhost or user does not make the plan stale.
+        let mut e = a.clone();
+        e.vhosts.insert("someone-else".into(), Default::default());
+        e.users.insert(
+            "someone".into(),
+            crate::state::UserState {
+                tags: vec![],
+                credential: crate::state::Credential::None,
+            },
+        );
+        assert_eq!(fp(&a), fp(&e));
     }
 
     #[test]

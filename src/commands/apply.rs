@@ -108,7 +108,7 @@ pub fn run(args: ApplyArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
         let mgmt = Management::new(&endpoints)?;
         let mut live = read_live(&mgmt, &mut desired, args.wait).await?;
         if let Some(s) = &saved
-            && saved_plan::fingerprint(&live) != s.live_fingerprint
+            && saved_plan::fingerprint(&live, &desired) != s.live_fingerprint
         {
             return Err(stale(&path, Stale::Live));
         }

@@ -60,7 +60,7 @@ pub fn run(args: PlanArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
     let (plan, fingerprint, drift) = rt.block_on(async {
         let mgmt = Management::new(&endpoints)?;
         let mut live = read_live(&mgmt, &mut prepared.desired, args.wait).await?;
-        let fingerprint = saved_plan::fingerprint(&live);
+        let fingerprint = saved_plan::fingerprint(&live, &prepared.desired);
         let plan = make_plan(&mgmt, &endpoints, &prepared.desired, &mut live, &opts).await?;
         let drift = drift(&prepared.desired, &live, &opts);
         anyhow::Ok((plan, fingerprint, drift))
