@@ -51,7 +51,9 @@ pub fn interpolate_tree(
             }
             match interpolate(value, vars) {
                 Ok(result) => {
-                    node.kind = if *plain {
+                    // An unquoted `${VAR}` that came out empty stays an empty string: as
+                    // null it would silently mean "not set" (`vhost: ${VHOST}` becoming `/`).
+                    node.kind = if *plain && !result.is_empty() {
                         resolve_plain(&result)
                     } else {
                         NodeKind::Str {

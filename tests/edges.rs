@@ -1,0 +1,190 @@
+//! Issue 10, offline: bad input at the edges ends in located errors, never a panic, and
+//! never a knock-on error. Broker-side edges are in `tests/broker_edges.rs`.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use topo::diag::{Diagnostic, codes, render_text};
+use topo::topology::{Disk, EnvSource, Loaded, load_with};
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).expect("write");
+    p
+}
+
+fn load_text(text: &str, env: &[(&str, &str)]) -> Loaded {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = write(dir.path(), "t.yaml", text);
+    let env: HashMap<String, String> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    load_with(&p, &Disk, &EnvSource::Fixed(env))
+}
+
+fn rendered(loaded: &Loaded) -> String {
+    let mut out = Vec::new();
+    render_text(&mut out, &loaded.sources, &loaded.diagnostics, false).expect("render");
+    String::from_utf8(out).expect("utf-8")
+}
+
+fn errors(loaded: &Loaded) -> Vec<&Diagnostic> {
+    loaded.diagnostics.iter().filter(|d| d.is_error()).collect()
+}
+
+/// (line, column) of a diagnostic.
+fn at(loaded: &Loaded, d: &Diagnostic) -> (usize, usize) {
+    let span = d.span.expect("located");
+    loaded
+        .sources
+        .get(span.file)
+        .expect("file")
+        .line_col(span.start)
+}
+
+fn topo(args: &[&str], dir: &Path, env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_topo"));
+    cmd.args(args)
+        .current_dir(dir)
+        .env_remove("TOPO_FILE")
+        .env("NO_COLOR", "1");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("runs topo")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+// ---- item 1: AMQP short strings ----
+
+#[test]
+fn amqp_short_strings_over_255_bytes_are_located_errors() {
+    let long_key = "k".repeat(300);
+    // 200 characters but 400 bytes: the schema's maxLength counts characters.
+    let wide_name = "é".repeat(200);
+    let long_header = "h".repeat(256);
+    let long_arg = "x-".to_string() + &"a".repeat(260);
+    let yaml = format!(
+        "version: 1
+exchanges:
+  - {{name: d, type: direct}}
+  - {{name: hx, type: headers}}
+queues:
+  - name: {wide_name}
+  - name: q
+    arguments: {{{long_arg}: 1}}
+bindings:
+  - {{source: d, destination: q, routing_key: {long_key}}}
+  - {{source: hx, destination: q, arguments: {{x-match: all, {long_header}: v}}}}
+"
+    );
+    let loaded = load_text(&yaml, &[]);
+    let errs = errors(&loaded);
+    let msgs: Vec<String> = errs.iter().map(|d| d.message.clone()).collect();
+    assert_eq!(errs.len(), 4, "{}", rendered(&loaded));
+    for d in &errs {
+        assert_eq!(d.code, codes::SCHEMA_TYPE, "{}", d.message);
+        assert!(d.message.contains("255 bytes"), "{}", d.message);
+        assert!(d.hint.is_some());
+    }
+    let lines: Vec<usize> = errs.iter().map(|d| at(&loaded, d).0).collect();
+    assert!(lines.contains(&6), "queue name, {msgs:?}");
+    assert!(lines.contains(&8), "queue argument key, {msgs:?}");
+    assert!(lines.contains(&10), "routing key, {msgs:?}");
+    assert!(lines.contains(&11), "header name, {msgs:?}");
+    // The routing key error points at the key itself.
+    let key_err = errs
+        .iter()
+        .find(|d| at(&loaded, d).0 == 10)
+        .expect("key error");
+    let (_, col) = at(&loaded, key_err);
+    assert_eq!(col, 46, "{}", rendered(&loaded));
+}
+
+#[test]
+fn amqp_short_string_limits_cover_vhosts_and_exchange_names() {
+    let long = "v".repeat(256);
+    let yaml = format!(
+        "version: 1\nvhost: {long}\nexchanges:\n  - {{name: e{}, type: fanout}}\n",
+        "ü".repeat(130)
+    );
+    let loaded = load_text(&yaml, &[]);
+    let errs = errors(&loaded);
+    assert_eq!(errs.len(), 2, "{}", rendered(&loaded));
+    assert!(errs.iter().any(|d| d.message.contains("vhost")));
+    assert!(errs.iter().any(|d| d.message.contains("exchange")));
+}
+
+#[test]
+fn route_refuses_a_routing_key_or_header_over_255_bytes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        "t.yaml",
+        "version: 1\nexchanges:\n  - {name: d, type: direct}\n  - {name: h, type: headers}\nqueues:\n  - {name: q}\nbindings:\n  - {source: d, destination: q, routing_key: a}\n  - {source: h, destination: q, arguments: {x-match: any, a: b}}\n",
+    );
+    let long = "k".repeat(256);
+    let out = topo(
+        &["route", "t.yaml", "-e", "d", "-k", &long],
+        dir.path(),
+        &[],
+    );
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("255 bytes"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    let header = format!("{long}=v");
+    let out = topo(
+        &["route", "t.yaml", "-e", "h", "-H", &header],
+        dir.path(),
+        &[],
+    );
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("255 bytes"), "{err}");
+    // 255 bytes exactly is fine.
+    let ok = "k".repeat(255);
+    let out = topo(&["route", "t.yaml", "-e", "d", "-k", &ok], dir.path(), &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}
+
+// ---- item 3: empty and blank names ----
+
+#[test]
+fn empty_and_blank_names_are_errors() {
+    let loaded = load_text(
+        "version: 1\nvhost: \"\"\nqueues:\n  - {name: \"   \"}\npolicies:\n  - {name: \" \", pattern: q, definition: {max-length: 1}}\n",
+        &[],
+    );
+    let errs = errors(&loaded);
+    assert_eq!(errs.len(), 3, "{}", rendered(&loaded));
+    assert!(errs.iter().any(|d| d.message == "vhost is empty"));
+    assert!(errs.iter().any(|d| d.message == "queue name is blank"));
+    assert!(errs.iter().any(|d| d.message == "policy name is blank"));
+    assert_eq!(at(&loaded, errs[0]).0, 2);
+}
+
+#[test]
+fn a_variable_set_to_empty_is_named_in_the_hint() {
+    let loaded = load_text(
+        "version: 1\nvhost: ${VHOST}\nqueues:\n  - {name: q}\n",
+        &[("VHOST", "")],
+    );
+    let errs = errors(&loaded);
+    assert_eq!(errs.len(), 1, "{}", rendered(&loaded));
+    assert_eq!(errs[0].message, "vhost is empty");
+    assert!(
+        errs[0]
+            .hint
+            .as_deref()
+            .unwrap_or("")
+            .contains("set but empty"),
+        "{:?}",
+        errs[0].hint
+    );
+}
