@@ -188,3 +188,83 @@ fn a_variable_set_to_empty_is_named_in_the_hint() {
         errs[0].hint
     );
 }
+
+// ---- item 2: non-UTF-8 environment ----
+
+#[cfg(unix)]
+#[test]
+fn a_non_utf8_variable_the_file_does_not_use_is_ignored_and_a_used_one_is_located() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        "t.yaml",
+        "version: 1\nqueues:\n  - {name: q}\n  - {name: \"${QNAME}\"}\n",
+    );
+    let bad = std::ffi::OsStr::from_bytes(b"\xff\xfe");
+    let run = |vars: &[(&str, &std::ffi::OsStr)]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_topo"));
+        cmd.args(["validate", "t.yaml"])
+            .current_dir(dir.path())
+            .env("NO_COLOR", "1");
+        for (k, v) in vars {
+            cmd.env(k, v);
+        }
+        cmd.output().expect("runs topo")
+    };
+    let out = run(&[
+        ("UNRELATED_BINARY", bad),
+        ("QNAME", std::ffi::OsStr::new("jobs")),
+    ]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+
+    let out = run(&[("QNAME", bad)]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("`QNAME` is not valid UTF-8"), "{err}");
+    assert!(err.contains("t.yaml:4:13"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+// ---- item 4: every unset variable at once, no knock-on ----
+
+#[test]
+fn every_unset_variable_is_reported_at_once_without_knock_on_errors() {
+    let loaded = load_text(
+        "version: 1
+queues:
+  - {name: \"${QUEUE}\"}
+services:
+  - name: api
+    image: \"${REGISTRY}/api:${TAG:?set TAG}\"
+    port: ${PORT}
+",
+        &[],
+    );
+    let codes_seen: Vec<&str> = loaded.diagnostics.iter().map(|d| d.code).collect();
+    assert!(
+        codes_seen.iter().all(|c| *c == codes::INTERPOLATION),
+        "{}",
+        rendered(&loaded)
+    );
+    let msgs: Vec<&str> = loaded
+        .diagnostics
+        .iter()
+        .map(|d| d.message.as_str())
+        .collect();
+    assert_eq!(msgs.len(), 4, "{}", rendered(&loaded));
+    for name in ["QUEUE", "REGISTRY", "TAG", "PORT"] {
+        assert!(
+            msgs.iter().any(|m| m.contains(&format!("`{name}`"))),
+            "{name}: {msgs:?}"
+        );
+    }
+    let tag = loaded
+        .diagnostics
+        .iter()
+        .find(|d| d.message.contains("`TAG`"))
+        .expect("TAG");
+    assert_eq!(at(&loaded, tag), (6, 29), "{}", rendered(&loaded));
+}
