@@ -268,3 +268,75 @@ services:
         .expect("TAG");
     assert_eq!(at(&loaded, tag), (6, 29), "{}", rendered(&loaded));
 }
+
+// ---- item 12: URL parse errors never echo the URL ----
+
+#[test]
+fn a_url_that_does_not_parse_is_never_echoed() {
+    use topo::broker::endpoint::{ConnectArgs, Endpoints};
+    let cases = [
+        "amqp://bob:se/cr3t@host:5672",
+        "amqp://bob:se?cr3t@host:5672",
+        "amqp://bob:se#cr3t@host:5672",
+        "amqp://bob:123/cr3t@host",
+        "amqp://bob:secr3t@ho st",
+    ];
+    for url in cases {
+        for (amqp, mgmt) in [
+            (Some(url.to_string()), None),
+            (None, Some(url.replace("amqp://", "http://"))),
+        ] {
+            let args = ConnectArgs {
+                amqp_url: amqp,
+                management_url: mgmt,
+                timeout: std::time::Duration::from_secs(1),
+            };
+            let err = Endpoints::resolve(&args, None, &|_| None).expect_err(url);
+            let shown = format!("{err:#} {err:?}");
+            assert!(!shown.contains("cr3t"), "{url}: {shown}");
+            assert!(shown.contains("not valid"), "{url}: {shown}");
+        }
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), "t.yaml", "version: 1\nqueues:\n  - {name: q}\n");
+    let out = topo(
+        &[
+            "plan",
+            "t.yaml",
+            "--amqp-url",
+            "amqp://bob:p4ss/w0rd@localhost",
+        ],
+        dir.path(),
+        &[],
+    );
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(!err.contains("w0rd") && !err.contains("p4ss"), "{err}");
+    assert!(err.contains("percent-encoded"), "{err}");
+}
+
+// ---- item 13: a `.env` line that does not parse is not quoted ----
+
+#[test]
+fn a_dotenv_line_that_does_not_parse_is_located_without_its_value() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        ".env",
+        "A=1\nTOKEN=\"unterminated s3cr3t-value\nB=2\n",
+    );
+    let p = write(dir.path(), "t.yaml", "version: 1\nqueues:\n  - {name: q}\n");
+    let loaded = load_with(&p, &Disk, &EnvSource::Fixed(HashMap::new()));
+    let shown = rendered(&loaded);
+    assert!(loaded.has_errors(), "{shown}");
+    assert!(!shown.contains("s3cr3t"), "{shown}");
+    let d = &loaded.diagnostics[0];
+    assert_eq!(d.code, codes::DOTENV);
+    assert!(d.message.contains("line 2"), "{shown}");
+    let json = serde_json::to_string(&topo::diag::to_json(&loaded.sources, d)).expect("json");
+    assert!(!json.contains("s3cr3t"), "{json}");
+    let out = topo(&["validate", "t.yaml"], dir.path(), &[]);
+    let all = text(&out.stderr) + &text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!all.contains("s3cr3t"), "{all}");
+}
