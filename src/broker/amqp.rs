@@ -112,7 +112,7 @@ impl Amqp {
         let err = |detail: String| AmqpError::Connect {
             url: url.clone(),
             vhost: vhost.to_string(),
-            detail: crate::commands::redact(&detail),
+            detail: crate::error::redact(&detail),
         };
         // Keep a healthy connection whose channels were retired; otherwise connect anew.
         let conn = match self.conns.remove(vhost) {
@@ -428,7 +428,7 @@ async fn run_op(chan: &Channel, op: &Op, timeout: Duration) -> Result<(), AmqpEr
         }),
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => {
-            let detail = crate::commands::redact(&e.to_string());
+            let detail = crate::error::redact(&e.to_string());
             Err(match e.kind() {
                 lapin::ErrorKind::ProtocolError(_) => AmqpError::Refused {
                     op: op.describe(),

@@ -10,7 +10,7 @@ use clap::Args;
 use percent_encoding::percent_decode_str;
 use url::Url;
 
-use crate::commands::Hinted;
+use crate::error::Hinted;
 use crate::state::Secret;
 use crate::topology::Topology;
 
@@ -134,7 +134,7 @@ fn parse_url(text: &str, what: &str, schemes: &[&str]) -> anyhow::Result<Url> {
             Hinted::new(
                 format!(
                     "the {what} URL {} is not valid: {e}",
-                    crate::commands::redact(text)
+                    crate::error::redact(text)
                 ),
                 format!("write it as {}://host:port", schemes[0]),
             )
@@ -144,7 +144,7 @@ fn parse_url(text: &str, what: &str, schemes: &[&str]) -> anyhow::Result<Url> {
         return Err(Hinted::new(
             format!(
                 "the {what} URL {} has scheme `{}`",
-                crate::commands::redact(text),
+                crate::error::redact(text),
                 url.scheme()
             ),
             format!("use {}", schemes.join(" or ")),

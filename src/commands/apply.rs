@@ -6,12 +6,13 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 
-use super::plan::{env, make_plan, prepare, read_live, runtime};
+use super::prepare;
+use crate::session::{env, make_plan, read_live, runtime};
 use crate::apply::{Progress, Via, apply};
 use crate::broker::amqp::Amqp;
 use crate::broker::endpoint::{ConnectArgs, Endpoints};
 use crate::broker::http::Management;
-use crate::commands::Hinted;
+use crate::error::Hinted;
 use crate::exit::ExitStatus;
 use crate::output::ColorChoice;
 use crate::plan::PlanOptions;

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 
-use crate::commands::Hinted;
+use crate::error::Hinted;
 use crate::diff::git::GitSource;
 use crate::diff::{self, Diff, render};
 use crate::exit::ExitStatus;
@@ -95,7 +95,7 @@ pub fn run(args: DiffArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
             if args.files.len() > 1 {
                 return Err(Hinted::new("--git takes one FILE, not two", usage).into());
             }
-            let file = crate::cli::resolve_file(args.files.first().cloned())?;
+            let file = crate::commands::resolve_file(args.files.first().cloned())?;
             let source = GitSource::new(rev, &file)?;
             let old_label = format!("{} at {rev}", crate::source::display_path(&file));
             let new_label = crate::source::display_path(&file);

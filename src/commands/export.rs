@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::plan::{env, read_with_wait, runtime};
+use crate::session::{env, read_with_wait, runtime};
 use crate::broker::endpoint::{ConnectArgs, Endpoints};
 use crate::broker::http::Management;
 use crate::broker::read::Scope;
-use crate::commands::Hinted;
+use crate::error::Hinted;
 use crate::exit::ExitStatus;
 use crate::export::{to_topology, to_yaml};
 

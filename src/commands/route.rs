@@ -85,7 +85,7 @@ pub fn run(args: RouteArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
         let (k, v) = parse_header(h)?;
         headers.insert(k, v);
     }
-    let path = crate::cli::resolve_file(args.file)?;
+    let path = crate::commands::resolve_file(args.file)?;
     let valid = match load_valid(&path, color) {
         Ok(v) => v,
         Err(status) => return Ok(status),

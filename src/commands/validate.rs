@@ -37,7 +37,7 @@ struct JsonFile {
 
 pub fn run(args: ValidateArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
     let files = if args.files.is_empty() {
-        vec![crate::cli::resolve_file(None)?]
+        vec![crate::commands::resolve_file(None)?]
     } else {
         args.files
     };
