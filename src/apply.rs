@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use crate::broker::amqp::{Amqp, AmqpError, Op};
 use crate::broker::http::{HttpError, Management};
-use crate::broker::password;
+use crate::state::password;
 use crate::plan::{Action, Change, Definition, Plan, Target};
 use crate::state::{BindingKey, Credential, State, UserState};
 use crate::topology::model::QueueType;

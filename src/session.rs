@@ -26,8 +26,8 @@ pub struct Prepared {
 }
 
 impl Prepared {
-    /// The desired state of a valid file, refusing users whose password variable is unset
-    /// (planning them would read as "no password" and apply would lock them out).
+    /// The desired state of a valid file. A user whose password variable is unset is
+    /// refused here, before anything is read from the broker.
     pub fn from_valid(valid: Valid) -> anyhow::Result<Prepared> {
         let desired = State::from_topology(&valid.topology, &env);
         for (name, user) in &desired.users {

@@ -4,5 +4,4 @@
 pub mod amqp;
 pub mod endpoint;
 pub mod http;
-pub mod password;
 pub mod read;

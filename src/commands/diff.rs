@@ -13,7 +13,7 @@ use crate::exit::ExitStatus;
 use crate::graph::{Graph, to_mermaid};
 use crate::output::ColorChoice;
 use crate::report::Format;
-use crate::topology::{self, Disk, EnvSource, FileSource, Topology};
+use crate::topology::{Disk, EnvSource, FileSource, Topology};
 
 #[derive(Debug, Args)]
 pub struct DiffArgs {
@@ -53,7 +53,7 @@ fn load_side(
     files: &dyn FileSource,
     color: ColorChoice,
 ) -> Result<Topology, ExitStatus> {
-    let loaded = topology::load_with(path, files, &EnvSource::Process);
+    let loaded = crate::validate::load_with(path, files, &EnvSource::Process);
     let mut err = std::io::stderr().lock();
     if !loaded.diagnostics.is_empty() {
         let _ = crate::diag::render_text(

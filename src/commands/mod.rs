@@ -18,7 +18,7 @@ pub use crate::error::{Hinted, redact};
 use crate::exit::ExitStatus;
 use crate::output::ColorChoice;
 use crate::session::Prepared;
-use crate::topology::{self, Valid};
+use crate::topology::Valid;
 
 /// A command that stopped after printing its own diagnostics: exit 1, print nothing more.
 #[derive(Debug, thiserror::Error)]
@@ -55,7 +55,7 @@ pub(crate) fn prepare(
 
 /// Load a topology for a command that needs a valid one; diagnostics go to stderr.
 pub fn load_valid(path: &Path, color: ColorChoice) -> Result<Valid, ExitStatus> {
-    let loaded = topology::load(path);
+    let loaded = crate::validate::load(path);
     match loaded.into_valid() {
         Ok(valid) => {
             if !valid.diagnostics.is_empty() {

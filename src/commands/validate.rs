@@ -47,7 +47,7 @@ pub fn run(args: ValidateArgs, color: ColorChoice) -> anyhow::Result<ExitStatus>
     };
     let mut stdout = std::io::stdout().lock();
     for path in &files {
-        let loaded = topology::load(path);
+        let loaded = crate::validate::load(path);
         let ok = !loaded.has_errors();
         report.valid &= ok;
         match args.format {
