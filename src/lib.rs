@@ -12,7 +12,6 @@ pub mod apply;
 pub mod broker;
 pub mod cli;
 pub mod commands;
-pub mod diag;
 pub mod diff;
 pub mod error;
 pub mod exit;
@@ -28,3 +27,7 @@ pub mod source;
 pub mod state;
 pub mod topology;
 pub mod validate;
+
+/// Diagnostics live beside the positions they point at (see [`source`]); this path is the
+/// one the rest of the crate names them by.
+pub use source::diag;

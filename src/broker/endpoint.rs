@@ -6,7 +6,6 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::Args;
 use percent_encoding::percent_decode_str;
 use url::Url;
 
@@ -17,21 +16,15 @@ use crate::topology::Topology;
 pub const DEFAULT_AMQP_URL: &str = "amqp://localhost:5672";
 pub const DEFAULT_MANAGEMENT_URL: &str = "http://localhost:15672";
 
-/// Connection flags shared by plan, apply and export.
-#[derive(Debug, Clone, Args)]
+/// Where to connect, as the user asked (the CLI's flags map onto this; see
+/// `commands::args::ConnectFlags`). Unset URLs fall back to the file, then the defaults.
+#[derive(Debug, Clone)]
 pub struct ConnectArgs {
-    /// AMQP URL of the broker (amqp:// or amqps://; userinfo gives the credentials).
-    /// Default: the file's broker.amqp_url, else amqp://localhost:5672.
-    #[arg(long, env = "TOPO_AMQP_URL", hide_env_values = true)]
+    /// AMQP URL (amqp:// or amqps://; userinfo gives the credentials).
     pub amqp_url: Option<String>,
-
     /// Management API URL (http:// or https://; userinfo gives the credentials).
-    /// Default: the file's broker.management_url, else http://localhost:15672.
-    #[arg(long, env = "TOPO_MANAGEMENT_URL", hide_env_values = true)]
     pub management_url: Option<String>,
-
-    /// Time limit of each broker call (e.g. 30s, 2m).
-    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    /// Time limit of each broker call.
     pub timeout: Duration,
 }
 

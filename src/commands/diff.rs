@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 
-use crate::error::Hinted;
 use crate::diff::git::GitSource;
 use crate::diff::{self, Diff, render};
+use crate::error::Hinted;
 use crate::exit::ExitStatus;
 use crate::graph::{Graph, to_mermaid};
 use crate::output::ColorChoice;

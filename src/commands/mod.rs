@@ -2,6 +2,7 @@
 //! diagnostics when it is not valid), and scrubbing secrets from anything printed.
 
 pub mod apply;
+pub mod args;
 pub mod diff;
 pub mod export;
 pub mod graph;

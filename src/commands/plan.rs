@@ -6,8 +6,9 @@ use std::time::Duration;
 use clap::Args;
 
 use super::prepare;
-use crate::broker::endpoint::{ConnectArgs, Endpoints};
+use crate::broker::endpoint::Endpoints;
 use crate::broker::http::Management;
+use crate::commands::args::ConnectFlags;
 use crate::exit::ExitStatus;
 use crate::output::ColorChoice;
 use crate::plan::PlanOptions;
@@ -32,7 +33,7 @@ pub struct PlanArgs {
     pub wait: Option<Duration>,
 
     #[command(flatten)]
-    pub connect: ConnectArgs,
+    pub connect: ConnectFlags,
 }
 
 pub fn run(args: PlanArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
@@ -40,7 +41,7 @@ pub fn run(args: PlanArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
         Ok(p) => p,
         Err(status) => return Ok(status),
     };
-    let endpoints = Endpoints::resolve(&args.connect, Some(&prepared.topology), &env)?;
+    let endpoints = Endpoints::resolve(&args.connect.args(), Some(&prepared.topology), &env)?;
     let opts = PlanOptions { prune: args.prune };
     let rt = runtime()?;
     let plan = rt.block_on(async {

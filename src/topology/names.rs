@@ -125,4 +125,3 @@ pub fn memory_problem(memory: &str) -> Option<String> {
         && !digits.ends_with('.');
     (!number_ok || unit.len() > 2).then(|| format!("`{memory}` is not a size like `1Gi`"))
 }
-

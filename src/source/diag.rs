@@ -10,7 +10,7 @@ use codespan_reporting::files::{Error as FilesError, Files};
 use codespan_reporting::term::{self, Config};
 use serde::Serialize;
 
-use crate::source::{FileId, Sources, Span};
+use super::{FileId, Sources, Span};
 
 /// Stable diagnostic codes. Documented in README.md; never renumber.
 pub mod codes {
