@@ -268,19 +268,37 @@ fn read_dotenv(
                 vars.insert(k, v);
             }
             Err(e) => {
-                let (line, msg) = match &e {
-                    dotenvy::Error::LineParse(line, _) => {
-                        (Some(line.clone()), format!("cannot parse `.env`: {e}"))
+                // dotenvy's message quotes the whole line, value included: say where and
+                // why, never what.
+                let mut d = match &e {
+                    dotenvy::Error::LineParse(line, index) => {
+                        let pos = text.find(line.trim_end());
+                        let line_no = pos.map(|p| text[..p].matches('\n').count() + 1);
+                        let col = line[..(*index).min(line.len())].chars().count() + 1;
+                        let which = match line_no {
+                            Some(n) => format!("line {n}"),
+                            None => "a line".to_string(),
+                        };
+                        let mut d = Diagnostic::error(
+                            codes::DOTENV,
+                            format!(
+                                "cannot parse {which} of `.env` at column {col}"
+                            ),
+                        );
+                        if let Some(pos) = pos {
+                            let at = pos + (*index).min(line.len());
+                            d = d.at(Span::new(file, at, at + 1));
+                        }
+                        d
                     }
-                    _ => (None, format!("cannot read `.env`: {e}")),
-                };
-                let mut d =
-                    Diagnostic::error(codes::DOTENV, msg).hint("each line of .env is `NAME=value`");
-                if let Some(line) = line
-                    && let Some(pos) = text.find(line.trim_end())
-                {
-                    d = d.at(Span::new(file, pos, pos + line.trim_end().len()));
+                    dotenvy::Error::Io(io) => Diagnostic::error(
+                        codes::DOTENV,
+                        format!("cannot read `.env`: {}", io.kind()),
+                    ),
+                    _ => Diagnostic::error(codes::DOTENV, "cannot read `.env`"),
                 }
+                .hint("each line of .env is `NAME=value`; quote a value with spaces, `#` or quotes in it (`NAME='a value'`)");
+                d.sensitive = true;
                 loaded.diagnostics.push(d);
                 break;
             }

@@ -22,19 +22,40 @@ pub fn load_with(path: &Path, files: &dyn FileSource, env: &EnvSource) -> Loaded
     let Some(tree) = &loaded.tree else {
         return loaded;
     };
+    // A value that could not be interpolated still holds its `${...}` text: what the
+    // schema and the rules would say about that text is a knock-on, not news.
+    let failed: Vec<String> = loaded
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == codes::INTERPOLATION)
+        .filter_map(|d| d.path.clone())
+        .collect();
+    let knock_on = |d: &Diagnostic| {
+        d.path.as_deref().is_some_and(|p| {
+            failed.iter().any(|f| {
+                p == f
+                    || p.strip_prefix(f.as_str())
+                        .is_some_and(|r| r.starts_with('/'))
+            })
+        })
+    };
+
     let value = tree.to_json();
-    let schema_diags = schema::check(tree, &value);
+    let mut schema_diags = schema::check(tree, &value);
+    schema_diags.retain(|d| !knock_on(d));
     let schema_ok = schema_diags.is_empty();
     loaded.diagnostics.extend(schema_diags);
     if schema_ok {
         // By value: strings move out of the JSON tree instead of being copied.
         match serde_json::from_value::<Topology>(value) {
             Ok(topology) => {
-                loaded
-                    .diagnostics
-                    .extend(rules::check(&topology, tree, &loaded.sources));
+                let mut rules = rules::check(&topology, tree, &loaded.sources);
+                rules.retain(|d| !knock_on(d));
+                loaded.diagnostics.extend(rules);
                 loaded.topology = Some(topology);
             }
+            // The text of an uninterpolated value does not fit its field: already reported.
+            Err(_) if !failed.is_empty() => {}
             Err(e) => loaded.diagnostics.push(
                 Diagnostic::error(
                     codes::SCHEMA_TYPE,
