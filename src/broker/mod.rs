@@ -5,3 +5,4 @@ pub mod amqp;
 pub mod endpoint;
 pub mod http;
 pub mod read;
+pub mod tls;

@@ -3,6 +3,7 @@
 //! flags that fill them, and the `ValueEnum` impls that name their variants on the command
 //! line, are kept here, beside the commands that parse them.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::builder::PossibleValue;
@@ -12,6 +13,7 @@ use crate::apply::Via;
 use crate::broker::endpoint::ConnectArgs;
 use crate::output::{ColorChoice, TextOrJson};
 use crate::report::Format;
+use crate::topology::model::AuthMechanism;
 
 /// Connection flags shared by plan, apply and export.
 #[derive(Debug, Clone, Args)]
@@ -29,6 +31,29 @@ pub struct ConnectFlags {
     /// Time limit of each broker call (e.g. 30s, 2m).
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     pub timeout: Duration,
+
+    /// PEM file of the CA that signed the broker's certificate (amqps://, https://); only it
+    /// is trusted then. Default: the file's broker.tls.ca_file, else the system's roots
+    /// (which honour SSL_CERT_FILE).
+    #[arg(long, env = "TOPO_CA_CERT", value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
+
+    /// PEM client certificate for brokers that require mutual TLS (with --client-key).
+    #[arg(long, env = "TOPO_CLIENT_CERT", value_name = "FILE")]
+    pub client_cert: Option<PathBuf>,
+
+    /// PEM private key of --client-cert.
+    #[arg(long, env = "TOPO_CLIENT_KEY", value_name = "FILE")]
+    pub client_key: Option<PathBuf>,
+
+    /// Name the broker's certificate must hold, when the URLs use an address or another name.
+    #[arg(long, env = "TOPO_TLS_SERVER_NAME", value_name = "NAME")]
+    pub tls_server_name: Option<String>,
+
+    /// AMQP login: plain (user and password) or external (the client certificate's name).
+    /// Default: the file's broker.auth_mechanism, else plain.
+    #[arg(long, value_enum, value_name = "MECHANISM")]
+    pub auth_mechanism: Option<AuthMechanism>,
 }
 
 impl ConnectFlags {
@@ -39,11 +64,21 @@ impl ConnectFlags {
             amqp_url,
             management_url,
             timeout,
+            ca_cert,
+            client_cert,
+            client_key,
+            tls_server_name,
+            auth_mechanism,
         } = self;
         ConnectArgs {
             amqp_url: amqp_url.clone(),
             management_url: management_url.clone(),
             timeout: *timeout,
+            ca_cert: ca_cert.clone(),
+            client_cert: client_cert.clone(),
+            client_key: client_key.clone(),
+            tls_server_name: tls_server_name.clone(),
+            auth_mechanism: *auth_mechanism,
         }
     }
 }
@@ -104,6 +139,19 @@ impl ValueEnum for Via {
     }
 }
 
+impl ValueEnum for AuthMechanism {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[AuthMechanism::Plain, AuthMechanism::External]
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(match self {
+            AuthMechanism::Plain => PossibleValue::new("plain"),
+            AuthMechanism::External => PossibleValue::new("external"),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,5 +172,6 @@ mod tests {
         round_trips::<TextOrJson>();
         round_trips::<Format>();
         round_trips::<Via>();
+        round_trips::<AuthMechanism>();
     }
 }
