@@ -557,7 +557,7 @@ fn user_body(want: &UserState, have: Option<&UserState>) -> Value {
     let tags = want.tags.join(",");
     let keep = || match have.map(|h| &h.credential) {
         Some(Credential::Hash { hash, algorithm }) => (
-            hash.clone(),
+            hash.expose().to_string(),
             algorithm.clone().unwrap_or_else(|| password::SHA256.into()),
         ),
         _ => (String::new(), password::SHA256.to_string()),
@@ -568,10 +568,10 @@ fn user_body(want: &UserState, have: Option<&UserState>) -> Value {
         } => match have.map(|h| &h.credential) {
             // Unchanged password: keep the stored hash (no needless rehash).
             Some(Credential::Hash { hash, algorithm })
-                if password::matches(hash, algorithm.as_deref(), pw.expose()) =>
+                if password::matches(hash.expose(), algorithm.as_deref(), pw.expose()) =>
             {
                 (
-                    hash.clone(),
+                    hash.expose().to_string(),
                     algorithm.clone().unwrap_or_else(|| password::SHA256.into()),
                 )
             }
@@ -581,7 +581,7 @@ fn user_body(want: &UserState, have: Option<&UserState>) -> Value {
             ),
         },
         Credential::Hash { hash, algorithm } => (
-            hash.clone(),
+            hash.expose().to_string(),
             algorithm.clone().unwrap_or_else(|| password::SHA256.into()),
         ),
         Credential::Env { value: None, .. } | Credential::None => keep(),
@@ -662,7 +662,7 @@ mod tests {
         let have = UserState {
             tags: vec![],
             credential: Credential::Hash {
-                hash: stored.clone(),
+                hash: crate::state::Secret::new(stored.clone()),
                 algorithm: Some(password::SHA256.into()),
             },
         };

@@ -717,7 +717,7 @@ pub fn credential_unchanged(want: &Credential, have: &Credential) -> bool {
                 value: Some(pw), ..
             },
             Credential::Hash { hash, algorithm },
-        ) => password::matches(hash, algorithm.as_deref(), pw.expose()),
+        ) => password::matches(hash.expose(), algorithm.as_deref(), pw.expose()),
         (Credential::Env { value: Some(a), .. }, Credential::Env { value: Some(b), .. }) => a == b,
         (Credential::Hash { hash: a, .. }, Credential::Hash { hash: b, .. }) => a == b,
         _ => false,

@@ -340,3 +340,22 @@ fn a_dotenv_line_that_does_not_parse_is_located_without_its_value() {
     assert_eq!(out.status.code(), Some(1));
     assert!(!all.contains("s3cr3t"), "{all}");
 }
+
+// ---- item 16: the raw password hash never prints ----
+
+#[test]
+fn a_password_hash_never_shows_in_debug_or_serialized_state() {
+    let hash = "kI3GCqW5JLMJa4iX1lo7X8D6XbYqlLtmdKf8BMVbWR0lNm1H";
+    let loaded = load_text(
+        &format!("version: 1\nusers:\n  - {{name: app, password_hash: \"{hash}\"}}\n"),
+        &[],
+    );
+    let topo = loaded.topology.as_ref().expect("valid");
+    let state = topo::state::State::from_topology(topo, &|_| None);
+    let user = state.users.get("app").expect("user");
+    let debug = format!("{state:?} {user:?}");
+    assert!(!debug.contains(hash), "{debug}");
+    let json = serde_json::to_string(&user.credential).expect("json");
+    assert!(!json.contains(hash), "{json}");
+    assert!(json.contains("***"), "{json}");
+}

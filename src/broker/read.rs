@@ -335,7 +335,7 @@ fn user_state(u: &Value) -> Option<(String, UserState)> {
         Credential::None
     } else {
         Credential::Hash {
-            hash,
+            hash: crate::state::Secret::new(hash),
             algorithm: str_of(u, "hashing_algorithm"),
         }
     };
