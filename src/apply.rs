@@ -232,6 +232,12 @@ pub async fn apply(
                                     .to_string(),
                             )
                         }
+                        AmqpError::Refused { detail, .. } if detail.contains("not empty") => Some(
+                            "messages arrived after topo counted them, and the broker kept \
+                                 them: run topo plan again, drain the queue, or pass \
+                                 --allow-data-loss"
+                                .to_string(),
+                        ),
                         AmqpError::Refused { .. } => Some(
                             "the broker rejected a value of the file: fix the named argument"
                                 .to_string(),

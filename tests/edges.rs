@@ -359,3 +359,27 @@ fn a_password_hash_never_shows_in_debug_or_serialized_state() {
     assert!(!json.contains(hash), "{json}");
     assert!(json.contains("***"), "{json}");
 }
+
+// ---- item 6: an unknown message count may hold messages ----
+
+#[test]
+fn a_queue_whose_count_is_unknown_needs_allow_data_loss() {
+    use topo::plan::{PlanOptions, plan};
+    let desired_file = load_text("version: 1\nqueues:\n  - {name: kept}\n", &[]);
+    let live_file = load_text(
+        "version: 1\nqueues:\n  - {name: kept}\n  - {name: gone}\n  - {name: empty}\n",
+        &[],
+    );
+    let desired =
+        topo::state::State::from_topology(desired_file.topology.as_ref().unwrap(), &|_| None);
+    let mut live =
+        topo::state::State::from_topology(live_file.topology.as_ref().unwrap(), &|_| None);
+    for (key, q) in live.queues.iter_mut() {
+        // `gone` could not be counted (stats off, a failed passive declare): None.
+        q.messages = if key.name == "empty" { Some(0) } else { None };
+    }
+    let p = plan(&desired, &live, &PlanOptions { prune: true });
+    let losses: Vec<String> = p.data_loss().map(|c| c.target.to_string()).collect();
+    assert_eq!(losses.len(), 1, "{losses:?}");
+    assert!(losses[0].contains("gone"), "{losses:?}");
+}

@@ -102,7 +102,10 @@ pub fn run(args: ApplyArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
         }
         let losses: Vec<String> = plan
             .data_loss()
-            .map(|c| format!("{} ({} messages)", c.target, c.messages.unwrap_or(0)))
+            .map(|c| match c.messages {
+                Some(n) => format!("{} ({n} messages)", c.target),
+                None => format!("{} (message count unknown)", c.target),
+            })
             .collect();
         if !losses.is_empty() && !args.allow_data_loss {
             return Err(Hinted::new(
@@ -117,6 +120,7 @@ pub fn run(args: ApplyArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
 
         let progress = Progress::new(plan.changes.len());
         let mut amqp = Amqp::new(&endpoints);
+        amqp.delete_only_empty_queues(!args.allow_data_loss);
         let result = apply(&plan, &live, &mgmt, &mut amqp, args.via, &progress).await;
         progress.finish();
         amqp.close().await;
