@@ -454,7 +454,17 @@ async fn run_op(
             Err(match e.kind() {
                 lapin::ErrorKind::ProtocolError(_) => AmqpError::Refused {
                     op: op.describe(),
-                    detail,
+                    detail: match deprecated_feature(op) {
+                        Some(f) if detail.contains("INTERNAL_ERROR") || detail.contains("541") => {
+                            format!(
+                                "{detail} (RabbitMQ 4.3 denies the deprecated feature `{f}` and \
+                                 closes the connection with 541: change the file, or set \
+                                 `deprecated_features.permit.{f} = true` in rabbitmq.conf on \
+                                 every node)"
+                            )
+                        }
+                        _ => detail,
+                    },
                 },
                 _ => AmqpError::Lost {
                     op: op.describe(),
@@ -462,6 +472,21 @@ async fn run_op(
                 },
             })
         }
+    }
+}
+
+/// The deprecated feature (RabbitMQ's name for it) an operation uses, if any: RabbitMQ 4.3
+/// denies these by default and answers with a connection error (541 INTERNAL_ERROR) that
+/// does not say which.
+pub fn deprecated_feature(op: &Op) -> Option<&'static str> {
+    match op {
+        Op::DeclareQueue(_, q, _) if q.arguments.contains_key("x-queue-master-locator") => {
+            Some("queue_master_locator")
+        }
+        Op::DeclareQueue(_, q, _) if !q.durable && q.kind == QueueType::Classic => {
+            Some("transient_nonexcl_queues")
+        }
+        _ => None,
     }
 }
 
@@ -529,7 +554,7 @@ fn prepare(op: &Op) -> Result<Ready, String> {
     })
 }
 
-fn explain_connect(detail: &str, user: &str, vhost: &str) -> String {
+pub(crate) fn explain_connect(detail: &str, user: &str, vhost: &str) -> String {
     if detail.contains("ACCESS_REFUSED") || detail.contains("ACCESS-REFUSED") {
         format!("the broker refused the credentials of user `{user}`")
     } else if detail.contains("NOT_ALLOWED") || detail.contains("NOT-ALLOWED") {

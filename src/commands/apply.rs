@@ -88,6 +88,8 @@ pub fn run(args: ApplyArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
             eprintln!("topo: nothing to do: the broker matches the file");
             return Ok(ExitStatus::Success);
         }
+        // Both connections, topo's permissions and the broker's version, before any change.
+        crate::broker::preflight::check(&mgmt, &endpoints, &desired, &live).await?;
         let replaces: Vec<String> = plan.replaces().map(|c| c.target.to_string()).collect();
         if !replaces.is_empty() && !args.allow_replace {
             return Err(Hinted::new(
