@@ -4,5 +4,6 @@
 pub mod amqp;
 pub mod endpoint;
 pub mod http;
+pub mod preflight;
 pub mod read;
 pub mod tls;
