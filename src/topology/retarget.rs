@@ -47,16 +47,10 @@ mod tests {
     use super::*;
     use crate::state::{EntityKey, State};
 
+    /// A topology from its YAML text (these are valid files; no validator needed here).
     fn topo(yaml: &str) -> Topology {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("t.yaml");
-        std::fs::write(&p, yaml).unwrap();
-        let loaded = crate::topology::load(&p);
-        loaded
-            .into_valid()
-            .map_err(|l| format!("{:?}", l.diagnostics))
-            .unwrap()
-            .topology
+        let node = crate::source::yaml::parse(yaml, crate::source::FileId(0)).unwrap();
+        serde_json::from_value(node.to_json()).unwrap()
     }
 
     #[test]
