@@ -8,13 +8,12 @@ use clap::Args;
 use super::prepare;
 use crate::broker::endpoint::Endpoints;
 use crate::broker::http::Management;
-use crate::broker::read;
 use crate::commands::args::ConnectFlags;
 use crate::exit::ExitStatus;
 use crate::output::ColorChoice;
 use crate::plan::PlanOptions;
 use crate::report::{self, Format};
-use crate::session::{env, http_error, make_plan, read_live, runtime};
+use crate::session::{env, make_plan, read_live, runtime};
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
