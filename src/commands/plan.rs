@@ -9,14 +9,13 @@ use clap::Args;
 use super::prepare;
 use crate::broker::endpoint::Endpoints;
 use crate::broker::http::Management;
-use crate::broker::read;
 use crate::commands::args::ConnectFlags;
 use crate::exit::ExitStatus;
 use crate::output::ColorChoice;
 use crate::plan::{PlanOptions, plan};
 use crate::report::{self, Format};
 use crate::saved_plan::{self, SavedOptions, SavedPlan};
-use crate::session::{env, http_error, make_plan, read_live, runtime};
+use crate::session::{env, make_plan, read_live, runtime};
 use crate::state::State;
 
 #[derive(Debug, Args)]
@@ -60,8 +59,8 @@ pub fn run(args: PlanArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
         let mgmt = Management::new(&endpoints)?;
         let mut live = read_live(&mgmt, &mut prepared.desired, args.wait).await?;
         let fingerprint = saved_plan::fingerprint(&live, &prepared.desired);
-        let version = read::broker_version(&mgmt).await.map_err(http_error)?;
-        crate::broker::preflight::check_refusals(&prepared.desired, version.as_deref())?;
+        let facts = crate::broker::preflight::broker_facts(&mgmt).await?;
+        crate::broker::preflight::check_refusals(&prepared.desired, &live, facts.as_ref())?;
         let plan = make_plan(&mgmt, &endpoints, &prepared.desired, &mut live, &opts).await?;
         let drift = drift(&prepared.desired, &live, &opts);
         anyhow::Ok((plan, fingerprint, drift))
