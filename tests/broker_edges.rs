@@ -6,7 +6,7 @@ mod broker;
 
 use std::time::Duration;
 
-use broker::TestVhost;
+use broker::{TestVhost, code, path_str, stderr};
 use topo::broker::amqp::{Amqp, AmqpError, Op};
 use topo::broker::endpoint::{ConnectArgs, Endpoints};
 use topo::state::{BindingKey, EntityKey};
@@ -165,4 +165,68 @@ fn deletes_without_allow_data_loss_are_if_empty_at_the_broker() {
     );
     assert!(v.get_opt(&["queues", &v.name, "full"]).is_none());
     rt.block_on(amqp.close());
+}
+
+#[test]
+fn export_refuses_to_overwrite_a_file_without_force() {
+    let Some(v) = TestVhost::try_new() else {
+        return;
+    };
+    let file = v.file("topo.yaml", "queues:\n  - {name: q}\n");
+    let before = std::fs::read_to_string(&file).expect("read");
+    // Refused before the broker is read: even an unreachable broker gives the same answer.
+    for env in [
+        vec![],
+        vec![
+            ("TOPO_MANAGEMENT_URL", "http://127.0.0.1:1"),
+            ("TOPO_AMQP_URL", "amqp://127.0.0.1:1"),
+        ],
+    ] {
+        let out = v.topo(&["export", "--vhost", &v.name, "-o", path_str(&file)], &env);
+        assert_eq!(code(&out), 1, "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("refusing to overwrite"),
+            "{}",
+            stderr(&out)
+        );
+        assert!(stderr(&out).contains("--force"), "{}", stderr(&out));
+        assert_eq!(std::fs::read_to_string(&file).expect("read"), before);
+    }
+    let out = v.topo(
+        &[
+            "export",
+            "--vhost",
+            &v.name,
+            "-o",
+            path_str(&file),
+            "--force",
+        ],
+        &[],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = std::fs::read_to_string(&file).expect("read");
+    assert!(text.starts_with("# Exported by topo"), "{text}");
+    // Atomic: no temporary file left beside it.
+    let leftovers: Vec<_> = std::fs::read_dir(v.dir.path())
+        .expect("dir")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    // `.env` is never overwritten, not even with --force.
+    let dotenv = v.dir.path().join(".env");
+    std::fs::write(&dotenv, "A=1\n").expect("write");
+    let out = v.topo(
+        &[
+            "export",
+            "--vhost",
+            &v.name,
+            "-o",
+            path_str(&dotenv),
+            "--force",
+        ],
+        &[],
+    );
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(&dotenv).expect("read"), "A=1\n");
 }
