@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 
-use super::plan::{env, make_plan, prepare, read_live, runtime};
+use super::plan::{env, make_plan, prepare, read_live, runtime, wait_for_amqp};
 use crate::apply::{Progress, Via, apply};
 use crate::broker::amqp::Amqp;
 use crate::broker::endpoint::{ConnectArgs, Endpoints};
@@ -72,6 +72,7 @@ pub fn run(args: ApplyArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
         let started = Instant::now();
         let mgmt = Management::new(&endpoints)?;
         let mut live = read_live(&mgmt, &mut desired, args.wait).await?;
+        wait_for_amqp(&endpoints, args.wait).await?;
         let plan = make_plan(&mgmt, &endpoints, &desired, &mut live, &opts).await?;
         {
             let mut out = std::io::stdout().lock();
