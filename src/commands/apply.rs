@@ -18,7 +18,7 @@ use crate::output::ColorChoice;
 use crate::plan::PlanOptions;
 use crate::report::{self, Format};
 use crate::saved_plan::{self, SavedPlan, Stale};
-use crate::session::{env, make_plan, read_live, runtime};
+use crate::session::{env, make_plan, read_live, runtime, wait_for_amqp};
 
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
@@ -114,6 +114,7 @@ pub fn run(args: ApplyArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
         {
             return Err(stale(&path, Stale::Live));
         }
+        wait_for_amqp(&endpoints, args.wait).await?;
         let plan = make_plan(&mgmt, &endpoints, &desired, &mut live, &opts).await?;
         if let Some(s) = &saved
             && saved_plan::plan_digest(&plan) != s.plan_digest

@@ -15,7 +15,7 @@ use crate::output::ColorChoice;
 use crate::plan::{PlanOptions, plan};
 use crate::report::{self, Format};
 use crate::saved_plan::{self, SavedOptions, SavedPlan};
-use crate::session::{env, make_plan, read_live, runtime};
+use crate::session::{env, make_plan, read_live, runtime, wait_for_amqp};
 use crate::state::State;
 
 #[derive(Debug, Args)]
@@ -59,6 +59,7 @@ pub fn run(args: PlanArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
         let mgmt = Management::new(&endpoints)?;
         let mut live = read_live(&mgmt, &mut prepared.desired, args.wait).await?;
         let fingerprint = saved_plan::fingerprint(&live, &prepared.desired);
+        wait_for_amqp(&endpoints, args.wait).await?;
         let facts = crate::broker::preflight::broker_facts(&mgmt).await?;
         crate::broker::preflight::check_refusals(&prepared.desired, &live, facts.as_ref())?;
         let plan = make_plan(&mgmt, &endpoints, &prepared.desired, &mut live, &opts).await?;
