@@ -4,6 +4,7 @@
 pub mod amqp;
 pub mod endpoint;
 pub mod http;
+pub mod lock;
 pub mod preflight;
 pub mod read;
 pub mod tls;

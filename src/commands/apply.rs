@@ -11,6 +11,7 @@ use crate::apply::{Progress, Via, apply};
 use crate::broker::amqp::Amqp;
 use crate::broker::endpoint::Endpoints;
 use crate::broker::http::Management;
+use crate::broker::lock;
 use crate::commands::args::ConnectFlags;
 use crate::error::Hinted;
 use crate::exit::ExitStatus;
@@ -66,6 +67,15 @@ pub struct ApplyArgs {
     #[arg(long, value_name = "NAME")]
     pub vhost: Option<String>,
 
+    /// How long to wait for another apply's lock on the same vhosts (e.g. 2m); 0s: fail
+    /// at once, naming the holder.
+    #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
+    pub lock_timeout: Duration,
+
+    /// Do not take the apply lock (an exclusive queue in each vhost of the file).
+    #[arg(long)]
+    pub no_lock: bool,
+
     #[command(flatten)]
     pub connect: ConnectFlags,
 }
@@ -108,6 +118,18 @@ pub fn run(args: ApplyArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
     rt.block_on(async {
         let started = Instant::now();
         let mgmt = Management::new(&endpoints)?;
+        // Held from before the read until after the verification, so that what was
+        // planned is what is changed; the broker drops it if this process dies.
+        let lock = if args.no_lock || args.dry_run {
+            None
+        } else {
+            let vhosts: Vec<String> = desired.vhost_names().into_iter().collect();
+            Some(
+                lock::acquire(&endpoints, &mgmt, &vhosts, args.lock_timeout)
+                    .await
+                    .map_err(lock_error)?,
+            )
+        };
         let mut live = read_live(&mgmt, &mut desired, args.wait).await?;
         if let Some(s) = &saved
             && saved_plan::fingerprint(&live, &desired) != s.live_fingerprint
@@ -210,6 +232,9 @@ pub fn run(args: ApplyArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
             )
             .into());
         }
+        if let Some(l) = lock {
+            l.release(endpoints.timeout).await;
+        }
         eprintln!(
             "topo: applied {} in {:.1}s; the broker matches the file",
             plural(applied, "change", "changes"),
@@ -230,6 +255,18 @@ fn read_saved(path: &std::path::Path) -> anyhow::Result<Option<SavedPlan>> {
         return Ok(None);
     }
     saved_plan::read(path, &text).map(Some)
+}
+
+fn lock_error(e: lock::LockError) -> anyhow::Error {
+    let hint = match &e {
+        lock::LockError::Held { .. } => {
+            "wait for it to finish, or pass --lock-timeout 5m to wait; a crashed apply's lock goes with its connection"
+        }
+        lock::LockError::Broker { .. } => {
+            "check topo's permissions on the vhost, or pass --no-lock to apply without the lock"
+        }
+    };
+    Hinted::new(format!("{e}; nothing was changed"), hint).into()
 }
 
 fn stale(path: &std::path::Path, why: Stale) -> anyhow::Error {

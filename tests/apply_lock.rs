@@ -1,0 +1,136 @@
+//! One apply at a time, against the real broker (one vhost per test): the lock is an
+//! exclusive queue the broker holds for the apply's connection. An apply waiting at its
+//! confirmation question (in a pseudo-terminal) holds the lock; a second apply gives up
+//! after `--lock-timeout` naming the holder, or waits and then runs; a holder killed with
+//! SIGKILL loses the lock because the broker drops its connection.
+
+#[path = "common/broker.rs"]
+mod broker;
+
+use std::process::{Command, Stdio};
+
+use broker::{TestVhost, amqp, code, mgmt, path_str, stderr};
+use rexpect::process::Signal;
+use serde_json::json;
+
+fn pty_topo(args: &[&str]) -> rexpect::session::PtySession {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_topo"));
+    cmd.args(args)
+        .env_remove("TOPO_FILE")
+        .env_remove("RABBITMQ_USER")
+        .env_remove("RABBITMQ_PASSWORD")
+        .env("NO_COLOR", "1")
+        .env("TERM", "xterm")
+        .env("TOPO_AMQP_URL", amqp())
+        .env("TOPO_MANAGEMENT_URL", mgmt());
+    rexpect::session::spawn_command(cmd, Some(60_000)).expect("spawn topo in a pty")
+}
+
+/// A vhost with a stray queue, so that `apply --prune` asks (and holds the lock meanwhile).
+fn setup(v: &TestVhost) -> std::path::PathBuf {
+    let file = v.file("l.yaml", "queues:\n  - {name: keep}\n");
+    assert_eq!(code(&v.topo(&["apply", path_str(&file)], &[])), 0);
+    v.put(&["queues", &v.name, "stray"], &json!({"durable": true}));
+    file
+}
+
+#[test]
+fn a_second_apply_gives_up_naming_the_holder_and_a_killed_holder_lets_go() {
+    let Some(v) = TestVhost::try_new() else {
+        return;
+    };
+    let file = setup(&v);
+    let mut holder = pty_topo(&["apply", path_str(&file), "--prune"]);
+    holder.exp_string("Enter a value:").unwrap();
+
+    let second = v.topo(
+        &[
+            "apply",
+            path_str(&file),
+            "--prune",
+            "--yes",
+            "--lock-timeout",
+            "1s",
+        ],
+        &[],
+    );
+    assert_eq!(code(&second), 1);
+    let err = stderr(&second);
+    assert!(
+        err.contains(&format!(
+            "another topo apply holds the lock on vhost {}",
+            v.name
+        )),
+        "{err}"
+    );
+    assert!(err.contains("broker user guest, pid "), "{err}");
+    assert!(err.contains("since 20"), "the start time: {err}");
+    assert!(err.contains("nothing was changed"), "{err}");
+    assert!(v.get_opt(&["queues", &v.name, "stray"]).is_some());
+    let lock = v.get(&["queues", &v.name, "topo.apply-lock"]);
+    assert_eq!(lock["exclusive"], json!(true));
+
+    // A crash: the broker drops the dead process's connection, and the lock with it.
+    holder.process_mut().signal(Signal::SIGKILL).unwrap();
+    let _ = holder.process().wait();
+    let after = v.topo(
+        &[
+            "apply",
+            path_str(&file),
+            "--prune",
+            "--yes",
+            "--lock-timeout",
+            "30s",
+        ],
+        &[],
+    );
+    assert_eq!(code(&after), 0, "{}", stderr(&after));
+    assert!(v.get_opt(&["queues", &v.name, "stray"]).is_none());
+    assert!(
+        v.get_opt(&["queues", &v.name, "topo.apply-lock"]).is_none(),
+        "released at the end"
+    );
+}
+
+#[test]
+fn two_applies_at_once_take_turns() {
+    let Some(v) = TestVhost::try_new() else {
+        return;
+    };
+    let file = setup(&v);
+    let mut first = pty_topo(&["apply", path_str(&file), "--prune"]);
+    first.exp_string("Enter a value:").unwrap();
+
+    // The second waits for the lock while the first is asking.
+    let second = Command::new(env!("CARGO_BIN_EXE_topo"))
+        .args([
+            "apply",
+            path_str(&file),
+            "--prune",
+            "--yes",
+            "--lock-timeout",
+            "60s",
+        ])
+        .env_remove("TOPO_FILE")
+        .env("TOPO_AMQP_URL", amqp())
+        .env("TOPO_MANAGEMENT_URL", mgmt())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert!(
+        v.get_opt(&["queues", &v.name, "stray"]).is_some(),
+        "the second apply has not run past the lock"
+    );
+    first.send_line("yes").unwrap();
+    let out = first.exp_eof().unwrap();
+    assert!(out.contains("the broker matches the file"), "{out}");
+
+    let second = second.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(0), "{err}");
+    // It planned after the first had finished: nothing was left for it to delete.
+    assert!(err.contains("nothing to do"), "{err}");
+}
