@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Benchmark of issue 15's workflow costs, side by side in one run:
+#
+#   cargo build --release && bench/workflow.sh 1000 10000
+#
+# For each N (bench/gen_topology.py's workload, into fresh vhosts):
+#   1. `topo apply plan.json` (a plan saved by `topo plan -o`) against `topo apply FILE`,
+#      each into an empty vhost, ROUNDS times, alternating which goes first; the users the
+#      workload declares are deleted before every run so both start alike.
+#   2. the apply lock's cost on a no-op apply: `topo apply FILE` against
+#      `topo apply --no-lock FILE` on the applied vhost (hyperfine, RUNS runs each).
+# Needs curl, hyperfine, python3, /usr/bin/time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+TOPO=${TOPO:-target/release/topo}
+MGMT=${MGMT:-http://127.0.0.1:15672}
+CRED=${CRED:-guest:guest}
+RUNS=${RUNS:-10}
+ROUNDS=${ROUNDS:-3}
+export BENCH_PASSWORD=bench-password
+export TOPO_MANAGEMENT_URL=${TOPO_MANAGEMENT_URL:-$MGMT}
+export TOPO_AMQP_URL=${TOPO_AMQP_URL:-amqp://127.0.0.1:5672}
+
+[ -x "$TOPO" ] || { echo "build first: cargo build --release" >&2; exit 1; }
+if command -v rabbitmqctl >/dev/null; then
+  rabbitmqctl eval 'file_handle_cache:set_limit(100000).' >/dev/null 2>&1 ||
+    echo "note: could not raise the broker's file-handle limit" >&2
+fi
+
+work=$(mktemp -d)
+vhosts=()
+drop_users() {
+  for k in 0 1 2 3 4; do curl -s -o /dev/null -u "$CRED" -X DELETE "$MGMT/api/users/bench-user-$k"; done
+}
+cleanup() {
+  for v in "${vhosts[@]}"; do drop_vhost "$v"; done
+  drop_users
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# Deleting a vhost of 10,000 queues can outlast the listener's 60 s: repeat until gone.
+drop_vhost() {
+  local v=$1 code
+  for _ in 1 2 3 4 5 6; do
+    code=$(curl -s -o /dev/null -w '%{http_code}' -m 120 -u "$CRED" -X DELETE "$MGMT/api/vhosts/$v" || true)
+    [ "$code" = 404 ] && return 0
+    [ "$code" = 204 ] && return 0
+    sleep 2
+  done
+}
+
+mean() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["results"][int(sys.argv[2])]["mean"])' "$1" "$2"; }
+stats() { python3 -c 'import sys,statistics as s; v=[float(x) for x in sys.argv[1:]]; print(f"mean {s.mean(v):.2f} s  ({" / ".join(f"{x:.2f}" for x in v)})")' "$@"; }
+
+timed() { # timed OUTVAR cmd...: wall seconds of one command, its stderr kept on failure
+  local __var=$1; shift
+  /usr/bin/time -f '%e' -o "$work/t" "$@" >/dev/null 2>"$work/err" || { cat "$work/err" >&2; exit 1; }
+  printf -v "$__var" '%s' "$(cat "$work/t")"
+}
+
+file_run() { # one `topo apply FILE` into a fresh vhost
+  local v
+  v=topo-bench-file-$N-$(date +%s)-$RANDOM
+  vhosts+=("$v")
+  python3 bench/gen_topology.py "$N" "$v" "$work/f.yaml" "$work/f.json" 2>/dev/null
+  drop_users
+  timed s "$TOPO" apply "$work/f.yaml"
+  file_s+=("$s")
+  last_file=$v
+}
+
+saved_run() { # `topo plan -o` (not timed), then one `topo apply plan.json`
+  local v
+  v=topo-bench-saved-$N-$(date +%s)-$RANDOM
+  vhosts+=("$v")
+  python3 bench/gen_topology.py "$N" "$v" "$work/s.yaml" "$work/s.json" 2>/dev/null
+  drop_users
+  "$TOPO" plan "$work/s.yaml" -o "$work/plan.json" >/dev/null 2>&1 || [ $? = 2 ]
+  timed s "$TOPO" apply "$work/plan.json"
+  saved_s+=("$s")
+  drop_vhost "$v"
+}
+
+for N in "${@:-1000}"; do
+  file_s=(); saved_s=(); last_file=
+  echo "== N=$N ($ROUNDS rounds)"
+  for r in $(seq 1 "$ROUNDS"); do
+    if [ $((r % 2)) = 1 ]; then file_run; saved_run; else saved_run; file_run; fi
+    [ "$r" = "$ROUNDS" ] || drop_vhost "$last_file"
+  done
+  echo "topo apply FILE (empty vhost)         $(stats "${file_s[@]}")"
+  echo "topo apply plan.json (empty vhost)    $(stats "${saved_s[@]}")"
+  python3 -c 'import sys,statistics as s; a=s.mean(map(float,sys.argv[1].split())); b=s.mean(map(float,sys.argv[2].split())); print(f"ratio saved / file                     {b/a:.3f} (goal 0.90-1.10)")' "${file_s[*]}" "${saved_s[*]}"
+
+  # 2. The lock on a no-op apply of the last file-applied vhost.
+  hyperfine -N -w 2 -r "$RUNS" --export-json "$work/lock.json" \
+    "$TOPO apply $work/f.yaml" "$TOPO apply --no-lock $work/f.yaml" >/dev/null
+  with=$(mean "$work/lock.json" 0); without=$(mean "$work/lock.json" 1)
+  python3 -c 'import sys; w,o=float(sys.argv[1]),float(sys.argv[2]); print(f"no-op apply with lock {w*1000:.1f} ms, --no-lock {o*1000:.1f} ms: the lock costs {(w-o)*1000:.1f} ms (goal < 20 ms)")' "$with" "$without"
+  drop_vhost "$last_file"
+done
