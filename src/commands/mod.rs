@@ -4,6 +4,7 @@
 pub mod apply;
 pub mod args;
 pub mod confirm;
+pub mod destroy;
 pub mod diff;
 pub mod export;
 pub mod graph;
