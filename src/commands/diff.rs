@@ -38,6 +38,10 @@ pub struct DiffArgs {
     /// Exit 1 (after printing the diff) when a change of this class is present.
     #[arg(long, value_enum, value_name = "CLASS")]
     pub fail_on: Option<FailOn>,
+
+    /// Put both files' default vhost here instead (as plan and apply do).
+    #[arg(long, value_name = "NAME")]
+    pub vhost: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -88,9 +92,29 @@ pub fn change_graph(old: &Topology, new: &Topology, diff: &Diff) -> Option<Strin
     (!g.is_empty()).then(|| to_mermaid(&g))
 }
 
+/// The topology with nothing in it (what a file added since REV is compared with).
+fn empty_topology() -> Topology {
+    Topology {
+        version: 1,
+        name: None,
+        extends: None,
+        vhost: None,
+        broker: None,
+        vhosts: Vec::new(),
+        exchanges: Vec::new(),
+        queues: Vec::new(),
+        bindings: Vec::new(),
+        policies: Vec::new(),
+        users: Vec::new(),
+        permissions: Vec::new(),
+        services: Vec::new(),
+        transports: Vec::new(),
+    }
+}
+
 pub fn run(args: DiffArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
     let usage = "use `topo diff OLD NEW` or `topo diff --git REV [FILE]`";
-    let (old_topo, new_topo, old_label, new_label) = match &args.git {
+    let (mut old_topo, mut new_topo, old_label, new_label) = match &args.git {
         Some(rev) => {
             if args.files.len() > 1 {
                 return Err(Hinted::new("--git takes one FILE, not two", usage).into());
@@ -99,9 +123,19 @@ pub fn run(args: DiffArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
             let source = GitSource::new(rev, &file)?;
             let old_label = format!("{} at {rev}", crate::source::display_path(&file));
             let new_label = crate::source::display_path(&file);
-            let old = match load_side(&file, &old_label, &source, color) {
-                Ok(t) => t,
-                Err(s) => return Ok(s),
+            let old = match source.read(&file) {
+                // A file added since REV: compared with nothing, everything is a create.
+                Err(e) if e.to_string().contains("does not exist at revision") => {
+                    eprintln!(
+                        "topo: note: {} did not exist at {rev}: every entity is a create",
+                        crate::source::display_path(&file)
+                    );
+                    empty_topology()
+                }
+                _ => match load_side(&file, &old_label, &source, color) {
+                    Ok(t) => t,
+                    Err(s) => return Ok(s),
+                },
             };
             let new = match load_side(&file, &new_label, &Disk, color) {
                 Ok(t) => t,
@@ -124,6 +158,10 @@ pub fn run(args: DiffArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
         }
     };
 
+    if let Some(v) = &args.vhost {
+        crate::topology::retarget::retarget(&mut old_topo, v);
+        crate::topology::retarget::retarget(&mut new_topo, v);
+    }
     let d = diff::diff(&old_topo, &new_topo);
     let text = match args.format {
         Format::Text => render::text(&d, color.stdout()),

@@ -1,0 +1,107 @@
+//! Offline workflow commands of issue 15: `diff --vhost`, `diff --git REV FILE` for a file
+//! that did not exist at REV (a real git repository), `destroy` and `apply` help.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn topo_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_topo"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("TOPO_FILE")
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .output()
+        .expect("git");
+    assert!(out.status.success(), "git {args:?}: {}", text(&out.stderr));
+}
+
+#[test]
+fn diff_vhost_moves_both_sides() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(
+        d.path().join("old.yaml"),
+        "version: 1\nqueues:\n  - {name: a}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.path().join("new.yaml"),
+        "version: 1\nqueues:\n  - {name: a}\n  - {name: b}\n",
+    )
+    .unwrap();
+    let out = topo_in(
+        d.path(),
+        &["diff", "old.yaml", "new.yaml", "--vhost", "pr-7"],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let t = text(&out.stdout);
+    assert!(t.contains("+ create queue b@pr-7"), "{t}");
+    assert!(!t.contains("queue a"), "{t}");
+}
+
+#[test]
+fn diff_git_of_a_file_added_since_rev_is_all_creates() {
+    if Command::new("git").arg("--version").output().is_err() {
+        eprintln!("SKIPPED: git is not on the PATH");
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    git(d.path(), &["init", "-q", "-b", "main"]);
+    std::fs::write(d.path().join("other.yaml"), "version: 1\n").unwrap();
+    git(d.path(), &["add", "-A"]);
+    git(d.path(), &["commit", "-q", "-m", "base"]);
+    std::fs::write(
+        d.path().join("new.yaml"),
+        "version: 1\nexchanges:\n  - {name: x, type: topic}\nqueues:\n  - {name: q}\n",
+    )
+    .unwrap();
+    let out = topo_in(d.path(), &["diff", "--git", "main", "new.yaml"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let t = text(&out.stdout);
+    assert!(t.contains("+ create exchange x"), "{t}");
+    assert!(t.contains("+ create queue q"), "{t}");
+    assert!(t.contains("+ create vhost /"), "the vhost too: {t}");
+    assert!(t.contains("Diff: 3 to create."), "{t}");
+    assert!(
+        text(&out.stderr).contains("new.yaml did not exist at main: every entity is a create"),
+        "{}",
+        text(&out.stderr)
+    );
+    // A revision that does not exist is still an error.
+    let bad = topo_in(d.path(), &["diff", "--git", "nope", "new.yaml"]);
+    assert_eq!(bad.status.code(), Some(1));
+}
+
+#[test]
+fn help_documents_the_workflow_flags() {
+    let d = tempfile::tempdir().unwrap();
+    let apply = text(&topo_in(d.path(), &["apply", "--help"]).stdout);
+    for flag in [
+        "--yes",
+        "auto-approve",
+        "--lock-timeout",
+        "--no-lock",
+        "--vhost",
+    ] {
+        assert!(apply.contains(flag), "{flag}: {apply}");
+    }
+    let plan = text(&topo_in(d.path(), &["plan", "--help"]).stdout);
+    assert!(plan.contains("--out") && plan.contains("--vhost"), "{plan}");
+    let destroy = topo_in(d.path(), &["destroy", "--help"]);
+    assert_eq!(destroy.status.code(), Some(0));
+}
