@@ -105,3 +105,33 @@ fn help_documents_the_workflow_flags() {
     let destroy = topo_in(d.path(), &["destroy", "--help"]);
     assert_eq!(destroy.status.code(), Some(0));
 }
+
+#[test]
+fn init_writes_a_file_that_validates_and_never_overwrites() {
+    let d = tempfile::tempdir().unwrap();
+    let out = topo_in(d.path(), &["init"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let body = std::fs::read_to_string(d.path().join("topo.yaml")).unwrap();
+    assert!(body.starts_with(
+        "# yaml-language-server: $schema=https://topo.dev/schema/topology.schema.json\n"
+    ));
+    let schema: serde_json::Value =
+        serde_json::from_str(include_str!("../schema/topology.schema.json")).unwrap();
+    assert_eq!(
+        schema["$id"].as_str(),
+        Some("https://topo.dev/schema/topology.schema.json"),
+        "the line points at the published schema's id"
+    );
+    let valid = topo_in(d.path(), &["validate"]);
+    assert_eq!(valid.status.code(), Some(0), "{}", text(&valid.stderr));
+    assert!(text(&valid.stdout).contains("1 queue") && text(&valid.stdout).contains("1 service"));
+
+    std::fs::write(d.path().join("topo.yaml"), "mine").unwrap();
+    let again = topo_in(d.path(), &["init"]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(text(&again.stderr).contains("already exists; nothing was written"));
+    assert_eq!(
+        std::fs::read_to_string(d.path().join("topo.yaml")).unwrap(),
+        "mine"
+    );
+}

@@ -8,6 +8,7 @@ pub mod destroy;
 pub mod diff;
 pub mod export;
 pub mod graph;
+pub mod init;
 pub mod plan;
 pub mod render;
 pub mod route;
