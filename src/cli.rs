@@ -35,6 +35,8 @@ pub enum Command {
     Plan(commands::plan::PlanArgs),
     /// Converge the live broker to the file.
     Apply(commands::apply::ApplyArgs),
+    /// Print the file as topo reads it: extends merged, .env and ${VAR} resolved, secrets ***.
+    Config(commands::config::ConfigArgs),
     /// Write a starting topology file (one service, one queue) that validates.
     Init(commands::init::InitArgs),
     /// Remove from the broker what the file declares (not users, not vhosts), after a plan.
@@ -89,6 +91,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Apply(args) => commands::apply::run(args, cli.color),
         Command::Destroy(args) => commands::destroy::run(args, cli.color),
         Command::Init(args) => commands::init::run(args),
+        Command::Config(args) => commands::config::run(args, cli.color),
         Command::Export(args) => commands::export::run(args),
         Command::Diff(args) => commands::diff::run(args, cli.color),
         Command::Graph(args) => commands::graph::run(args, cli.color),

@@ -135,3 +135,33 @@ fn init_writes_a_file_that_validates_and_never_overwrites() {
         "mine"
     );
 }
+
+#[test]
+fn config_prints_the_resolved_file_with_secrets_hidden() {
+    let d = tempfile::tempdir().unwrap();
+    let hash = "kI3GCqW5JLMJa4iX1lo7X4D6XbYqlLgxIs30+P6tENUV2POR";
+    std::fs::write(
+        d.path().join("base.yaml"),
+        format!(
+            "version: 1\nqueues:\n  - {{name: from-base}}\nusers:\n  - {{name: ops, password_hash: \"{hash}\"}}\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(d.path().join(".env"), "QNAME=from-dotenv\n").unwrap();
+    std::fs::write(
+        d.path().join("topo.yaml"),
+        "extends: base.yaml\nversion: 1\nqueues:\n  - {name: \"${QNAME}\"}\n",
+    )
+    .unwrap();
+    let out = topo_in(d.path(), &["config"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let t = text(&out.stdout);
+    assert!(t.contains("name: from-base"), "extends merged: {t}");
+    assert!(
+        t.contains("name: from-dotenv"),
+        ".env and ${{VAR}} resolved: {t}"
+    );
+    assert!(!t.contains("extends:"), "{t}");
+    assert!(!t.contains(hash), "no password hash: {t}");
+    assert!(t.contains("***"), "{t}");
+}

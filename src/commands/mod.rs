@@ -3,6 +3,7 @@
 
 pub mod apply;
 pub mod args;
+pub mod config;
 pub mod confirm;
 pub mod destroy;
 pub mod diff;
