@@ -229,10 +229,14 @@ fn git_errors_are_clear() {
 
     // A file that did not exist at the revision.
     std::fs::write(d.join("topo/new.yaml"), "version: 1\n").expect("write");
+    // (Issue 15: compared with nothing, an empty file has no changes, and says why.)
     let out = topo_in(d, &["diff", "--git", "HEAD", "topo/new.yaml"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(0));
     let err = text(&out.stderr);
-    assert!(err.contains("does not exist at revision HEAD"), "{err}");
+    assert!(
+        err.contains("did not exist at HEAD: every entity is a create"),
+        "{err}"
+    );
 
     // Not a repository.
     let plain = tempfile::tempdir().expect("tempdir");

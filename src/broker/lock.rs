@@ -30,9 +30,15 @@ const HOLDER_ARG: &str = "topo-lock-holder";
 /// Held locks; dropping them (or the process dying) releases them.
 pub struct Lock {
     conns: Vec<Connection>,
+    waited: bool,
 }
 
 impl Lock {
+    /// Whether another holder had to be waited for (what was read before may be stale).
+    pub fn waited(&self) -> bool {
+        self.waited
+    }
+
     /// Release now (closing the connections deletes the queues).
     pub async fn release(self, timeout: Duration) {
         for c in self.conns {
@@ -79,7 +85,10 @@ pub async fn acquire(
     let holder = holder_text(mgmt.user());
     let started = Instant::now();
     let deadline = started + wait;
-    let mut lock = Lock { conns: Vec::new() };
+    let mut lock = Lock {
+        conns: Vec::new(),
+        waited: false,
+    };
     let mut sorted: Vec<&String> = vhosts.iter().collect();
     sorted.sort();
     for vhost in sorted {
@@ -95,7 +104,10 @@ pub async fn acquire(
         }
         let conn = take_one(ep, vhost, &holder, deadline).await;
         match conn {
-            Ok(c) => lock.conns.push(c),
+            Ok((c, waited)) => {
+                lock.waited |= waited;
+                lock.conns.push(c)
+            }
             Err(TakeError::Locked) => {
                 let holder = read_holder(mgmt, vhost).await;
                 lock.release(ep.timeout).await;
@@ -132,7 +144,7 @@ async fn take_one(
     vhost: &str,
     holder: &str,
     deadline: Instant,
-) -> Result<Connection, TakeError> {
+) -> Result<(Connection, bool), TakeError> {
     let t = ep.timeout;
     let conn = match tokio::time::timeout(t, connect_named(ep, vhost)).await {
         Ok(Ok(c)) => c,
@@ -154,6 +166,7 @@ async fn take_one(
         auto_delete: true,
         ..QueueDeclareOptions::default()
     };
+    let mut waited = false;
     loop {
         let chan = match tokio::time::timeout(t, conn.create_channel()).await {
             Ok(Ok(c)) => c,
@@ -167,13 +180,14 @@ async fn take_one(
             Ok(Ok(_)) => {
                 // The channel may go; the queue belongs to the connection.
                 let _ = tokio::time::timeout(t, chan.close(200, "lock taken".into())).await;
-                return Ok(conn);
+                return Ok((conn, waited));
             }
             Ok(Err(e)) if is_locked(&e) => {
                 if Instant::now() >= deadline {
                     let _ = tokio::time::timeout(t, conn.close(200, "lock busy".into())).await;
                     return Err(TakeError::Locked);
                 }
+                waited = true;
                 tokio::time::sleep(Duration::from_millis(250)).await;
             }
             Ok(Err(e)) => return Err(TakeError::Other(e.to_string())),

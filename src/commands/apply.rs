@@ -118,18 +118,6 @@ pub fn run(args: ApplyArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
     rt.block_on(async {
         let started = Instant::now();
         let mgmt = Management::new(&endpoints)?;
-        // Held from before the read until after the verification, so that what was
-        // planned is what is changed; the broker drops it if this process dies.
-        let lock = if args.no_lock || args.dry_run {
-            None
-        } else {
-            let vhosts: Vec<String> = desired.vhost_names().into_iter().collect();
-            Some(
-                lock::acquire(&endpoints, &mgmt, &vhosts, args.lock_timeout)
-                    .await
-                    .map_err(lock_error)?,
-            )
-        };
         let mut live = read_live(&mgmt, &mut desired, args.wait).await?;
         if let Some(s) = &saved
             && saved_plan::fingerprint(&live, &desired) != s.live_fingerprint
@@ -137,7 +125,7 @@ pub fn run(args: ApplyArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
             return Err(stale(&path, Stale::Live));
         }
         wait_for_amqp(&endpoints, args.wait).await?;
-        let plan = make_plan(&mgmt, &endpoints, &desired, &mut live, &opts).await?;
+        let mut plan = make_plan(&mgmt, &endpoints, &desired, &mut live, &opts).await?;
         if let Some(s) = &saved
             && saved_plan::plan_digest(&plan) != s.plan_digest
         {
@@ -163,6 +151,32 @@ pub fn run(args: ApplyArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
         }
         // Both connections, topo's permissions and the broker's version, before any change.
         crate::broker::preflight::check(&mgmt, &endpoints, &desired, &live).await?;
+        // Held from here until after the verification; the broker drops it if this process
+        // dies. An apply that had to wait for it reads and plans again: the holder has
+        // changed the broker meanwhile.
+        let lock = if args.no_lock {
+            None
+        } else {
+            let vhosts: Vec<String> = desired.vhost_names().into_iter().collect();
+            let l = lock::acquire(&endpoints, &mgmt, &vhosts, args.lock_timeout)
+                .await
+                .map_err(lock_error)?;
+            if l.waited() {
+                if saved.is_some() {
+                    return Err(stale(&path, Stale::Live));
+                }
+                eprintln!("topo: took the lock after waiting; reading the broker again");
+                live = read_live(&mgmt, &mut desired, None).await?;
+                plan = make_plan(&mgmt, &endpoints, &desired, &mut live, &opts).await?;
+                let mut out = std::io::stdout().lock();
+                report::render(&mut out, &plan, args.format, color.stdout())?;
+                if plan.is_empty() {
+                    eprintln!("topo: nothing to do: the broker matches the file");
+                    return Ok(ExitStatus::Success);
+                }
+            }
+            Some(l)
+        };
         let replaces: Vec<String> = plan.replaces().map(|c| c.target.to_string()).collect();
         if !replaces.is_empty() && !args.allow_replace {
             return Err(Hinted::new(
