@@ -41,7 +41,13 @@ fn lines(diff: &Diff) -> Vec<(Action, String, Vec<String>)> {
         .plan
         .changes
         .iter()
-        .map(|c| (c.action, plan_text::headline(c), plan_text::detail_lines(c)))
+        .map(|c| {
+            (
+                c.action(),
+                plan_text::headline(c),
+                plan_text::detail_lines(c),
+            )
+        })
         .collect();
     out.extend(
         diff.apps
@@ -128,7 +134,7 @@ pub fn json_value(diff: &Diff, old: &str, new: &str) -> Value {
         _ => Vec::new(),
     };
     for (v, c) in changes.iter_mut().zip(&diff.plan.changes) {
-        v["destructive"] = Value::from(is_destructive(c.action));
+        v["destructive"] = Value::from(is_destructive(c.action()));
     }
     for c in &diff.apps {
         changes.push(json!({
