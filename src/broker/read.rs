@@ -16,7 +16,7 @@ use serde_json::Value;
 use super::http::{HttpError, Management};
 use crate::state::{
     BindingKey, BindingState, Credential, EntityKey, ExchangeState, PermissionKey, PermissionState,
-    PolicyState, QueueState, State, UserState, VhostState, args_text, canonical_args,
+    PolicyState, QueueState, State, UserState, VhostState, binding_arguments, canonical_args,
     parse_queue_type,
 };
 use crate::topology::model::{DestinationType, QueueType};
@@ -398,7 +398,7 @@ pub fn add_definitions(
                 destination_type,
                 destination: b.destination,
                 routing_key: b.routing_key,
-                arguments: args_text(&canonical_args(b.arguments.iter())),
+                arguments: binding_arguments(b.arguments.iter()),
             },
             BindingState {},
         );
@@ -453,7 +453,9 @@ mod tests {
         assert_eq!(q.arguments.get("x-message-ttl"), Some(&json!(1000)));
         assert!(!q.arguments.contains_key("x-queue-type"));
         let b = s.bindings.keys().next().unwrap();
-        assert_eq!(b.arguments, r#"{"a":"x","b":1}"#);
+        // Keys sorted; values keep their type (a float stays a float: the broker keeps a
+        // double apart from an integer).
+        assert_eq!(b.arguments, r#"{"a":"x","b":1.0}"#);
         let p = &s.policies[&EntityKey::new("v", "p")];
         assert_eq!(
             (p.priority, p.definition["max-length"].clone()),
