@@ -383,6 +383,96 @@ impl Change {
     }
 }
 
+impl Change {
+    /// The same change with message counts left out (they move with traffic).
+    pub fn without_messages(&self) -> Change {
+        let mut c = self.clone();
+        match &mut c.entity {
+            EntityChange::Queue(_, QueueChange::Replace { messages, .. })
+            | EntityChange::Queue(_, QueueChange::Delete { messages }) => *messages = None,
+            EntityChange::Queue(_, QueueChange::Create(_))
+            | EntityChange::Vhost(..)
+            | EntityChange::User(..)
+            | EntityChange::Permission(..)
+            | EntityChange::Policy(..)
+            | EntityChange::Exchange(..)
+            | EntityChange::Binding(..) => {}
+        }
+        c
+    }
+}
+
+#[cfg(test)]
+impl Change {
+    /// A change of `action` to `target` with plain default definitions, for the tests of
+    /// code that reads plans. Panics on a change the planner never makes (a vhost delete).
+    pub(crate) fn sample(action: Action, target: Target, fields: Vec<FieldChange>) -> Change {
+        use EntityChange as E;
+        let exchange = || ExchangeState {
+            kind: "direct".into(),
+            durable: true,
+            auto_delete: false,
+            internal: false,
+            arguments: Args::new(),
+        };
+        let queue = || QueueDefinition {
+            queue: QueueState {
+                kind: QueueType::Classic,
+                durable: true,
+                auto_delete: false,
+                arguments: Args::new(),
+                messages: None,
+            },
+            explicit_type: false,
+        };
+        let policy = || PolicyState {
+            pattern: ".*".into(),
+            apply_to: "all".into(),
+            priority: 0,
+            definition: Args::new(),
+        };
+        let entity = match (target, action) {
+            (Target::Vhost(n), Action::Create) => {
+                E::Vhost(n, VhostChange::Create(Default::default()))
+            }
+            (Target::Vhost(n), Action::Update) => {
+                E::Vhost(n, VhostChange::Update(Default::default()))
+            }
+            (Target::Policy(k), Action::Create) => E::Policy(k, PolicyChange::Create(policy())),
+            (Target::Policy(k), Action::Update) => E::Policy(k, PolicyChange::Update(policy())),
+            (Target::Policy(k), Action::Delete) => E::Policy(k, PolicyChange::Delete),
+            (Target::Permission(k), Action::Delete) => E::Permission(k, PermissionChange::Delete),
+            (Target::Exchange(k), Action::Create) => {
+                E::Exchange(k, ExchangeChange::Create(exchange()))
+            }
+            (Target::Exchange(k), Action::Replace) => E::Exchange(
+                k,
+                ExchangeChange::Replace {
+                    exchange: exchange(),
+                    rebind: Vec::new(),
+                },
+            ),
+            (Target::Exchange(k), Action::Delete) => E::Exchange(k, ExchangeChange::Delete),
+            (Target::Queue(k), Action::Create) => E::Queue(k, QueueChange::Create(queue())),
+            (Target::Queue(k), Action::Replace) => E::Queue(
+                k,
+                QueueChange::Replace {
+                    queue: queue(),
+                    messages: None,
+                    rebind: Vec::new(),
+                },
+            ),
+            (Target::Queue(k), Action::Delete) => {
+                E::Queue(k, QueueChange::Delete { messages: None })
+            }
+            (Target::Binding(k), Action::Create) => E::Binding(k, BindingChange::Create),
+            (Target::Binding(k), Action::Delete) => E::Binding(k, BindingChange::Delete),
+            (t, a) => panic!("the planner never makes a {} of {t}", a.as_str()),
+        };
+        Change { entity, fields }
+    }
+}
+
 /// The changes, in apply order.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Plan {
