@@ -17,7 +17,7 @@ use crate::exit::ExitStatus;
 use crate::output::ColorChoice;
 use crate::plan::PlanOptions;
 use crate::report::{self, Format};
-use crate::session::{env, make_plan, read_live, runtime};
+use crate::session::{env, make_plan, read_live, runtime, wait_for_amqp};
 
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
@@ -74,6 +74,7 @@ pub fn run(args: ApplyArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
         let started = Instant::now();
         let mgmt = Management::new(&endpoints)?;
         let mut live = read_live(&mgmt, &mut desired, args.wait).await?;
+        wait_for_amqp(&endpoints, args.wait).await?;
         let plan = make_plan(&mgmt, &endpoints, &desired, &mut live, &opts).await?;
         {
             let mut out = std::io::stdout().lock();

@@ -13,7 +13,7 @@ use crate::exit::ExitStatus;
 use crate::output::ColorChoice;
 use crate::plan::PlanOptions;
 use crate::report::{self, Format};
-use crate::session::{env, make_plan, read_live, runtime};
+use crate::session::{env, make_plan, read_live, runtime, wait_for_amqp};
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
@@ -47,6 +47,7 @@ pub fn run(args: PlanArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
     let plan = rt.block_on(async {
         let mgmt = Management::new(&endpoints)?;
         let mut live = read_live(&mgmt, &mut prepared.desired, args.wait).await?;
+        wait_for_amqp(&endpoints, args.wait).await?;
         let facts = crate::broker::preflight::broker_facts(&mgmt).await?;
         crate::broker::preflight::check_refusals(&prepared.desired, &live, facts.as_ref())?;
         make_plan(&mgmt, &endpoints, &prepared.desired, &mut live, &opts).await
