@@ -6,6 +6,7 @@
 
 pub mod interpolate;
 pub mod merge;
+pub mod message_schema;
 pub mod model;
 
 use std::collections::HashMap;

@@ -2,5 +2,6 @@
 //! Both run inside [`crate::topology::load`], before every command.
 
 pub mod azure_names;
+pub mod message_schema;
 pub mod rules;
 pub mod schema;
