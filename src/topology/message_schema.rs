@@ -17,9 +17,17 @@ use crate::topology::model::Topology;
 /// disk image) from being slurped.
 pub const MAX_SCHEMA_BYTES: u64 = 8 * 1024 * 1024;
 
+/// What a `message_schema` belongs to: the index of a queue or a transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Owner {
+    Queue(usize),
+    Transport(usize),
+}
+
 /// One `message_schema` of the topology.
 #[derive(Debug, Clone)]
 pub struct SchemaFile {
+    pub owner: Owner,
     /// JSON pointer of the value, e.g. `/transports/2/message_schema`.
     pub pointer: String,
     /// Where the value is written.
@@ -43,27 +51,24 @@ pub enum ReadError {
 
 /// Every `message_schema` of queues, then of transports, in file order.
 pub fn locate(topo: &Topology, tree: &Node, sources: &Sources) -> Vec<SchemaFile> {
-    let queues = topo
-        .queues
-        .iter()
-        .enumerate()
-        .filter_map(|(i, q)| Some((format!("/queues/{i}/message_schema"), q.message_schema.as_deref()?)));
-    let transports = topo
-        .transports
-        .iter()
-        .enumerate()
-        .filter_map(|(i, t)| {
-            Some((format!("/transports/{i}/message_schema"), t.message_schema.as_deref()?))
-        });
+    let queues = topo.queues.iter().enumerate().filter_map(|(i, q)| {
+        let written = q.message_schema.as_deref()?;
+        Some((Owner::Queue(i), format!("/queues/{i}/message_schema"), written))
+    });
+    let transports = topo.transports.iter().enumerate().filter_map(|(i, t)| {
+        let written = t.message_schema.as_deref()?;
+        Some((Owner::Transport(i), format!("/transports/{i}/message_schema"), written))
+    });
     queues
         .chain(transports)
-        .map(|(pointer, written)| {
+        .map(|(owner, pointer, written)| {
             let span = tree.locate(&pointer);
             let dir = sources
                 .get(span.file)
                 .and_then(|f| f.path.parent())
                 .unwrap_or(Path::new("."));
             SchemaFile {
+                owner,
                 path: dir.join(written),
                 pointer,
                 span,
