@@ -94,7 +94,9 @@ fn assert_covers(topo: &Topology, doc: &Value) {
         let vhost = x.vhost.as_deref().unwrap_or(default_vhost);
         let found = channels.values().any(|c| {
             let b = amqp(c);
-            b["is"] == "routingKey" && b["exchange"]["name"] == *x.name && b["exchange"]["vhost"] == vhost
+            b["is"] == "routingKey"
+                && b["exchange"]["name"] == *x.name
+                && b["exchange"]["vhost"] == vhost
         });
         assert!(found, "exchange `{}` ({vhost}) has no channel", x.name);
     }
@@ -102,7 +104,10 @@ fn assert_covers(topo: &Topology, doc: &Value) {
         let vhost = q.vhost.as_deref().unwrap_or(default_vhost);
         let found = channels.values().any(|c| {
             let b = amqp(c);
-            b["is"] == "queue" && b["queue"]["name"] == *q.name && b["queue"]["vhost"] == vhost && c["address"] == *q.name
+            b["is"] == "queue"
+                && b["queue"]["name"] == *q.name
+                && b["queue"]["vhost"] == vhost
+                && c["address"] == *q.name
         });
         assert!(found, "queue `{}` ({vhost}) has no channel", q.name);
     }
@@ -113,19 +118,29 @@ fn assert_covers(topo: &Topology, doc: &Value) {
                 .values()
                 .filter(|op| {
                     op["action"] == action
-                        && op["tags"].as_array().is_some_and(|tags| tags.iter().any(|g| g["name"] == **service))
+                        && op["tags"]
+                            .as_array()
+                            .is_some_and(|tags| tags.iter().any(|g| g["name"] == **service))
                         && {
                             let ch = deref(doc, &op["channel"]);
                             match t.kind {
                                 TransportKind::Rmq => {
-                                    amqp(ch)["queue"]["name"] == *t.queue.as_deref().unwrap_or_default()
-                                        && op["summary"].as_str().is_some_and(|s| s.contains(&format!("`{}`", if action == "send" { &t.to } else { &t.from })))
+                                    amqp(ch)["queue"]["name"]
+                                        == *t.queue.as_deref().unwrap_or_default()
+                                        && op["summary"].as_str().is_some_and(|s| {
+                                            s.contains(&format!(
+                                                "`{}`",
+                                                if action == "send" { &t.to } else { &t.from }
+                                            ))
+                                        })
                                 }
                                 TransportKind::Tcp => ch["servers"].as_array().is_some_and(|s| {
                                     s.iter().any(|r| {
                                         let server = deref(doc, r);
                                         server["protocol"] == "tcp"
-                                            && server["host"].as_str().is_some_and(|h| h.split(':').next() == Some(t.to.as_str()))
+                                            && server["host"].as_str().is_some_and(|h| {
+                                                h.split(':').next() == Some(t.to.as_str())
+                                            })
                                     })
                                 }),
                             }
@@ -147,16 +162,35 @@ fn assert_covers(topo: &Topology, doc: &Value) {
                 let msg = deref(doc, deref(doc, m));
                 assert!(msg.get("payload").is_some(), "message without payload: {m}");
             }
-            let rpc = t.kind == TransportKind::Tcp || t.pattern.unwrap_or(Pattern::Rpc) == Pattern::Rpc;
-            assert_eq!(op.get("reply").is_some(), rpc, "reply of {} -> {}", t.from, t.to);
+            let rpc =
+                t.kind == TransportKind::Tcp || t.pattern.unwrap_or(Pattern::Rpc) == Pattern::Rpc;
+            assert_eq!(
+                op.get("reply").is_some(),
+                rpc,
+                "reply of {} -> {}",
+                t.from,
+                t.to
+            );
             if rpc && t.kind == TransportKind::Rmq {
-                assert_eq!(op["reply"]["address"]["location"], "$message.header#/reply_to");
+                assert_eq!(
+                    op["reply"]["address"]["location"],
+                    "$message.header#/reply_to"
+                );
                 let reply_channel = deref(doc, &op["reply"]["channel"]);
-                assert!(reply_channel.get("address").is_none(), "a reply channel has no fixed address");
+                assert!(
+                    reply_channel.get("address").is_none(),
+                    "a reply channel has no fixed address"
+                );
                 let request = deref(doc, deref(doc, &op["messages"][0]));
-                assert_eq!(request["correlationId"]["location"], "$message.header#/correlation_id");
+                assert_eq!(
+                    request["correlationId"]["location"],
+                    "$message.header#/correlation_id"
+                );
                 let reply = deref(doc, deref(doc, &op["reply"]["messages"][0]));
-                assert_eq!(reply["correlationId"]["location"], "$message.header#/correlation_id");
+                assert_eq!(
+                    reply["correlationId"]["location"],
+                    "$message.header#/correlation_id"
+                );
             }
         }
     }
@@ -202,7 +236,10 @@ fn message_schemas_are_embedded_with_their_references_inside() {
     // The other NestJS caller of the same queue has no schema: the NestJS envelope.
     let send = &doc["operations"]["service-a-to-python-service.python-service-queue.send"];
     let msg = deref(&doc, deref(&doc, &send["messages"][0]));
-    assert_eq!(msg["payload"]["$ref"], "#/components/schemas/nestjs-request");
+    assert_eq!(
+        msg["payload"]["$ref"],
+        "#/components/schemas/nestjs-request"
+    );
     assert_eq!(
         doc["components"]["schemas"]["nestjs-request"]["required"],
         serde_json::json!(["pattern", "data", "id"])
@@ -218,8 +255,15 @@ fn a_service_document_holds_its_own_operations_only() {
         let doc = yaml_value(&render(&["topologies/dev.yaml", "--service", &s.name]));
         let ops = doc["operations"].as_object().cloned().unwrap_or_default();
         for (key, op) in &ops {
-            assert_eq!(op["tags"][0]["name"], *s.name, "{key} in {}'s document", s.name);
-            assert_eq!(op, &whole["operations"][key], "{key} differs from the whole document");
+            assert_eq!(
+                op["tags"][0]["name"], *s.name,
+                "{key} in {}'s document",
+                s.name
+            );
+            assert_eq!(
+                op, &whole["operations"][key],
+                "{key} differs from the whole document"
+            );
             seen += 1;
         }
         // Everything it references is there, and nothing it does not use.
@@ -261,16 +305,34 @@ fn collect_refs(v: &Value, out: &mut Vec<String>) {
 #[test]
 fn bad_invocations_fail_with_a_hint_and_write_nothing() {
     let out = topo(
-        &["render", "asyncapi", "topologies/dev.yaml", "--service", "python-servce"],
+        &[
+            "render",
+            "asyncapi",
+            "topologies/dev.yaml",
+            "--service",
+            "python-servce",
+        ],
         FIXED_ENV,
     );
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("service `python-servce` is not in the topology"), "{err}");
+    assert!(
+        err.contains("service `python-servce` is not in the topology"),
+        "{err}"
+    );
     assert!(err.contains("python-service"), "{err}");
     assert!(out.stdout.is_empty());
 
-    let out = topo(&["render", "compose", "topologies/dev.yaml", "--format", "json"], FIXED_ENV);
+    let out = topo(
+        &[
+            "render",
+            "compose",
+            "topologies/dev.yaml",
+            "--format",
+            "json",
+        ],
+        FIXED_ENV,
+    );
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("options of `topo render asyncapi`"));
 
@@ -281,12 +343,19 @@ fn bad_invocations_fail_with_a_hint_and_write_nothing() {
     )
     .expect("write");
     let out = topo(
-        &["render", "asyncapi", &dir.path().join("t.yaml").to_string_lossy()],
+        &[
+            "render",
+            "asyncapi",
+            &dir.path().join("t.yaml").to_string_lossy(),
+        ],
         &[],
     );
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("TOPO031") && err.contains("t.yaml:3:"), "{err}");
+    assert!(
+        err.contains("TOPO031") && err.contains("t.yaml:3:"),
+        "{err}"
+    );
     assert!(out.stdout.is_empty());
 }
 
@@ -297,15 +366,28 @@ fn output_file_is_replaced_on_rerender_and_json_carries_the_marker() {
     let path = out_path.to_string_lossy().to_string();
     for _ in 0..2 {
         let out = topo(
-            &["render", "asyncapi", "topologies/dev.yaml", "--format", "json", "-o", &path],
+            &[
+                "render",
+                "asyncapi",
+                "topologies/dev.yaml",
+                "--format",
+                "json",
+                "-o",
+                &path,
+            ],
             FIXED_ENV,
         );
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let text = std::fs::read_to_string(&out_path).expect("written");
     let head: Vec<&str> = text.lines().take(5).collect();
     assert!(
-        head.iter().any(|l| l.contains(topo::commands::render::GENERATED_MARKER)),
+        head.iter()
+            .any(|l| l.contains(topo::commands::render::GENERATED_MARKER)),
         "{head:?}"
     );
     std::fs::write(&out_path, "{}\n").expect("hand-written");
@@ -330,9 +412,16 @@ fn servers_carry_scheme_host_and_vhost_never_credentials() {
     let file = dir.path().join("t.yaml").to_string_lossy().to_string();
     let out = topo(
         &["render", "asyncapi", &file],
-        &[("APP_PASSWORD", "s3cret-pass"), ("RABBITMQ_PASSWORD", "s3cret-pass")],
+        &[
+            ("APP_PASSWORD", "s3cret-pass"),
+            ("RABBITMQ_PASSWORD", "s3cret-pass"),
+        ],
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).expect("utf-8");
     assert!(!text.contains("s3cret-pass"));
     let doc = yaml_value(&text);
@@ -340,7 +429,10 @@ fn servers_carry_scheme_host_and_vhost_never_credentials() {
     assert_eq!(server["protocol"], "amqps");
     assert_eq!(server["host"], "mq.internal.example:5671");
     assert_eq!(server["pathname"], "/orders%2Feu");
-    assert_eq!(doc["channels"]["queue.q"]["bindings"]["amqp"]["queue"]["vhost"], "orders/eu");
+    assert_eq!(
+        doc["channels"]["queue.q"]["bindings"]["amqp"]["queue"]["vhost"],
+        "orders/eu"
+    );
 }
 
 /// A generated topology: exchanges of every type (a plugin type too), queues of every
@@ -361,9 +453,18 @@ fn generate(seed: u64, dir: &Path) -> PathBuf {
             1 => format!("ex {i}/v1"),
             _ => format!("shared-{i}"),
         };
-        let vhost = if rng.random_bool(0.25) { Some(other) } else { None };
-        let vh = vhost.map(|v| format!(", vhost: \"{v}\"")).unwrap_or_default();
-        y.push_str(&format!("  - {{name: \"{name}\", type: {kind}{vh}, durable: {}}}\n", rng.random_bool(0.8)));
+        let vhost = if rng.random_bool(0.25) {
+            Some(other)
+        } else {
+            None
+        };
+        let vh = vhost
+            .map(|v| format!(", vhost: \"{v}\""))
+            .unwrap_or_default();
+        y.push_str(&format!(
+            "  - {{name: \"{name}\", type: {kind}{vh}, durable: {}}}\n",
+            rng.random_bool(0.8)
+        ));
         exchanges.push((name, kind, vhost));
     }
     let n_q = rng.random_range(2..=6);
@@ -372,10 +473,24 @@ fn generate(seed: u64, dir: &Path) -> PathBuf {
     let mut plain = Vec::new();
     let mut schemas = 0;
     for i in 0..n_q {
-        let name = if i == 0 { exchanges[0].0.clone() } else { format!("q.{seed}.{i}") };
-        let vhost = if i > 1 && rng.random_bool(0.25) { Some(other) } else { None };
-        let vh = vhost.map(|v| format!(", vhost: \"{v}\"")).unwrap_or_default();
-        let ty = if i < 2 || vhost.is_some() { "classic" } else { ["classic", "quorum", "stream"][rng.random_range(0..3)] };
+        let name = if i == 0 {
+            exchanges[0].0.clone()
+        } else {
+            format!("q.{seed}.{i}")
+        };
+        let vhost = if i > 1 && rng.random_bool(0.25) {
+            Some(other)
+        } else {
+            None
+        };
+        let vh = vhost
+            .map(|v| format!(", vhost: \"{v}\""))
+            .unwrap_or_default();
+        let ty = if i < 2 || vhost.is_some() {
+            "classic"
+        } else {
+            ["classic", "quorum", "stream"][rng.random_range(0..3)]
+        };
         let schema = if rng.random_bool(0.3) {
             schemas += 1;
             let f = format!("schemas/q{schemas}.json");
@@ -384,7 +499,9 @@ fn generate(seed: u64, dir: &Path) -> PathBuf {
         } else {
             String::new()
         };
-        y.push_str(&format!("  - {{name: \"{name}\", type: {ty}{vh}{schema}}}\n"));
+        y.push_str(&format!(
+            "  - {{name: \"{name}\", type: {ty}{vh}{schema}}}\n"
+        ));
         if ty == "classic" && vhost.is_none() {
             plain.push(name.clone());
         }
@@ -418,7 +535,10 @@ fn generate(seed: u64, dir: &Path) -> PathBuf {
     y.push_str("services:\n");
     for i in 0..n_s {
         let rt = runtimes[rng.random_range(0..runtimes.len())];
-        y.push_str(&format!("  - {{name: svc-{i}, image: img{i}, runtime: {rt}, port: {}}}\n", 3000 + i));
+        y.push_str(&format!(
+            "  - {{name: svc-{i}, image: img{i}, runtime: {rt}, port: {}}}\n",
+            3000 + i
+        ));
     }
     y.push_str("transports:\n");
     let mut pairs = std::collections::BTreeSet::new();
@@ -427,7 +547,9 @@ fn generate(seed: u64, dir: &Path) -> PathBuf {
         let to = (from + rng.random_range(1..n_s)) % n_s;
         if rng.random_bool(0.3) {
             if pairs.insert((from, to, None)) {
-                y.push_str(&format!("  - {{from: svc-{from}, to: svc-{to}, kind: tcp}}\n"));
+                y.push_str(&format!(
+                    "  - {{from: svc-{from}, to: svc-{to}, kind: tcp}}\n"
+                ));
             }
             continue;
         }
@@ -486,8 +608,16 @@ fn generated_documents(dir: &Path, service_seeds: u64) -> Vec<(String, String)> 
         }
         for s in &valid.topology.services {
             let doc = document(&valid, &file, Some(&s.name));
-            let format = if seed % 2 == 0 { Format::Json } else { Format::Yaml };
-            let ext = if format == Format::Json { "json" } else { "yaml" };
+            let format = if seed % 2 == 0 {
+                Format::Json
+            } else {
+                Format::Yaml
+            };
+            let ext = if format == Format::Json {
+                "json"
+            } else {
+                "yaml"
+            };
             out.push((
                 format!("gen{seed}-{}.{ext}", s.name),
                 asyncapi::to_text(&doc, format).expect("text"),
@@ -539,7 +669,10 @@ fn the_official_parser_accepts_every_document() {
         docs.insert(format!("{file}.json"), render(&[&path, "--format", "json"]));
         let valid = load(&root().join(&path));
         for s in &valid.topology.services {
-            docs.insert(format!("{file}-{}.yaml", s.name), render(&[&path, "--service", &s.name]));
+            docs.insert(
+                format!("{file}-{}.yaml", s.name),
+                render(&[&path, "--service", &s.name]),
+            );
         }
     }
     // Each parse costs the parser about a second of CPU: every generated topology's
@@ -558,19 +691,28 @@ fn the_official_parser_accepts_every_document() {
     let broken = out_dir.join("broken.yaml");
     std::fs::write(
         &broken,
-        docs["dev.yaml"].replace("$ref: '#/channels/queue.python-service-queue'", "$ref: '#/channels/nowhere'"),
+        docs["dev.yaml"].replace(
+            "$ref: '#/channels/queue.python-service-queue'",
+            "$ref: '#/channels/nowhere'",
+        ),
     )
     .expect("write");
     let Some((ok, text)) = parse_with_official_parser(std::slice::from_ref(&broken)) else {
         return;
     };
-    assert!(!ok && text.contains("\"severity\":\"error\""), "the broken document passed:\n{text}");
+    assert!(
+        !ok && text.contains("\"severity\":\"error\""),
+        "the broken document passed:\n{text}"
+    );
 
     let Some((ok, text)) = parse_with_official_parser(&files) else {
         return;
     };
     assert!(ok, "@asyncapi/parser rejects a document:\n{text}");
-    let parsed = text.lines().filter(|l| l.contains("\"parsed\":true")).count();
+    let parsed = text
+        .lines()
+        .filter(|l| l.contains("\"parsed\":true"))
+        .count();
     assert_eq!(parsed, files.len(), "{text}");
     // Nothing above information level (the only one is "3.1.0 exists").
     let noisy: Vec<&str> = text

@@ -271,8 +271,8 @@ impl<'a> Builder<'a> {
     fn exchange_channel(&mut self, x: &Exchange) {
         let vhost = self.vhost_of(&x.vhost);
         let kind = x.kind.as_str();
-        let binding_kind = matches!(kind, "topic" | "direct" | "fanout" | "headers")
-            .then(|| kind.to_string());
+        let binding_kind =
+            matches!(kind, "topic" | "direct" | "fanout" | "headers").then(|| kind.to_string());
         let by_key = !matches!(kind, "fanout" | "headers");
         let bindings: Vec<&Binding> = self
             .topo
@@ -280,7 +280,10 @@ impl<'a> Builder<'a> {
             .iter()
             .filter(|b| b.source == x.name && self.vhost_of(&b.vhost) == vhost)
             .collect();
-        let mut lines = vec![format!("Exchange `{}` ({kind}) in vhost `{vhost}`.", x.name)];
+        let mut lines = vec![format!(
+            "Exchange `{}` ({kind}) in vhost `{vhost}`.",
+            x.name
+        )];
         if x.internal == Some(true) {
             lines.push("Internal: only other exchanges route to it; publishers cannot.".into());
         }
@@ -347,7 +350,10 @@ impl<'a> Builder<'a> {
             lines.push(format!("A {kind} exchange ignores the routing key."));
             None
         };
-        let key = unique(&self.doc.channels, &self.entity_key("exchange", &x.name, vhost));
+        let key = unique(
+            &self.doc.channels,
+            &self.entity_key("exchange", &x.name, vhost),
+        );
         let channel = Channel {
             address,
             title: format!("exchange {}", x.name),
@@ -431,7 +437,10 @@ impl<'a> Builder<'a> {
         if let Some(dlx) = &q.dead_letter_exchange {
             lines.push(format!("Dead letters go to exchange `{dlx}`."));
         }
-        let key = unique(&self.doc.channels, &self.entity_key("queue", &q.name, vhost));
+        let key = unique(
+            &self.doc.channels,
+            &self.entity_key("queue", &q.name, vhost),
+        );
         if vhost == self.default_vhost() {
             self.queue_channel.insert(q.name.clone(), key.clone());
         }
@@ -463,9 +472,10 @@ impl<'a> Builder<'a> {
     /// The request payload of transport `i`.
     fn payload(&mut self, i: usize, t: &Transport) -> Payload {
         let queue_index = t.queue.as_ref().and_then(|name| {
-            self.topo.queues.iter().position(|q| {
-                &q.name == name && self.vhost_of(&q.vhost) == self.default_vhost()
-            })
+            self.topo
+                .queues
+                .iter()
+                .position(|q| &q.name == name && self.vhost_of(&q.vhost) == self.default_vhost())
         });
         let file = self
             .schemas
@@ -492,7 +502,10 @@ impl<'a> Builder<'a> {
             .and_then(|s| s.to_str())
             .unwrap_or("schema");
         let key = unique(&self.doc.components.schemas, &key_of(stem));
-        let embedded = embed(&f.schema, &format!("#/components/schemas/{}", pointer_escape(&key)));
+        let embedded = embed(
+            &f.schema,
+            &format!("#/components/schemas/{}", pointer_escape(&key)),
+        );
         self.doc.components.schemas.insert(key.clone(), embedded);
         self.schema_key.insert(f.path.clone(), key.clone());
         key
@@ -525,7 +538,11 @@ impl<'a> Builder<'a> {
                 "NestJS request {pattern, data, id}".into(),
                 self.builtin_schema("nestjs-request"),
             ),
-            Payload::Open => ("message".into(), "Message".into(), json!({"type": "object"})),
+            Payload::Open => (
+                "message".into(),
+                "Message".into(),
+                json!({"type": "object"}),
+            ),
         };
         let (suffix, summary) = match carrier {
             Carrier::AmqpRpc => (
@@ -542,7 +559,8 @@ impl<'a> Builder<'a> {
         if self.doc.components.messages.contains_key(&key) {
             return key;
         }
-        let headers = (carrier == Carrier::AmqpRpc).then(|| self.builtin_schema("amqp-request-headers"));
+        let headers =
+            (carrier == Carrier::AmqpRpc).then(|| self.builtin_schema("amqp-request-headers"));
         let correlation_id = match carrier {
             Carrier::AmqpRpc => Some(Location {
                 description: "The AMQP correlation_id property, echoed by the reply.".into(),
@@ -715,7 +733,15 @@ impl<'a> Builder<'a> {
             "Event: fire and forget.".into()
         };
         let base = key_of(&format!("{}-to-{}.{queue}", t.from, t.to));
-        self.operation_pair(t, &base, &channel, msg_ref, reply, &format!("through queue `{queue}`"), &how);
+        self.operation_pair(
+            t,
+            &base,
+            &channel,
+            msg_ref,
+            reply,
+            &format!("through queue `{queue}`"),
+            &how,
+        );
     }
 
     fn tcp_transport(&mut self, i: usize, t: &Transport) {
@@ -763,7 +789,15 @@ impl<'a> Builder<'a> {
             None => "Request and reply.".into(),
         };
         let base = key_of(&format!("{}-to-{}.tcp", t.from, t.to));
-        self.operation_pair(t, &base, &channel, msg_ref, Some(reply), "over NestJS TCP", &how);
+        self.operation_pair(
+            t,
+            &base,
+            &channel,
+            msg_ref,
+            Some(reply),
+            "over NestJS TCP",
+            &how,
+        );
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -778,8 +812,16 @@ impl<'a> Builder<'a> {
         how: &str,
     ) {
         for (action, service, verb) in [
-            (Action::Send, &t.from, format!("`{}` sends to `{}` {via}", t.from, t.to)),
-            (Action::Receive, &t.to, format!("`{}` receives from `{}` {via}", t.to, t.from)),
+            (
+                Action::Send,
+                &t.from,
+                format!("`{}` sends to `{}` {via}", t.from, t.to),
+            ),
+            (
+                Action::Receive,
+                &t.to,
+                format!("`{}` receives from `{}` {via}", t.to, t.from),
+            ),
         ] {
             let suffix = match action {
                 Action::Send => "send",
@@ -877,7 +919,9 @@ fn embed(schema: &Value, root: &str) -> Value {
                     })
                     .collect(),
             ),
-            Value::Array(items) => Value::Array(items.iter().map(|i| walk(i, root, false)).collect()),
+            Value::Array(items) => {
+                Value::Array(items.iter().map(|i| walk(i, root, false)).collect())
+            }
             other => other.clone(),
         }
     }
@@ -947,12 +991,18 @@ fn prune(doc: &mut Document) {
     for op in doc.operations.values() {
         collect_refs(&serde_json::to_value(op).unwrap_or(Value::Null), &mut refs);
     }
-    let channels: BTreeSet<String> = refs.iter().filter_map(|r| first_segment(r, "#/channels/")).collect();
+    let channels: BTreeSet<String> = refs
+        .iter()
+        .filter_map(|r| first_segment(r, "#/channels/"))
+        .collect();
     doc.channels.retain(|k, _| channels.contains(k));
     for c in doc.channels.values() {
         collect_refs(&serde_json::to_value(c).unwrap_or(Value::Null), &mut refs);
     }
-    let servers: BTreeSet<String> = refs.iter().filter_map(|r| first_segment(r, "#/servers/")).collect();
+    let servers: BTreeSet<String> = refs
+        .iter()
+        .filter_map(|r| first_segment(r, "#/servers/"))
+        .collect();
     doc.servers.retain(|k, _| servers.contains(k));
     let messages: BTreeSet<String> = refs
         .iter()

@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use clap::Args;
 
+use crate::asyncapi;
 use crate::commands::Hinted;
 use crate::exit::ExitStatus;
 use crate::output::ColorChoice;
-use crate::asyncapi;
 use crate::render::{self, Templates};
 
 /// The marker every built-in template writes in its first lines; a file that has it may

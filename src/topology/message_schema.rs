@@ -53,11 +53,19 @@ pub enum ReadError {
 pub fn locate(topo: &Topology, tree: &Node, sources: &Sources) -> Vec<SchemaFile> {
     let queues = topo.queues.iter().enumerate().filter_map(|(i, q)| {
         let written = q.message_schema.as_deref()?;
-        Some((Owner::Queue(i), format!("/queues/{i}/message_schema"), written))
+        Some((
+            Owner::Queue(i),
+            format!("/queues/{i}/message_schema"),
+            written,
+        ))
     });
     let transports = topo.transports.iter().enumerate().filter_map(|(i, t)| {
         let written = t.message_schema.as_deref()?;
-        Some((Owner::Transport(i), format!("/transports/{i}/message_schema"), written))
+        Some((
+            Owner::Transport(i),
+            format!("/transports/{i}/message_schema"),
+            written,
+        ))
     });
     queues
         .chain(transports)
@@ -129,7 +137,10 @@ mod tests {
         });
         assert_eq!(
             external_refs(&s),
-            vec!["common.json#/x".to_string(), "https://example.com/s.json".to_string()]
+            vec![
+                "common.json#/x".to_string(),
+                "https://example.com/s.json".to_string()
+            ]
         );
         assert!(external_refs(&json!({"properties": {"$ref": {"type": "string"}}})).is_empty());
     }
