@@ -290,6 +290,7 @@ fn a_url_that_does_not_parse_is_never_echoed() {
                 amqp_url: amqp,
                 management_url: mgmt,
                 timeout: std::time::Duration::from_secs(1),
+                ..ConnectArgs::default()
             };
             let err = Endpoints::resolve(&args, None, &|_| None).expect_err(url);
             let shown = format!("{err:#} {err:?}");

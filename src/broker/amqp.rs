@@ -142,23 +142,18 @@ impl Amqp {
         // Keep a healthy connection whose channels were retired; otherwise connect anew.
         let conn = match self.conns.remove(vhost) {
             Some((conn, _)) if conn.status().connected() => conn,
-            _ => {
-                let uri = self.ep.amqp_uri(vhost);
-                let props = ConnectionProperties::default().with_connection_name("topo".into());
-                match tokio::time::timeout(self.ep.timeout, Connection::connect(&uri, props)).await
-                {
-                    Err(_) => {
-                        return Err(err(format!(
-                            "no answer within {}s",
-                            self.ep.timeout.as_secs()
-                        )));
-                    }
-                    Ok(Err(e)) => {
-                        return Err(err(explain_connect(&e.to_string(), &self.ep.user, vhost)));
-                    }
-                    Ok(Ok(c)) => c,
+            _ => match tokio::time::timeout(self.ep.timeout, connect(&self.ep, vhost)).await {
+                Err(_) => {
+                    return Err(err(format!(
+                        "no answer within {}s",
+                        self.ep.timeout.as_secs()
+                    )));
                 }
-            }
+                Ok(Err(e)) => {
+                    return Err(err(explain_connect(&e.to_string(), &self.ep.user, vhost)));
+                }
+                Ok(Ok(c)) => c,
+            },
         };
         let want = want.clamp(1, CHANNELS);
         let mut chans = Vec::with_capacity(want);
@@ -439,6 +434,35 @@ async fn run_op(chan: &Channel, op: &Op, timeout: Duration) -> Result<(), AmqpEr
     }
 }
 
+/// Open an AMQP connection to `vhost`. Over `amqps://` the handshake uses the endpoints'
+/// shared TLS configuration (lapin's own would trust only its built-in roots).
+pub async fn connect(ep: &Endpoints, vhost: &str) -> lapin::Result<Connection> {
+    let uri = ep.amqp_uri(vhost);
+    let props = ConnectionProperties::default().with_connection_name("topo".into());
+    let Some(tls) = ep.tls.clone().filter(|_| ep.amqp.scheme() == "amqps") else {
+        return Connection::connect(&uri, props).await;
+    };
+    let parsed: lapin::uri::AMQPUri = uri
+        .parse()
+        .map_err(|e: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    let server_name = ep.amqp_server_name();
+    let connector = Arc::new(lapin::tcp::RustlsConnector::from(tls));
+    Connection::connector(
+        parsed,
+        lapin::runtime::default_runtime()?,
+        async move |uri: lapin::uri::AMQPUri, runtime| {
+            let addrs: Vec<std::net::SocketAddr> =
+                tokio::net::lookup_host((uri.authority.host.as_str(), uri.authority.port))
+                    .await?
+                    .collect();
+            let plain = lapin::tcp::AsyncTcpStream::connect(&runtime, addrs).await?;
+            Ok(plain.into_rustls(&connector, &server_name).await?)
+        },
+        props,
+    )
+    .await
+}
+
 /// An op's short strings and tables, converted before anything is sent.
 enum Ready {
     Entity(ShortString, FieldTable),
@@ -479,6 +503,8 @@ fn explain_connect(detail: &str, user: &str, vhost: &str) -> String {
         format!("the broker refused the credentials of user `{user}`")
     } else if detail.contains("NOT_ALLOWED") || detail.contains("NOT-ALLOWED") {
         format!("user `{user}` has no access to vhost `{vhost}` (set its permissions)")
+    } else if let Some(hint) = super::tls::explain(detail) {
+        format!("{detail}: {hint}")
     } else {
         detail.to_string()
     }

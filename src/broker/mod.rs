@@ -6,3 +6,4 @@ pub mod endpoint;
 pub mod http;
 pub mod password;
 pub mod read;
+pub mod tls;
