@@ -34,6 +34,9 @@ fn topo(args: &[&str], vars: &[(&str, &str)]) -> Output {
 
 const FIXED_ENV: &[(&str, &str)] = &[("REGISTRY", "registry.example"), ("TAG", "1.2.3")];
 
+/// dev.yaml extended with message schemas on a transport and a queue.
+const SHOP: &str = "tests/fixtures/asyncapi/shop.yaml";
+
 fn render(args: &[&str]) -> String {
     let mut all = vec!["render", "asyncapi"];
     all.extend_from_slice(args);
@@ -204,11 +207,13 @@ fn snapshots_of_shipped_topologies() {
     }
     let text = render(&["topologies/dev.yaml", "--service", "python-service"]);
     insta::assert_snapshot!("asyncapi_dev_python_service", text);
+    let text = render(&[SHOP]);
+    insta::assert_snapshot!("asyncapi_shop_with_schemas", text);
 }
 
 #[test]
 fn shipped_topologies_are_covered_in_yaml_and_json_alike() {
-    for file in ["topologies/dev.yaml", "topologies/prod.yaml"] {
+    for file in ["topologies/dev.yaml", "topologies/prod.yaml", SHOP] {
         let yaml = yaml_value(&render(&[file]));
         let json: Value = serde_json::from_str(&render(&[file, "--format", "json"])).expect("json");
         assert_eq!(yaml, json, "{file}: YAML and JSON differ");
@@ -220,7 +225,7 @@ fn shipped_topologies_are_covered_in_yaml_and_json_alike() {
 
 #[test]
 fn message_schemas_are_embedded_with_their_references_inside() {
-    let doc = yaml_value(&render(&["topologies/dev.yaml"]));
+    let doc = yaml_value(&render(&[SHOP]));
     let send = &doc["operations"]["api-gateway-to-python-service.python-service-queue.send"];
     let msg = deref(&doc, deref(&doc, &send["messages"][0]));
     assert_eq!(msg["payload"]["$ref"], "#/components/schemas/analyze");
@@ -243,6 +248,61 @@ fn message_schemas_are_embedded_with_their_references_inside() {
     assert_eq!(
         doc["components"]["schemas"]["nestjs-request"]["required"],
         serde_json::json!(["pattern", "data", "id"])
+    );
+    // A queue no transport uses still carries its schema's message.
+    let audit = &doc["channels"]["queue.orders.audit"];
+    let msg = deref(&doc, &audit["messages"]["audit-event-event"]);
+    assert_eq!(msg["payload"]["$ref"], "#/components/schemas/audit-event");
+    assert_eq!(
+        doc["components"]["schemas"]["audit-event"]["title"],
+        "AuditEvent"
+    );
+}
+
+/// `topo diff --git` reads a topology at a revision, and its message schemas with it:
+/// here the schema exists only in the commit, so reading it from disk would fail.
+#[test]
+fn message_schemas_are_read_from_the_revision_the_topology_comes_from() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let git = |args: &[&str]| {
+        let out = Command::new("git")
+            .current_dir(d)
+            .args(args)
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@example.com")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@example.com")
+            .output()
+            .expect("git");
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    std::fs::write(
+        d.join("t.yaml"),
+        "version: 1\nqueues:\n  - {name: q, message_schema: s.json}\n",
+    )
+    .expect("write");
+    std::fs::write(d.join("s.json"), "{\"type\": \"object\"}\n").expect("write");
+    git(&["init", "-q", "-b", "main"]);
+    git(&["add", "-A"]);
+    git(&["commit", "-q", "-m", "base"]);
+    std::fs::remove_file(d.join("s.json")).expect("rm");
+    std::fs::write(d.join("t.yaml"), "version: 1\nqueues:\n  - {name: q}\n").expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_topo"))
+        .current_dir(d)
+        .args(["diff", "--git", "HEAD", "t.yaml"])
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("topo diff");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        matches!(out.status.code(), Some(0 | 2)) && !err.contains("TOPO031"),
+        "exit {:?}:\n{err}",
+        out.status.code()
     );
 }
 
@@ -663,6 +723,7 @@ fn parse_with_official_parser(files: &[PathBuf]) -> Option<(bool, String)> {
 fn the_official_parser_accepts_every_document() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut docs: BTreeMap<String, String> = BTreeMap::new();
+    docs.insert("shop.yaml".into(), render(&[SHOP]));
     for file in ["dev", "prod"] {
         let path = format!("topologies/{file}.yaml");
         docs.insert(format!("{file}.yaml"), render(&[&path]));

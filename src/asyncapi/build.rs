@@ -77,6 +77,7 @@ pub fn build(
     for (i, t) in topo.transports.iter().enumerate() {
         b.transport(i, t);
     }
+    b.queue_schema_messages();
     let mut doc = b.doc;
     if let Some(service) = opts.service {
         let keep: BTreeSet<&String> = b
@@ -98,6 +99,8 @@ struct Builder<'a> {
     broker_server: String,
     /// Channel key of each queue of the default vhost, by name (transports name those).
     queue_channel: HashMap<String, String>,
+    /// Channel key of every queue, in file order.
+    queue_keys: Vec<String>,
     /// Component schema key of each schema file, by path.
     schema_key: HashMap<PathBuf, String>,
     /// The server key of each `tcp` callee.
@@ -171,6 +174,7 @@ impl<'a> Builder<'a> {
             },
             broker_server: String::new(),
             queue_channel: HashMap::new(),
+            queue_keys: Vec::new(),
             schema_key: HashMap::new(),
             tcp_servers: HashMap::new(),
             tcp_channels: HashMap::new(),
@@ -444,6 +448,7 @@ impl<'a> Builder<'a> {
         if vhost == self.default_vhost() {
             self.queue_channel.insert(q.name.clone(), key.clone());
         }
+        self.queue_keys.push(key.clone());
         let channel = Channel {
             address: Some(q.name.clone()),
             title: format!("queue {}", q.name),
@@ -467,6 +472,30 @@ impl<'a> Builder<'a> {
             }),
         };
         self.doc.channels.insert(key, channel);
+    }
+
+    /// A queue with a `message_schema` that no transport uses still says what its
+    /// messages are (publishers and consumers outside the file's transports use it).
+    fn queue_schema_messages(&mut self) {
+        for qi in 0..self.topo.queues.len() {
+            let Some(file) = self.schemas.get(&Owner::Queue(qi)) else {
+                continue;
+            };
+            let Some(key) = self.queue_keys.get(qi).cloned() else {
+                continue;
+            };
+            if self
+                .doc
+                .channels
+                .get(&key)
+                .is_none_or(|c| !c.messages.is_empty())
+            {
+                continue;
+            }
+            let payload = Payload::File(self.file_schema(file));
+            let msg = self.request_message(&payload, Carrier::AmqpEvent);
+            self.channel_message(&key, &msg);
+        }
     }
 
     /// The request payload of transport `i`.

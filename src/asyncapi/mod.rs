@@ -35,7 +35,7 @@ pub fn read_schemas(
 ) -> anyhow::Result<BTreeMap<message_schema::Owner, LoadedSchema>> {
     let mut out = BTreeMap::new();
     for f in message_schema::locate(topo, tree, sources) {
-        let schema = message_schema::read(&f.path).with_context(|| {
+        let schema = message_schema::read(&crate::topology::Disk, &f.path).with_context(|| {
             format!(
                 "message schema `{}` ({})",
                 f.written,

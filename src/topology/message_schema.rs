@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use crate::source::node::Node;
 use crate::source::{Sources, Span};
+use crate::topology::FileSource;
 use crate::topology::model::Topology;
 
 /// Largest message schema read. Schemas are small; this only stops a wrong path (a log, a
@@ -86,13 +87,13 @@ pub fn locate(topo: &Topology, tree: &Node, sources: &Sources) -> Vec<SchemaFile
         .collect()
 }
 
-/// Read a schema file and parse it as JSON.
-pub fn read(path: &Path) -> Result<Value, ReadError> {
-    let len = std::fs::metadata(path)?.len();
-    if len > MAX_SCHEMA_BYTES {
-        return Err(ReadError::TooLarge(len));
+/// Read a schema file through `files` (the disk, or a git revision for `topo diff --git`,
+/// so a schema is read from the same place as the topology that names it) and parse it.
+pub fn read(files: &dyn FileSource, path: &Path) -> Result<Value, ReadError> {
+    let bytes = files.read(path)?;
+    if bytes.len() as u64 > MAX_SCHEMA_BYTES {
+        return Err(ReadError::TooLarge(bytes.len() as u64));
     }
-    let bytes = std::fs::read(path)?;
     Ok(serde_json::from_slice(&bytes)?)
 }
 

@@ -169,6 +169,14 @@ pub fn load_with(path: &Path, files: &dyn FileSource, env: &EnvSource) -> Loaded
                 let mut rules = validate::rules::check(&topology, &tree, &loaded.sources);
                 rules.retain(|d| !knock_on(d));
                 loaded.diagnostics.extend(rules);
+                // Reads files, so through the same source as the topology (a git revision
+                // for `topo diff --git`).
+                loaded.diagnostics.extend(validate::message_schema::check(
+                    &topology,
+                    &tree,
+                    &loaded.sources,
+                    files,
+                ));
                 loaded.topology = Some(topology);
             }
             // The text of an uninterpolated value does not fit its field: already reported.

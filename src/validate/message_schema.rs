@@ -7,15 +7,22 @@
 use crate::diag::{Diagnostic, codes};
 use crate::source::Sources;
 use crate::source::node::Node;
+use crate::topology::FileSource;
 use crate::topology::message_schema::{self, ReadError};
 use crate::topology::model::Topology;
 
 /// Every problem with the topology's `message_schema` files.
-pub fn check(topo: &Topology, tree: &Node, sources: &Sources) -> Vec<Diagnostic> {
+/// Files are read through `files`, as the topology was.
+pub fn check(
+    topo: &Topology,
+    tree: &Node,
+    sources: &Sources,
+    files: &dyn FileSource,
+) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     for file in message_schema::locate(topo, tree, sources) {
         let shown = crate::source::display_path(&file.path);
-        let problem = match message_schema::read(&file.path) {
+        let problem = match message_schema::read(files, &file.path) {
             Err(e @ ReadError::Io(_)) => Some((
                 format!("message schema `{}` ({shown}): {e}", file.written),
                 "the path is relative to the topology file that names it".to_string(),

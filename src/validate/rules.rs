@@ -104,8 +104,6 @@ pub fn check(topo: &Topology, tree: &Node, sources: &Sources) -> Vec<Diagnostic>
     literal_secrets(&mut cx);
     cx.out.extend(super::azure_names::check(topo, tree));
     cx.out
-        .extend(super::message_schema::check(topo, tree, sources));
-    cx.out
 }
 
 fn duplicates(cx: &mut Ctx) {
