@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use clap::Args;
 
 use crate::asyncapi;
-use crate::commands::Hinted;
+use crate::error::Hinted;
 use crate::exit::ExitStatus;
 use crate::output::ColorChoice;
 use crate::render::{self, Templates};
@@ -79,7 +79,7 @@ pub fn run(args: RenderArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
     };
     // Fail on an unknown target before reading the topology.
     templates.template_for(&args.target)?;
-    let path = crate::cli::resolve_file(args.file.clone())?;
+    let path = crate::commands::resolve_file(args.file.clone())?;
     let valid = match crate::commands::load_valid(&path, color) {
         Ok(v) => v,
         Err(status) => return Ok(status),
@@ -101,7 +101,7 @@ fn run_asyncapi(args: RenderArgs, color: ColorChoice) -> anyhow::Result<ExitStat
         )
         .into());
     }
-    let path = crate::cli::resolve_file(args.file.clone())?;
+    let path = crate::commands::resolve_file(args.file.clone())?;
     let valid = match crate::commands::load_valid(&path, color) {
         Ok(v) => v,
         Err(status) => return Ok(status),
