@@ -12,7 +12,8 @@ use rand::{Rng, SeedableRng};
 use serde_json::Value;
 use topo::asyncapi::{self, Format, Options};
 use topo::topology::model::{Pattern, Topology, TransportKind};
-use topo::topology::{Disk, EnvSource, Valid, load_with};
+use topo::topology::{Disk, EnvSource, Valid};
+use topo::validate::load_with;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
