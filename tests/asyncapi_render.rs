@@ -301,7 +301,7 @@ fn message_schemas_are_read_from_the_revision_the_topology_comes_from() {
         .expect("topo diff");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        matches!(out.status.code(), Some(0 | 2)) && !err.contains("TOPO031"),
+        matches!(out.status.code(), Some(0 | 2)) && !err.contains("TOPO032"),
         "exit {:?}:\n{err}",
         out.status.code()
     );
@@ -414,7 +414,7 @@ fn bad_invocations_fail_with_a_hint_and_write_nothing() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("TOPO031") && err.contains("t.yaml:3:"),
+        err.contains("TOPO032") && err.contains("t.yaml:3:"),
         "{err}"
     );
     assert!(out.stdout.is_empty());

@@ -43,10 +43,12 @@ pub mod codes {
     pub const CONFLICTING_FIELDS: &str = "TOPO027";
     pub const TRANSPORT_FIELDS: &str = "TOPO028";
     pub const FILE: &str = "TOPO029";
+    /// A feature RabbitMQ 4.x deprecates or removes (a warning: 3.x still takes it).
+    pub const DEPRECATED_FEATURE: &str = "TOPO031";
     /// Names and values render targets cannot pass intact (see `validate::azure_names`).
     pub const AZURE_NAME: &str = "TOPO030";
     /// A `message_schema` file that is missing, not JSON, or not a JSON Schema.
-    pub const MESSAGE_SCHEMA: &str = "TOPO031";
+    pub const MESSAGE_SCHEMA: &str = "TOPO032";
 
     /// Every code above, for the test that each has a failing and a passing case.
     pub const ALL: &[&str] = &[
@@ -80,6 +82,7 @@ pub mod codes {
         TRANSPORT_FIELDS,
         FILE,
         AZURE_NAME,
+        DEPRECATED_FEATURE,
         MESSAGE_SCHEMA,
     ];
 }

@@ -1,4 +1,4 @@
-//! TOPO031: every `message_schema` names a readable JSON file that is a JSON Schema.
+//! TOPO032: every `message_schema` names a readable JSON file that is a JSON Schema.
 //!
 //! `topo render asyncapi` embeds these files as message payloads; checking them at
 //! validate time means a typo in a path or a broken schema shows up in review, located at
