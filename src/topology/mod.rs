@@ -10,6 +10,7 @@ pub mod merge;
 pub mod message_schema;
 pub mod model;
 pub mod names;
+pub mod retarget;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
