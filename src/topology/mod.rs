@@ -8,6 +8,7 @@
 pub mod identity;
 pub mod interpolate;
 pub mod merge;
+pub mod message_schema;
 pub mod model;
 pub mod names;
 pub mod retarget;
