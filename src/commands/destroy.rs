@@ -151,10 +151,9 @@ pub fn run(args: DestroyArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> 
                     })?,
             )
         };
-        let mut live = read_live(&mgmt, &mut desired, args.wait).await?;
+        let live = read_live(&mgmt, &mut desired, args.wait).await?;
         let (empty, mut cut) = destroy_states(&desired, &live, mgmt.user());
         let plan = make_plan(&mgmt, &endpoints, &empty, &mut cut, &opts).await?;
-        live = cut;
         {
             let mut out = std::io::stdout().lock();
             report::render(&mut out, &plan, args.format, color.stdout())?;
@@ -176,7 +175,7 @@ pub fn run(args: DestroyArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> 
         let progress = Progress::new(plan.changes.len());
         let mut amqp = Amqp::new(&endpoints);
         amqp.delete_only_empty_queues(!args.allow_data_loss);
-        let result = apply(&plan, &live, &mgmt, &mut amqp, Via::Amqp, &progress).await;
+        let result = apply(&plan, &mgmt, &mut amqp, Via::Amqp, &progress).await;
         progress.finish();
         amqp.close().await;
         if let Err(f) = result {
@@ -214,9 +213,9 @@ pub fn run(args: DestroyArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> 
 fn refuse_data_loss(plan: &Plan, allowed: bool) -> anyhow::Result<()> {
     let losses: Vec<String> = plan
         .data_loss()
-        .map(|c| match c.messages {
-            Some(n) => format!("{} ({n} messages)", c.target),
-            None => format!("{} (message count unknown)", c.target),
+        .map(|c| match c.messages() {
+            Some(n) => format!("{} ({n} messages)", c.target()),
+            None => format!("{} (message count unknown)", c.target()),
         })
         .collect();
     if losses.is_empty() || allowed {
