@@ -45,6 +45,8 @@ pub mod codes {
     pub const FILE: &str = "TOPO029";
     /// Names and values render targets cannot pass intact (see `validate::azure_names`).
     pub const AZURE_NAME: &str = crate::validate::azure_names::AZURE_NAME;
+    /// A service's broker user and its permissions (see `validate::service_users`).
+    pub const SERVICE_USER: &str = crate::validate::service_users::SERVICE_USER;
 
     /// Every code above, for the test that each has a failing and a passing case.
     pub const ALL: &[&str] = &[
@@ -78,6 +80,7 @@ pub mod codes {
         TRANSPORT_FIELDS,
         FILE,
         AZURE_NAME,
+        SERVICE_USER,
     ];
 }
 

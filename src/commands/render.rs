@@ -51,7 +51,8 @@ pub fn run(args: RenderArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
         Err(status) => return Ok(status),
     };
     let file = crate::source::display_path(&path);
-    let text = render::render(&templates, &args.target, &valid.topology, &file)?;
+    let tree = valid.tree.to_json();
+    let text = render::render(&templates, &args.target, &valid.topology, &tree, &file)?;
     for note in render::notes(&valid.topology, &args.target) {
         eprintln!("note: {note}");
     }

@@ -174,6 +174,16 @@ pub fn compose_required(value: &Value) -> Result<Value, Error> {
     Ok(Value::from_safe_string(quoted))
 }
 
+/// `{{ text | shell_single }}`: one single-quoted shell word (`'` written as `'\''`), which
+/// keeps long JSON text readable where `shlex` would switch between quoting styles.
+pub fn shell_single(value: &Value) -> Result<Value, Error> {
+    let text = scalar_text(value, "a shell script")?;
+    if text.contains('\0') {
+        return Err(bad("a value containing a NUL character cannot be passed to a shell"));
+    }
+    Ok(Value::from_safe_string(format!("'{}'", text.replace('\'', "'\\''"))))
+}
+
 /// `{{ "VAR" | shell_ref }}`: `"${VAR}"`, the variable's value at run time as one word.
 pub fn shell_ref(value: &Value) -> Result<Value, Error> {
     let name = env_name(value)?;
@@ -251,6 +261,10 @@ mod tests {
         );
         assert!(compose_required(&Value::from("a b")).is_err());
         assert!(shell_ref(&Value::from("$(x)")).is_err());
+        for s in ["{\"a\":\"it's\"}", "", "$(x) `y` \\ \n"] {
+            let word = shell_single(&Value::from(s)).unwrap();
+            assert_eq!(shlex::split(word.as_str().unwrap()), Some(vec![s.to_string()]));
+        }
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! ([`context`]) is built in a fixed order, so the same topology and environment always
 //! render the same bytes.
 
+pub mod azure_spec;
 pub mod context;
 pub mod escape;
 pub mod value;
@@ -142,6 +143,7 @@ fn environment(templates: &Templates) -> anyhow::Result<Environment<'static>> {
     env.set_formatter(escape::formatter);
     env.add_filter("compose_required", escape::compose_required);
     env.add_filter("shell_ref", escape::shell_ref);
+    env.add_filter("shell_single", escape::shell_single);
     env.add_filter("env_prefix", |s: &str| context::env_prefix(s));
     // Loaded on demand: a broken template in the directory only fails the targets that
     // use it.
@@ -151,12 +153,13 @@ fn environment(templates: &Templates) -> anyhow::Result<Environment<'static>> {
     Ok(env)
 }
 
-/// Render `target` for a topology. `file` is the topology file as the user named it (it
-/// appears in headers and in the `topo apply` line of the azure script).
+/// Render `target` for a topology. `tree` is the resolved topology as JSON (what the apply
+/// step applies); `file` is the topology file as the user named it (for headers).
 pub fn render(
     templates: &Templates,
     target: &str,
     topo: &Topology,
+    tree: &serde_json::Value,
     file: &str,
 ) -> anyhow::Result<String> {
     let name = templates.template_for(target)?.to_string();
@@ -165,10 +168,7 @@ pub fn render(
     } else {
         Naming::Compose
     };
-    if naming == Naming::Azure {
-        azure_command_check(topo)?;
-    }
-    let ctx = context::build(topo, target, file, naming);
+    let ctx = context::build(topo, tree, target, file, naming)?;
     let env = environment(templates)?;
     let tmpl = env
         .get_template(&name)
@@ -213,29 +213,6 @@ pub fn notes(topo: &Topology, target: &str) -> Vec<String> {
         }
     }
     out
-}
-
-/// `az containerapp` parses `--command` / `--args` with argparse, which takes a word
-/// starting with `-` for an option of its own (Azure/azure-cli#27011,
-/// microsoft/azure-container-apps#976), and reads a word starting with `@` as the path of
-/// a file whose contents it sends instead: the deploy would fail half-way, or ship a file
-/// of the deploy machine to Azure, so refuse both here.
-fn azure_command_check(topo: &Topology) -> anyhow::Result<()> {
-    for s in &topo.services {
-        let Some(cmd) = &s.command else { continue };
-        if let Some(word) = cmd.iter().find(|w| w.starts_with(['-', '@'])) {
-            return Err(Hinted::new(
-                format!(
-                    "service `{}`: command word `{word}` starts with `{}`, which `az containerapp --command/--args` cannot pass as it is",
-                    s.name,
-                    &word[..1]
-                ),
-                "put the command in a script inside the image (e.g. `command: [/app/start.sh]`), or leave `command` out and set it in the image",
-            )
-            .into());
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -4,3 +4,4 @@
 pub mod azure_names;
 pub mod rules;
 pub mod schema;
+pub mod service_users;

@@ -102,6 +102,7 @@ pub fn check(topo: &Topology, tree: &Node, sources: &Sources) -> Vec<Diagnostic>
     services_and_transports(&mut cx);
     literal_secrets(&mut cx);
     cx.out.extend(super::azure_names::check(topo, tree));
+    cx.out.extend(super::service_users::check(topo, tree));
     cx.out
 }
 
