@@ -121,10 +121,16 @@ fn create_path_broker_then_apply_job_then_services() {
         .position(&["az", "containerapp", "create"], Some("shop-rabbitmq"))
         .unwrap();
     let job = run
-        .position(&["az", "containerapp", "job", "create"], Some("shop-topo-apply"))
+        .position(
+            &["az", "containerapp", "job", "create"],
+            Some("shop-topo-apply"),
+        )
         .unwrap();
     let start = run
-        .position(&["az", "containerapp", "job", "start"], Some("shop-topo-apply"))
+        .position(
+            &["az", "containerapp", "job", "start"],
+            Some("shop-topo-apply"),
+        )
         .unwrap();
     let waited = run
         .position(&["az", "containerapp", "job", "execution", "show"], None)
@@ -148,7 +154,10 @@ fn create_path_broker_then_apply_job_then_services() {
         for (_, secret) in AZURE_INPUTS.iter().filter(|(k, _)| k.contains("PASSWORD")) {
             assert!(!call.iter().any(|a| a.contains(secret)), "{call:?}");
         }
-        assert!(!call.iter().any(|a| a.contains("stub-account-key")), "{call:?}");
+        assert!(
+            !call.iter().any(|a| a.contains("stub-account-key")),
+            "{call:?}"
+        );
     }
 
     // The broker: internal TCP on 5672, the management API on a second internal port,
@@ -171,20 +180,32 @@ fn create_path_broker_then_apply_job_then_services() {
     assert_eq!(template["volumes"][0]["storageName"], "shop-rabbitmq");
     let c = &template["containers"][0];
     assert_eq!(c["image"], "rabbitmq:4.3-management");
-    assert_eq!(c["volumeMounts"][0]["mountPath"], "/var/lib/rabbitmq/mnesia");
+    assert_eq!(
+        c["volumeMounts"][0]["mountPath"],
+        "/var/lib/rabbitmq/mnesia"
+    );
     let env = env_of(c);
     assert!(env.contains(&("RABBITMQ_NODENAME".into(), "rabbit@localhost".into())));
-    assert!(env.contains(&("RABBITMQ_DEFAULT_PASS".into(), "secretref:rabbitmq-password".into())));
+    assert!(env.contains(&(
+        "RABBITMQ_DEFAULT_PASS".into(),
+        "secretref:rabbitmq-password".into()
+    )));
     assert!(secrets_of(&b).contains(&("rabbitmq-password".into(), "pw-from-vault".into())));
     // The storage: share created, registered with the key from a file.
-    assert_eq!(run.calls_to(&["az", "storage", "share-rm", "create"]).len(), 1);
+    assert_eq!(
+        run.calls_to(&["az", "storage", "share-rm", "create"]).len(),
+        1
+    );
     let (_, body, _) = run
         .files()
         .into_iter()
         .find(|(k, _, _)| k.starts_with("storage"))
         .expect("storage body");
     let body: Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(body["properties"]["azureFile"]["accountKey"], "stub-account-key/with+base64==");
+    assert_eq!(
+        body["properties"]["azureFile"]["accountKey"],
+        "stub-account-key/with+base64=="
+    );
     assert_eq!(body["properties"]["azureFile"]["shareName"], "rabbitmq");
 
     // The job applies exactly the rendered topology, inside the environment, as admin.
@@ -213,10 +234,16 @@ fn create_path_broker_then_apply_job_then_services() {
         ("TOPO_AMQP_URL", "amqp://shop-rabbitmq:5672"),
         ("TOPO_MANAGEMENT_URL", "http://shop-rabbitmq:15672"),
         ("RABBITMQ_PASSWORD", "secretref:rabbitmq-password"),
-        ("PYTHON_SERVICE_PASSWORD", "secretref:python-service-password"),
+        (
+            "PYTHON_SERVICE_PASSWORD",
+            "secretref:python-service-password",
+        ),
         ("TOPO_TOPOLOGY_SHA256", digest.as_str()),
     ] {
-        assert!(env.contains(&(want.0.into(), want.1.into())), "{want:?} in {env:?}");
+        assert!(
+            env.contains(&(want.0.into(), want.1.into())),
+            "{want:?} in {env:?}"
+        );
     }
     assert_eq!(
         j["properties"]["template"]["volumes"][0]["secrets"],
@@ -239,9 +266,15 @@ fn create_path_broker_then_apply_job_then_services() {
         ("SERVICE_A_HOST", "shop-service-a"),
         ("PYTHON_SERVICE_QUEUE", "python-service-queue"),
     ] {
-        assert!(env.contains(&(want.0.into(), want.1.into())), "{want:?} in {env:?}");
+        assert!(
+            env.contains(&(want.0.into(), want.1.into())),
+            "{want:?} in {env:?}"
+        );
     }
-    assert_eq!(secrets_of(&gw), [("api-gateway-password".into(), "gw-pw".into())]);
+    assert_eq!(
+        secrets_of(&gw),
+        [("api-gateway-password".into(), "gw-pw".into())]
+    );
     assert_eq!(
         gw["properties"]["configuration"]["ingress"]["external"],
         true
@@ -250,21 +283,41 @@ fn create_path_broker_then_apply_job_then_services() {
         if key.contains("shop-rabbitmq") || key.contains("topo-apply") {
             continue;
         }
-        assert!(!text.contains("pw-from-vault") && !text.contains("rabbitmq-password"), "{key}");
+        assert!(
+            !text.contains("pw-from-vault") && !text.contains("rabbitmq-password"),
+            "{key}"
+        );
     }
-    let a = run.definition("containerapp-create-shop-service-a").unwrap();
+    let a = run
+        .definition("containerapp-create-shop-service-a")
+        .unwrap();
     let ingress = &a["properties"]["configuration"]["ingress"];
-    assert_eq!((ingress["transport"].as_str(), ingress["exposedPort"].as_u64()), (Some("tcp"), Some(3003)));
+    assert_eq!(
+        (
+            ingress["transport"].as_str(),
+            ingress["exposedPort"].as_u64()
+        ),
+        (Some("tcp"), Some(3003))
+    );
     let py = run
         .definition("containerapp-create-shop-python-service")
         .unwrap();
     assert_eq!(py["properties"]["template"]["scale"]["minReplicas"], 1);
     // service-b talks through no queue and names no user: no broker credentials at all.
-    let b = run.definition("containerapp-create-shop-service-b").unwrap();
-    assert!(b["properties"]["template"]["containers"][0].get("env").is_none());
+    let b = run
+        .definition("containerapp-create-shop-service-b")
+        .unwrap();
+    assert!(
+        b["properties"]["template"]["containers"][0]
+            .get("env")
+            .is_none()
+    );
 
     let checked = assert_az_parses(&run.calls.iter().collect::<Vec<_>>());
-    eprintln!("create path: {} az calls, {checked} checked by the real az", run.calls.len());
+    eprintln!(
+        "create path: {} az calls, {checked} checked by the real az",
+        run.calls.len()
+    );
 }
 
 #[test]
@@ -276,19 +329,34 @@ fn a_second_run_with_nothing_changed_only_probes() {
     let again = run_again(&script, dir.path(), AZURE_INPUTS);
     assert!(again.ok, "{}", again.stderr);
     assert!(again.changes().is_empty(), "{:?}", again.changes());
-    assert!(again.stderr.contains("is applied already"), "{}", again.stderr);
+    assert!(
+        again.stderr.contains("is applied already"),
+        "{}",
+        again.stderr
+    );
     // Environment, share, storage, 5 apps, the job.
     assert_eq!(again.calls.len(), 9, "{:?}", again.calls);
     let checked = assert_az_parses(&again.calls.iter().collect::<Vec<_>>());
-    eprintln!("no-change update path: {} az calls, {checked} checked by the real az", again.calls.len());
+    eprintln!(
+        "no-change update path: {} az calls, {checked} checked by the real az",
+        again.calls.len()
+    );
 
     // TOPO_FORCE_UPDATE=1 updates everything and applies again.
     let mut vars = AZURE_INPUTS.to_vec();
     vars.push(("TOPO_FORCE_UPDATE", "1"));
     let forced = run_again(&script, dir.path(), &vars);
     assert!(forced.ok, "{}", forced.stderr);
-    assert_eq!(names(forced.calls_to(&["az", "containerapp", "update"])), app_names());
-    assert_eq!(forced.calls_to(&["az", "containerapp", "job", "start"]).len(), 1);
+    assert_eq!(
+        names(forced.calls_to(&["az", "containerapp", "update"])),
+        app_names()
+    );
+    assert_eq!(
+        forced
+            .calls_to(&["az", "containerapp", "job", "start"])
+            .len(),
+        1
+    );
     assert_az_parses(&forced.calls.iter().collect::<Vec<_>>());
 }
 
@@ -310,15 +378,26 @@ fn a_changed_image_updates_that_app_a_changed_queue_applies_again() {
         names(run.calls_to(&["az", "containerapp", "update"])),
         &app_names()[1..]
     );
-    assert!(run.calls_to(&["az", "containerapp", "job"]).iter().all(|c| c[3] == "show"));
+    assert!(
+        run.calls_to(&["az", "containerapp", "job"])
+            .iter()
+            .all(|c| c[3] == "show")
+    );
 
     // A new queue: the job's definition changes, it runs again; the apps stay.
     let d = tempfile::tempdir().unwrap();
-    std::fs::copy(root().join("topologies/dev.yaml"), d.path().join("dev.yaml")).unwrap();
+    std::fs::copy(
+        root().join("topologies/dev.yaml"),
+        d.path().join("dev.yaml"),
+    )
+    .unwrap();
     let dev = std::fs::read_to_string(d.path().join("dev.yaml")).unwrap();
     std::fs::write(
         d.path().join("dev.yaml"),
-        dev.replace("  - {name: orders.dead}", "  - {name: orders.dead}\n  - {name: orders.new}"),
+        dev.replace(
+            "  - {name: orders.dead}",
+            "  - {name: orders.dead}\n  - {name: orders.new}",
+        ),
     )
     .unwrap();
     let changed = render(
@@ -330,8 +409,14 @@ fn a_changed_image_updates_that_app_a_changed_queue_applies_again() {
     let run = run_again(&changed, dir.path(), AZURE_INPUTS);
     assert!(run.ok, "{}", run.stderr);
     assert!(run.calls_to(&["az", "containerapp", "update"]).is_empty());
-    assert_eq!(run.calls_to(&["az", "containerapp", "job", "update"]).len(), 1);
-    assert_eq!(run.calls_to(&["az", "containerapp", "job", "start"]).len(), 1);
+    assert_eq!(
+        run.calls_to(&["az", "containerapp", "job", "update"]).len(),
+        1
+    );
+    assert_eq!(
+        run.calls_to(&["az", "containerapp", "job", "start"]).len(),
+        1
+    );
 }
 
 #[test]
@@ -345,11 +430,23 @@ fn present_untagged_apps_take_the_update_path_with_the_registry() {
     let run = run_script(&dev_script(), dir.path(), &vars);
     assert!(run.ok, "script failed: {}", run.stderr);
     assert!(run.calls_to(&["az", "containerapp", "create"]).is_empty());
-    assert!(run.calls_to(&["az", "containerapp", "env", "create"]).is_empty());
-    assert!(run.calls_to(&["az", "storage", "share-rm", "create"]).is_empty());
+    assert!(
+        run.calls_to(&["az", "containerapp", "env", "create"])
+            .is_empty()
+    );
+    assert!(
+        run.calls_to(&["az", "storage", "share-rm", "create"])
+            .is_empty()
+    );
     assert!(run.calls_to(&["az", "rest"]).is_empty());
-    assert_eq!(names(run.calls_to(&["az", "containerapp", "update"])), app_names());
-    assert_eq!(run.calls_to(&["az", "containerapp", "job", "update"]).len(), 1);
+    assert_eq!(
+        names(run.calls_to(&["az", "containerapp", "update"])),
+        app_names()
+    );
+    assert_eq!(
+        run.calls_to(&["az", "containerapp", "job", "update"]).len(),
+        1
+    );
     let gw = run
         .definition("containerapp-update-shop-api-gateway")
         .unwrap();
@@ -359,16 +456,20 @@ fn present_untagged_apps_take_the_update_path_with_the_registry() {
     assert_eq!(reg["passwordSecretRef"], "registry-password");
     assert!(secrets_of(&gw).contains(&("registry-password".into(), "acr-pw".into())));
     // The broker image is public: no registry for it.
-    let b = run
-        .definition("containerapp-update-shop-rabbitmq")
-        .unwrap();
+    let b = run.definition("containerapp-update-shop-rabbitmq").unwrap();
     assert!(b["properties"]["configuration"].get("registries").is_none());
     let j = run
         .definition("containerapp-job-update-shop-topo-apply")
         .unwrap();
-    assert_eq!(j["properties"]["configuration"]["registries"][0]["server"], "shop.azurecr.io");
+    assert_eq!(
+        j["properties"]["configuration"]["registries"][0]["server"],
+        "shop.azurecr.io"
+    );
     let checked = assert_az_parses(&run.calls.iter().collect::<Vec<_>>());
-    eprintln!("update path (untagged apps, registry): {} az calls, {checked} checked", run.calls.len());
+    eprintln!(
+        "update path (untagged apps, registry): {} az calls, {checked} checked",
+        run.calls.len()
+    );
 }
 
 #[test]
@@ -386,7 +487,10 @@ fn mixed_state_creates_only_what_is_absent() {
         names(run.calls_to(&["az", "containerapp", "update"])),
         ["shop-rabbitmq", "shop-service-a"]
     );
-    assert!(run.calls_to(&["az", "containerapp", "env", "create"]).is_empty());
+    assert!(
+        run.calls_to(&["az", "containerapp", "env", "create"])
+            .is_empty()
+    );
 }
 
 #[test]
@@ -404,24 +508,42 @@ fn a_failed_apply_stops_before_the_services_with_the_job_log() {
     let dir = tempfile::tempdir().unwrap();
     let mut vars = AZURE_INPUTS.to_vec();
     vars.push(("AZ_STUB_JOB_STATUS", "Failed"));
-    vars.push(("AZ_STUB_JOB_LOG", "error[TOPO-APPLY]: ACCESS_REFUSED on vhost /"));
+    vars.push((
+        "AZ_STUB_JOB_LOG",
+        "error[TOPO-APPLY]: ACCESS_REFUSED on vhost /",
+    ));
     let run = run_script(&dev_script(), dir.path(), &vars);
     assert_eq!(run.code, Some(1), "{}", run.stderr);
     assert!(run.stderr.contains("ended: Failed"), "{}", run.stderr);
-    assert!(run.stderr.contains("ACCESS_REFUSED on vhost /"), "{}", run.stderr);
-    assert_eq!(names(run.calls_to(&["az", "containerapp", "create"])), ["shop-rabbitmq"]);
+    assert!(
+        run.stderr.contains("ACCESS_REFUSED on vhost /"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        names(run.calls_to(&["az", "containerapp", "create"])),
+        ["shop-rabbitmq"]
+    );
     assert!(run.calls_to(&["az", "tag"]).is_empty());
     assert_az_parses(&run.calls.iter().collect::<Vec<_>>());
 }
 
 #[test]
 fn a_failing_probe_stops_before_any_change() {
-    for failing in ["shop-env", "shop-rabbitmq", "shop-python-service", "shop-topo-apply"] {
+    for failing in [
+        "shop-env",
+        "shop-rabbitmq",
+        "shop-python-service",
+        "shop-topo-apply",
+    ] {
         let dir = tempfile::tempdir().unwrap();
         let mut vars = AZURE_INPUTS.to_vec();
         vars.push(("AZ_STUB_FAIL", failing));
         let run = run_script(&dev_script(), dir.path(), &vars);
-        assert!(!run.ok, "script succeeded with a failing probe of {failing}");
+        assert!(
+            !run.ok,
+            "script succeeded with a failing probe of {failing}"
+        );
         assert!(
             run.changes().is_empty(),
             "changes after a failed probe: {:?}",
@@ -432,7 +554,11 @@ fn a_failing_probe_stops_before_any_change() {
             "{}",
             run.stderr
         );
-        assert!(run.stderr.contains("az login"), "az's own message: {}", run.stderr);
+        assert!(
+            run.stderr.contains("az login"),
+            "az's own message: {}",
+            run.stderr
+        );
     }
     let dir = tempfile::tempdir().unwrap();
     let mut vars = AZURE_INPUTS.to_vec();
@@ -454,9 +580,10 @@ fn each_missing_input_is_named_before_any_az_call() {
         ("AZURE_REGISTRY_PASSWORD", "acr-pw"),
     ]);
     let mut checked = 0;
-    for (missing, _) in with_registry.iter().filter(|(k, _)| {
-        !matches!(*k, "AZURE_LOCATION" | "AZURE_REGISTRY_SERVER")
-    }) {
+    for (missing, _) in with_registry
+        .iter()
+        .filter(|(k, _)| !matches!(*k, "AZURE_LOCATION" | "AZURE_REGISTRY_SERVER"))
+    {
         let vars: Vec<(&str, &str)> = with_registry
             .iter()
             .filter(|(k, _)| k != missing)
@@ -466,7 +593,8 @@ fn each_missing_input_is_named_before_any_az_call() {
         assert_eq!(run.code, Some(1), "{missing}: {}", run.stderr);
         assert!(run.calls.is_empty(), "{missing}: {:?}", run.calls);
         assert!(
-            run.stderr.contains("required environment variables are not set")
+            run.stderr
+                .contains("required environment variables are not set")
                 && run.stderr.contains(missing),
             "{missing}: {}",
             run.stderr
@@ -491,7 +619,8 @@ fn skip_apply_says_what_to_run_and_needs_no_topo_image() {
     assert!(run.ok, "{}", run.stderr);
     assert!(run.calls_to(&["az", "containerapp", "job"]).is_empty());
     assert!(
-        run.stderr.contains("TOPO_AMQP_URL=amqp://shop-rabbitmq:5672")
+        run.stderr
+            .contains("TOPO_AMQP_URL=amqp://shop-rabbitmq:5672")
             && run.stderr.contains("topo apply --wait 5m"),
         "{}",
         run.stderr
@@ -546,10 +675,20 @@ fn secrets_never_appear_in_the_script() {
     let run = run_script(&script, dir.path(), &vars);
     assert!(run.ok, "{}", run.stderr);
     let api = run.definition("containerapp-create-shop-api").unwrap();
-    assert_eq!(secrets_of(&api), [("shop-db-password".into(), "hunter2-value".into())]);
+    assert_eq!(
+        secrets_of(&api),
+        [("shop-db-password".into(), "hunter2-value".into())]
+    );
     let env = env_of(&api["properties"]["template"]["containers"][0]);
-    assert_eq!(env, [("DB_PASSWORD".into(), "secretref:shop-db-password".into())]);
-    assert!(run.calls.iter().all(|c| !c.iter().any(|a| a.contains("hunter2"))));
+    assert_eq!(
+        env,
+        [("DB_PASSWORD".into(), "secretref:shop-db-password".into())]
+    );
+    assert!(
+        run.calls
+            .iter()
+            .all(|c| !c.iter().any(|a| a.contains("hunter2")))
+    );
 
     let run = run_script(&script, dir.path(), AZURE_INPUTS);
     assert_eq!(run.code, Some(1));
@@ -602,7 +741,10 @@ fn hostile_values_arrive_intact_and_nothing_runs() {
         let c = &def["properties"]["template"]["containers"][0];
         let env = env_of(c);
         for (k, v) in &values {
-            assert!(env.contains(&(k.to_string(), v.clone())), "{mode}: {k}={v:?} in {env:?}");
+            assert!(
+                env.contains(&(k.to_string(), v.clone())),
+                "{mode}: {k}={v:?} in {env:?}"
+            );
         }
         // Words az's flags could not carry (`-c`, `@file`) pass intact in a definition.
         assert_eq!(

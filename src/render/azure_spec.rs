@@ -186,7 +186,10 @@ mod tests {
         assert_eq!(s.parts.iter().filter(|p| p.var.is_some()).count(), 1);
         let other = Spec::new(json!({"a": [1, {"b": var("Y")}], "c": "x"}));
         assert_ne!(s.digest, other.digest);
-        assert_eq!(s.digest, Spec::new(json!({"a": [1, {"b": var("X")}], "c": "x"})).digest);
+        assert_eq!(
+            s.digest,
+            Spec::new(json!({"a": [1, {"b": var("X")}], "c": "x"})).digest
+        );
     }
 
     #[test]

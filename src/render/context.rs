@@ -180,7 +180,10 @@ pub fn compose_memory(memory: &str) -> String {
     let digits = memory.trim_end_matches(|c: char| c.is_ascii_alphabetic());
     let unit = memory[digits.len()..].to_ascii_lowercase();
     let unit = unit.strip_suffix('i').unwrap_or(&unit);
-    let unit = unit.strip_suffix('b').filter(|u| !u.is_empty()).unwrap_or(unit);
+    let unit = unit
+        .strip_suffix('b')
+        .filter(|u| !u.is_empty())
+        .unwrap_or(unit);
     format!("{digits}{unit}")
 }
 
@@ -226,8 +229,13 @@ pub fn build(
     };
     if let Some(s) = topo.services.iter().find(|s| s.name == APPLY_NAME) {
         return Err(crate::commands::Hinted::new(
-            format!("service `{}` has the name of the apply step renders add", s.name),
-            format!("rename the service: `{APPLY_NAME}` applies the topology before the services start"),
+            format!(
+                "service `{}` has the name of the apply step renders add",
+                s.name
+            ),
+            format!(
+                "rename the service: `{APPLY_NAME}` applies the topology before the services start"
+            ),
         )
         .into());
     }
@@ -657,9 +665,7 @@ fn job_definition(a: &App, registry: bool, topology: &str) -> Json {
     if let Some(cmd) = c.remove("command") {
         c.insert("args".into(), cmd);
     }
-    let dir = APPLY_TOPOLOGY_PATH
-        .rsplit_once('/')
-        .map_or("/", |(d, _)| d);
+    let dir = APPLY_TOPOLOGY_PATH.rsplit_once('/').map_or("/", |(d, _)| d);
     let file = APPLY_TOPOLOGY_PATH.rsplit('/').next().unwrap_or_default();
     c.insert(
         "volumeMounts".into(),

@@ -179,9 +179,14 @@ pub fn compose_required(value: &Value) -> Result<Value, Error> {
 pub fn shell_single(value: &Value) -> Result<Value, Error> {
     let text = scalar_text(value, "a shell script")?;
     if text.contains('\0') {
-        return Err(bad("a value containing a NUL character cannot be passed to a shell"));
+        return Err(bad(
+            "a value containing a NUL character cannot be passed to a shell",
+        ));
     }
-    Ok(Value::from_safe_string(format!("'{}'", text.replace('\'', "'\\''"))))
+    Ok(Value::from_safe_string(format!(
+        "'{}'",
+        text.replace('\'', "'\\''")
+    )))
 }
 
 /// `{{ "VAR" | shell_ref }}`: `"${VAR}"`, the variable's value at run time as one word.
@@ -263,7 +268,10 @@ mod tests {
         assert!(shell_ref(&Value::from("$(x)")).is_err());
         for s in ["{\"a\":\"it's\"}", "", "$(x) `y` \\ \n"] {
             let word = shell_single(&Value::from(s)).unwrap();
-            assert_eq!(shlex::split(word.as_str().unwrap()), Some(vec![s.to_string()]));
+            assert_eq!(
+                shlex::split(word.as_str().unwrap()),
+                Some(vec![s.to_string()])
+            );
         }
     }
 

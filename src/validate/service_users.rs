@@ -98,7 +98,9 @@ fn needs(topo: &Topology, service: &str) -> Vec<(Access, String, String)> {
 /// Whether RabbitMQ's permission regex `pattern` grants `resource`. RabbitMQ searches
 /// (not anchors) the pattern in the name, as `Regex::is_match` does.
 fn grants(pattern: &str, resource: &str) -> Option<bool> {
-    regex::Regex::new(pattern).ok().map(|r| r.is_match(resource))
+    regex::Regex::new(pattern)
+        .ok()
+        .map(|r| r.is_match(resource))
 }
 
 pub fn check(topo: &Topology, tree: &Node) -> Vec<Diagnostic> {
@@ -126,8 +128,10 @@ pub fn check(topo: &Topology, tree: &Node) -> Vec<Diagnostic> {
         };
         let at = format!("/services/{i}/user");
         let Some(u) = topo.users.iter().find(|u| u.name == user) else {
-            let hint = crate::diag::did_you_mean(user, users.iter().copied())
-                .unwrap_or_else(|| format!("declare `{{name: {user}, password_env: ...}}` under `users`"));
+            let hint =
+                crate::diag::did_you_mean(user, users.iter().copied()).unwrap_or_else(|| {
+                    format!("declare `{{name: {user}, password_env: ...}}` under `users`")
+                });
             out.push(
                 Diagnostic::error(
                     SERVICE_USER,
@@ -236,7 +240,11 @@ transports:
             "{BASE}permissions:\n  - {{user: w, configure: '^q$', write: '^amq\\.default$', read: '^q$'}}\n  - {{user: c, configure: '^q$', write: '^amq\\.default$', read: '^$'}}\n"
         );
         let d = diags(&yaml);
-        assert!(d.is_empty(), "{:?}", d.iter().map(|d| &d.message).collect::<Vec<_>>());
+        assert!(
+            d.is_empty(),
+            "{:?}",
+            d.iter().map(|d| &d.message).collect::<Vec<_>>()
+        );
     }
 
     #[test]
@@ -248,7 +256,11 @@ transports:
         let paths: Vec<&str> = d.iter().filter_map(|d| d.path.as_deref()).collect();
         assert_eq!(
             paths,
-            ["/permissions/1/configure", "/permissions/0/read", "/permissions/0/write"],
+            [
+                "/permissions/1/configure",
+                "/permissions/0/read",
+                "/permissions/0/write"
+            ],
             "{:?}",
             d.iter().map(|d| &d.message).collect::<Vec<_>>()
         );
@@ -257,8 +269,10 @@ transports:
 
     #[test]
     fn event_callee_needs_no_reply_write_and_no_assert_no_configure() {
-        let yaml = BASE.replace("queue: q}", "queue: q, pattern: event, assert_queue: false}")
-            + "permissions:\n  - {user: w, configure: '^$', write: '^$', read: '^q$'}\n  - {user: c, configure: '^$', write: '^amq\\.default$', read: '^$'}\n";
+        let yaml = BASE.replace(
+            "queue: q}",
+            "queue: q, pattern: event, assert_queue: false}",
+        ) + "permissions:\n  - {user: w, configure: '^$', write: '^$', read: '^q$'}\n  - {user: c, configure: '^$', write: '^amq\\.default$', read: '^$'}\n";
         assert!(diags(&yaml).is_empty());
     }
 

@@ -79,7 +79,9 @@ impl Run {
         self.calls
             .iter()
             .filter(|c| {
-                !c.iter().take(5).any(|a| matches!(a.as_str(), "show" | "exists" | "list"))
+                !c.iter()
+                    .take(5)
+                    .any(|a| matches!(a.as_str(), "show" | "exists" | "list"))
             })
             .collect()
     }
@@ -224,7 +226,11 @@ pub fn real_az() -> Option<PathBuf> {
 
 /// The real Compose v2 (`$TOPO_COMPOSE`), if installed.
 pub fn real_compose() -> Option<PathBuf> {
-    tool("TOPO_COMPOSE", "TOPO_REQUIRE_COMPOSE", "the real Compose (docker-compose 2.x)")
+    tool(
+        "TOPO_COMPOSE",
+        "TOPO_REQUIRE_COMPOSE",
+        "the real Compose (docker-compose 2.x)",
+    )
 }
 
 /// Run every distinct az call through the real Azure CLI with no login (an empty config
