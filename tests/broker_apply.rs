@@ -143,7 +143,7 @@ fn replace_is_refused_then_recreates_bindings_and_guards_messages() {
     let base = "exchanges:\n  - {name: x, type: direct}\nbindings:\n  - {source: x, destination: q, routing_key: k}\n";
     let file = v.file(
         "r.yaml",
-        &format!("{base}queues:\n  - {{name: q, message_ttl: 1000}}\n"),
+        &format!("{base}queues:\n  - {{name: q, message_ttl: 3600000}}\n"),
     );
     assert_eq!(code(&v.topo(&["apply", path_str(&file)], &[])), 0);
     // A binding the file does not name: other tools lose it on replace.
@@ -164,7 +164,7 @@ fn replace_is_refused_then_recreates_bindings_and_guards_messages() {
     assert!(text.contains("(holds 3 messages)"), "{text}");
     assert!(text.contains("type: classic -> quorum"), "{text}");
     assert!(
-        text.contains("arguments.x-message-ttl: 1000 -> (none)"),
+        text.contains("arguments.x-message-ttl: 3600000 -> (none)"),
         "{text}"
     );
     assert!(text.contains("rebind: x -> q [extra]"), "{text}");
@@ -191,7 +191,7 @@ fn replace_is_refused_then_recreates_bindings_and_guards_messages() {
     let q = v.get(&["queues", &v.name, "q"]);
     assert_eq!(
         q["arguments"]["x-message-ttl"],
-        json!(1000),
+        json!(3600000),
         "nothing changed"
     );
 

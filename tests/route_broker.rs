@@ -349,7 +349,8 @@ fn generated(seed: u64, n: usize, exchanges: &[String]) -> Vec<Case> {
 }
 
 async fn publish(ch: &Channel, id: usize, case: &Case) -> bool {
-    let mut headers = topo::broker::amqp::field_table(&case.msg.headers);
+    let mut headers =
+        topo::broker::amqp::field_table(&case.msg.headers).expect("short header names");
     headers.insert(
         ShortString::from("topo-test-id"),
         AMQPValue::LongString(LongString::from(id.to_string())),

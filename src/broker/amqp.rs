@@ -48,6 +48,15 @@ pub enum Op {
 }
 
 impl Op {
+    /// [`Op::describe`] cut to a readable length (the refused value may be kilobytes).
+    fn describe_short(&self) -> String {
+        let d = self.describe();
+        match d.char_indices().nth(100) {
+            Some((i, _)) => format!("{}…", &d[..i]),
+            None => d,
+        }
+    }
+
     pub fn describe(&self) -> String {
         match self {
             Op::DeclareExchange(k, _) => format!("declare exchange {k}"),
@@ -75,6 +84,20 @@ pub enum AmqpError {
     Timeout { op: String, secs: u64 },
     #[error("the AMQP connection was lost during {op}: {detail}")]
     Lost { op: String, detail: String },
+    /// Refused by topo before sending: AMQP cannot carry the value (a short string over
+    /// 255 bytes), and the client library would panic on it.
+    #[error("cannot {op}: {detail}")]
+    Invalid { op: String, detail: String },
+}
+
+/// A name, key or table key as an AMQP short string, or why it cannot be one.
+fn short(s: &str, what: &str) -> Result<ShortString, String> {
+    ShortString::try_new(s).map_err(|_| {
+        format!(
+            "the {what} is {} bytes; AMQP short strings are at most 255 bytes",
+            s.len()
+        )
+    })
 }
 
 /// Operations that landed before a stage stopped, and why it stopped.
@@ -114,6 +137,8 @@ impl Amqp {
             vhost: vhost.to_string(),
             detail: crate::commands::redact(&detail),
         };
+        // The vhost travels as a short string in connection.open.
+        short(vhost, "vhost name").map_err(&err)?;
         // Keep a healthy connection whose channels were retired; otherwise connect anew.
         let conn = match self.conns.remove(vhost) {
             Some((conn, _)) if conn.status().connected() => conn,
@@ -256,8 +281,12 @@ impl Amqp {
         for key in queues {
             let chans = self.channels(&key.vhost, 1).await?;
             let chan = &chans[0];
+            let name = short(&key.name, "queue name").map_err(|detail| AmqpError::Invalid {
+                op: format!("count the messages of queue {key}"),
+                detail,
+            })?;
             let fut = chan.queue_declare(
-                key.name.as_str().into(),
+                name,
                 QueueDeclareOptions {
                     passive: true,
                     ..QueueDeclareOptions::default()
@@ -323,11 +352,16 @@ fn record(
 }
 
 async fn run_op(chan: &Channel, op: &Op, timeout: Duration) -> Result<(), AmqpError> {
+    let invalid = |detail: String| AmqpError::Invalid {
+        op: op.describe_short(),
+        detail,
+    };
+    let ready = prepare(op).map_err(invalid)?;
     let fut = async {
-        match op {
-            Op::DeclareExchange(k, x) => chan
+        match (op, ready) {
+            (Op::DeclareExchange(_, x), Ready::Entity(name, args)) => chan
                 .exchange_declare(
-                    k.name.as_str().into(),
+                    name,
                     exchange_kind(&x.kind),
                     ExchangeDeclareOptions {
                         passive: false,
@@ -336,20 +370,13 @@ async fn run_op(chan: &Channel, op: &Op, timeout: Duration) -> Result<(), AmqpEr
                         internal: x.internal,
                         nowait: false,
                     },
-                    field_table(&x.arguments),
+                    args,
                 )
                 .await
                 .map(|_| ()),
-            Op::DeclareQueue(k, q, explicit_classic) => {
-                let mut args = field_table(&q.arguments);
-                if q.kind != QueueType::Classic || *explicit_classic {
-                    args.insert(
-                        "x-queue-type".into(),
-                        AMQPValue::LongString(q.kind.as_str().into()),
-                    );
-                }
-                chan.queue_declare(
-                    k.name.as_str().into(),
+            (Op::DeclareQueue(_, q, _), Ready::Entity(name, args)) => chan
+                .queue_declare(
+                    name,
                     QueueDeclareOptions {
                         passive: false,
                         durable: q.durable,
@@ -360,65 +387,34 @@ async fn run_op(chan: &Channel, op: &Op, timeout: Duration) -> Result<(), AmqpEr
                     args,
                 )
                 .await
-                .map(|_| ())
-            }
-            Op::Bind(b) => {
-                let args = field_table(&b.arguments_map());
-                match b.destination_type {
-                    DestinationType::Queue => {
-                        chan.queue_bind(
-                            b.destination.as_str().into(),
-                            b.source.as_str().into(),
-                            b.routing_key.as_str().into(),
-                            QueueBindOptions::default(),
-                            args,
-                        )
+                .map(|_| ()),
+            (Op::Bind(b), Ready::Binding(dest, source, key, args)) => match b.destination_type {
+                DestinationType::Queue => {
+                    chan.queue_bind(dest, source, key, QueueBindOptions::default(), args)
                         .await
-                    }
-                    DestinationType::Exchange => {
-                        chan.exchange_bind(
-                            b.destination.as_str().into(),
-                            b.source.as_str().into(),
-                            b.routing_key.as_str().into(),
-                            ExchangeBindOptions::default(),
-                            args,
-                        )
-                        .await
-                    }
                 }
-            }
-            Op::Unbind(b) => {
-                let args = field_table(&b.arguments_map());
-                match b.destination_type {
-                    DestinationType::Queue => {
-                        chan.queue_unbind(
-                            b.destination.as_str().into(),
-                            b.source.as_str().into(),
-                            b.routing_key.as_str().into(),
-                            args,
-                        )
+                DestinationType::Exchange => {
+                    chan.exchange_bind(dest, source, key, ExchangeBindOptions::default(), args)
                         .await
-                    }
-                    DestinationType::Exchange => {
-                        chan.exchange_unbind(
-                            b.destination.as_str().into(),
-                            b.source.as_str().into(),
-                            b.routing_key.as_str().into(),
-                            ExchangeUnbindOptions::default(),
-                            args,
-                        )
-                        .await
-                    }
                 }
-            }
-            Op::DeleteQueue(k) => chan
-                .queue_delete(k.name.as_str().into(), QueueDeleteOptions::default())
+            },
+            (Op::Unbind(b), Ready::Binding(dest, source, key, args)) => match b.destination_type {
+                DestinationType::Queue => chan.queue_unbind(dest, source, key, args).await,
+                DestinationType::Exchange => {
+                    chan.exchange_unbind(dest, source, key, ExchangeUnbindOptions::default(), args)
+                        .await
+                }
+            },
+            (Op::DeleteQueue(_), Ready::Entity(name, _)) => chan
+                .queue_delete(name, QueueDeleteOptions::default())
                 .await
                 .map(|_| ()),
-            Op::DeleteExchange(k) => chan
-                .exchange_delete(k.name.as_str().into(), ExchangeDeleteOptions::default())
+            (Op::DeleteExchange(_), Ready::Entity(name, _)) => chan
+                .exchange_delete(name, ExchangeDeleteOptions::default())
                 .await
                 .map(|_| ()),
+            // `prepare` pairs each op with its own shape.
+            _ => Ok(()),
         }
     };
     match tokio::time::timeout(timeout, fut).await {
@@ -443,6 +439,41 @@ async fn run_op(chan: &Channel, op: &Op, timeout: Duration) -> Result<(), AmqpEr
     }
 }
 
+/// An op's short strings and tables, converted before anything is sent.
+enum Ready {
+    Entity(ShortString, FieldTable),
+    Binding(ShortString, ShortString, ShortString, FieldTable),
+}
+
+fn prepare(op: &Op) -> Result<Ready, String> {
+    Ok(match op {
+        Op::DeclareExchange(k, x) => {
+            short(&x.kind, "exchange type")?;
+            Ready::Entity(short(&k.name, "exchange name")?, field_table(&x.arguments)?)
+        }
+        Op::DeclareQueue(k, q, explicit_classic) => {
+            let mut args = field_table(&q.arguments)?;
+            if q.kind != QueueType::Classic || *explicit_classic {
+                args.insert(
+                    "x-queue-type".into(),
+                    AMQPValue::LongString(q.kind.as_str().into()),
+                );
+            }
+            Ready::Entity(short(&k.name, "queue name")?, args)
+        }
+        Op::Bind(b) | Op::Unbind(b) => Ready::Binding(
+            short(&b.destination, "binding destination")?,
+            short(&b.source, "binding source")?,
+            short(&b.routing_key, "routing key")?,
+            field_table(&b.arguments_map())?,
+        ),
+        Op::DeleteQueue(k) => Ready::Entity(short(&k.name, "queue name")?, FieldTable::default()),
+        Op::DeleteExchange(k) => {
+            Ready::Entity(short(&k.name, "exchange name")?, FieldTable::default())
+        }
+    })
+}
+
 fn explain_connect(detail: &str, user: &str, vhost: &str) -> String {
     if detail.contains("ACCESS_REFUSED") || detail.contains("ACCESS-REFUSED") {
         format!("the broker refused the credentials of user `{user}`")
@@ -463,17 +494,18 @@ fn exchange_kind(kind: &str) -> ExchangeKind {
     }
 }
 
-/// Canonical JSON arguments as an AMQP table.
-pub fn field_table(args: &Args) -> FieldTable {
+/// Canonical JSON arguments as an AMQP table; a key over 255 bytes (at any depth) is an
+/// error rather than the client library's panic.
+pub fn field_table(args: &Args) -> Result<FieldTable, String> {
     let mut t = FieldTable::default();
     for (k, v) in args {
-        t.insert(k.as_str().into(), amqp_value(v));
+        t.insert(short(k, "argument or header name")?, amqp_value(v)?);
     }
-    t
+    Ok(t)
 }
 
-fn amqp_value(v: &Value) -> AMQPValue {
-    match v {
+fn amqp_value(v: &Value) -> Result<AMQPValue, String> {
+    Ok(match v {
         Value::Null => AMQPValue::Void,
         Value::Bool(b) => AMQPValue::Boolean(*b),
         Value::Number(n) => match n.as_i64() {
@@ -482,14 +514,14 @@ fn amqp_value(v: &Value) -> AMQPValue {
         },
         Value::String(s) => AMQPValue::LongString(s.as_str().into()),
         Value::Array(a) => AMQPValue::FieldArray(FieldArray::from(
-            a.iter().map(amqp_value).collect::<Vec<_>>(),
+            a.iter().map(amqp_value).collect::<Result<Vec<_>, _>>()?,
         )),
         Value::Object(m) => {
             let mut t = FieldTable::default();
             for (k, v) in m {
-                t.insert(k.as_str().into(), amqp_value(v));
+                t.insert(short(k, "argument or header name")?, amqp_value(v)?);
             }
             AMQPValue::FieldTable(t)
         }
-    }
+    })
 }

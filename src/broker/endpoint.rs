@@ -5,7 +5,6 @@
 
 use std::time::Duration;
 
-use anyhow::Context;
 use clap::Args;
 use percent_encoding::percent_decode_str;
 use url::Url;
@@ -128,25 +127,49 @@ fn encode(s: &str) -> String {
     percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
+/// Parse a broker URL without ever echoing it: a URL that failed to parse may hold a
+/// password that the parser split in the wrong place, so errors name the part that is
+/// wrong, never the text.
 fn parse_url(text: &str, what: &str, schemes: &[&str]) -> anyhow::Result<Url> {
-    let url = Url::parse(text)
-        .map_err(|e| {
-            Hinted::new(
-                format!(
-                    "the {what} URL {} is not valid: {e}",
-                    crate::commands::redact(text)
-                ),
-                format!("write it as {}://host:port", schemes[0]),
-            )
-        })
-        .context(format!("reading the {what} URL"))?;
+    let encode_hint = "a user name or password with `/`, `?`, `#`, `@` or `:` must be \
+                       percent-encoded (`%2F`, `%3F`, `%23`, `%40`, `%3A`)";
+    let has_userinfo = text.contains('@');
+    let url = Url::parse(text).map_err(|e| {
+        let part = match e {
+            url::ParseError::InvalidPort => "the port",
+            url::ParseError::EmptyHost
+            | url::ParseError::IdnaError
+            | url::ParseError::InvalidDomainCharacter
+            | url::ParseError::InvalidIpv4Address
+            | url::ParseError::InvalidIpv6Address => "the host",
+            url::ParseError::RelativeUrlWithoutBase => "the scheme (none given)",
+            _ => "its syntax",
+        };
+        let hint = if has_userinfo {
+            format!("{encode_hint}; write it as {}://user:password@host:port", schemes[0])
+        } else {
+            format!("write it as {}://host:port", schemes[0])
+        };
+        Hinted::new(
+            format!("the {what} URL is not valid: {part} is wrong ({e}); the URL is not shown, it may hold a password"),
+            hint,
+        )
+    })?;
+    // `amqp://user:pa/ss@host` parses, with the password's tail as the path: refuse
+    // rather than connect somewhere else and print that path.
+    let tail_has_at = url.path().contains('@')
+        || url.query().is_some_and(|q| q.contains('@'))
+        || url.fragment().is_some_and(|f| f.contains('@'));
+    if tail_has_at {
+        return Err(Hinted::new(
+            format!("the {what} URL is not valid: its path, query or fragment holds an `@`; the URL is not shown, it may hold a password"),
+            encode_hint,
+        )
+        .into());
+    }
     if !schemes.contains(&url.scheme()) {
         return Err(Hinted::new(
-            format!(
-                "the {what} URL {} has scheme `{}`",
-                crate::commands::redact(text),
-                url.scheme()
-            ),
+            format!("the {what} URL has scheme `{}`", url.scheme()),
             format!("use {}", schemes.join(" or ")),
         )
         .into());
