@@ -773,3 +773,53 @@ fn a_control_character_in_a_secret_is_refused_before_any_change() {
     );
     assert!(run.calls.is_empty(), "{:?}", run.calls);
 }
+
+/// Issue 10 item 14: an env value written with `${...}` keeps its reference: the script
+/// takes the value at deploy time into a secret, never into its own text.
+#[test]
+fn interpolated_env_values_stay_references_filled_at_deploy_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_topology(
+        dir.path(),
+        "topo.yaml",
+        "version: 1\nname: shop\nservices:\n  - name: api\n    image: api:1\n    env:\n      API_TOKEN: \"${TOKEN}\"\n      DB_URL: \"https://user:${PW}@db/x?${REGION:-eu'west}\"\n      PLAIN: plain\n",
+    );
+    let script = render(
+        dir.path(),
+        "azure",
+        &file,
+        &[("TOKEN", "tok-at-render"), ("PW", "pw-at-render")],
+    );
+    assert!(!script.contains("tok-at-render") && !script.contains("pw-at-render"));
+    let mut vars = AZURE_INPUTS.to_vec();
+    vars.extend([("TOKEN", "tok-at-deploy"), ("PW", "p'w $(x)")]);
+    let run = run_script(&script, dir.path(), &vars);
+    assert!(run.ok, "{}", run.stderr);
+    let api = run.definition("containerapp-create-shop-api").unwrap();
+    let secrets = secrets_of(&api);
+    assert!(
+        secrets.contains(&("env-api-token".into(), "tok-at-deploy".into())),
+        "{secrets:?}"
+    );
+    assert!(
+        secrets.contains(&(
+            "env-db-url".into(),
+            "https://user:p'w $(x)@db/x?eu'west".into()
+        )),
+        "{secrets:?}"
+    );
+    let env = env_of(&api["properties"]["template"]["containers"][0]);
+    assert!(env.contains(&("API_TOKEN".into(), "secretref:env-api-token".into())));
+    assert!(env.contains(&("PLAIN".into(), "plain".into())));
+    assert!(
+        run.calls
+            .iter()
+            .all(|c| !c.iter().any(|a| a.contains("tok-at-deploy")))
+    );
+    // A reference without a default is an input: named before any az call.
+    let vars: Vec<(&str, &str)> = AZURE_INPUTS.iter().copied().chain([("PW", "x")]).collect();
+    let run = run_script(&script, dir.path(), &vars);
+    assert_eq!(run.code, Some(1));
+    assert!(run.calls.is_empty());
+    assert!(run.stderr.contains("TOKEN"), "{}", run.stderr);
+}

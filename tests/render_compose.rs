@@ -397,3 +397,54 @@ fn the_real_compose_refuses_what_the_schema_lets_through() {
         assert!(err.contains("invalid suffix"), "{err}");
     }
 }
+
+/// Issue 10 item 14: an env value written with `${...}` stays a compose reference, so the
+/// value at render time never lands in the file; Compose fills it when it runs.
+#[test]
+fn interpolated_env_values_stay_compose_references() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_topology(
+        dir.path(),
+        "topo.yaml",
+        "version: 1\nname: shop\nservices:\n  - name: api\n    image: api:1\n    env:\n      API_TOKEN: \"${TOKEN}\"\n      DB_URL: \"https://user:${PW}@db/$$HOME?${REGION:-eu}\"\n",
+    );
+    let text = render(
+        dir.path(),
+        "compose",
+        &file,
+        &[("TOKEN", "tok-at-render"), ("PW", "pw-at-render")],
+    );
+    assert!(
+        !text.contains("tok-at-render") && !text.contains("pw-at-render"),
+        "{text}"
+    );
+    let doc = parse(&text);
+    let env = &doc["services"]["api"]["environment"];
+    assert_eq!(
+        env["API_TOKEN"],
+        "${TOKEN?set TOKEN in .env or the environment}"
+    );
+    assert_eq!(
+        env["DB_URL"],
+        "https://user:${PW?set PW in .env or the environment}@db/$$$$HOME?${REGION:-eu}"
+    );
+    assert!(problems(&doc).is_empty());
+    let admin = [("RABBITMQ_USER", "u"), ("RABBITMQ_PASSWORD", "p")];
+    let mut vars = admin.to_vec();
+    vars.extend([("TOKEN", "t"), ("PW", "w")]);
+    if let Some(r) = compose_config(&text, &vars) {
+        assert_eq!(r, Ok(()), "{text}");
+        let err = compose_config(&text, &admin).unwrap().unwrap_err();
+        assert!(err.contains("TOKEN") || err.contains("PW"), "{err}");
+    }
+    let example = render(
+        dir.path(),
+        "env-example",
+        &file,
+        &[("TOKEN", "t"), ("PW", "w")],
+    );
+    assert!(
+        example.contains("\nTOKEN=\n") && example.contains("\nPW=\n"),
+        "{example}"
+    );
+}

@@ -52,7 +52,15 @@ pub fn run(args: RenderArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
     };
     let file = crate::source::display_path(&path);
     let tree = valid.tree.to_json();
-    let text = render::render(&templates, &args.target, &valid.topology, &tree, &file)?;
+    let raw = render::raw_env(&valid.tree, &valid.sources);
+    let text = render::render(
+        &templates,
+        &args.target,
+        &valid.topology,
+        &tree,
+        &raw,
+        &file,
+    )?;
     for note in render::notes(&valid.topology, &args.target) {
         eprintln!("note: {note}");
     }

@@ -13,6 +13,7 @@ use serde::Serialize;
 use serde_json::{Value as Json, json};
 
 use super::azure_spec::{self, Spec, var};
+use super::references;
 use crate::topology::model::{Ingress, Topology, TransportKind};
 use crate::validate::azure_names::{self, BROKER_SECRETS};
 
@@ -76,6 +77,8 @@ pub struct Context {
     /// Every deploy-time variable the rendered files read, sorted: the broker
     /// credentials, each service user's password variable, each service secret's variable.
     pub required_env: Vec<String>,
+    /// Azure: the kept references of service env values, in service and key order.
+    pub refs: Vec<RefDef>,
     /// Variables `topo apply` reads for user passwords (`users[].password_env`), sorted.
     pub apply_env: Vec<String>,
 }
@@ -120,6 +123,8 @@ pub struct App {
     pub secret_env: Vec<SecretEnv>,
     /// The secrets this app needs, sorted by secret name, each once.
     pub secrets: Vec<Secret>,
+    /// Compose: variables whose value keeps `${...}` references, as JSON text.
+    pub raw_env: Vec<EnvVar>,
     /// Pull through the deploy's registry (services and the apply step; not the broker).
     pub registry: bool,
     /// Azure: the Container Apps definition without and with the deploy's registry.
@@ -189,7 +194,25 @@ pub fn compose_memory(memory: &str) -> String {
 
 enum Value {
     Plain(String),
+    /// From the deploy-time variable of this name, through the secret named after it.
     Secret(String),
+    /// From the script variable `var`, through the secret `secret` (a kept reference).
+    Named {
+        var: String,
+        secret: String,
+    },
+    /// Compose text written as it is (a kept reference, already in compose's syntax).
+    Raw(String),
+}
+
+/// The source text of service env values that hold `${...}`, by (service index, key).
+pub type RawEnv = BTreeMap<(usize, String), String>;
+
+/// A kept reference of the azure script: `local=SHELL` before the definitions.
+#[derive(Debug, Serialize)]
+pub struct RefDef {
+    pub local: String,
+    pub shell: String,
 }
 
 /// What the apply step applies: the resolved tree without the render-only sections.
@@ -209,6 +232,7 @@ pub fn apply_document(tree: &Json) -> String {
 pub fn build(
     topo: &Topology,
     tree: &Json,
+    raw_env: &RawEnv,
     target: &str,
     file: &str,
     naming: Naming,
@@ -316,8 +340,9 @@ pub fn build(
         .filter_map(|u| u.password_env.clone())
         .collect();
     required.extend(apply_env.iter().cloned());
+    let mut refs = Vec::new();
     let mut services = Vec::with_capacity(topo.services.len());
-    for s in &topo.services {
+    for (index, s) in topo.services.iter().enumerate() {
         let mut env = wiring.remove(s.name.as_str()).unwrap_or_default();
         // Least privilege: the service's own user, never the admin credentials.
         if let Some(user) = &s.user {
@@ -327,7 +352,33 @@ pub fn build(
             }
         }
         for (k, v) in &s.env {
-            env.insert(k.clone(), Value::Plain(v.to_string()));
+            let segs = raw_env
+                .get(&(index, k.clone()))
+                .map(|raw| references::parse(raw))
+                .filter(|segs| references::has_reference(segs));
+            let value = match segs {
+                None => Value::Plain(v.to_string()),
+                Some(segs) => {
+                    let mut needs = Vec::new();
+                    references::required(&segs, &mut needs);
+                    required.extend(needs.into_iter().map(|(n, _)| n));
+                    match naming {
+                        Naming::Compose => Value::Raw(references::compose(&segs)),
+                        Naming::Azure => {
+                            let local = format!("topo_ref_{}", refs.len() + 1);
+                            refs.push(RefDef {
+                                local: local.clone(),
+                                shell: references::bash(&segs),
+                            });
+                            Value::Named {
+                                var: local,
+                                secret: format!("env-{}", k.to_ascii_lowercase().replace('_', "-")),
+                            }
+                        }
+                    }
+                }
+            };
+            env.insert(k.clone(), value);
         }
         for (k, var) in &s.secrets {
             env.insert(k.clone(), Value::Secret(var.clone()));
@@ -365,7 +416,7 @@ pub fn build(
             Some([first, rest @ ..]) => (Some(first.clone()), rest.to_vec()),
             _ => (None, Vec::new()),
         };
-        let (plain, secret_env, secrets) = split_env(env);
+        let (plain, secret_env, secrets, raw) = split_env(env);
         services.push(App {
             name: s.name.clone(),
             app: azure_names::app_name(name.as_deref(), &s.name),
@@ -389,6 +440,7 @@ pub fn build(
             env: plain,
             secret_env,
             secrets,
+            raw_env: raw,
             registry: true,
             spec: None,
             spec_registry: None,
@@ -405,7 +457,7 @@ pub fn build(
         "RABBITMQ_DEFAULT_PASS".to_string(),
         Value::Secret("RABBITMQ_PASSWORD".into()),
     );
-    let (plain, secret_env, secrets) = split_env(broker_env);
+    let (plain, secret_env, secrets, _) = split_env(broker_env);
     let broker_memory = deploy.and_then(|d| d.memory.clone());
     let mut broker = App {
         name: hostname.clone(),
@@ -439,6 +491,7 @@ pub fn build(
         env: plain,
         secret_env,
         secrets,
+        raw_env: Vec::new(),
         registry: false,
         spec: None,
         spec_registry: None,
@@ -467,7 +520,7 @@ pub fn build(
         "TOPO_TOPOLOGY_SHA256".to_string(),
         Value::Plain(topology_sha256.clone()),
     );
-    let (plain, secret_env, secrets) = split_env(apply_vars);
+    let (plain, secret_env, secrets, _) = split_env(apply_vars);
     let apply_command = vec![
         "apply".to_string(),
         "--wait".to_string(),
@@ -508,6 +561,7 @@ pub fn build(
         env: plain,
         secret_env,
         secrets,
+        raw_env: Vec::new(),
         registry: true,
         spec: None,
         spec_registry: None,
@@ -537,6 +591,7 @@ pub fn build(
         topology_sha256,
         storage,
         required_env: required.into_iter().collect(),
+        refs,
         apply_env: apply_env.into_iter().collect(),
     })
 }
@@ -686,7 +741,10 @@ fn job_definition(a: &App, registry: bool, topology: &str) -> Json {
     })
 }
 
-fn split_env(env: BTreeMap<String, Value>) -> (Vec<EnvVar>, Vec<SecretEnv>, Vec<Secret>) {
+type Split = (Vec<EnvVar>, Vec<SecretEnv>, Vec<Secret>, Vec<EnvVar>);
+
+fn split_env(env: BTreeMap<String, Value>) -> Split {
+    let mut raw = Vec::new();
     let mut plain = Vec::new();
     let mut secret_env = Vec::new();
     let mut secrets = BTreeSet::new();
@@ -704,9 +762,23 @@ fn split_env(env: BTreeMap<String, Value>) -> (Vec<EnvVar>, Vec<SecretEnv>, Vec<
                 });
                 secret_env.push(SecretEnv { name, var, secret });
             }
+            Value::Named { var, secret } => {
+                secrets.insert(Secret {
+                    secret: secret.clone(),
+                    var: var.clone(),
+                });
+                secret_env.push(SecretEnv { name, var, secret });
+            }
+            Value::Raw(text) => {
+                let json = serde_json::to_string(&text).unwrap_or_default();
+                raw.push(EnvVar {
+                    name,
+                    value: super::escape::yaml_printable(&json),
+                });
+            }
         }
     }
-    (plain, secret_env, secrets.into_iter().collect())
+    (plain, secret_env, secrets.into_iter().collect(), raw)
 }
 
 #[cfg(test)]
@@ -734,7 +806,15 @@ transports:
 
     #[test]
     fn consumers_keep_a_replica_others_may_scale_to_zero() {
-        let ctx = build(&topo(T), &Json::Null, "azure", "t.yaml", Naming::Azure).unwrap();
+        let ctx = build(
+            &topo(T),
+            &Json::Null,
+            &RawEnv::new(),
+            "azure",
+            "t.yaml",
+            Naming::Azure,
+        )
+        .unwrap();
         let by = |n: &str| ctx.services.iter().find(|s| s.name == n).unwrap();
         assert!(by("worker").consumer);
         assert_eq!(
@@ -750,7 +830,7 @@ transports:
             (Naming::Compose, "tcp-only", "rabbitmq"),
             (Naming::Azure, "shop-tcp-only", "shop-rabbitmq"),
         ] {
-            let ctx = build(&topo(T), &Json::Null, "x", "t.yaml", naming).unwrap();
+            let ctx = build(&topo(T), &Json::Null, &RawEnv::new(), "x", "t.yaml", naming).unwrap();
             let gw = &ctx.services[0];
             let env: BTreeMap<&str, &str> = gw
                 .env
@@ -790,7 +870,15 @@ transports:
             "{name: idle, image: i, replicas: {min: 0}}",
             "{name: idle, image: i, env: {GW_HOST: custom}, secrets: {GW_PORT: PORT_VAR}}",
         );
-        let ctx = build(&topo(&yaml), &Json::Null, "x", "t.yaml", Naming::Compose).unwrap();
+        let ctx = build(
+            &topo(&yaml),
+            &Json::Null,
+            &RawEnv::new(),
+            "x",
+            "t.yaml",
+            Naming::Compose,
+        )
+        .unwrap();
         let idle = &ctx.services[2];
         assert_eq!(
             idle.env.iter().find(|e| e.name == "GW_HOST").unwrap().value,

@@ -111,7 +111,7 @@ pub fn yaml_scalar(value: &Value, compose: bool) -> Result<String, Error> {
 /// JSON leaves some characters raw that YAML forbids or reads as line breaks (DEL, C1
 /// controls, NEL, the Unicode line and paragraph separators, BOM, non-characters). They
 /// can only occur inside strings here, where `\uXXXX` means the same to both.
-fn yaml_printable(json: &str) -> String {
+pub fn yaml_printable(json: &str) -> String {
     let needs = |c: char| {
         matches!(
             c,

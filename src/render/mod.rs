@@ -10,6 +10,7 @@
 pub mod azure_spec;
 pub mod context;
 pub mod escape;
+pub mod references;
 pub mod value;
 
 use std::path::Path;
@@ -18,6 +19,8 @@ use anyhow::{Context as _, bail};
 use minijinja::{Environment, UndefinedBehavior};
 
 use crate::commands::Hinted;
+use crate::source::Sources;
+use crate::source::node::{Node, NodeKind};
 use crate::topology::model::Topology;
 use context::Naming;
 
@@ -160,6 +163,7 @@ pub fn render(
     target: &str,
     topo: &Topology,
     tree: &serde_json::Value,
+    raw_env: &context::RawEnv,
     file: &str,
 ) -> anyhow::Result<String> {
     let name = templates.template_for(target)?.to_string();
@@ -168,7 +172,7 @@ pub fn render(
     } else {
         Naming::Compose
     };
-    let ctx = context::build(topo, tree, target, file, naming)?;
+    let ctx = context::build(topo, tree, raw_env, target, file, naming)?;
     let env = environment(templates)?;
     let tmpl = env
         .get_template(&name)
@@ -179,6 +183,37 @@ pub fn render(
         Ok(text) => Ok(text),
         Err(e) => bail!("cannot render template `{name}`: {e}"),
     }
+}
+
+/// The source text of every service env value written with a `${...}` reference (before
+/// the loader interpolated it), so renders can keep the reference instead of writing the
+/// value it had on the machine that rendered.
+pub fn raw_env(tree: &Node, sources: &Sources) -> context::RawEnv {
+    let mut out = context::RawEnv::new();
+    let Some(NodeKind::Seq(services)) = tree.get("services").map(|n| &n.kind) else {
+        return out;
+    };
+    for (i, service) in services.iter().enumerate() {
+        let Some(NodeKind::Map(entries)) = service.get("env").map(|n| &n.kind) else {
+            continue;
+        };
+        for e in entries {
+            let Some(file) = sources.get(e.value.span.file) else {
+                continue;
+            };
+            let text = file.slice(e.value.span);
+            if !text.contains("${") {
+                continue;
+            }
+            // The scalar as written (quoted, plain or block), decoded but not interpolated.
+            if let Ok(node) = crate::source::yaml::parse(text, e.value.span.file)
+                && let Some(raw) = node.as_str()
+            {
+                out.insert((i, e.key.clone()), raw.to_string());
+            }
+        }
+    }
+    out
 }
 
 /// What a render changes or leaves out of the topology, for stderr: things a user should
