@@ -192,9 +192,10 @@ pub enum Credential {
     /// Desired: the password is in environment variable `var` (`value` is `None` where
     /// the variable is unset, e.g. in an offline diff).
     Env { var: String, value: Option<Secret> },
-    /// A RabbitMQ password hash and, when known, its hashing algorithm.
+    /// A RabbitMQ password hash and, when known, its hashing algorithm. The hash is a
+    /// [`Secret`]: anyone holding it can try passwords offline, so it never prints.
     Hash {
-        hash: String,
+        hash: Secret,
         algorithm: Option<String>,
     },
 }
@@ -434,7 +435,7 @@ impl State {
                     value: env(var).map(Secret::new),
                 },
                 (None, Some(hash)) => Credential::Hash {
-                    hash: hash.clone(),
+                    hash: Secret::new(hash.clone()),
                     algorithm: None,
                 },
                 (None, None) => Credential::None,

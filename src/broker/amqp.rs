@@ -111,6 +111,7 @@ pub struct StageFailure {
 pub struct Amqp {
     ep: Endpoints,
     conns: BTreeMap<String, (Connection, Vec<Channel>)>,
+    only_empty: bool,
 }
 
 impl Amqp {
@@ -119,7 +120,14 @@ impl Amqp {
         Amqp {
             ep: ep.clone(),
             conns: BTreeMap::new(),
+            only_empty: false,
         }
+    }
+
+    /// Delete queues with `if-empty`, so that the broker itself refuses to drop messages
+    /// that arrived after they were counted (apply without `--allow-data-loss`).
+    pub fn delete_only_empty_queues(&mut self, on: bool) {
+        self.only_empty = on;
     }
 
     /// The vhost's open channels, or `want` new ones (at most [`CHANNELS`]).
@@ -142,23 +150,18 @@ impl Amqp {
         // Keep a healthy connection whose channels were retired; otherwise connect anew.
         let conn = match self.conns.remove(vhost) {
             Some((conn, _)) if conn.status().connected() => conn,
-            _ => {
-                let uri = self.ep.amqp_uri(vhost);
-                let props = ConnectionProperties::default().with_connection_name("topo".into());
-                match tokio::time::timeout(self.ep.timeout, Connection::connect(&uri, props)).await
-                {
-                    Err(_) => {
-                        return Err(err(format!(
-                            "no answer within {}s",
-                            self.ep.timeout.as_secs()
-                        )));
-                    }
-                    Ok(Err(e)) => {
-                        return Err(err(explain_connect(&e.to_string(), &self.ep.user, vhost)));
-                    }
-                    Ok(Ok(c)) => c,
+            _ => match tokio::time::timeout(self.ep.timeout, connect(&self.ep, vhost)).await {
+                Err(_) => {
+                    return Err(err(format!(
+                        "no answer within {}s",
+                        self.ep.timeout.as_secs()
+                    )));
                 }
-            }
+                Ok(Err(e)) => {
+                    return Err(err(explain_connect(&e.to_string(), &self.ep.user, vhost)));
+                }
+                Ok(Ok(c)) => c,
+            },
         };
         let want = want.clamp(1, CHANNELS);
         let mut chans = Vec::with_capacity(want);
@@ -232,6 +235,7 @@ impl Amqp {
             .await
             .map_err(|error| StageFailure { done: 0, error })?;
         let timeout = self.ep.timeout;
+        let only_empty = self.only_empty;
         let permits = Arc::new(Semaphore::new(IN_FLIGHT));
         let mut tasks = tokio::task::JoinSet::new();
         let mut done = 0usize;
@@ -249,7 +253,7 @@ impl Amqp {
             };
             let chan = chans[i % chans.len()].clone();
             tasks.spawn(async move {
-                let r = run_op(&chan, &op, timeout).await;
+                let r = run_op(&chan, &op, timeout, only_empty).await;
                 drop(permit);
                 r
             });
@@ -272,7 +276,8 @@ impl Amqp {
     }
 
     /// Messages in each queue, exactly and now (a passive declare; the management API's
-    /// counts lag by its stats interval). A queue that is gone counts as empty.
+    /// counts lag by its stats interval). A queue that is gone (NOT_FOUND) counts as
+    /// empty; any other failure is an error, never "0 messages".
     pub async fn message_counts(
         &mut self,
         queues: &[EntityKey],
@@ -295,9 +300,19 @@ impl Amqp {
             );
             match tokio::time::timeout(self.ep.timeout, fut).await {
                 Ok(Ok(q)) => out.push((key.clone(), u64::from(q.message_count()))),
-                Ok(Err(_)) => {
-                    // NOT_FOUND closed the channel: reconnect for the next one.
+                Ok(Err(e)) => {
+                    // The refusal closed the channel: reconnect for the next one.
                     self.conns.remove(&key.vhost);
+                    let not_found = matches!(
+                        e.kind(),
+                        lapin::ErrorKind::ProtocolError(p) if p.get_id() == 404
+                    );
+                    if !not_found {
+                        return Err(AmqpError::Lost {
+                            op: format!("count the messages of queue {key}"),
+                            detail: crate::commands::redact(&e.to_string()),
+                        });
+                    }
                     out.push((key.clone(), 0));
                 }
                 Err(_) => {
@@ -351,7 +366,12 @@ fn record(
     }
 }
 
-async fn run_op(chan: &Channel, op: &Op, timeout: Duration) -> Result<(), AmqpError> {
+async fn run_op(
+    chan: &Channel,
+    op: &Op,
+    timeout: Duration,
+    only_empty: bool,
+) -> Result<(), AmqpError> {
     let invalid = |detail: String| AmqpError::Invalid {
         op: op.describe_short(),
         detail,
@@ -406,7 +426,13 @@ async fn run_op(chan: &Channel, op: &Op, timeout: Duration) -> Result<(), AmqpEr
                 }
             },
             (Op::DeleteQueue(_), Ready::Entity(name, _)) => chan
-                .queue_delete(name, QueueDeleteOptions::default())
+                .queue_delete(
+                    name,
+                    QueueDeleteOptions {
+                        if_empty: only_empty,
+                        ..QueueDeleteOptions::default()
+                    },
+                )
                 .await
                 .map(|_| ()),
             (Op::DeleteExchange(_), Ready::Entity(name, _)) => chan
@@ -428,7 +454,17 @@ async fn run_op(chan: &Channel, op: &Op, timeout: Duration) -> Result<(), AmqpEr
             Err(match e.kind() {
                 lapin::ErrorKind::ProtocolError(_) => AmqpError::Refused {
                     op: op.describe(),
-                    detail,
+                    detail: match deprecated_feature(op) {
+                        Some(f) if detail.contains("INTERNAL_ERROR") || detail.contains("541") => {
+                            format!(
+                                "{detail} (RabbitMQ 4.3 denies the deprecated feature `{f}` and \
+                                 closes the connection with 541: change the file, or set \
+                                 `deprecated_features.permit.{f} = true` in rabbitmq.conf on \
+                                 every node)"
+                            )
+                        }
+                        _ => detail,
+                    },
                 },
                 _ => AmqpError::Lost {
                     op: op.describe(),
@@ -437,6 +473,50 @@ async fn run_op(chan: &Channel, op: &Op, timeout: Duration) -> Result<(), AmqpEr
             })
         }
     }
+}
+
+/// The deprecated feature (RabbitMQ's name for it) an operation uses, if any: RabbitMQ 4.3
+/// denies these by default and answers with a connection error (541 INTERNAL_ERROR) that
+/// does not say which.
+pub fn deprecated_feature(op: &Op) -> Option<&'static str> {
+    match op {
+        Op::DeclareQueue(_, q, _) if q.arguments.contains_key("x-queue-master-locator") => {
+            Some("queue_master_locator")
+        }
+        Op::DeclareQueue(_, q, _) if !q.durable && q.kind == QueueType::Classic => {
+            Some("transient_nonexcl_queues")
+        }
+        _ => None,
+    }
+}
+
+/// Open an AMQP connection to `vhost`. Over `amqps://` the handshake uses the endpoints'
+/// shared TLS configuration (lapin's own would trust only its built-in roots).
+pub async fn connect(ep: &Endpoints, vhost: &str) -> lapin::Result<Connection> {
+    let uri = ep.amqp_uri(vhost);
+    let props = ConnectionProperties::default().with_connection_name("topo".into());
+    let Some(tls) = ep.tls.clone().filter(|_| ep.amqp.scheme() == "amqps") else {
+        return Connection::connect(&uri, props).await;
+    };
+    let parsed: lapin::uri::AMQPUri = uri
+        .parse()
+        .map_err(|e: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    let server_name = ep.amqp_server_name();
+    let connector = Arc::new(lapin::tcp::RustlsConnector::from(tls));
+    Connection::connector(
+        parsed,
+        lapin::runtime::default_runtime()?,
+        async move |uri: lapin::uri::AMQPUri, runtime| {
+            let addrs: Vec<std::net::SocketAddr> =
+                tokio::net::lookup_host((uri.authority.host.as_str(), uri.authority.port))
+                    .await?
+                    .collect();
+            let plain = lapin::tcp::AsyncTcpStream::connect(&runtime, addrs).await?;
+            Ok(plain.into_rustls(&connector, &server_name).await?)
+        },
+        props,
+    )
+    .await
 }
 
 /// An op's short strings and tables, converted before anything is sent.
@@ -474,11 +554,13 @@ fn prepare(op: &Op) -> Result<Ready, String> {
     })
 }
 
-fn explain_connect(detail: &str, user: &str, vhost: &str) -> String {
+pub(crate) fn explain_connect(detail: &str, user: &str, vhost: &str) -> String {
     if detail.contains("ACCESS_REFUSED") || detail.contains("ACCESS-REFUSED") {
         format!("the broker refused the credentials of user `{user}`")
     } else if detail.contains("NOT_ALLOWED") || detail.contains("NOT-ALLOWED") {
         format!("user `{user}` has no access to vhost `{vhost}` (set its permissions)")
+    } else if let Some(hint) = super::tls::explain(detail) {
+        format!("{detail}: {hint}")
     } else {
         detail.to_string()
     }

@@ -88,6 +88,8 @@ pub fn run(args: ApplyArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
             eprintln!("topo: nothing to do: the broker matches the file");
             return Ok(ExitStatus::Success);
         }
+        // Both connections, topo's permissions and the broker's version, before any change.
+        crate::broker::preflight::check(&mgmt, &endpoints, &desired, &live).await?;
         let replaces: Vec<String> = plan.replaces().map(|c| c.target.to_string()).collect();
         if !replaces.is_empty() && !args.allow_replace {
             return Err(Hinted::new(
@@ -102,7 +104,10 @@ pub fn run(args: ApplyArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
         }
         let losses: Vec<String> = plan
             .data_loss()
-            .map(|c| format!("{} ({} messages)", c.target, c.messages.unwrap_or(0)))
+            .map(|c| match c.messages {
+                Some(n) => format!("{} ({n} messages)", c.target),
+                None => format!("{} (message count unknown)", c.target),
+            })
             .collect();
         if !losses.is_empty() && !args.allow_data_loss {
             return Err(Hinted::new(
@@ -117,6 +122,7 @@ pub fn run(args: ApplyArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
 
         let progress = Progress::new(plan.changes.len());
         let mut amqp = Amqp::new(&endpoints);
+        amqp.delete_only_empty_queues(!args.allow_data_loss);
         let result = apply(&plan, &live, &mgmt, &mut amqp, args.via, &progress).await;
         progress.finish();
         amqp.close().await;

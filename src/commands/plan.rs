@@ -50,6 +50,8 @@ pub fn run(args: PlanArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
     let plan = rt.block_on(async {
         let mgmt = Management::new(&endpoints)?;
         let mut live = read_live(&mgmt, &mut prepared.desired, args.wait).await?;
+        let version = read::broker_version(&mgmt).await.map_err(http_error)?;
+        crate::broker::preflight::check_refusals(&prepared.desired, version.as_deref())?;
         make_plan(&mgmt, &endpoints, &prepared.desired, &mut live, &opts).await
     })?;
     let mut out = std::io::stdout().lock();
