@@ -16,8 +16,8 @@ use serde_json::{Value, json};
 
 use crate::broker::amqp::{Amqp, AmqpError, Op};
 use crate::broker::http::{HttpError, Management};
-use crate::broker::password;
 use crate::plan::{Action, Change, Definition, Plan, Target};
+use crate::state::password;
 use crate::state::{BindingKey, Credential, State, UserState};
 use crate::topology::model::QueueType;
 
@@ -28,7 +28,7 @@ const DEFINITIONS_CHUNK: usize = 2000;
 
 /// How exchanges, queues and bindings are created (see docs/plan-apply.md for the
 /// measurements that chose the default).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Via {
     /// Pipelined AMQP declares.
     #[default]

@@ -12,7 +12,7 @@ use std::fmt;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::broker::password;
+use crate::state::password;
 use crate::state::{
     Args, BindingKey, BindingState, Credential, EntityKey, ExchangeState, PermissionKey,
     PermissionState, PolicyState, QueueState, State, UserState, VhostState,

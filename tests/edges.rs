@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use topo::diag::{Diagnostic, codes, render_text};
-use topo::topology::{Disk, EnvSource, Loaded, load_with};
+use topo::topology::{Disk, EnvSource, Loaded};
+use topo::validate::load_with;
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);

@@ -143,7 +143,7 @@ impl Amqp {
         let err = |detail: String| AmqpError::Connect {
             url: url.clone(),
             vhost: vhost.to_string(),
-            detail: crate::commands::redact(&detail),
+            detail: crate::error::redact(&detail),
         };
         // The vhost travels as a short string in connection.open.
         short(vhost, "vhost name").map_err(&err)?;
@@ -310,7 +310,7 @@ impl Amqp {
                     if !not_found {
                         return Err(AmqpError::Lost {
                             op: format!("count the messages of queue {key}"),
-                            detail: crate::commands::redact(&e.to_string()),
+                            detail: crate::error::redact(&e.to_string()),
                         });
                     }
                     out.push((key.clone(), 0));
@@ -450,7 +450,7 @@ async fn run_op(
         }),
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => {
-            let detail = crate::commands::redact(&e.to_string());
+            let detail = crate::error::redact(&e.to_string());
             Err(match e.kind() {
                 lapin::ErrorKind::ProtocolError(_) => AmqpError::Refused {
                     op: op.describe(),

@@ -4,7 +4,6 @@
 pub mod amqp;
 pub mod endpoint;
 pub mod http;
-pub mod password;
 pub mod preflight;
 pub mod read;
 pub mod tls;

@@ -9,7 +9,7 @@ use super::amqp;
 use super::endpoint::Endpoints;
 use super::http::Management;
 use super::read;
-use crate::commands::Hinted;
+use crate::error::Hinted;
 use crate::state::State;
 
 /// What the broker refuses in `desired`, by its version: one line each, naming the entity,
@@ -135,7 +135,7 @@ pub async fn check(
                 tokio::time::timeout(ep.timeout, conn.close(200, "topo: preflight".into())).await;
             return Ok(version);
         }
-        Ok(Err(e)) => crate::commands::redact(&e.to_string()),
+        Ok(Err(e)) => crate::error::redact(&e.to_string()),
         Err(_) => format!("no answer within {}s", ep.timeout.as_secs()),
     };
     let vhost_only = detail.contains("NOT_ALLOWED") || detail.contains("NOT-ALLOWED");

@@ -6,16 +6,18 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 
-use super::plan::{env, make_plan, prepare, read_live, runtime};
+use super::prepare;
 use crate::apply::{Progress, Via, apply};
 use crate::broker::amqp::Amqp;
-use crate::broker::endpoint::{ConnectArgs, Endpoints};
+use crate::broker::endpoint::Endpoints;
 use crate::broker::http::Management;
-use crate::commands::Hinted;
+use crate::commands::args::ConnectFlags;
+use crate::error::Hinted;
 use crate::exit::ExitStatus;
 use crate::output::ColorChoice;
 use crate::plan::PlanOptions;
 use crate::report::{self, Format};
+use crate::session::{env, make_plan, read_live, runtime};
 
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
@@ -54,7 +56,7 @@ pub struct ApplyArgs {
     pub via: Via,
 
     #[command(flatten)]
-    pub connect: ConnectArgs,
+    pub connect: ConnectFlags,
 }
 
 pub fn run(args: ApplyArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
@@ -62,7 +64,7 @@ pub fn run(args: ApplyArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
         Ok(p) => p,
         Err(status) => return Ok(status),
     };
-    let endpoints = Endpoints::resolve(&args.connect, Some(&prepared.topology), &env)?;
+    let endpoints = Endpoints::resolve(&args.connect.args(), Some(&prepared.topology), &env)?;
     // From here on the desired state is all that is needed; the parsed file goes (memory).
     let mut desired = prepared.desired;
     drop(prepared.topology);

@@ -1,22 +1,20 @@
 //! `topo plan [FILE]`: read the live broker, print what apply would change.
-//! Also the pieces apply and export share: loading, credentials, reading with `--wait`.
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use clap::Args;
 
-use crate::broker::amqp::Amqp;
-use crate::broker::endpoint::{ConnectArgs, Endpoints};
-use crate::broker::http::{HttpError, Management};
-use crate::broker::read::{self, Scope};
-use crate::commands::Hinted;
+use super::prepare;
+use crate::broker::endpoint::Endpoints;
+use crate::broker::http::Management;
+use crate::broker::read;
+use crate::commands::args::ConnectFlags;
 use crate::exit::ExitStatus;
 use crate::output::ColorChoice;
-use crate::plan::{Action, Plan, PlanOptions, Target, plan};
+use crate::plan::PlanOptions;
 use crate::report::{self, Format};
-use crate::state::{Credential, State};
-use crate::topology::Topology;
+use crate::session::{env, http_error, make_plan, read_live, runtime};
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
@@ -36,7 +34,7 @@ pub struct PlanArgs {
     pub wait: Option<Duration>,
 
     #[command(flatten)]
-    pub connect: ConnectArgs,
+    pub connect: ConnectFlags,
 }
 
 pub fn run(args: PlanArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
@@ -44,7 +42,7 @@ pub fn run(args: PlanArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
         Ok(p) => p,
         Err(status) => return Ok(status),
     };
-    let endpoints = Endpoints::resolve(&args.connect, Some(&prepared.topology), &env)?;
+    let endpoints = Endpoints::resolve(&args.connect.args(), Some(&prepared.topology), &env)?;
     let opts = PlanOptions { prune: args.prune };
     let rt = runtime()?;
     let plan = rt.block_on(async {
@@ -61,167 +59,4 @@ pub fn run(args: PlanArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
     } else {
         ExitStatus::Changes
     })
-}
-
-/// The process environment, as the loader and credentials see it.
-pub(crate) fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok()
-}
-
-/// A loaded, valid file and its desired state.
-pub(crate) struct Prepared {
-    pub topology: Topology,
-    pub desired: State,
-}
-
-/// Load and validate FILE; its diagnostics are printed. `Err(status)` when it is not valid.
-pub(crate) fn prepare(
-    file: Option<PathBuf>,
-    color: ColorChoice,
-) -> anyhow::Result<Result<Prepared, ExitStatus>> {
-    let path = crate::cli::resolve_file(file)?;
-    let valid = match crate::commands::load_valid(&path, color) {
-        Ok(v) => v,
-        Err(status) => return Ok(Err(status)),
-    };
-    let desired = State::from_topology(&valid.topology, &env);
-    for (name, user) in &desired.users {
-        if let Credential::Env { var, value: None } = &user.credential {
-            return Err(Hinted::new(
-                format!(
-                    "user `{name}` takes its password from environment variable {var}, which is not set"
-                ),
-                format!("set {var} before running topo (the value is never printed)"),
-            )
-            .into());
-        }
-    }
-    Ok(Ok(Prepared {
-        topology: valid.topology,
-        desired,
-    }))
-}
-
-pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))
-}
-
-/// A management API error as a user sees it: the message and what to do.
-pub(crate) fn http_error(e: HttpError) -> anyhow::Error {
-    match e.hint() {
-        Some(h) => Hinted::new(e.to_string(), h).into(),
-        None => e.into(),
-    }
-}
-
-/// Read the live state of the vhosts `desired` names, retrying transient failures until
-/// `wait` runs out. topo's own permissions are not the file's business (the broker grants
-/// them to the creator of a vhost), so they are left out unless the file names them.
-///
-/// On a broker that cannot keep a vhost's default queue type (3.10), that field of the
-/// file is dropped from `desired` with a note: the queues of that vhost already carry
-/// their type explicitly, and planning the field would be a perpetual diff.
-pub(crate) async fn read_live(
-    mgmt: &Management,
-    desired: &mut State,
-    wait: Option<Duration>,
-) -> anyhow::Result<State> {
-    let scope = Scope::Vhosts(desired.vhost_names());
-    let mut live = read_with_wait(mgmt, &scope, wait).await?;
-    if desired
-        .vhosts
-        .values()
-        .any(|v| v.default_queue_type.is_some())
-    {
-        let version = read::broker_version(mgmt).await.map_err(http_error)?;
-        if let Some(v) = version.filter(|v| !read::keeps_vhost_default_queue_type(v)) {
-            // Said once: the first reading clears the field, so the read-back never gets here.
-            eprintln!(
-                "topo: note: RabbitMQ {v} keeps no per-vhost default queue type; the queues \
-                 of those vhosts are declared with their type instead"
-            );
-            for vh in desired.vhosts.values_mut() {
-                vh.default_queue_type = None;
-            }
-        }
-    }
-    let me = mgmt.user().to_string();
-    live.permissions
-        .retain(|k, _| k.user != me || desired.permissions.contains_key(k));
-    Ok(live)
-}
-
-pub(crate) async fn read_with_wait(
-    mgmt: &Management,
-    scope: &Scope,
-    wait: Option<Duration>,
-) -> anyhow::Result<State> {
-    let deadline = wait.map(|w| Instant::now() + w);
-    let mut said = false;
-    loop {
-        match read::read_state(mgmt, scope).await {
-            Ok(s) => return Ok(s),
-            Err(e) if e.is_transient() && deadline.is_some_and(|d| Instant::now() < d) => {
-                if !said {
-                    eprintln!("topo: waiting for the broker ({e})");
-                    said = true;
-                }
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-            Err(e) => {
-                let e = http_error(e);
-                return Err(match wait {
-                    Some(w) => e.context(format!(
-                        "the broker was not ready within --wait {}",
-                        humantime::format_duration(w)
-                    )),
-                    None => e,
-                });
-            }
-        }
-    }
-}
-
-/// Plan, with message counts read for the queues the plan replaces or deletes (over
-/// AMQP: exact and current; the management API's figure as a fallback).
-pub(crate) async fn make_plan(
-    mgmt: &Management,
-    endpoints: &Endpoints,
-    desired: &State,
-    live: &mut State,
-    opts: &PlanOptions,
-) -> anyhow::Result<Plan> {
-    let first = plan(desired, live, opts);
-    let queues: Vec<_> = first
-        .changes
-        .iter()
-        .filter(|c| matches!(c.action, Action::Replace | Action::Delete))
-        .filter_map(|c| match &c.target {
-            Target::Queue(k) => Some(k.clone()),
-            _ => None,
-        })
-        .collect();
-    if queues.is_empty() {
-        return Ok(first);
-    }
-    let mut amqp = Amqp::new(endpoints);
-    let counted = amqp.message_counts(&queues).await;
-    amqp.close().await;
-    match counted {
-        Ok(counts) => {
-            for (k, n) in counts {
-                if let Some(q) = live.queues.get_mut(&k) {
-                    q.messages = Some(n);
-                }
-            }
-        }
-        Err(_) => read::fill_message_counts(mgmt, live, &queues)
-            .await
-            .map_err(http_error)?,
-    }
-    Ok(plan(desired, live, opts))
 }

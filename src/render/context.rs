@@ -15,7 +15,7 @@ use serde_json::{Value as Json, json};
 use super::azure_spec::{self, Spec, var};
 use super::references;
 use crate::topology::model::{Ingress, Topology, TransportKind};
-use crate::validate::azure_names::{self, BROKER_SECRETS};
+use crate::topology::names::{self as azure_names, BROKER_SECRETS};
 
 /// The AMQP port of the broker container.
 pub const AMQP_PORT: u16 = 5672;
@@ -252,7 +252,7 @@ pub fn build(
             .and_then(|u| u.password_env.clone())
     };
     if let Some(s) = topo.services.iter().find(|s| s.name == APPLY_NAME) {
-        return Err(crate::commands::Hinted::new(
+        return Err(crate::error::Hinted::new(
             format!(
                 "service `{}` has the name of the apply step renders add",
                 s.name
@@ -264,7 +264,7 @@ pub fn build(
         .into());
     }
     if let Some(u) = topo.users.iter().find(|u| u.password_hash.is_some()) {
-        return Err(crate::commands::Hinted::new(
+        return Err(crate::error::Hinted::new(
             format!("user `{}` has a `password_hash`, which a render would have to write into the deploy file", u.name),
             "give the user a `password_env` instead: renders pass the variable's value at deploy time",
         )
@@ -532,7 +532,7 @@ pub fn build(
     if naming == Naming::Azure
         && let Some(why) = azure_names::app_name_problem(&job)
     {
-        return Err(crate::commands::Hinted::new(
+        return Err(crate::error::Hinted::new(
             format!("the apply job's Azure name `{job}` {why}"),
             "Container Apps jobs are named `{name}-topo-apply`; shorten the topology's `name`",
         )

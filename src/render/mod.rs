@@ -18,7 +18,7 @@ use std::path::Path;
 use anyhow::{Context as _, bail};
 use minijinja::{Environment, UndefinedBehavior};
 
-use crate::commands::Hinted;
+use crate::error::Hinted;
 use crate::source::Sources;
 use crate::source::node::{Node, NodeKind};
 use crate::topology::model::Topology;

@@ -21,7 +21,7 @@ use crate::source::node::Node;
 use crate::topology::model::{Pattern, Topology, TransportKind};
 
 /// Diagnostic code of every problem this module finds.
-pub const SERVICE_USER: &str = "TOPO031";
+pub use crate::diag::codes::SERVICE_USER;
 
 /// The resource RabbitMQ checks for a publish to the default exchange.
 const DEFAULT_EXCHANGE: &str = "amq.default";

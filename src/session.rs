@@ -1,0 +1,173 @@
+//! The broker session plan, apply and export share: the process environment, the async
+//! runtime, reading the live state (retrying with `--wait`), and planning against it with
+//! exact message counts. Commands decide what to do with the result; nothing here prints
+//! to stdout.
+
+use std::time::{Duration, Instant};
+
+use crate::broker::amqp::Amqp;
+use crate::broker::endpoint::Endpoints;
+use crate::broker::http::{HttpError, Management};
+use crate::broker::read::{self, Scope};
+use crate::error::Hinted;
+use crate::plan::{Action, Plan, PlanOptions, Target, plan};
+use crate::state::{Credential, State};
+use crate::topology::{Topology, Valid};
+
+/// The process environment, as the loader and credentials see it.
+pub fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+/// A loaded, valid file and its desired state.
+pub struct Prepared {
+    pub topology: Topology,
+    pub desired: State,
+}
+
+impl Prepared {
+    /// The desired state of a valid file. A user whose password variable is unset is
+    /// refused here, before anything is read from the broker.
+    pub fn from_valid(valid: Valid) -> anyhow::Result<Prepared> {
+        let desired = State::from_topology(&valid.topology, &env);
+        for (name, user) in &desired.users {
+            if let Credential::Env { var, value: None } = &user.credential {
+                return Err(Hinted::new(
+                    format!(
+                        "user `{name}` takes its password from environment variable {var}, which is not set"
+                    ),
+                    format!("set {var} before running topo (the value is never printed)"),
+                )
+                .into());
+            }
+        }
+        Ok(Prepared {
+            topology: valid.topology,
+            desired,
+        })
+    }
+}
+
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))
+}
+
+/// A management API error as a user sees it: the message and what to do.
+pub fn http_error(e: HttpError) -> anyhow::Error {
+    match e.hint() {
+        Some(h) => Hinted::new(e.to_string(), h).into(),
+        None => e.into(),
+    }
+}
+
+/// Read the live state of the vhosts `desired` names, retrying transient failures until
+/// `wait` runs out. topo's own permissions are not the file's business (the broker grants
+/// them to the creator of a vhost), so they are left out unless the file names them.
+///
+/// On a broker that cannot keep a vhost's default queue type (3.10), that field of the
+/// file is dropped from `desired` with a note: the queues of that vhost already carry
+/// their type explicitly, and planning the field would be a perpetual diff.
+pub async fn read_live(
+    mgmt: &Management,
+    desired: &mut State,
+    wait: Option<Duration>,
+) -> anyhow::Result<State> {
+    let scope = Scope::Vhosts(desired.vhost_names());
+    let mut live = read_with_wait(mgmt, &scope, wait).await?;
+    if desired
+        .vhosts
+        .values()
+        .any(|v| v.default_queue_type.is_some())
+    {
+        let version = read::broker_version(mgmt).await.map_err(http_error)?;
+        if let Some(v) = version.filter(|v| !read::keeps_vhost_default_queue_type(v)) {
+            // Said once: the first reading clears the field, so the read-back never gets here.
+            eprintln!(
+                "topo: note: RabbitMQ {v} keeps no per-vhost default queue type; the queues \
+                 of those vhosts are declared with their type instead"
+            );
+            for vh in desired.vhosts.values_mut() {
+                vh.default_queue_type = None;
+            }
+        }
+    }
+    let me = mgmt.user().to_string();
+    live.permissions
+        .retain(|k, _| k.user != me || desired.permissions.contains_key(k));
+    Ok(live)
+}
+
+pub async fn read_with_wait(
+    mgmt: &Management,
+    scope: &Scope,
+    wait: Option<Duration>,
+) -> anyhow::Result<State> {
+    let deadline = wait.map(|w| Instant::now() + w);
+    let mut said = false;
+    loop {
+        match read::read_state(mgmt, scope).await {
+            Ok(s) => return Ok(s),
+            Err(e) if e.is_transient() && deadline.is_some_and(|d| Instant::now() < d) => {
+                if !said {
+                    eprintln!("topo: waiting for the broker ({e})");
+                    said = true;
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(e) => {
+                let e = http_error(e);
+                return Err(match wait {
+                    Some(w) => e.context(format!(
+                        "the broker was not ready within --wait {}",
+                        humantime::format_duration(w)
+                    )),
+                    None => e,
+                });
+            }
+        }
+    }
+}
+
+/// Plan, with message counts read for the queues the plan replaces or deletes (over
+/// AMQP: exact and current; the management API's figure as a fallback).
+pub async fn make_plan(
+    mgmt: &Management,
+    endpoints: &Endpoints,
+    desired: &State,
+    live: &mut State,
+    opts: &PlanOptions,
+) -> anyhow::Result<Plan> {
+    let first = plan(desired, live, opts);
+    let queues: Vec<_> = first
+        .changes
+        .iter()
+        .filter(|c| matches!(c.action, Action::Replace | Action::Delete))
+        .filter_map(|c| match &c.target {
+            Target::Queue(k) => Some(k.clone()),
+            _ => None,
+        })
+        .collect();
+    if queues.is_empty() {
+        return Ok(first);
+    }
+    let mut amqp = Amqp::new(endpoints);
+    let counted = amqp.message_counts(&queues).await;
+    amqp.close().await;
+    match counted {
+        Ok(counts) => {
+            for (k, n) in counts {
+                if let Some(q) = live.queues.get_mut(&k) {
+                    q.messages = Some(n);
+                }
+            }
+        }
+        Err(_) => read::fill_message_counts(mgmt, live, &queues)
+            .await
+            .map_err(http_error)?,
+    }
+    Ok(plan(desired, live, opts))
+}
