@@ -8,13 +8,12 @@ use clap::Args;
 use super::prepare;
 use crate::broker::endpoint::Endpoints;
 use crate::broker::http::Management;
-use crate::broker::read;
 use crate::commands::args::ConnectFlags;
 use crate::exit::ExitStatus;
 use crate::output::ColorChoice;
 use crate::plan::PlanOptions;
 use crate::report::{self, Format};
-use crate::session::{env, http_error, make_plan, read_live, runtime};
+use crate::session::{env, make_plan, read_live, runtime};
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
@@ -48,8 +47,8 @@ pub fn run(args: PlanArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
     let plan = rt.block_on(async {
         let mgmt = Management::new(&endpoints)?;
         let mut live = read_live(&mgmt, &mut prepared.desired, args.wait).await?;
-        let version = read::broker_version(&mgmt).await.map_err(http_error)?;
-        crate::broker::preflight::check_refusals(&prepared.desired, version.as_deref())?;
+        let facts = crate::broker::preflight::broker_facts(&mgmt).await?;
+        crate::broker::preflight::check_refusals(&prepared.desired, &live, facts.as_ref())?;
         make_plan(&mgmt, &endpoints, &prepared.desired, &mut live, &opts).await
     })?;
     let mut out = std::io::stdout().lock();

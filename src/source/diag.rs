@@ -43,10 +43,12 @@ pub mod codes {
     pub const CONFLICTING_FIELDS: &str = "TOPO027";
     pub const TRANSPORT_FIELDS: &str = "TOPO028";
     pub const FILE: &str = "TOPO029";
+    /// A feature RabbitMQ 4.x deprecates or removes (a warning: 3.x still takes it).
+    pub const DEPRECATED_FEATURE: &str = "TOPO031";
     /// Names and values render targets cannot pass intact (see `validate::azure_names`).
     pub const AZURE_NAME: &str = "TOPO030";
     /// A service's broker user and its permissions (see `validate::service_users`).
-    pub const SERVICE_USER: &str = "TOPO031";
+    pub const SERVICE_USER: &str = "TOPO032";
 
     /// Every code above, for the test that each has a failing and a passing case.
     pub const ALL: &[&str] = &[
@@ -80,6 +82,7 @@ pub mod codes {
         TRANSPORT_FIELDS,
         FILE,
         AZURE_NAME,
+        DEPRECATED_FEATURE,
         SERVICE_USER,
     ];
 }
