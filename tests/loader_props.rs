@@ -171,6 +171,7 @@ fn topology() -> impl Strategy<Value = Topology> {
                     delivery_limit: None,
                     single_active_consumer: sac,
                     arguments: Default::default(),
+                    message_schema: None,
                 })
                 .collect();
             let mut seen = std::collections::BTreeSet::new();

@@ -109,21 +109,9 @@ pub fn check(topo: &Topology, tree: &Node) -> Vec<Diagnostic> {
     let vhost = topo.vhost.as_deref().unwrap_or("/");
     for (i, s) in topo.services.iter().enumerate() {
         let needs = needs(topo, &s.name);
+        // A service without a user gets no broker credentials from renders (never the
+        // admin's); nothing to check.
         let Some(user) = s.user.as_deref() else {
-            if !needs.is_empty() {
-                out.push(
-                    Diagnostic::warning(
-                        SERVICE_USER,
-                        format!(
-                            "service `{}` talks through the broker but names no `user`: renders give it no broker credentials",
-                            s.name
-                        ),
-                    )
-                    .at(tree.locate(&format!("/services/{i}/name")))
-                    .path(format!("/services/{i}"))
-                    .hint("add `user: NAME` naming one of `users`, with permissions for its queues"),
-                );
-            }
             continue;
         };
         let at = format!("/services/{i}/user");
@@ -289,9 +277,8 @@ transports:
     }
 
     #[test]
-    fn a_service_without_user_is_warned() {
+    fn a_service_without_user_is_not_checked() {
         let d = diags(&BASE.replace(", user: c}", "}").replace(", user: w}", "}"));
-        assert_eq!(d.len(), 2);
-        assert!(d.iter().all(|d| !d.is_error()));
+        assert!(d.is_empty());
     }
 }
