@@ -16,9 +16,12 @@ use serde_json::{Value, json};
 
 use crate::broker::amqp::{Amqp, AmqpError, Op};
 use crate::broker::http::{HttpError, Management};
-use crate::plan::{Action, Change, Definition, Plan, Target};
+use crate::plan::{
+    Action, BindingChange, Change, EntityChange, ExchangeChange, PermissionChange, Plan,
+    PolicyChange, QueueChange, UserChange, UserDefinition, UserPassword, VhostChange,
+};
+use crate::state::BindingKey;
 use crate::state::password;
-use crate::state::{BindingKey, Credential, State, UserState};
 use crate::topology::model::QueueType;
 
 /// Concurrent management API calls.
@@ -153,10 +156,9 @@ impl Ledger {
 }
 
 /// Carry out `plan` (already checked against `--allow-replace` / `--allow-data-loss`).
-/// `live` is the state the plan was made against (for whole-user updates).
+/// The plan carries everything needed: nothing is read from the broker here.
 pub async fn apply(
     plan: &Plan,
-    live: &State,
     mgmt: &Management,
     amqp: &mut Amqp,
     via: Via,
@@ -166,13 +168,13 @@ pub async fn apply(
     let forward = |rank: u8| -> Vec<&Change> {
         plan.changes
             .iter()
-            .filter(|c| c.action != Action::Delete && c.target.rank() == rank)
+            .filter(|c| c.action() != Action::Delete && c.rank() == rank)
             .collect()
     };
     let deletes = |rank: u8| -> Vec<&Change> {
         plan.changes
             .iter()
-            .filter(|c| c.action == Action::Delete && c.target.rank() == rank)
+            .filter(|c| c.action() == Action::Delete && c.rank() == rank)
             .collect()
     };
 
@@ -185,22 +187,20 @@ pub async fn apply(
     ] {
         let changes = forward(rank);
         progress.stage(step, changes.len());
-        let calls: Vec<HttpCall> = changes.iter().filter_map(|c| http_put(c, live)).collect();
+        let calls: Vec<HttpCall> = changes.iter().filter_map(|c| http_put(c)).collect();
         run_http(mgmt, calls, step, &mut ledger, progress).await?;
     }
 
     // 2. AMQP, per vhost, stage by stage.
     let mut per_vhost: BTreeMap<&str, Vec<&Change>> = BTreeMap::new();
     for c in &plan.changes {
-        if c.target.rank() >= 4
-            && let Some(v) = c.target.vhost()
+        if c.rank() >= 4
+            && let Some(v) = c.entity.vhost()
         {
             per_vhost.entry(v).or_default().push(c);
         }
     }
     for (vhost, changes) in &per_vhost {
-        let non_classic_default =
-            default_queue_type_after(plan, live, vhost).is_some_and(|t| t != QueueType::Classic);
         let imported = via == Via::Definitions;
         if imported {
             import_creates(mgmt, vhost, changes, &mut ledger, progress).await?;
@@ -209,7 +209,7 @@ pub async fn apply(
             let step = stage.label();
             // Built stage by stage: the ops copy their definitions, and at 10,000 queues
             // holding every stage's copies at once is tens of MiB.
-            let ops = stage_ops(stage, changes, imported, non_classic_default);
+            let ops = stage_ops(stage, changes, imported);
             let n = ops.len();
             progress.stage(step, n);
             let last = AtomicUsize::new(0);
@@ -280,15 +280,16 @@ async fn import_creates(
     let mut exchanges = Vec::new();
     let mut queues = Vec::new();
     let mut bindings = Vec::new();
-    for c in changes.iter().filter(|c| c.action == Action::Create) {
-        match (&c.target, &c.definition) {
-            (Target::Exchange(k), Some(Definition::Exchange(x))) => exchanges.push(json!({
+    for c in changes {
+        match &c.entity {
+            EntityChange::Exchange(k, ExchangeChange::Create(x)) => exchanges.push(json!({
                 "name": k.name, "vhost": vhost, "type": x.kind, "durable": x.durable,
                 "auto_delete": x.auto_delete, "internal": x.internal, "arguments": x.arguments,
             })),
-            (Target::Queue(k), Some(Definition::Queue(q))) => {
+            EntityChange::Queue(k, QueueChange::Create(d)) => {
+                let q = &d.queue;
                 let mut args = serde_json::to_value(&q.arguments).unwrap_or_else(|_| json!({}));
-                if q.kind != QueueType::Classic {
+                if q.kind != QueueType::Classic || d.explicit_type {
                     args["x-queue-type"] = json!(q.kind.as_str());
                 }
                 queues.push(json!({
@@ -296,12 +297,20 @@ async fn import_creates(
                     "auto_delete": q.auto_delete, "arguments": args,
                 }))
             }
-            (Target::Binding(b), _) => bindings.push(json!({
+            EntityChange::Binding(b, BindingChange::Create) => bindings.push(json!({
                 "source": b.source, "vhost": vhost, "destination": b.destination,
                 "destination_type": b.destination_type.as_str(), "routing_key": b.routing_key,
                 "arguments": b.arguments_map(),
             })),
-            _ => {}
+            // Only creates are imported: replaces, deletes and the management API's
+            // entities go their own way.
+            EntityChange::Exchange(_, ExchangeChange::Replace { .. } | ExchangeChange::Delete)
+            | EntityChange::Queue(_, QueueChange::Replace { .. } | QueueChange::Delete { .. })
+            | EntityChange::Binding(_, BindingChange::Delete)
+            | EntityChange::Vhost(..)
+            | EntityChange::User(..)
+            | EntityChange::Permission(..)
+            | EntityChange::Policy(..) => {}
         }
     }
     progress.stage(
@@ -329,20 +338,6 @@ async fn import_creates(
         }
     }
     Ok(())
-}
-
-/// A vhost's default queue type once the plan has been carried out: the plan's (a create,
-/// or an update, which carries the merged definition) over the live one.
-fn default_queue_type_after(plan: &Plan, live: &State, vhost: &str) -> Option<QueueType> {
-    plan.changes
-        .iter()
-        .find_map(|c| match (&c.target, &c.definition) {
-            (Target::Vhost(n), Some(Definition::Vhost(v))) if n == vhost => {
-                Some(v.default_queue_type)
-            }
-            _ => None,
-        })
-        .unwrap_or_else(|| live.vhosts.get(vhost).and_then(|v| v.default_queue_type))
 }
 
 /// The AMQP stages of one vhost. Each needs the one before it to have finished.
@@ -382,80 +377,101 @@ impl Stage {
 }
 
 /// The operations of one stage. `imported`: the creates already went through the
-/// definitions import; `non_classic_default`: the vhost's default queue type is not
-/// classic (so classic queues must say so).
-fn stage_ops(
-    stage: Stage,
-    changes: &[&Change],
-    imported: bool,
-    non_classic_default: bool,
-) -> Vec<Op> {
-    let declare =
-        |c: &&&Change| c.action == Action::Replace || (c.action == Action::Create && !imported);
-    match stage {
-        Stage::DeleteReplaced => changes
-            .iter()
-            .filter(|c| c.action == Action::Replace)
-            .filter_map(|c| match &c.target {
-                Target::Queue(k) => Some(Op::DeleteQueue(k.clone())),
-                Target::Exchange(k) => Some(Op::DeleteExchange(k.clone())),
-                _ => None,
-            })
-            .collect(),
-        Stage::Exchanges => changes
-            .iter()
-            .filter(declare)
-            .filter_map(|c| match (&c.target, &c.definition) {
-                (Target::Exchange(k), Some(Definition::Exchange(x))) => {
-                    Some(Op::DeclareExchange(k.clone(), x.clone()))
-                }
-                _ => None,
-            })
-            .collect(),
-        Stage::Queues => changes
-            .iter()
-            .filter(declare)
-            .filter_map(|c| match (&c.target, &c.definition) {
-                (Target::Queue(k), Some(Definition::Queue(q))) => {
-                    Some(Op::DeclareQueue(k.clone(), q.clone(), non_classic_default))
-                }
-                _ => None,
-            })
-            .collect(),
-        Stage::Bindings => {
-            let mut binds: Vec<&BindingKey> = changes
-                .iter()
-                .filter(|c| c.action == Action::Create && !imported)
-                .filter_map(|c| match &c.target {
-                    Target::Binding(b) => Some(b),
-                    _ => None,
-                })
-                .collect();
-            let mut rebinds: Vec<&BindingKey> =
-                changes.iter().flat_map(|c| c.rebind.iter()).collect();
-            rebinds.sort();
-            rebinds.dedup();
-            binds.extend(rebinds);
-            spread_by_source(binds)
-                .into_iter()
-                .map(|b| Op::Bind(b.clone()))
-                .collect()
+/// definitions import.
+fn stage_ops(stage: Stage, changes: &[&Change], imported: bool) -> Vec<Op> {
+    if let Stage::Bindings = stage {
+        let mut binds: Vec<&BindingKey> = Vec::new();
+        let mut rebinds: Vec<&BindingKey> = Vec::new();
+        for c in changes {
+            if let EntityChange::Binding(b, BindingChange::Create) = &c.entity
+                && !imported
+            {
+                binds.push(b);
+            }
+            rebinds.extend(c.rebind());
         }
-        Stage::Unbinding => spread_by_source(
-            changes
-                .iter()
-                .filter(|c| c.action == Action::Delete)
-                .filter_map(|c| match &c.target {
-                    Target::Binding(b) => Some(b),
-                    _ => None,
-                })
-                .collect(),
-        )
-        .into_iter()
-        .map(|b| Op::Unbind(b.clone()))
-        .collect(),
-        Stage::DeleteQueues => delete_ops(changes, 5),
-        Stage::DeleteExchanges => delete_ops(changes, 4),
+        rebinds.sort();
+        rebinds.dedup();
+        binds.extend(rebinds);
+        return spread_by_source(binds)
+            .into_iter()
+            .map(|b| Op::Bind(b.clone()))
+            .collect();
+    }
+    let mut ops = Vec::new();
+    let mut unbinds = Vec::new();
+    for c in changes {
+        entity_ops(stage, c, imported, &mut ops, &mut unbinds);
+    }
+    if !unbinds.is_empty() {
+        ops.extend(
+            spread_by_source(unbinds)
+                .into_iter()
+                .map(|b| Op::Unbind(b.clone())),
+        );
+    }
+    ops
+}
+
+/// What one change does in one stage (the bindings stage aside: see [`stage_ops`]).
+/// Every kind and step is named, so a new one does not compile until it is placed.
+fn entity_ops<'a>(
+    stage: Stage,
+    c: &'a Change,
+    imported: bool,
+    ops: &mut Vec<Op>,
+    unbinds: &mut Vec<&'a BindingKey>,
+) {
+    use EntityChange as E;
+    match (&c.entity, stage) {
+        (E::Exchange(k, ExchangeChange::Replace { .. }), Stage::DeleteReplaced) => {
+            ops.push(Op::DeleteExchange(k.clone()))
+        }
+        (E::Queue(k, QueueChange::Replace { .. }), Stage::DeleteReplaced) => {
+            ops.push(Op::DeleteQueue(k.clone()))
+        }
+        (E::Exchange(k, ExchangeChange::Create(x)), Stage::Exchanges) if !imported => {
+            ops.push(Op::DeclareExchange(k.clone(), x.clone()))
+        }
+        (E::Exchange(k, ExchangeChange::Replace { exchange, .. }), Stage::Exchanges) => {
+            ops.push(Op::DeclareExchange(k.clone(), exchange.clone()))
+        }
+        (E::Queue(k, QueueChange::Create(q)), Stage::Queues) if !imported => ops.push(
+            Op::DeclareQueue(k.clone(), q.queue.clone(), q.explicit_type),
+        ),
+        (E::Queue(k, QueueChange::Replace { queue, .. }), Stage::Queues) => ops.push(
+            Op::DeclareQueue(k.clone(), queue.queue.clone(), queue.explicit_type),
+        ),
+        (E::Binding(b, BindingChange::Delete), Stage::Unbinding) => unbinds.push(b),
+        (E::Queue(k, QueueChange::Delete { .. }), Stage::DeleteQueues) => {
+            ops.push(Op::DeleteQueue(k.clone()))
+        }
+        (E::Exchange(k, ExchangeChange::Delete), Stage::DeleteExchanges) => {
+            ops.push(Op::DeleteExchange(k.clone()))
+        }
+        (
+            E::Exchange(
+                _,
+                ExchangeChange::Create(_) | ExchangeChange::Replace { .. } | ExchangeChange::Delete,
+            )
+            | E::Queue(
+                _,
+                QueueChange::Create(_) | QueueChange::Replace { .. } | QueueChange::Delete { .. },
+            )
+            | E::Binding(_, BindingChange::Create | BindingChange::Delete)
+            // The management API's entities have no AMQP stage.
+            | E::Vhost(..)
+            | E::User(..)
+            | E::Permission(..)
+            | E::Policy(..),
+            Stage::DeleteReplaced
+            | Stage::Exchanges
+            | Stage::Queues
+            | Stage::Bindings
+            | Stage::Unbinding
+            | Stage::DeleteQueues
+            | Stage::DeleteExchanges,
+        ) => {}
     }
 }
 
@@ -484,19 +500,6 @@ fn spread_by_source(bindings: Vec<&BindingKey>) -> Vec<&BindingKey> {
     out
 }
 
-fn delete_ops(changes: &[&Change], rank: u8) -> Vec<Op> {
-    changes
-        .iter()
-        .filter(|c| c.action == Action::Delete && c.target.rank() == rank)
-        .filter_map(|c| match &c.target {
-            Target::Binding(b) => Some(Op::Unbind(b.clone())),
-            Target::Queue(k) => Some(Op::DeleteQueue(k.clone())),
-            Target::Exchange(k) => Some(Op::DeleteExchange(k.clone())),
-            _ => None,
-        })
-        .collect()
-}
-
 /// One management API call: method, path segments, body, description.
 struct HttpCall {
     delete: bool,
@@ -505,9 +508,11 @@ struct HttpCall {
     what: String,
 }
 
-fn http_put(c: &Change, live: &State) -> Option<HttpCall> {
-    let (path, body) = match (&c.target, c.definition.as_ref()?) {
-        (Target::Vhost(name), Definition::Vhost(v)) => {
+/// The management API call of one change, if it has one. Every kind and step is named.
+fn http_put(c: &Change) -> Option<HttpCall> {
+    use EntityChange as E;
+    let (path, body) = match &c.entity {
+        E::Vhost(name, VhostChange::Create(v) | VhostChange::Update(v)) => {
             let mut body = json!({});
             if let Some(d) = &v.description {
                 body["description"] = json!(d);
@@ -520,77 +525,67 @@ fn http_put(c: &Change, live: &State) -> Option<HttpCall> {
             }
             (vec!["vhosts".into(), name.clone()], body)
         }
-        (Target::User(name), Definition::User(u)) => (
-            vec!["users".into(), name.clone()],
-            user_body(u, live.users.get(name)),
-        ),
-        (Target::Permission(k), Definition::Permission(p)) => (
+        E::User(name, UserChange::Create(u) | UserChange::Update(u)) => {
+            (vec!["users".into(), name.clone()], user_body(u))
+        }
+        E::Permission(k, PermissionChange::Create(p) | PermissionChange::Update(p)) => (
             vec!["permissions".into(), k.vhost.clone(), k.user.clone()],
             json!({"configure": p.configure, "write": p.write, "read": p.read}),
         ),
-        (Target::Policy(k), Definition::Policy(p)) => (
+        E::Policy(k, PolicyChange::Create(p) | PolicyChange::Update(p)) => (
             vec!["policies".into(), k.vhost.clone(), k.name.clone()],
             json!({"pattern": p.pattern, "definition": p.definition, "priority": p.priority,
                    "apply-to": p.apply_to}),
         ),
-        _ => return None,
+        E::Permission(_, PermissionChange::Delete)
+        | E::Policy(_, PolicyChange::Delete)
+        | E::Exchange(..)
+        | E::Queue(..)
+        | E::Binding(..) => return None,
     };
     Some(HttpCall {
         delete: false,
         path,
         body,
-        what: format!("{} {}", c.action.as_str(), c.target),
+        what: format!("{} {}", c.action().as_str(), c.target()),
     })
 }
 
 fn http_delete(c: &Change) -> Option<HttpCall> {
-    let path = match &c.target {
-        Target::Permission(k) => vec!["permissions".into(), k.vhost.clone(), k.user.clone()],
-        Target::Policy(k) => vec!["policies".into(), k.vhost.clone(), k.name.clone()],
-        _ => return None,
+    use EntityChange as E;
+    let path = match &c.entity {
+        E::Permission(k, PermissionChange::Delete) => {
+            vec!["permissions".into(), k.vhost.clone(), k.user.clone()]
+        }
+        E::Policy(k, PolicyChange::Delete) => {
+            vec!["policies".into(), k.vhost.clone(), k.name.clone()]
+        }
+        E::Permission(_, PermissionChange::Create(_) | PermissionChange::Update(_))
+        | E::Policy(_, PolicyChange::Create(_) | PolicyChange::Update(_))
+        | E::Vhost(..)
+        | E::User(..)
+        | E::Exchange(..)
+        | E::Queue(..)
+        | E::Binding(..) => return None,
     };
     Some(HttpCall {
         delete: true,
         path,
         body: Value::Null,
-        what: format!("delete {}", c.target),
+        what: format!("delete {}", c.target()),
     })
 }
 
 /// The whole user, as `PUT /api/users/{name}` replaces it: the password (as a hash) always
 /// goes with the tags, so a tags-only update never wipes it.
-fn user_body(want: &UserState, have: Option<&UserState>) -> Value {
-    let tags = want.tags.join(",");
-    let keep = || match have.map(|h| &h.credential) {
-        Some(Credential::Hash { hash, algorithm }) => (
-            hash.expose().to_string(),
-            algorithm.clone().unwrap_or_else(|| password::SHA256.into()),
+fn user_body(u: &UserDefinition) -> Value {
+    let tags = u.user.tags.join(",");
+    let (hash, algorithm) = match &u.password {
+        UserPassword::Hash { hash, algorithm } => (hash.expose().to_string(), algorithm.clone()),
+        UserPassword::New(pw) => (
+            password::hash_sha256(pw.expose()),
+            password::SHA256.to_string(),
         ),
-        _ => (String::new(), password::SHA256.to_string()),
-    };
-    let (hash, algorithm) = match &want.credential {
-        Credential::Env {
-            value: Some(pw), ..
-        } => match have.map(|h| &h.credential) {
-            // Unchanged password: keep the stored hash (no needless rehash).
-            Some(Credential::Hash { hash, algorithm })
-                if password::matches(hash.expose(), algorithm.as_deref(), pw.expose()) =>
-            {
-                (
-                    hash.expose().to_string(),
-                    algorithm.clone().unwrap_or_else(|| password::SHA256.into()),
-                )
-            }
-            _ => (
-                password::hash_sha256(pw.expose()),
-                password::SHA256.to_string(),
-            ),
-        },
-        Credential::Hash { hash, algorithm } => (
-            hash.expose().to_string(),
-            algorithm.clone().unwrap_or_else(|| password::SHA256.into()),
-        ),
-        Credential::Env { value: None, .. } | Credential::None => keep(),
     };
     json!({"password_hash": hash, "hashing_algorithm": algorithm, "tags": tags})
 }
@@ -663,44 +658,27 @@ mod tests {
     use crate::state::Secret;
 
     #[test]
-    fn user_update_always_sends_a_password_hash() {
+    fn user_body_sends_the_planned_hash_or_a_fresh_one_never_the_password() {
         let stored = password::hash_sha256("old");
-        let have = UserState {
-            tags: vec![],
-            credential: Credential::Hash {
-                hash: crate::state::Secret::new(stored.clone()),
-                algorithm: Some(password::SHA256.into()),
+        let user = crate::state::UserState {
+            tags: vec!["monitoring".into()],
+            credential: crate::state::Credential::None,
+        };
+        let kept = UserDefinition {
+            user: user.clone(),
+            password: UserPassword::Hash {
+                hash: Secret::new(stored.clone()),
+                algorithm: password::SHA256.into(),
             },
         };
-        // Password not managed by the file: the stored hash goes back unchanged.
-        let want = UserState {
-            tags: vec!["monitoring".into()],
-            credential: Credential::None,
-        };
-        let body = user_body(&want, Some(&have));
+        let body = user_body(&kept);
         assert_eq!(body["password_hash"], json!(stored));
         assert_eq!(body["tags"], json!("monitoring"));
-        // Same password from the environment: same hash, no rehash.
-        let want = UserState {
-            tags: vec![],
-            credential: Credential::Env {
-                var: "P".into(),
-                value: Some(Secret::new("old")),
-            },
+        let fresh = UserDefinition {
+            user,
+            password: UserPassword::New(Secret::new("new")),
         };
-        assert_eq!(
-            user_body(&want, Some(&have))["password_hash"],
-            json!(stored)
-        );
-        // New password: a fresh hash of it, and never the password itself.
-        let want = UserState {
-            tags: vec![],
-            credential: Credential::Env {
-                var: "P".into(),
-                value: Some(Secret::new("new")),
-            },
-        };
-        let body = user_body(&want, Some(&have));
+        let body = user_body(&fresh);
         let h = body["password_hash"].as_str().unwrap();
         assert!(password::matches(h, Some(password::SHA256), "new"));
         assert!(!body.to_string().contains("\"new\""));
@@ -715,32 +693,6 @@ mod tests {
             routing_key: String::new(),
             arguments: "{}".into(),
         }
-    }
-
-    #[test]
-    fn a_planned_default_queue_type_wins_over_the_live_one() {
-        use crate::state::VhostState;
-        let mut live = State::default();
-        live.vhosts.insert(
-            "v".into(),
-            VhostState {
-                default_queue_type: Some(QueueType::Classic),
-                ..Default::default()
-            },
-        );
-        let none = Plan::default();
-        assert_eq!(
-            default_queue_type_after(&none, &live, "v"),
-            Some(QueueType::Classic)
-        );
-        let mut desired = live.clone();
-        desired.vhosts.get_mut("v").unwrap().default_queue_type = Some(QueueType::Quorum);
-        let plan = crate::plan::plan(&desired, &live, &Default::default());
-        assert_eq!(
-            default_queue_type_after(&plan, &live, "v"),
-            Some(QueueType::Quorum)
-        );
-        assert_eq!(default_queue_type_after(&none, &live, "w"), None);
     }
 
     proptest::proptest! {
@@ -780,24 +732,32 @@ mod tests {
         let a1 = binding("a", 1);
         let b2 = binding("b", 2);
         let create = |b: &BindingKey| Change {
-            action: Action::Create,
-            target: Target::Binding(b.clone()),
+            entity: EntityChange::Binding(b.clone(), BindingChange::Create),
             fields: vec![],
-            messages: None,
-            definition: Some(Definition::Binding),
-            rebind: vec![],
         };
         let replace = Change {
-            action: Action::Replace,
-            target: Target::Queue(crate::state::EntityKey::new("v", "q9")),
+            entity: EntityChange::Queue(
+                crate::state::EntityKey::new("v", "q9"),
+                QueueChange::Replace {
+                    queue: crate::plan::QueueDefinition {
+                        queue: crate::state::QueueState {
+                            kind: QueueType::Classic,
+                            durable: true,
+                            auto_delete: false,
+                            arguments: Default::default(),
+                            messages: None,
+                        },
+                        explicit_type: false,
+                    },
+                    messages: Some(0),
+                    rebind: vec![binding("b", 9), binding("b", 9)],
+                },
+            ),
             fields: vec![],
-            messages: Some(0),
-            definition: None,
-            rebind: vec![binding("b", 9), binding("b", 9)],
         };
         let changes = [create(&a0), create(&a1), create(&b2), replace];
         let refs: Vec<&Change> = changes.iter().collect();
-        let ops = stage_ops(Stage::Bindings, &refs, false, false);
+        let ops = stage_ops(Stage::Bindings, &refs, false);
         let order: Vec<String> = ops
             .iter()
             .map(|op| match op {
@@ -807,7 +767,7 @@ mod tests {
             .collect();
         assert_eq!(order, ["a>q0", "b>q2", "a>q1", "b>q9"]);
         // After an import the creates are done; only the re-binds of the replace remain.
-        let ops = stage_ops(Stage::Bindings, &refs, true, false);
+        let ops = stage_ops(Stage::Bindings, &refs, true);
         assert!(
             matches!(&ops[..], [Op::Bind(b)] if b.source == "b" && b.destination == "q9"),
             "{ops:?}"

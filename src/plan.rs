@@ -15,9 +15,9 @@ use serde_json::Value;
 use crate::state::password;
 use crate::state::{
     Args, BindingKey, BindingState, Credential, EntityKey, ExchangeState, PermissionKey,
-    PermissionState, PolicyState, QueueState, State, UserState, VhostState,
+    PermissionState, PolicyState, QueueState, Secret, State, UserState, VhostState,
 };
-use crate::topology::model::DestinationType;
+use crate::topology::model::{DestinationType, QueueType};
 
 /// How to plan.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -125,19 +125,6 @@ impl fmt::Display for Target {
     }
 }
 
-/// An entity's full desired definition, carried by creates, updates and replaces so that
-/// apply needs nothing but the plan.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Definition {
-    Vhost(VhostState),
-    User(UserState),
-    Permission(PermissionState),
-    Policy(PolicyState),
-    Exchange(ExchangeState),
-    Queue(QueueState),
-    Binding,
-}
-
 /// One field that differs. `None` is "not set"; secrets show as `"***"`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FieldChange {
@@ -146,30 +133,343 @@ pub struct FieldChange {
     pub new: Option<Value>,
 }
 
-/// One change to one entity.
+/// One change to one entity: which entity, what happens to it and everything apply needs
+/// to carry it out, so that `apply(plan)` reads nothing but the plan. The entity's key and
+/// its definition live in one variant and cannot disagree; a new entity kind is a new
+/// variant, and every `match` over it fails to compile until the kind is handled.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Change {
-    pub action: Action,
-    pub target: Target,
+    pub entity: EntityChange,
     /// Field by field: every set field for a create, the differing ones for an update or
     /// replace, none for a delete.
     pub fields: Vec<FieldChange>,
-    /// Messages the live queue holds (replace and delete of queues).
-    pub messages: Option<u64>,
-    /// The desired definition (not for deletes).
-    pub definition: Option<Definition>,
-    /// Replace only: live bindings that point at or from the replaced entity and stay;
-    /// deleting the entity drops them, so apply declares them again.
-    pub rebind: Vec<BindingKey>,
+}
+
+/// Which entity, and its change.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EntityChange {
+    Vhost(String, VhostChange),
+    User(String, UserChange),
+    Permission(PermissionKey, PermissionChange),
+    Policy(EntityKey, PolicyChange),
+    Exchange(EntityKey, ExchangeChange),
+    Queue(EntityKey, QueueChange),
+    Binding(BindingKey, BindingChange),
+}
+
+/// Vhosts are never deleted: deleting one deletes everything in it, which is not a
+/// prune's job. An update carries the file's fields merged over the live ones.
+#[derive(Debug, Clone, PartialEq)]
+pub enum VhostChange {
+    Create(VhostState),
+    Update(VhostState),
+}
+
+/// Users are global and never deleted (a file rarely names every user of a broker).
+#[derive(Debug, Clone, PartialEq)]
+pub enum UserChange {
+    Create(UserDefinition),
+    Update(UserDefinition),
+}
+
+/// A user as `PUT /api/users/{name}` replaces it whole: the password always goes with
+/// the tags, so a tags-only update never wipes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserDefinition {
+    /// The desired user (what the broker holds afterwards, as the planner sees it).
+    pub user: UserState,
+    /// What to send as the password, resolved against the live user.
+    pub password: UserPassword,
+}
+
+/// The password apply sends for a user.
+#[derive(Debug, Clone, PartialEq)]
+pub enum UserPassword {
+    /// Send this hash: the live one when the password is unchanged or not managed, the
+    /// file's own hash, or an empty hash (no password) for a new user without one.
+    Hash { hash: Secret, algorithm: String },
+    /// Hash this password (salted, when applying) and send the hash.
+    New(Secret),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum PermissionChange {
+    Create(PermissionState),
+    Update(PermissionState),
+    Delete,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum PolicyChange {
+    Create(PolicyState),
+    Update(PolicyState),
+    Delete,
+}
+
+/// Exchanges cannot change in place: a difference is a replace.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExchangeChange {
+    Create(ExchangeState),
+    /// `rebind`: live bindings from or to the exchange that stay; deleting the exchange
+    /// drops them, so apply declares them again.
+    Replace {
+        exchange: ExchangeState,
+        rebind: Vec<BindingKey>,
+    },
+    Delete,
+}
+
+/// Queues cannot change in place: a difference is a replace.
+#[derive(Debug, Clone, PartialEq)]
+pub enum QueueChange {
+    Create(QueueDefinition),
+    /// `messages`: what the live queue holds (`None`: unknown); `rebind` as for exchanges.
+    Replace {
+        queue: QueueDefinition,
+        messages: Option<u64>,
+        rebind: Vec<BindingKey>,
+    },
+    Delete {
+        messages: Option<u64>,
+    },
+}
+
+/// A queue as apply declares it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueDefinition {
+    pub queue: QueueState,
+    /// Say `x-queue-type` even for a classic queue: its vhost's default queue type (after
+    /// the plan) is not classic, so an implicit type would not be classic.
+    pub explicit_type: bool,
+}
+
+/// A binding is all identity: its key says everything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BindingChange {
+    Create,
+    Delete,
+}
+
+impl EntityChange {
+    pub fn action(&self) -> Action {
+        use EntityChange as E;
+        match self {
+            E::Vhost(_, VhostChange::Create(_))
+            | E::User(_, UserChange::Create(_))
+            | E::Permission(_, PermissionChange::Create(_))
+            | E::Policy(_, PolicyChange::Create(_))
+            | E::Exchange(_, ExchangeChange::Create(_))
+            | E::Queue(_, QueueChange::Create(_))
+            | E::Binding(_, BindingChange::Create) => Action::Create,
+            E::Vhost(_, VhostChange::Update(_))
+            | E::User(_, UserChange::Update(_))
+            | E::Permission(_, PermissionChange::Update(_))
+            | E::Policy(_, PolicyChange::Update(_)) => Action::Update,
+            E::Exchange(_, ExchangeChange::Replace { .. })
+            | E::Queue(_, QueueChange::Replace { .. }) => Action::Replace,
+            E::Permission(_, PermissionChange::Delete)
+            | E::Policy(_, PolicyChange::Delete)
+            | E::Exchange(_, ExchangeChange::Delete)
+            | E::Queue(_, QueueChange::Delete { .. })
+            | E::Binding(_, BindingChange::Delete) => Action::Delete,
+        }
+    }
+
+    /// The entity, as plans name it.
+    pub fn target(&self) -> Target {
+        use EntityChange as E;
+        match self {
+            E::Vhost(n, _) => Target::Vhost(n.clone()),
+            E::User(n, _) => Target::User(n.clone()),
+            E::Permission(k, _) => Target::Permission(k.clone()),
+            E::Policy(k, _) => Target::Policy(k.clone()),
+            E::Exchange(k, _) => Target::Exchange(k.clone()),
+            E::Queue(k, _) => Target::Queue(k.clone()),
+            E::Binding(k, _) => Target::Binding(k.clone()),
+        }
+    }
+
+    /// Position in dependency order (as [`Target::rank`], without building the target).
+    pub fn rank(&self) -> u8 {
+        use EntityChange as E;
+        match self {
+            E::Vhost(..) => 0,
+            E::User(..) => 1,
+            E::Permission(..) => 2,
+            E::Policy(..) => 3,
+            E::Exchange(..) => 4,
+            E::Queue(..) => 5,
+            E::Binding(..) => 6,
+        }
+    }
+
+    /// The vhost the entity lives in; `None` for users (global).
+    pub fn vhost(&self) -> Option<&str> {
+        use EntityChange as E;
+        match self {
+            E::Vhost(v, _) => Some(v),
+            E::User(..) => None,
+            E::Permission(k, _) => Some(&k.vhost),
+            E::Policy(k, _) | E::Exchange(k, _) | E::Queue(k, _) => Some(&k.vhost),
+            E::Binding(k, _) => Some(&k.vhost),
+        }
+    }
 }
 
 impl Change {
+    pub fn action(&self) -> Action {
+        self.entity.action()
+    }
+
+    pub fn target(&self) -> Target {
+        self.entity.target()
+    }
+
+    pub fn rank(&self) -> u8 {
+        self.entity.rank()
+    }
+
+    /// Messages the live queue holds (replaces and deletes of queues; `None` otherwise or
+    /// when unknown).
+    pub fn messages(&self) -> Option<u64> {
+        match &self.entity {
+            EntityChange::Queue(_, QueueChange::Replace { messages, .. })
+            | EntityChange::Queue(_, QueueChange::Delete { messages }) => *messages,
+            EntityChange::Queue(_, QueueChange::Create(_))
+            | EntityChange::Vhost(..)
+            | EntityChange::User(..)
+            | EntityChange::Permission(..)
+            | EntityChange::Policy(..)
+            | EntityChange::Exchange(..)
+            | EntityChange::Binding(..) => None,
+        }
+    }
+
+    /// The queue a replace or delete empties, if this change is one.
+    pub fn emptied_queue(&self) -> Option<&EntityKey> {
+        match &self.entity {
+            EntityChange::Queue(k, QueueChange::Replace { .. } | QueueChange::Delete { .. }) => {
+                Some(k)
+            }
+            EntityChange::Queue(_, QueueChange::Create(_))
+            | EntityChange::Vhost(..)
+            | EntityChange::User(..)
+            | EntityChange::Permission(..)
+            | EntityChange::Policy(..)
+            | EntityChange::Exchange(..)
+            | EntityChange::Binding(..) => None,
+        }
+    }
+
+    /// Replaces only: the live bindings apply declares again after the replace.
+    pub fn rebind(&self) -> &[BindingKey] {
+        match &self.entity {
+            EntityChange::Queue(_, QueueChange::Replace { rebind, .. })
+            | EntityChange::Exchange(_, ExchangeChange::Replace { rebind, .. }) => rebind,
+            EntityChange::Queue(_, QueueChange::Create(_) | QueueChange::Delete { .. })
+            | EntityChange::Exchange(_, ExchangeChange::Create(_) | ExchangeChange::Delete)
+            | EntityChange::Vhost(..)
+            | EntityChange::User(..)
+            | EntityChange::Permission(..)
+            | EntityChange::Policy(..)
+            | EntityChange::Binding(..) => &[],
+        }
+    }
+
     /// Whether carrying this change out may lose messages. An unknown count (`None`)
     /// may: only a count of 0 lets a queue go without `--allow-data-loss`.
     pub fn loses_data(&self) -> bool {
-        matches!(self.action, Action::Replace | Action::Delete)
-            && matches!(self.target, Target::Queue(_))
-            && self.messages != Some(0)
+        self.emptied_queue().is_some() && self.messages() != Some(0)
+    }
+}
+
+impl Change {
+    /// The same change with message counts left out (they move with traffic).
+    pub fn without_messages(&self) -> Change {
+        let mut c = self.clone();
+        match &mut c.entity {
+            EntityChange::Queue(_, QueueChange::Replace { messages, .. })
+            | EntityChange::Queue(_, QueueChange::Delete { messages }) => *messages = None,
+            EntityChange::Queue(_, QueueChange::Create(_))
+            | EntityChange::Vhost(..)
+            | EntityChange::User(..)
+            | EntityChange::Permission(..)
+            | EntityChange::Policy(..)
+            | EntityChange::Exchange(..)
+            | EntityChange::Binding(..) => {}
+        }
+        c
+    }
+}
+
+#[cfg(test)]
+impl Change {
+    /// A change of `action` to `target` with plain default definitions, for the tests of
+    /// code that reads plans. Panics on a change the planner never makes (a vhost delete).
+    pub(crate) fn sample(action: Action, target: Target, fields: Vec<FieldChange>) -> Change {
+        use EntityChange as E;
+        let exchange = || ExchangeState {
+            kind: "direct".into(),
+            durable: true,
+            auto_delete: false,
+            internal: false,
+            arguments: Args::new(),
+        };
+        let queue = || QueueDefinition {
+            queue: QueueState {
+                kind: QueueType::Classic,
+                durable: true,
+                auto_delete: false,
+                arguments: Args::new(),
+                messages: None,
+            },
+            explicit_type: false,
+        };
+        let policy = || PolicyState {
+            pattern: ".*".into(),
+            apply_to: "all".into(),
+            priority: 0,
+            definition: Args::new(),
+        };
+        let entity = match (target, action) {
+            (Target::Vhost(n), Action::Create) => {
+                E::Vhost(n, VhostChange::Create(Default::default()))
+            }
+            (Target::Vhost(n), Action::Update) => {
+                E::Vhost(n, VhostChange::Update(Default::default()))
+            }
+            (Target::Policy(k), Action::Create) => E::Policy(k, PolicyChange::Create(policy())),
+            (Target::Policy(k), Action::Update) => E::Policy(k, PolicyChange::Update(policy())),
+            (Target::Policy(k), Action::Delete) => E::Policy(k, PolicyChange::Delete),
+            (Target::Permission(k), Action::Delete) => E::Permission(k, PermissionChange::Delete),
+            (Target::Exchange(k), Action::Create) => {
+                E::Exchange(k, ExchangeChange::Create(exchange()))
+            }
+            (Target::Exchange(k), Action::Replace) => E::Exchange(
+                k,
+                ExchangeChange::Replace {
+                    exchange: exchange(),
+                    rebind: Vec::new(),
+                },
+            ),
+            (Target::Exchange(k), Action::Delete) => E::Exchange(k, ExchangeChange::Delete),
+            (Target::Queue(k), Action::Create) => E::Queue(k, QueueChange::Create(queue())),
+            (Target::Queue(k), Action::Replace) => E::Queue(
+                k,
+                QueueChange::Replace {
+                    queue: queue(),
+                    messages: None,
+                    rebind: Vec::new(),
+                },
+            ),
+            (Target::Queue(k), Action::Delete) => {
+                E::Queue(k, QueueChange::Delete { messages: None })
+            }
+            (Target::Binding(k), Action::Create) => E::Binding(k, BindingChange::Create),
+            (Target::Binding(k), Action::Delete) => E::Binding(k, BindingChange::Delete),
+            (t, a) => panic!("the planner never makes a {} of {t}", a.as_str()),
+        };
+        Change { entity, fields }
     }
 }
 
@@ -210,12 +510,14 @@ impl Plan {
     }
 
     pub fn summary(&self) -> Summary {
-        Summary::of(self.changes.iter().map(|c| c.action))
+        Summary::of(self.changes.iter().map(Change::action))
     }
 
     /// The replaces (apply refuses them without `--allow-replace`).
     pub fn replaces(&self) -> impl Iterator<Item = &Change> {
-        self.changes.iter().filter(|c| c.action == Action::Replace)
+        self.changes
+            .iter()
+            .filter(|c| c.action() == Action::Replace)
     }
 
     /// Replaces and deletes of queues that hold messages (apply refuses them without
@@ -231,256 +533,405 @@ pub fn plan(desired: &State, live: &State, opts: &PlanOptions) -> Plan {
     let mut forward: Vec<Change> = Vec::new();
     let mut deletes: Vec<Change> = Vec::new();
 
-    // Vhosts: created when missing, updated on the fields the file manages; never deleted
-    // (deleting a vhost deletes everything in it: not a prune's job).
-    for name in &scope {
-        let want = desired.vhosts.get(name).cloned().unwrap_or_default();
-        match live.vhosts.get(name) {
-            None => forward.push(create(
-                Target::Vhost(name.clone()),
-                vhost_fields(&want, None),
-                Definition::Vhost(want),
-            )),
-            Some(have) => {
-                let fields = vhost_fields(&want, Some(have));
-                if !fields.is_empty() {
-                    forward.push(update(
-                        Target::Vhost(name.clone()),
-                        fields,
-                        Definition::Vhost(merge_vhost(&want, have)),
-                    ));
-                }
-            }
-        }
-    }
-
-    diff_map(
-        &desired.users,
-        &live.users,
-        |n| Target::User(n.clone()),
-        |_| false,
-        user_fields,
-        |u| Definition::User(u.clone()),
-        &mut forward,
-        &mut deletes,
-    );
+    plan_vhosts(desired, live, &scope, &mut forward);
     // Users are global: prune never deletes them (a file rarely names every user of a
     // broker, and deleting the operator's own login is unrecoverable).
-
+    for (name, want) in &desired.users {
+        let have = live.users.get(name);
+        let fields = user_fields(want, have);
+        if have.is_some() && fields.is_empty() {
+            continue;
+        }
+        let def = UserDefinition {
+            user: want.clone(),
+            password: password_to_send(&want.credential, have.map(|h| &h.credential)),
+        };
+        let change = match have {
+            None => UserChange::Create(def),
+            Some(_) => UserChange::Update(def),
+        };
+        forward.push(change_of(EntityChange::User(name.clone(), change), fields));
+    }
     diff_map(
         &desired.permissions,
         &live.permissions,
-        |k| Target::Permission(k.clone()),
         |k| opts.prune && scope.contains(&k.vhost),
         permission_fields,
-        |s| Definition::Permission(s.clone()),
+        |k, step| {
+            EntityChange::Permission(
+                k.clone(),
+                match step {
+                    Step::Create(p) => PermissionChange::Create(p.clone()),
+                    Step::Update(p) => PermissionChange::Update(p.clone()),
+                    Step::Delete => PermissionChange::Delete,
+                },
+            )
+        },
         &mut forward,
         &mut deletes,
     );
-
     diff_map(
         &desired.policies,
         &live.policies,
-        |k| Target::Policy(k.clone()),
         |k| opts.prune && scope.contains(&k.vhost),
         policy_fields,
-        |s| Definition::Policy(s.clone()),
+        |k, step| {
+            EntityChange::Policy(
+                k.clone(),
+                match step {
+                    Step::Create(p) => PolicyChange::Create(p.clone()),
+                    Step::Update(p) => PolicyChange::Update(p.clone()),
+                    Step::Delete => PolicyChange::Delete,
+                },
+            )
+        },
         &mut forward,
         &mut deletes,
     );
-
-    for (key, want) in &desired.exchanges {
-        let target = Target::Exchange(key.clone());
-        match live.exchanges.get(key) {
-            None => forward.push(create(
-                target,
-                exchange_fields(want, None),
-                Definition::Exchange(want.clone()),
-            )),
-            Some(have) if have != want => {
-                forward.push(replace(
-                    target,
-                    exchange_fields(want, Some(have)),
-                    None,
-                    Definition::Exchange(want.clone()),
-                ));
-            }
-            Some(_) => {}
-        }
-    }
-    for key in live.exchanges.keys() {
-        if !desired.exchanges.contains_key(key) && prunable_exchange(opts, &scope, key) {
-            deletes.push(delete(Target::Exchange(key.clone()), None));
-        }
-    }
-
-    for (key, want) in &desired.queues {
-        let target = Target::Queue(key.clone());
-        match live.queues.get(key) {
-            None => forward.push(create(
-                target,
-                queue_fields(want, None),
-                Definition::Queue(want.clone()),
-            )),
-            Some(have) if !have.same_definition(want) => {
-                forward.push(replace(
-                    target,
-                    queue_fields(want, Some(have)),
-                    have.messages,
-                    Definition::Queue(want.clone()),
-                ));
-            }
-            Some(_) => {}
-        }
-    }
-    for (key, have) in &live.queues {
-        if !desired.queues.contains_key(key) && prunable_queue(opts, &scope, key) {
-            deletes.push(delete(Target::Queue(key.clone()), have.messages));
-        }
-    }
-
-    for key in desired.bindings.keys() {
-        if !live.bindings.contains_key(key) {
-            forward.push(create(
-                Target::Binding(key.clone()),
-                binding_fields(key),
-                Definition::Binding,
-            ));
-        }
-    }
-    let mut deleted_bindings: BTreeSet<&BindingKey> = BTreeSet::new();
-    for key in live.bindings.keys() {
-        if !desired.bindings.contains_key(key) && prunable_binding(opts, &scope, desired, live, key)
-        {
-            deleted_bindings.insert(key);
-            deletes.push(delete(Target::Binding(key.clone()), None));
-        }
-    }
-
-    // A replaced entity loses its bindings with it: declare again the ones that stay.
-    // Indexed once by source and destination, so N replaces cost N lookups, not N scans.
-    if forward.iter().any(|c| c.action == Action::Replace) {
-        type Ends<'a> = HashMap<(&'a str, DestinationType, &'a str), Vec<&'a BindingKey>>;
-        let mut by_source: HashMap<(&str, &str), Vec<&BindingKey>> = HashMap::new();
-        let mut by_destination: Ends = HashMap::new();
-        for b in live
-            .bindings
-            .keys()
-            .filter(|b| !deleted_bindings.contains(b))
-        {
-            by_source.entry((&b.vhost, &b.source)).or_default().push(b);
-            by_destination
-                .entry((&b.vhost, b.destination_type, &b.destination))
-                .or_default()
-                .push(b);
-        }
-        let none = Vec::new();
-        for change in &mut forward {
-            if change.action != Action::Replace {
-                continue;
-            }
-            let mut rebind: Vec<&BindingKey> = match &change.target {
-                Target::Queue(k) => by_destination
-                    .get(&(k.vhost.as_str(), DestinationType::Queue, k.name.as_str()))
-                    .unwrap_or(&none)
-                    .clone(),
-                Target::Exchange(k) => {
-                    let mut v = by_source
-                        .get(&(k.vhost.as_str(), k.name.as_str()))
-                        .unwrap_or(&none)
-                        .clone();
-                    v.extend(
-                        by_destination
-                            .get(&(k.vhost.as_str(), DestinationType::Exchange, k.name.as_str()))
-                            .unwrap_or(&none),
-                    );
-                    v
-                }
-                _ => continue,
-            };
-            rebind.sort();
-            rebind.dedup();
-            change.rebind = rebind.into_iter().cloned().collect();
-        }
-    }
+    plan_exchanges(desired, live, opts, &scope, &mut forward, &mut deletes);
+    plan_queues(desired, live, opts, &scope, &mut forward, &mut deletes);
+    let deleted_bindings = plan_bindings(desired, live, opts, &scope, &mut forward, &mut deletes);
+    fill_rebinds(live, &deleted_bindings, &mut forward);
 
     forward.sort_by(|a, b| {
-        a.target
-            .rank()
-            .cmp(&b.target.rank())
-            .then_with(|| a.target.cmp(&b.target))
+        a.rank()
+            .cmp(&b.rank())
+            .then_with(|| a.target().cmp(&b.target()))
     });
     deletes.sort_by(|a, b| {
-        b.target
-            .rank()
-            .cmp(&a.target.rank())
-            .then_with(|| a.target.cmp(&b.target))
+        b.rank()
+            .cmp(&a.rank())
+            .then_with(|| a.target().cmp(&b.target()))
     });
     forward.extend(deletes);
     Plan { changes: forward }
 }
 
-/// The state `live` becomes when `plan` is carried out: the planner's own model of apply,
-/// used to check that plan and apply agree (`plan(a, apply_to_state(plan(a, b), b))` is
-/// empty).
-pub fn apply_to_state(plan: &Plan, live: &State) -> State {
-    let mut s = live.clone();
-    for c in &plan.changes {
-        match (&c.target, &c.definition) {
-            (Target::Vhost(n), Some(Definition::Vhost(d))) => {
-                s.vhosts.insert(n.clone(), d.clone());
+/// Vhosts: created when missing, updated on the fields the file manages; never deleted
+/// (deleting a vhost deletes everything in it: not a prune's job).
+fn plan_vhosts(desired: &State, live: &State, scope: &BTreeSet<String>, out: &mut Vec<Change>) {
+    for name in scope {
+        let want = desired.vhosts.get(name).cloned().unwrap_or_default();
+        match live.vhosts.get(name) {
+            None => {
+                let fields = vhost_fields(&want, None);
+                out.push(change_of(
+                    EntityChange::Vhost(name.clone(), VhostChange::Create(want)),
+                    fields,
+                ));
             }
-            (Target::User(n), Some(Definition::User(d))) => {
-                s.users.insert(n.clone(), d.clone());
+            Some(have) => {
+                let fields = vhost_fields(&want, Some(have));
+                if !fields.is_empty() {
+                    let merged = merge_vhost(&want, have);
+                    out.push(change_of(
+                        EntityChange::Vhost(name.clone(), VhostChange::Update(merged)),
+                        fields,
+                    ));
+                }
             }
-            (Target::Permission(k), Some(Definition::Permission(d))) => {
-                s.permissions.insert(k.clone(), d.clone());
-            }
-            (Target::Policy(k), Some(Definition::Policy(d))) => {
-                s.policies.insert(k.clone(), d.clone());
-            }
-            (Target::Exchange(k), Some(Definition::Exchange(d))) => {
-                s.exchanges.insert(k.clone(), d.clone());
-            }
-            (Target::Queue(k), Some(Definition::Queue(d))) => {
-                let mut d = d.clone();
-                d.messages = if c.action == Action::Replace {
-                    Some(0)
-                } else {
-                    d.messages
-                };
-                s.queues.insert(k.clone(), d);
-            }
-            (Target::Binding(k), Some(Definition::Binding)) => {
-                s.bindings.insert(k.clone(), BindingState {});
-            }
-            (target, None) if c.action == Action::Delete => match target {
-                Target::Vhost(n) => {
-                    s.vhosts.remove(n);
-                }
-                Target::User(n) => {
-                    s.users.remove(n);
-                }
-                Target::Permission(k) => {
-                    s.permissions.remove(k);
-                }
-                Target::Policy(k) => {
-                    s.policies.remove(k);
-                }
-                Target::Exchange(k) => {
-                    s.exchanges.remove(k);
-                }
-                Target::Queue(k) => {
-                    s.queues.remove(k);
-                }
-                Target::Binding(k) => {
-                    s.bindings.remove(k);
-                }
-            },
-            _ => {}
         }
     }
+}
+
+fn plan_exchanges(
+    desired: &State,
+    live: &State,
+    opts: &PlanOptions,
+    scope: &BTreeSet<String>,
+    forward: &mut Vec<Change>,
+    deletes: &mut Vec<Change>,
+) {
+    for (key, want) in &desired.exchanges {
+        let change = match live.exchanges.get(key) {
+            None => (ExchangeChange::Create(want.clone()), None),
+            Some(have) if have != want => (
+                ExchangeChange::Replace {
+                    exchange: want.clone(),
+                    rebind: Vec::new(),
+                },
+                Some(have),
+            ),
+            Some(_) => continue,
+        };
+        let fields = exchange_fields(want, change.1);
+        forward.push(change_of(
+            EntityChange::Exchange(key.clone(), change.0),
+            fields,
+        ));
+    }
+    for key in live.exchanges.keys() {
+        if !desired.exchanges.contains_key(key) && prunable_exchange(opts, scope, key) {
+            deletes.push(change_of(
+                EntityChange::Exchange(key.clone(), ExchangeChange::Delete),
+                Vec::new(),
+            ));
+        }
+    }
+}
+
+fn plan_queues(
+    desired: &State,
+    live: &State,
+    opts: &PlanOptions,
+    scope: &BTreeSet<String>,
+    forward: &mut Vec<Change>,
+    deletes: &mut Vec<Change>,
+) {
+    for (key, want) in &desired.queues {
+        let queue = QueueDefinition {
+            queue: want.clone(),
+            explicit_type: default_queue_type_after(desired, live, &key.vhost)
+                .is_some_and(|t| t != QueueType::Classic),
+        };
+        let (change, have) = match live.queues.get(key) {
+            None => (QueueChange::Create(queue), None),
+            Some(have) if !have.same_definition(want) => (
+                QueueChange::Replace {
+                    queue,
+                    messages: have.messages,
+                    rebind: Vec::new(),
+                },
+                Some(have),
+            ),
+            Some(_) => continue,
+        };
+        let fields = queue_fields(want, have);
+        forward.push(change_of(EntityChange::Queue(key.clone(), change), fields));
+    }
+    for (key, have) in &live.queues {
+        if !desired.queues.contains_key(key) && prunable_queue(opts, scope, key) {
+            deletes.push(change_of(
+                EntityChange::Queue(
+                    key.clone(),
+                    QueueChange::Delete {
+                        messages: have.messages,
+                    },
+                ),
+                Vec::new(),
+            ));
+        }
+    }
+}
+
+/// A vhost's default queue type once the plan has been carried out: the file's when it
+/// manages it, else the live one.
+fn default_queue_type_after(desired: &State, live: &State, vhost: &str) -> Option<QueueType> {
+    desired
+        .vhosts
+        .get(vhost)
+        .and_then(|v| v.default_queue_type)
+        .or_else(|| live.vhosts.get(vhost).and_then(|v| v.default_queue_type))
+}
+
+/// Binding creates and deletes; returns the deleted ones (they are not re-bound).
+fn plan_bindings<'a>(
+    desired: &State,
+    live: &'a State,
+    opts: &PlanOptions,
+    scope: &BTreeSet<String>,
+    forward: &mut Vec<Change>,
+    deletes: &mut Vec<Change>,
+) -> BTreeSet<&'a BindingKey> {
+    for key in desired.bindings.keys() {
+        if !live.bindings.contains_key(key) {
+            forward.push(change_of(
+                EntityChange::Binding(key.clone(), BindingChange::Create),
+                Vec::new(),
+            ));
+        }
+    }
+    let mut deleted: BTreeSet<&BindingKey> = BTreeSet::new();
+    for key in live.bindings.keys() {
+        if !desired.bindings.contains_key(key) && prunable_binding(opts, scope, desired, live, key)
+        {
+            deleted.insert(key);
+            deletes.push(change_of(
+                EntityChange::Binding(key.clone(), BindingChange::Delete),
+                Vec::new(),
+            ));
+        }
+    }
+    deleted
+}
+
+/// A replaced entity loses its bindings with it: declare again the ones that stay.
+/// Indexed once by source and destination, so N replaces cost N lookups, not N scans.
+fn fill_rebinds(live: &State, deleted: &BTreeSet<&BindingKey>, forward: &mut [Change]) {
+    if !forward.iter().any(|c| c.action() == Action::Replace) {
+        return;
+    }
+    type Ends<'a> = HashMap<(&'a str, DestinationType, &'a str), Vec<&'a BindingKey>>;
+    let mut by_source: HashMap<(&str, &str), Vec<&BindingKey>> = HashMap::new();
+    let mut by_destination: Ends = HashMap::new();
+    for b in live.bindings.keys().filter(|b| !deleted.contains(b)) {
+        by_source.entry((&b.vhost, &b.source)).or_default().push(b);
+        by_destination
+            .entry((&b.vhost, b.destination_type, &b.destination))
+            .or_default()
+            .push(b);
+    }
+    let none = Vec::new();
+    let to = |k: &EntityKey, t: DestinationType| -> Vec<&BindingKey> {
+        by_destination
+            .get(&(k.vhost.as_str(), t, k.name.as_str()))
+            .unwrap_or(&none)
+            .clone()
+    };
+    let sorted = |mut v: Vec<&BindingKey>| -> Vec<BindingKey> {
+        v.sort();
+        v.dedup();
+        v.into_iter().cloned().collect()
+    };
+    for change in forward.iter_mut() {
+        match &mut change.entity {
+            EntityChange::Queue(k, QueueChange::Replace { rebind, .. }) => {
+                *rebind = sorted(to(k, DestinationType::Queue));
+            }
+            EntityChange::Exchange(k, ExchangeChange::Replace { rebind, .. }) => {
+                let mut v = by_source
+                    .get(&(k.vhost.as_str(), k.name.as_str()))
+                    .unwrap_or(&none)
+                    .clone();
+                v.extend(to(k, DestinationType::Exchange));
+                *rebind = sorted(v);
+            }
+            // Nothing else drops bindings.
+            EntityChange::Queue(_, QueueChange::Create(_) | QueueChange::Delete { .. })
+            | EntityChange::Exchange(_, ExchangeChange::Create(_) | ExchangeChange::Delete)
+            | EntityChange::Vhost(..)
+            | EntityChange::User(..)
+            | EntityChange::Permission(..)
+            | EntityChange::Policy(..)
+            | EntityChange::Binding(..) => {}
+        }
+    }
+}
+
+/// The password to send for a user, resolved against the live one: an unchanged password
+/// keeps the stored hash (no needless rehash), an unmanaged one keeps whatever is there.
+fn password_to_send(want: &Credential, have: Option<&Credential>) -> UserPassword {
+    let keep = |hash: &Secret, algorithm: &Option<String>| UserPassword::Hash {
+        hash: hash.clone(),
+        algorithm: algorithm.clone().unwrap_or_else(|| password::SHA256.into()),
+    };
+    match (want, have) {
+        (
+            Credential::Env {
+                value: Some(pw), ..
+            },
+            Some(Credential::Hash { hash, algorithm }),
+        ) if password::matches(hash.expose(), algorithm.as_deref(), pw.expose()) => {
+            keep(hash, algorithm)
+        }
+        (
+            Credential::Env {
+                value: Some(pw), ..
+            },
+            _,
+        ) => UserPassword::New(pw.clone()),
+        (Credential::Hash { hash, algorithm }, _) => keep(hash, algorithm),
+        (
+            Credential::Env { value: None, .. } | Credential::None,
+            Some(Credential::Hash { hash, algorithm }),
+        ) => keep(hash, algorithm),
+        (
+            Credential::Env { value: None, .. } | Credential::None,
+            None | Some(Credential::None | Credential::Env { .. }),
+        ) => UserPassword::Hash {
+            hash: Secret::new(""),
+            algorithm: password::SHA256.into(),
+        },
+    }
+}
+
+/// The state `live` becomes when `plan` is carried out: the planner's own model of apply,
+/// used to check that plan and apply agree (`plan(a, apply_to_state(plan(a, b), b))` is
+/// empty). It models what the broker does, not only what apply asks: deleting a queue or
+/// an exchange drops every binding from or to it, and apply's rebinds are declared after
+/// the replaces, as apply's bindings stage does.
+pub fn apply_to_state(plan: &Plan, live: &State) -> State {
+    let mut s = live.clone();
+    let mut rebinds: Vec<&BindingKey> = Vec::new();
+    for c in plan.changes.iter().filter(|c| c.action() != Action::Delete) {
+        apply_change(&mut s, c);
+        rebinds.extend(c.rebind());
+    }
+    for b in rebinds {
+        s.bindings.insert(b.clone(), BindingState {});
+    }
+    for c in plan.changes.iter().filter(|c| c.action() == Action::Delete) {
+        apply_change(&mut s, c);
+    }
     s
+}
+
+/// One change, as the broker takes it.
+fn apply_change(s: &mut State, c: &Change) {
+    use EntityChange as E;
+    match &c.entity {
+        E::Vhost(n, VhostChange::Create(d) | VhostChange::Update(d)) => {
+            s.vhosts.insert(n.clone(), d.clone());
+        }
+        E::User(n, UserChange::Create(d) | UserChange::Update(d)) => {
+            s.users.insert(n.clone(), d.user.clone());
+        }
+        E::Permission(k, PermissionChange::Create(d) | PermissionChange::Update(d)) => {
+            s.permissions.insert(k.clone(), d.clone());
+        }
+        E::Permission(k, PermissionChange::Delete) => {
+            s.permissions.remove(k);
+        }
+        E::Policy(k, PolicyChange::Create(d) | PolicyChange::Update(d)) => {
+            s.policies.insert(k.clone(), d.clone());
+        }
+        E::Policy(k, PolicyChange::Delete) => {
+            s.policies.remove(k);
+        }
+        E::Exchange(k, ExchangeChange::Create(d)) => {
+            s.exchanges.insert(k.clone(), d.clone());
+        }
+        E::Exchange(k, ExchangeChange::Replace { exchange, .. }) => {
+            drop_exchange(s, k);
+            s.exchanges.insert(k.clone(), exchange.clone());
+        }
+        E::Exchange(k, ExchangeChange::Delete) => drop_exchange(s, k),
+        E::Queue(k, QueueChange::Create(d)) => {
+            s.queues.insert(k.clone(), d.queue.clone());
+        }
+        E::Queue(k, QueueChange::Replace { queue, .. }) => {
+            drop_queue(s, k);
+            let mut q = queue.queue.clone();
+            q.messages = Some(0);
+            s.queues.insert(k.clone(), q);
+        }
+        E::Queue(k, QueueChange::Delete { .. }) => drop_queue(s, k),
+        E::Binding(k, BindingChange::Create) => {
+            s.bindings.insert(k.clone(), BindingState {});
+        }
+        E::Binding(k, BindingChange::Delete) => {
+            s.bindings.remove(k);
+        }
+    }
+}
+
+/// Delete an exchange as the broker does: with every binding from or to it.
+fn drop_exchange(s: &mut State, k: &EntityKey) {
+    s.exchanges.remove(k);
+    s.bindings.retain(|b, _| {
+        b.vhost != k.vhost
+            || (b.source != k.name
+                && !(b.destination_type == DestinationType::Exchange && b.destination == k.name))
+    });
+}
+
+/// Delete a queue as the broker does: with every binding to it.
+fn drop_queue(s: &mut State, k: &EntityKey) {
+    s.queues.remove(k);
+    s.bindings.retain(|b, _| {
+        b.vhost != k.vhost
+            || !(b.destination_type == DestinationType::Queue && b.destination == k.name)
+    });
 }
 
 // ---- prune scope -------------------------------------------------------------------
@@ -522,81 +973,41 @@ fn prunable_binding(
 
 // ---- constructors ------------------------------------------------------------------
 
-fn create(target: Target, fields: Vec<FieldChange>, definition: Definition) -> Change {
-    Change {
-        action: Action::Create,
-        target,
-        fields,
-        messages: None,
-        definition: Some(definition),
-        rebind: Vec::new(),
-    }
+fn change_of(entity: EntityChange, fields: Vec<FieldChange>) -> Change {
+    Change { entity, fields }
 }
 
-fn update(target: Target, fields: Vec<FieldChange>, definition: Definition) -> Change {
-    Change {
-        action: Action::Update,
-        target,
-        fields,
-        messages: None,
-        definition: Some(definition),
-        rebind: Vec::new(),
-    }
-}
-
-fn replace(
-    target: Target,
-    fields: Vec<FieldChange>,
-    messages: Option<u64>,
-    definition: Definition,
-) -> Change {
-    Change {
-        action: Action::Replace,
-        target,
-        fields,
-        messages,
-        definition: Some(definition),
-        rebind: Vec::new(),
-    }
-}
-
-fn delete(target: Target, messages: Option<u64>) -> Change {
-    Change {
-        action: Action::Delete,
-        target,
-        fields: Vec::new(),
-        messages,
-        definition: None,
-        rebind: Vec::new(),
-    }
+/// What [`diff_map`] found for one entity.
+enum Step<'a, V> {
+    Create(&'a V),
+    Update(&'a V),
+    Delete,
 }
 
 /// Creates, updates and deletes of a map whose entities change in place.
-#[allow(clippy::too_many_arguments)]
 fn diff_map<K: Ord, V>(
     desired: &BTreeMap<K, V>,
     live: &BTreeMap<K, V>,
-    target: impl Fn(&K) -> Target,
     prunable: impl Fn(&K) -> bool,
     fields: impl Fn(&V, Option<&V>) -> Vec<FieldChange>,
-    definition: impl Fn(&V) -> Definition,
+    entity: impl Fn(&K, Step<'_, V>) -> EntityChange,
     forward: &mut Vec<Change>,
     deletes: &mut Vec<Change>,
 ) {
     for (k, want) in desired {
         match live.get(k) {
-            None => forward.push(create(target(k), fields(want, None), definition(want))),
+            None => forward.push(change_of(entity(k, Step::Create(want)), fields(want, None))),
             Some(have) => {
                 let d = fields(want, Some(have));
                 if !d.is_empty() {
-                    forward.push(update(target(k), d, definition(want)));
+                    forward.push(change_of(entity(k, Step::Update(want)), d));
                 }
             }
         }
     }
     for k in live.keys() {
         if !desired.contains_key(k) && prunable(k) {
-            deletes.push(delete(target(k), None));
+            deletes.push(change_of(entity(k, Step::Delete), Vec::new()));
         }
     }
 }
@@ -801,11 +1212,6 @@ fn queue_fields(want: &QueueState, have: Option<&QueueState>) -> Vec<FieldChange
         have.map(|h| &h.arguments),
     );
     out
-}
-
-/// A binding is all identity: its target already says everything.
-fn binding_fields(_: &BindingKey) -> Vec<FieldChange> {
-    Vec::new()
 }
 
 #[cfg(test)]

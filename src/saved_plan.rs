@@ -174,8 +174,7 @@ pub fn fingerprint(live: &State, desired: &State) -> String {
 pub fn plan_digest(plan: &Plan) -> String {
     let mut h = HashWriter(Sha256::new());
     for c in &plan.changes {
-        let mut c = c.clone();
-        c.messages = None;
+        let c = c.without_messages();
         let _ = writeln!(h, "{c:?}");
     }
     format!("sha256:{}", hex(&h.0.finalize()))

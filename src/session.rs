@@ -10,7 +10,7 @@ use crate::broker::endpoint::Endpoints;
 use crate::broker::http::{HttpError, Management};
 use crate::broker::read::{self, Scope};
 use crate::error::Hinted;
-use crate::plan::{Action, Plan, PlanOptions, Target, plan};
+use crate::plan::{Plan, PlanOptions, plan};
 use crate::state::{Credential, State};
 use crate::topology::{Topology, Valid};
 
@@ -192,11 +192,7 @@ pub async fn make_plan(
     let queues: Vec<_> = first
         .changes
         .iter()
-        .filter(|c| matches!(c.action, Action::Replace | Action::Delete))
-        .filter_map(|c| match &c.target {
-            Target::Queue(k) => Some(k.clone()),
-            _ => None,
-        })
+        .filter_map(|c| c.emptied_queue().cloned())
         .collect();
     if queues.is_empty() {
         return Ok(first);

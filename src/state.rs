@@ -14,6 +14,7 @@ use std::fmt;
 use serde::Serialize;
 use serde_json::Value;
 
+pub use crate::topology::identity::binding_arguments;
 use crate::topology::model::{DestinationType, QueueType, Topology};
 
 /// Canonical arguments: sorted keys, canonical values (see [`canonical_value`]).
@@ -62,6 +63,27 @@ pub struct BindingKey {
 }
 
 impl BindingKey {
+    /// The bindings one entry of a file declares: one per routing key (`routing_keys`,
+    /// else `routing_key`, else the empty key), in `vhost` (the entry's, resolved).
+    pub fn of_file(b: &crate::topology::model::Binding, vhost: &str) -> Vec<BindingKey> {
+        let arguments = binding_arguments(&b.arguments);
+        let keys: Vec<String> = match (&b.routing_keys, &b.routing_key) {
+            (Some(keys), _) => keys.clone(),
+            (None, Some(key)) => vec![key.clone()],
+            (None, None) => vec![String::new()],
+        };
+        keys.into_iter()
+            .map(|routing_key| BindingKey {
+                vhost: vhost.to_string(),
+                source: b.source.clone(),
+                destination_type: b.destination_type.unwrap_or(DestinationType::Queue),
+                destination: b.destination.clone(),
+                routing_key,
+                arguments: arguments.clone(),
+            })
+            .collect()
+    }
+
     /// The arguments back as a map (they were serialized from one, so this cannot fail
     /// on keys this module made; a foreign string yields an empty map).
     pub fn arguments_map(&self) -> Args {
@@ -396,24 +418,8 @@ impl State {
 
         for b in &topo.bindings {
             let vhost = vh(&b.vhost);
-            let arguments = args_text(&canonical_args(&b.arguments));
-            let keys: Vec<String> = match (&b.routing_keys, &b.routing_key) {
-                (Some(keys), _) => keys.clone(),
-                (None, Some(key)) => vec![key.clone()],
-                (None, None) => vec![String::new()],
-            };
-            for routing_key in keys {
-                state.bindings.insert(
-                    BindingKey {
-                        vhost: vhost.clone(),
-                        source: b.source.clone(),
-                        destination_type: b.destination_type.unwrap_or(DestinationType::Queue),
-                        destination: b.destination.clone(),
-                        routing_key,
-                        arguments: arguments.clone(),
-                    },
-                    BindingState {},
-                );
+            for key in BindingKey::of_file(b, &vhost) {
+                state.bindings.insert(key, BindingState {});
             }
         }
 

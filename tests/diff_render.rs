@@ -69,12 +69,12 @@ fn queue_argument_change_is_a_destructive_replace() {
     assert_eq!(d.plan.changes.len(), 1, "{:?}", d.plan);
     assert!(d.apps.is_empty());
     let c = &d.plan.changes[0];
-    assert_eq!(c.action, Action::Replace);
-    assert!(matches!(&c.target, Target::Queue(k) if k.name == "orders.audit"));
+    assert_eq!(c.action(), Action::Replace);
+    assert!(matches!(&c.target(), Target::Queue(k) if k.name == "orders.audit"));
     assert!(d.has_destructive());
     assert_eq!(c.fields[0].field, "arguments.x-message-ttl");
     // The bindings that stay are declared again after the replace, and the diff says so.
-    assert_eq!(c.rebind.len(), 2);
+    assert_eq!(c.rebind().len(), 2);
 }
 
 #[test]
@@ -82,7 +82,7 @@ fn policy_change_is_an_update_and_not_destructive() {
     let (old, new, _, _) = pair("policy");
     let d = diff(&old, &new);
     assert_eq!(d.plan.changes.len(), 1, "{:?}", d.plan);
-    assert_eq!(d.plan.changes[0].action, Action::Update);
+    assert_eq!(d.plan.changes[0].action(), Action::Update);
     assert!(!d.has_destructive());
 }
 
@@ -92,7 +92,7 @@ fn deletes_are_destructive_and_reverse_to_creates() {
     let forward = diff(&old, &new);
     let back = diff(&new, &old);
     let count =
-        |d: &topo::diff::Diff, a: Action| d.plan.changes.iter().filter(|c| c.action == a).count();
+        |d: &topo::diff::Diff, a: Action| d.plan.changes.iter().filter(|c| c.action() == a).count();
     assert_eq!(count(&forward, Action::Delete), 5);
     assert_eq!(forward.summary().destructive, 5);
     // Back: everything deleted is created again (plus what the old file had outside the
@@ -225,10 +225,10 @@ proptest! {
         let keys = removed.routing_keys.as_ref().map(Vec::len).unwrap_or(1);
         let d = diff(&old, &new);
         prop_assert_eq!(d.plan.changes.len(), keys);
-        prop_assert!(d.plan.changes.iter().all(|c| matches!(c.target, Target::Binding(_)) && c.action == Action::Delete));
+        prop_assert!(d.plan.changes.iter().all(|c| matches!(c.target(), Target::Binding(_)) && c.action() == Action::Delete));
         prop_assert_eq!(d.summary().destructive, keys);
         let back = diff(&new, &old);
-        prop_assert!(back.plan.changes.iter().all(|c| c.action == Action::Create));
+        prop_assert!(back.plan.changes.iter().all(|c| c.action() == Action::Create));
         prop_assert!(!back.has_destructive());
     }
 }

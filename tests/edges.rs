@@ -381,7 +381,7 @@ fn a_queue_whose_count_is_unknown_needs_allow_data_loss() {
         q.messages = if key.name == "empty" { Some(0) } else { None };
     }
     let p = plan(&desired, &live, &PlanOptions { prune: true });
-    let losses: Vec<String> = p.data_loss().map(|c| c.target.to_string()).collect();
+    let losses: Vec<String> = p.data_loss().map(|c| c.target().to_string()).collect();
     assert_eq!(losses.len(), 1, "{losses:?}");
     assert!(losses[0].contains("gone"), "{losses:?}");
 }

@@ -141,7 +141,7 @@ pub fn run(args: ApplyArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
         }
         // Both connections, topo's permissions and the broker's version, before any change.
         crate::broker::preflight::check(&mgmt, &endpoints, &desired, &live).await?;
-        let replaces: Vec<String> = plan.replaces().map(|c| c.target.to_string()).collect();
+        let replaces: Vec<String> = plan.replaces().map(|c| c.target().to_string()).collect();
         if !replaces.is_empty() && !args.allow_replace {
             return Err(Hinted::new(
                 format!(
@@ -155,9 +155,9 @@ pub fn run(args: ApplyArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
         }
         let losses: Vec<String> = plan
             .data_loss()
-            .map(|c| match c.messages {
-                Some(n) => format!("{} ({n} messages)", c.target),
-                None => format!("{} (message count unknown)", c.target),
+            .map(|c| match c.messages() {
+                Some(n) => format!("{} ({n} messages)", c.target()),
+                None => format!("{} (message count unknown)", c.target()),
             })
             .collect();
         if !losses.is_empty() && !args.allow_data_loss {
@@ -180,7 +180,7 @@ pub fn run(args: ApplyArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
         let progress = Progress::new(plan.changes.len());
         let mut amqp = Amqp::new(&endpoints);
         amqp.delete_only_empty_queues(!args.allow_data_loss);
-        let result = apply(&plan, &live, &mgmt, &mut amqp, args.via, &progress).await;
+        let result = apply(&plan, &mgmt, &mut amqp, args.via, &progress).await;
         progress.finish();
         amqp.close().await;
         if let Err(f) = result {

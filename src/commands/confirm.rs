@@ -83,16 +83,16 @@ pub fn ask(input: &mut dyn BufRead, out: &mut dyn Write, what: &str) -> std::io:
 mod tests {
     use super::*;
     use crate::plan::{Action, Change, Target};
+    use crate::state::EntityKey;
 
     fn change(action: Action, name: &str) -> Change {
-        Change {
-            action,
-            target: Target::Vhost(name.into()),
-            fields: vec![],
-            messages: None,
-            definition: None,
-            rebind: vec![],
-        }
+        let key = EntityKey::new("v", name);
+        let target = match action {
+            // Exchanges change only by replace; policies in place.
+            Action::Update => Target::Policy(key),
+            _ => Target::Exchange(key),
+        };
+        Change::sample(action, target, vec![])
     }
 
     #[test]

@@ -88,7 +88,7 @@ impl Diff {
         self.plan
             .changes
             .iter()
-            .map(|c| c.action)
+            .map(|c| c.action())
             .chain(self.apps.iter().map(|c| c.action))
     }
 
@@ -106,7 +106,7 @@ impl Diff {
         use crate::graph::{NodeKind, node_id};
         self.plan
             .replaces()
-            .filter_map(|c| match &c.target {
+            .filter_map(|c| match &c.target() {
                 Target::Queue(k) => Some(node_id(NodeKind::Queue, Some(&k.vhost), &k.name)),
                 Target::Exchange(k) => Some(node_id(NodeKind::Exchange, Some(&k.vhost), &k.name)),
                 _ => None,
@@ -130,11 +130,8 @@ pub fn diff(old: &Topology, new: &Topology) -> Diff {
     for v in old_state.vhost_names() {
         old_state.vhosts.entry(v).or_default();
     }
-    let mut plan = plan::plan(&new_state, &old_state, &PlanOptions { prune: true });
-    // A file holds no messages: a count would only say "0".
-    for c in &mut plan.changes {
-        c.messages = None;
-    }
+    // A file holds no messages: its queues' counts are `None`, so the plan shows none.
+    let plan = plan::plan(&new_state, &old_state, &PlanOptions { prune: true });
 
     let mut unmanaged = Vec::new();
     for user in old_state.users.keys() {

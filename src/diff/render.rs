@@ -47,10 +47,10 @@ fn lines(diff: &Diff) -> Vec<(Action, String, Vec<String>)> {
         .iter()
         .map(|c| {
             let mut head = plan_text::headline(c);
-            if c.action == Action::Delete {
+            if c.action() == Action::Delete {
                 head.push_str(PRUNE_ONLY);
             }
-            (c.action, head, plan_text::detail_lines(c))
+            (c.action(), head, plan_text::detail_lines(c))
         })
         .collect();
     out.extend(
@@ -138,8 +138,8 @@ pub fn json_value(diff: &Diff, old: &str, new: &str) -> Value {
         _ => Vec::new(),
     };
     for (v, c) in changes.iter_mut().zip(&diff.plan.changes) {
-        v["destructive"] = Value::from(is_destructive(c.action));
-        if c.action == Action::Delete {
+        v["destructive"] = Value::from(is_destructive(c.action()));
+        if c.action() == Action::Delete {
             v["prune_only"] = Value::from(true);
         }
     }

@@ -58,7 +58,7 @@ fn prune() -> PlanOptions {
 fn lines(p: &Plan) -> Vec<String> {
     p.changes
         .iter()
-        .map(|c| format!("{} {}", c.action.symbol(), c.target))
+        .map(|c| format!("{} {}", c.action().symbol(), c.target()))
         .collect()
 }
 
@@ -102,7 +102,7 @@ fn empty_live_creates_everything_in_dependency_order() {
             "+ binding x -> q [a.#]",
         ]
     );
-    assert!(p.changes.iter().all(|c| c.action == Action::Create));
+    assert!(p.changes.iter().all(|c| c.action() == Action::Create));
 }
 
 #[test]
@@ -126,10 +126,10 @@ fn changed_queue_argument_is_a_replace_with_messages_and_rebinds() {
     let p = plan(&d, &live, &PlanOptions::default());
     assert_eq!(p.changes.len(), 1);
     let c = &p.changes[0];
-    assert_eq!(c.action, Action::Replace);
-    assert_eq!(c.messages, Some(7));
+    assert_eq!(c.action(), Action::Replace);
+    assert_eq!(c.messages(), Some(7));
     assert!(c.loses_data());
-    assert_eq!(c.rebind, vec![b.clone(), extra.clone()]);
+    assert_eq!(c.rebind(), vec![b.clone(), extra.clone()]);
     let fields: Vec<&str> = c.fields.iter().map(|f| f.field.as_str()).collect();
     assert_eq!(fields, vec!["type", "arguments.x-message-ttl"]);
     assert_eq!(c.fields[1].old, Some(json!(500)));
@@ -137,7 +137,7 @@ fn changed_queue_argument_is_a_replace_with_messages_and_rebinds() {
 
     // With prune, the extra binding is deleted rather than rebound.
     let p = plan(&d, &live, &prune());
-    assert_eq!(p.changes[0].rebind, vec![b]);
+    assert_eq!(p.changes[0].rebind(), vec![b]);
     assert_eq!(
         lines(&p)[1],
         format!("- binding {extra}"),
@@ -158,8 +158,8 @@ fn exchange_replace_rebinds_both_directions() {
     live.exchanges.insert(ek("/", "x"), exchange("direct"));
     let p = plan(&d, &live, &prune());
     assert_eq!(lines(&p), vec!["-/+ exchange x"]);
-    assert_eq!(p.changes[0].rebind, vec![out, inn]);
-    assert_eq!(p.changes[0].messages, None);
+    assert_eq!(p.changes[0].rebind(), vec![out, inn]);
+    assert_eq!(p.changes[0].messages(), None);
 }
 
 #[test]
@@ -234,7 +234,7 @@ fn user_password_matches_live_hash_and_tags_update_keeps_it() {
     let have = UserState {
         tags: vec![],
         credential: Credential::Hash {
-            hash: Secret::new(hash),
+            hash: Secret::new(hash.clone()),
             algorithm: Some(password::SHA256.into()),
         },
     };
@@ -250,10 +250,20 @@ fn user_password_matches_live_hash_and_tags_update_keeps_it() {
         .map(|f| f.field.as_str())
         .collect();
     assert_eq!(fields, vec!["tags"], "the password is unchanged");
-    // The update carries the whole user, password included (PUT replaces the user).
+    // The update carries the whole user, password included (PUT replaces the user): the
+    // stored hash, resolved here, so apply needs no live state.
     assert_eq!(
-        p.changes[0].definition,
-        Some(Definition::User(want.clone()))
+        p.changes[0].entity,
+        EntityChange::User(
+            "u".into(),
+            UserChange::Update(UserDefinition {
+                user: want.clone(),
+                password: UserPassword::Hash {
+                    hash: Secret::new(hash.clone()),
+                    algorithm: password::SHA256.into(),
+                },
+            })
+        )
     );
 
     live.users.get_mut("u").unwrap().tags = vec!["monitoring".into()];
@@ -268,6 +278,108 @@ fn user_password_matches_live_hash_and_tags_update_keeps_it() {
     assert_eq!(p.changes[0].fields[0].field, "password");
     let shown = format!("{:?}", p.changes[0].fields);
     assert!(!shown.contains("different") && !shown.contains(pw));
+}
+
+#[test]
+fn the_model_of_apply_drops_bindings_with_their_queue_or_exchange() {
+    let b = bk("/", "x", DestinationType::Queue, "q", "k");
+    let e2e = bk("/", "y", DestinationType::Exchange, "x", "");
+    let mut live = State::default();
+    live.exchanges.insert(ek("/", "x"), exchange("fanout"));
+    live.exchanges.insert(ek("/", "y"), exchange("topic"));
+    live.queues
+        .insert(ek("/", "q"), queue(QueueType::Classic, &[]));
+    live.bindings.insert(b.clone(), BindingState {});
+    live.bindings.insert(e2e.clone(), BindingState {});
+    let live = live_like(live);
+    let mut d = live.clone();
+    d.exchanges.insert(ek("/", "x"), exchange("direct"));
+    // Replacing x drops both of its bindings; apply declares them again.
+    let p = plan(&d, &live, &PlanOptions::default());
+    assert_eq!(p.changes[0].rebind(), [b.clone(), e2e.clone()]);
+    let after = apply_to_state(&p, &live);
+    assert!(after.bindings.contains_key(&b) && after.bindings.contains_key(&e2e));
+    // Without the rebinds, the broker would be left without them.
+    let mut bare = p.clone();
+    if let EntityChange::Exchange(_, ExchangeChange::Replace { rebind, .. }) =
+        &mut bare.changes[0].entity
+    {
+        rebind.clear();
+    }
+    assert!(apply_to_state(&bare, &live).bindings.is_empty());
+    // Pruning the queue drops the binding to it.
+    let mut d = live.clone();
+    d.queues.clear();
+    d.bindings.remove(&b);
+    let after = apply_to_state(&plan(&d, &live, &prune()), &live);
+    assert!(!after.bindings.contains_key(&b) && after.bindings.contains_key(&e2e));
+}
+
+#[test]
+fn the_password_to_send_is_resolved_against_the_live_user() {
+    let stored = Secret::new(password::hash_sha256("old"));
+    let live = Credential::Hash {
+        hash: stored.clone(),
+        algorithm: None,
+    };
+    let env = |pw: &str| Credential::Env {
+        var: "P".into(),
+        value: Some(Secret::new(pw)),
+    };
+    let kept = UserPassword::Hash {
+        hash: stored.clone(),
+        algorithm: password::SHA256.into(),
+    };
+    // Unmanaged, or unchanged: the stored hash goes back (no needless rehash).
+    assert_eq!(password_to_send(&Credential::None, Some(&live)), kept);
+    assert_eq!(password_to_send(&env("old"), Some(&live)), kept);
+    // Changed: apply hashes the new one.
+    assert_eq!(
+        password_to_send(&env("new"), Some(&live)),
+        UserPassword::New(Secret::new("new"))
+    );
+    // A new user without a password: an empty hash.
+    assert_eq!(
+        password_to_send(&Credential::None, None),
+        UserPassword::Hash {
+            hash: Secret::new(""),
+            algorithm: password::SHA256.into(),
+        }
+    );
+}
+
+#[test]
+fn classic_queues_say_their_type_when_the_vhost_default_after_the_plan_is_not_classic() {
+    let explicit = |p: &Plan| -> Vec<bool> {
+        p.changes
+            .iter()
+            .filter_map(|c| match &c.entity {
+                EntityChange::Queue(_, QueueChange::Create(q)) => Some(q.explicit_type),
+                _ => None,
+            })
+            .collect()
+    };
+    let mut live = State::default();
+    live.vhosts.insert(
+        "v".into(),
+        VhostState {
+            default_queue_type: Some(QueueType::Quorum),
+            ..Default::default()
+        },
+    );
+    let mut d = State::default();
+    d.vhosts.insert("v".into(), VhostState::default());
+    d.queues
+        .insert(ek("v", "q"), queue(QueueType::Classic, &[]));
+    // The live default is quorum and the file leaves it alone.
+    assert_eq!(explicit(&plan(&d, &live, &prune())), [true]);
+    // The file sets it back to classic: the plan's value wins over the live one.
+    d.vhosts.get_mut("v").unwrap().default_queue_type = Some(QueueType::Classic);
+    assert_eq!(explicit(&plan(&d, &live, &prune())), [false]);
+    // And the other way round.
+    live.vhosts.get_mut("v").unwrap().default_queue_type = Some(QueueType::Classic);
+    d.vhosts.get_mut("v").unwrap().default_queue_type = Some(QueueType::Quorum);
+    assert_eq!(explicit(&plan(&d, &live, &prune())), [true]);
 }
 
 #[test]
@@ -435,7 +547,7 @@ fn state() -> impl Strategy<Value = State> {
         ),
         prop::collection::btree_map(key(), exchange_state(), 0..4),
         prop::collection::btree_map(key(), queue_state(), 0..4),
-        prop::collection::btree_map(binding_key(), Just(BindingState {}), 0..5),
+        prop::collection::btree_map(binding_key(), Just(BindingState {}), 0..8),
         prop::collection::btree_map(
             key(),
             (0i64..2, args()).prop_map(|(priority, definition)| PolicyState {
@@ -475,6 +587,22 @@ fn state() -> impl Strategy<Value = State> {
         )
 }
 
+/// Bindings only where both ends exist, as on a broker (it refuses others) and in a valid
+/// file (a binding to an undeclared entity is TOPO011/TOPO012).
+fn consistent(mut s: State) -> State {
+    let exchanges: BTreeSet<EntityKey> = s.exchanges.keys().cloned().collect();
+    let queues: BTreeSet<EntityKey> = s.queues.keys().cloned().collect();
+    s.bindings.retain(|b, _| {
+        let end = |name: &str| EntityKey::new(b.vhost.clone(), name.to_string());
+        exchanges.contains(&end(&b.source))
+            && match b.destination_type {
+                DestinationType::Queue => queues.contains(&end(&b.destination)),
+                DestinationType::Exchange => exchanges.contains(&end(&b.destination)),
+            }
+    });
+    s
+}
+
 /// The desired side never carries message counts.
 fn desired(mut s: State) -> State {
     for q in s.queues.values_mut() {
@@ -492,7 +620,26 @@ proptest! {
     }
 
     #[test]
-    fn applying_a_plan_converges(a in state(), b in state().prop_map(live_like), p in any::<bool>()) {
+    fn applying_a_plan_converges(
+        a in state().prop_map(consistent),
+        b in state(),
+        shared in any::<bool>(),
+        p in any::<bool>(),
+    ) {
+        // Often the broker already has the file's entities (some of them defined
+        // otherwise) and its bindings: those bindings are what a replace must declare
+        // again.
+        let mut b = b;
+        if shared {
+            for (k, x) in &a.exchanges {
+                b.exchanges.entry(k.clone()).or_insert_with(|| x.clone());
+            }
+            for (k, q) in &a.queues {
+                b.queues.entry(k.clone()).or_insert_with(|| q.clone());
+            }
+            b.bindings.extend(a.bindings.clone());
+        }
+        let b = live_like(consistent(b));
         let a = desired(a);
         let opts = PlanOptions { prune: p };
         let first = plan(&a, &b, &opts);
@@ -509,11 +656,11 @@ proptest! {
         // Nothing outside the prune scope, and no user, is ever deleted.
         let scope = a.vhost_names();
         for c in &first.changes {
-            if c.action == Action::Delete {
+            if c.action() == Action::Delete {
                 prop_assert!(p);
-                prop_assert!(!matches!(c.target, Target::User(_) | Target::Vhost(_)));
-                prop_assert!(scope.contains(c.target.vhost().unwrap_or_default()));
-                if let Target::Queue(k) | Target::Exchange(k) = &c.target {
+                prop_assert!(!matches!(c.target(), Target::User(_) | Target::Vhost(_)));
+                prop_assert!(scope.contains(c.target().vhost().unwrap_or_default()));
+                if let Target::Queue(k) | Target::Exchange(k) = &c.target() {
                     prop_assert!(!k.name.starts_with("amq."));
                 }
             }
@@ -523,11 +670,11 @@ proptest! {
     #[test]
     fn changes_come_in_dependency_order(a in state(), b in state()) {
         let p = plan(&desired(a), &b, &prune());
-        let first_delete = p.changes.iter().position(|c| c.action == Action::Delete)
+        let first_delete = p.changes.iter().position(|c| c.action() == Action::Delete)
             .unwrap_or(p.changes.len());
         let (fwd, del) = p.changes.split_at(first_delete);
-        prop_assert!(fwd.windows(2).all(|w| w[0].target.rank() <= w[1].target.rank()));
-        prop_assert!(del.windows(2).all(|w| w[0].target.rank() >= w[1].target.rank()));
-        prop_assert!(del.iter().all(|c| c.action == Action::Delete));
+        prop_assert!(fwd.windows(2).all(|w| w[0].target().rank() <= w[1].target().rank()));
+        prop_assert!(del.windows(2).all(|w| w[0].target().rank() >= w[1].target().rank()));
+        prop_assert!(del.iter().all(|c| c.action() == Action::Delete));
     }
 }

@@ -55,20 +55,20 @@ impl Serialize for Changes<'_> {
 
 fn change(c: &Change) -> Value {
     let mut m = Map::new();
-    m.insert("action".into(), Value::from(c.action.as_str()));
-    m.insert("target".into(), target(&c.target));
-    m.insert("description".into(), Value::from(c.target.to_string()));
+    m.insert("action".into(), Value::from(c.action().as_str()));
+    m.insert("target".into(), target(&c.target()));
+    m.insert("description".into(), Value::from(c.target().to_string()));
     m.insert(
         "fields".into(),
         serde_json::to_value(&c.fields).unwrap_or(Value::Null),
     );
-    if let Some(n) = c.messages {
+    if let Some(n) = c.messages() {
         m.insert("messages".into(), Value::from(n));
     }
-    if !c.rebind.is_empty() {
+    if !c.rebind().is_empty() {
         m.insert(
             "rebind".into(),
-            Value::Array(c.rebind.iter().map(binding).collect()),
+            Value::Array(c.rebind().iter().map(binding).collect()),
         );
     }
     Value::Object(m)

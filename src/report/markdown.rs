@@ -24,7 +24,7 @@ pub fn render(out: &mut dyn Write, plan: &Plan) -> std::io::Result<()> {
             if replaces.len() == 1 { "" } else { "s" }
         )?;
         for c in &replaces {
-            writeln!(out, "> - {}", c.target)?;
+            writeln!(out, "> - {}", c.target())?;
         }
         writeln!(out)?;
     }
@@ -35,9 +35,9 @@ pub fn render(out: &mut dyn Write, plan: &Plan) -> std::io::Result<()> {
             "> [!CAUTION]\n> Messages would be lost (needs `--allow-data-loss`):"
         )?;
         for c in &losses {
-            match c.messages {
-                Some(n) => writeln!(out, "> - {} holds {n} messages", c.target)?,
-                None => writeln!(out, "> - {} may hold messages (count unknown)", c.target)?,
+            match c.messages() {
+                Some(n) => writeln!(out, "> - {} holds {n} messages", c.target())?,
+                None => writeln!(out, "> - {} may hold messages (count unknown)", c.target())?,
             }
         }
         writeln!(out)?;

@@ -99,8 +99,12 @@ pub fn drift_line(pruned: &Plan) -> Option<String> {
         ("policy", "policies", 0),
         ("permission", "permissions", 0),
     ];
-    for c in pruned.changes.iter().filter(|c| c.action == Action::Delete) {
-        let kind = match c.target {
+    for c in pruned
+        .changes
+        .iter()
+        .filter(|c| c.action() == Action::Delete)
+    {
+        let kind = match c.target() {
             Target::Exchange(_) => "exchange",
             Target::Queue(_) => "queue",
             Target::Binding(_) => "binding",
@@ -145,14 +149,7 @@ mod tests {
     use crate::state::EntityKey;
 
     fn delete(target: Target) -> Change {
-        Change {
-            action: Action::Delete,
-            target,
-            fields: vec![],
-            messages: None,
-            definition: None,
-            rebind: vec![],
-        }
+        Change::sample(Action::Delete, target, vec![])
     }
 
     #[test]
@@ -190,13 +187,12 @@ mod tests {
             old: Some(Value::from(1)),
             new: new.map(Value::from),
         };
-        let replace = |fields| Change {
-            action: Action::Replace,
-            target: Target::Queue(EntityKey::new("/", "q")),
-            fields,
-            messages: None,
-            definition: None,
-            rebind: vec![],
+        let replace = |fields| {
+            Change::sample(
+                Action::Replace,
+                Target::Queue(EntityKey::new("/", "q")),
+                fields,
+            )
         };
         let ttl = replace(vec![
             field("arguments.x-message-ttl", Some(5)),

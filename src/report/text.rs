@@ -20,10 +20,15 @@ pub(crate) fn colour(action: Action) -> &'static str {
 
 /// The line that heads a change, without colour.
 pub fn headline(c: &Change) -> String {
-    let mut line = format!("{} {} {}", c.action.symbol(), c.action.as_str(), c.target);
-    line.push_str(&created_attributes(c.action, &c.fields));
-    if let Some(n) = c.messages
-        && matches!(c.action, Action::Replace | Action::Delete)
+    let mut line = format!(
+        "{} {} {}",
+        c.action().symbol(),
+        c.action().as_str(),
+        c.target()
+    );
+    line.push_str(&created_attributes(c.action(), &c.fields));
+    if let Some(n) = c.messages()
+        && matches!(c.action(), Action::Replace | Action::Delete)
     {
         line.push_str(&format!(
             " (holds {n} message{})",
@@ -36,10 +41,10 @@ pub fn headline(c: &Change) -> String {
 /// The indented lines under a change: `field: old -> new`, then what a replace rebinds.
 pub fn detail_lines(c: &Change) -> Vec<String> {
     let mut lines = Vec::new();
-    if matches!(c.action, Action::Update | Action::Replace) {
+    if matches!(c.action(), Action::Update | Action::Replace) {
         lines.extend(c.fields.iter().map(field_line));
     }
-    for b in &c.rebind {
+    for b in c.rebind() {
         lines.push(format!("rebind: {b}"));
     }
     if let Some(note) = policy_note(c) {
@@ -67,7 +72,7 @@ const POLICY_KEYS: &[(&str, &str)] = &[
 /// For a queue replaced only because of a TTL, length or dead-letter argument the file
 /// sets: the note that a policy could change it in place.
 pub fn policy_note(c: &Change) -> Option<String> {
-    if c.action != Action::Replace || !matches!(c.target, crate::plan::Target::Queue(_)) {
+    if c.action() != Action::Replace || !matches!(c.target(), crate::plan::Target::Queue(_)) {
         return None;
     }
     let policy_key = |field: &str| {
@@ -108,7 +113,7 @@ pub fn render(out: &mut dyn Write, plan: &Plan, color: bool) -> std::io::Result<
     for c in &plan.changes {
         let head = headline(c);
         if color {
-            writeln!(out, "{}{head}{RESET}", colour(c.action))?;
+            writeln!(out, "{}{head}{RESET}", colour(c.action()))?;
         } else {
             writeln!(out, "{head}")?;
         }

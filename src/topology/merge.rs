@@ -6,6 +6,7 @@
 //! file and position it came from, and errors later point into the right file.
 
 use crate::source::node::{Entry, Node, NodeKind};
+use crate::topology::identity::binding_arguments;
 use crate::topology::model::DEFAULT_VHOST;
 
 /// Merge `overlay` onto `base` (both whole documents).
@@ -118,9 +119,11 @@ fn identity(list: &str, item: &Node, default_vhost: &str) -> Option<String> {
                 item.get("routing_keys")
                     .map(|n| n.to_json().to_string())
                     .unwrap_or_default(),
-                item.get("arguments")
-                    .map(|n| canonical_json(&n.to_json()))
-                    .unwrap_or_else(|| "{}".into()),
+                match item.get("arguments").map(Node::to_json) {
+                    Some(serde_json::Value::Object(m)) => binding_arguments(&m),
+                    Some(other) => other.to_string(),
+                    None => binding_arguments([]),
+                },
             )
         }
         _ => return None,
@@ -133,14 +136,6 @@ fn text(n: &Node) -> String {
         NodeKind::Str { value, .. } => value.clone(),
         _ => n.to_json().to_string(),
     }
-}
-
-fn canonical_json(v: &serde_json::Value) -> String {
-    let sorted: std::collections::BTreeMap<String, serde_json::Value> = match v {
-        serde_json::Value::Object(m) => m.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-        _ => return v.to_string(),
-    };
-    serde_json::to_string(&sorted).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //! Every stage collects all its problems before the pipeline stops, so a broken file is
 //! reported whole. Later commands only ever see a [`Valid`] topology.
 
+pub mod identity;
 pub mod interpolate;
 pub mod merge;
 pub mod message_schema;

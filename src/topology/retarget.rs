@@ -6,7 +6,7 @@
 //! under `vhosts` (its metadata). Entities in other vhosts stay where they are.
 
 use super::model::Topology;
-use crate::state::DEFAULT_VHOST;
+use crate::topology::model::DEFAULT_VHOST;
 
 /// Move what `topo` puts in its default vhost to `name`.
 pub fn retarget(topo: &mut Topology, name: &str) {

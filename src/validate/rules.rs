@@ -3,14 +3,14 @@
 //! Every rule has a stable code (see [`crate::diag::codes`]) and a test in
 //! `tests/validate_corpus.rs` with a failing and a passing case.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use serde_json::Value;
 
 use crate::diag::{Diagnostic, codes, did_you_mean};
 use crate::source::Sources;
 use crate::source::node::Node;
-use crate::state::DEFAULT_VHOST;
+use crate::state::{BindingKey, DEFAULT_VHOST};
 use crate::topology::model::{DestinationType, Queue, QueueType, Runtime, Topology, TransportKind};
 
 /// Exchanges every vhost has; bindings may use them as sources.
@@ -175,29 +175,13 @@ fn duplicates(cx: &mut Ctx) {
             "from",
         ),
     ];
-    // Bindings: identity per expanded routing key.
-    let mut binding_ids = Vec::new();
+    // Bindings: the identity the normalized state gives them (one per routing key), so
+    // that two entries normalization would merge are reported, never silently merged.
+    let mut binding_ids: Vec<BindingKey> = Vec::new();
     let mut binding_at = Vec::new();
     for (i, b) in t.bindings.iter().enumerate() {
-        let args = if b.arguments.is_empty() {
-            String::new()
-        } else {
-            serde_json::to_string(&b.arguments.iter().collect::<BTreeMap<_, _>>())
-                .unwrap_or_default()
-        };
-        let keys: Vec<String> = match (&b.routing_keys, &b.routing_key) {
-            (Some(k), _) => k.clone(),
-            (None, Some(k)) => vec![k.clone()],
-            (None, None) => vec![String::new()],
-        };
-        for k in keys {
-            binding_ids.push(format!(
-                "{}\u{0}{}\u{0}{:?}\u{0}{}\u{0}{k}\u{0}{args}",
-                cx.vhost(&b.vhost),
-                b.source,
-                b.destination_type.unwrap_or(DestinationType::Queue),
-                b.destination
-            ));
+        for key in BindingKey::of_file(b, cx.vhost(&b.vhost)) {
+            binding_ids.push(key);
             binding_at.push(i);
         }
     }
@@ -226,9 +210,9 @@ fn duplicates(cx: &mut Ctx) {
             }
         }
     }
-    let mut seen: HashMap<&str, usize> = HashMap::new();
+    let mut seen: HashMap<&BindingKey, usize> = HashMap::new();
     for (id, &i) in binding_ids.iter().zip(&binding_at) {
-        if let Some(first) = seen.get(id.as_str()).copied() {
+        if let Some(first) = seen.get(id).copied() {
             if first != i {
                 let first_span = cx.tree.locate(&format!("/bindings/{first}"));
                 cx.error(codes::DUPLICATE, format!("/bindings/{i}"), "duplicate binding".to_string())
