@@ -315,7 +315,7 @@ fn inline(v: &Value) -> String {
         Value::Null => "null".into(),
         Value::Bool(b) => b.to_string(),
         Value::Number(n) => n.to_string(),
-        Value::String(s) => scalar_str(s),
+        Value::String(s) => value_str(s),
         Value::Array(a) => format!("[{}]", a.iter().map(inline).collect::<Vec<_>>().join(", ")),
         Value::Object(m) => format!(
             "{{{}}}",
@@ -324,6 +324,16 @@ fn inline(v: &Value) -> String {
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
+    }
+}
+
+/// A string value: `${` written as `$${`, since loading interpolates values (never keys)
+/// and would otherwise expand, or fail on, text the broker holds literally.
+fn value_str(s: &str) -> String {
+    if s.contains("${") {
+        scalar_str(&s.replace("${", "$${"))
+    } else {
+        scalar_str(s)
     }
 }
 
@@ -360,5 +370,13 @@ mod tests {
         assert_eq!(scalar_str("123"), "\"123\"");
         assert_eq!(scalar_str(""), "\"\"");
         assert_eq!(scalar_str("x-match"), "x-match");
+    }
+
+    #[test]
+    fn values_escape_interpolation_and_keys_do_not() {
+        assert_eq!(inline(&Value::from("a ${B} $${c}")), "\"a $${B} $$${c}\"");
+        assert_eq!(inline(&Value::from("cost $5")), "\"cost $5\"");
+        let m = serde_json::json!({"${k}": "${v}"});
+        assert_eq!(inline(&m), "{\"${k}\": \"$${v}\"}");
     }
 }

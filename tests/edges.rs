@@ -385,3 +385,29 @@ fn a_queue_whose_count_is_unknown_needs_allow_data_loss() {
     assert_eq!(losses.len(), 1, "{losses:?}");
     assert!(losses[0].contains("gone"), "{losses:?}");
 }
+
+// ---- item 15: diff compares the source text of service env ----
+
+#[test]
+fn diff_compares_service_env_as_written_and_never_prints_its_values() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let svc = |var: &str| {
+        format!(
+            "version: 1\nservices:\n  - name: api\n    image: reg/api:1\n    env: {{API_TOKEN: \"${{{var}}}\", DB: \"https://app:${{PW}}@db\"}}\n"
+        )
+    };
+    write(dir.path(), "old.yaml", &svc("TOKEN"));
+    write(dir.path(), "new.yaml", &svc("TOKEN2"));
+    for format in ["text", "json", "markdown"] {
+        let out = topo(
+            &["diff", "old.yaml", "new.yaml", "--format", format],
+            dir.path(),
+            // TOKEN2 is unset where the review runs: that is no error.
+            &[("TOKEN", "tok-s3cret-1"), ("PW", "pw-s3cret-2")],
+        );
+        let all = text(&out.stdout) + &text(&out.stderr);
+        assert_ne!(out.status.code(), Some(1), "{format}: {all}");
+        assert!(!all.contains("s3cret"), "{format}: {all}");
+        assert!(all.contains("${TOKEN2}"), "{format}: {all}");
+    }
+}

@@ -97,7 +97,9 @@ proptest! {
 
     #[test]
     fn topologies_round_trip(topo in topology()) {
-        let text = serde_json::to_string_pretty(&topo).expect("serializes");
+        // Through export's YAML emitter, so its quoting and `$${` escaping are what is
+        // tested (JSON would skip both).
+        let text = topo::export::to_yaml(&topo, "round trip");
         let loaded = load_text(&text);
         let diags: Vec<_> = loaded.diagnostics.iter().map(|d| d.message.clone()).collect();
         prop_assert!(!loaded.has_errors(), "{diags:?}\n{text}");
@@ -129,8 +131,9 @@ fn topology() -> impl Strategy<Value = Topology> {
             ),
             8,
         ),
+        prop::collection::vec("[a-z $#{}:'\"\\-]{0,16}", 6),
     )
-        .prop_map(|(exchanges, queues, bindings, queue_opts)| {
+        .prop_map(|(exchanges, queues, bindings, queue_opts, notes)| {
             let exchanges: Vec<String> = exchanges.into_iter().map(|e| format!("x-{e}")).collect();
             let queues: Vec<String> = queues.into_iter().collect();
             let mut t = Topology {
@@ -150,6 +153,11 @@ fn topology() -> impl Strategy<Value = Topology> {
                     arguments: Default::default(),
                 })
                 .collect();
+            // Text the broker holds literally: `${`, `$${`, quotes, `#`, YAML indicators.
+            for (x, note) in t.exchanges.iter_mut().zip(&notes) {
+                x.arguments
+                    .insert("x-note".into(), serde_json::Value::from(note.clone()));
+            }
             t.queues = queues
                 .iter()
                 .zip(queue_opts)

@@ -53,7 +53,7 @@ fn load_side(
     files: &dyn FileSource,
     color: ColorChoice,
 ) -> Result<Topology, ExitStatus> {
-    let loaded = crate::validate::load_with(path, files, &EnvSource::Process);
+    let loaded = crate::validate::load_with(path, files, &EnvSource::ProcessKeepingServiceEnv);
     let mut err = std::io::stderr().lock();
     if !loaded.diagnostics.is_empty() {
         let _ = crate::diag::render_text(

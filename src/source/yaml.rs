@@ -74,15 +74,27 @@ pub fn parse(text: &str, file: FileId) -> Result<Node, Diagnostic> {
                 }
             }
             Event::Alias { anchor } => {
-                let (node, size) = b.anchors.get(&anchor).cloned().ok_or_else(|| {
+                let unknown = || {
                     Diagnostic::error(
                         codes::YAML_STRUCTURE,
                         format!("alias `*{anchor}` to an unknown anchor"),
                     )
                     .at(Span::new(file, start, end))
                     .hint(format!("define `&{anchor}` before using `*{anchor}`"))
-                })?;
+                };
+                // Count first, clone after: an alias that would pass the budget is refused
+                // before its copy is made, so memory stays within what the budget implies.
+                let size = b
+                    .anchors
+                    .get(&anchor)
+                    .map(|(_, n)| *n)
+                    .ok_or_else(unknown)?;
                 b.count(size, start, end)?;
+                let node = b
+                    .anchors
+                    .get(&anchor)
+                    .map(|(n, _)| n.clone())
+                    .ok_or_else(unknown)?;
                 b.push(node)?;
             }
             Event::Scalar {

@@ -21,6 +21,7 @@ use crate::source::{Sources, Span};
 pub struct Vars {
     env: Option<HashMap<String, String>>,
     dotenv: HashMap<String, String>,
+    keep_service_env: bool,
 }
 
 impl Vars {
@@ -29,12 +30,23 @@ impl Vars {
         Vars {
             env: Some(env),
             dotenv,
+            keep_service_env: false,
         }
     }
 
     /// The process environment over the `.env` variables.
     pub fn from_process(dotenv: HashMap<String, String>) -> Vars {
-        Vars { env: None, dotenv }
+        Vars {
+            env: None,
+            dotenv,
+            keep_service_env: false,
+        }
+    }
+
+    /// Leave the values of services' `env` as written (see `EnvSource`).
+    pub fn keeping_service_env(mut self) -> Vars {
+        self.keep_service_env = true;
+        self
     }
 
     /// The value of `name`, `None` when unset, or why it cannot be used.
@@ -63,7 +75,7 @@ pub fn interpolate_tree(
 ) {
     match &mut node.kind {
         NodeKind::Str { value, plain } => {
-            if !value.contains('$') {
+            if !value.contains('$') || (vars.keep_service_env && is_service_env(path)) {
                 return;
             }
             match interpolate(value, vars) {
@@ -111,6 +123,15 @@ pub fn interpolate_tree(
         }
         _ => {}
     }
+}
+
+/// `/services/N/env/KEY`: the value of a service's environment entry.
+fn is_service_env(path: &str) -> bool {
+    let mut parts = path.split('/').skip(1);
+    parts.next() == Some("services")
+        && parts.next().is_some_and(|n| n.parse::<usize>().is_ok())
+        && parts.next() == Some("env")
+        && parts.next().is_some()
 }
 
 /// Narrow a value's span to the `${...}` at `offset..offset+len` (bytes of the value) when

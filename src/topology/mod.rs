@@ -60,6 +60,10 @@ pub enum EnvSource {
     Process,
     /// A fixed set (tests), still over the `.env` file.
     Fixed(HashMap<String, String>),
+    /// The process environment, but service `env` values keep their source text: `topo
+    /// diff` compares what the file says, so a review never prints a deploy-time secret
+    /// and a `${VAR}` without default does not fail where the variable is not set.
+    ProcessKeepingServiceEnv,
 }
 
 /// The result of loading: always the sources (for rendering diagnostics), the topology
@@ -128,6 +132,7 @@ pub fn read(path: &Path, files: &dyn FileSource, env: &EnvSource) -> Loaded {
     let dotenv = read_dotenv(path, files, &mut loaded);
     let vars = match env {
         EnvSource::Process => Vars::from_process(dotenv),
+        EnvSource::ProcessKeepingServiceEnv => Vars::from_process(dotenv).keeping_service_env(),
         EnvSource::Fixed(map) => Vars::new(map.clone(), dotenv),
     };
     let mut path_buf = String::new();
