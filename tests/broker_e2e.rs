@@ -32,7 +32,14 @@ fn dev_topology_serves_the_seed_rpc_clients() {
     .unwrap();
     let password = format!("e2e-{:08x}", rand::random::<u32>());
     v.user_named("python-service");
-    let env = [("PYTHON_SERVICE_PASSWORD", password.as_str())];
+    // The callers' users of the shipped file (services name their broker user).
+    v.user_named("api-gateway");
+    v.user_named("service-a");
+    let env = [
+        ("PYTHON_SERVICE_PASSWORD", password.as_str()),
+        ("API_GATEWAY_PASSWORD", password.as_str()),
+        ("SERVICE_A_PASSWORD", password.as_str()),
+    ];
 
     let out = v.topo(&["apply", path_str(&overlay)], &env);
     assert_eq!(code(&out), 0, "{}\n{}", stdout(&out), stderr(&out));

@@ -324,5 +324,8 @@ fn what_a_render_changes_is_said_on_stderr() {
         err.contains("service `b` consumes a queue: min replicas raised from 0 to 1"),
         "{err}"
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("--min-replicas 1 --max-replicas 2"));
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains(r#""scale":{"minReplicas":1,"maxReplicas":2}"#)
+    );
 }

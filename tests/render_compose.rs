@@ -1,5 +1,7 @@
 //! `topo render compose`: the file validates against the Compose Specification's JSON
-//! Schema (vendored in ../shared/vendor), passes the checks the schema misses, and carries
+//! Schema (vendored in tests/vendor), passes the checks the schema misses and the real
+//! Compose's `config` check (`$TOPO_COMPOSE`, docker-compose 2.x, required in CI by
+//! TOPO_REQUIRE_COMPOSE=1), converges the broker before the services start, and carries
 //! every value through YAML and compose interpolation unchanged.
 
 mod render_common;
@@ -11,7 +13,7 @@ use serde_json::Value;
 use topo::source::FileId;
 
 fn compose_schema() -> jsonschema::Validator {
-    let path = root().join("../shared/vendor/compose-spec.json");
+    let path = root().join("tests/vendor/compose-spec.json");
     let text =
         std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
     let schema: Value = serde_json::from_str(&text).unwrap();
@@ -108,6 +110,7 @@ fn shipped_topologies_render_valid_compose_files() {
             services.keys().collect::<Vec<_>>(),
             [
                 "rabbitmq",
+                "topo-apply",
                 "api-gateway",
                 "service-a",
                 "service-b",
@@ -127,6 +130,66 @@ fn shipped_topologies_render_valid_compose_files() {
                 "{name}"
             );
         }
+        // The apply step: after the broker is healthy, before every service, as admin,
+        // with the rendered topology mounted.
+        let apply = &services["topo-apply"];
+        assert_eq!(
+            apply["depends_on"]["rabbitmq"]["condition"],
+            "service_healthy"
+        );
+        assert_eq!(apply["restart"], "no");
+        assert_eq!(
+            apply["environment"]["TOPO_AMQP_URL"],
+            "amqp://rabbitmq:5672"
+        );
+        assert_eq!(
+            apply["environment"]["TOPO_MANAGEMENT_URL"],
+            "http://rabbitmq:15672"
+        );
+        assert_eq!(
+            apply["environment"]["RABBITMQ_PASSWORD"],
+            "${RABBITMQ_PASSWORD:?set RABBITMQ_PASSWORD in .env or the environment}"
+        );
+        let command = apply["command"].as_array().unwrap();
+        assert_eq!(command[0], "apply");
+        assert_eq!(apply["configs"][0]["target"], *command.last().unwrap());
+        let content = doc["configs"]["topology"]["content"].as_str().unwrap();
+        // `$` doubled for compose; the digest is of the topology compose hands over.
+        let topology = content.replace("$$", "$");
+        let digest = text
+            .lines()
+            .find_map(|l| l.strip_prefix("# topology sha256: "))
+            .unwrap();
+        assert_eq!(sha256_hex(&topology), digest);
+        assert_eq!(apply["environment"]["TOPO_TOPOLOGY_SHA256"], digest);
+        let topology: Value = serde_json::from_str(&topology).unwrap();
+        assert!(topology.get("services").is_none());
+        assert_eq!(topology["users"].as_array().unwrap().len(), 3);
+        for (name, svc) in services
+            .iter()
+            .filter(|(n, _)| !matches!(n.as_str(), "rabbitmq" | "topo-apply"))
+        {
+            assert_eq!(
+                svc["depends_on"]["topo-apply"]["condition"], "service_completed_successfully",
+                "{name}"
+            );
+            // Least privilege: no service sees the admin password.
+            let env = svc["environment"].as_object().cloned().unwrap_or_default();
+            assert!(
+                env.values().all(|v| !v
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("RABBITMQ_PASSWORD:")),
+                "{name}: {env:?}"
+            );
+        }
+        let py = &services["python-service"]["environment"];
+        assert_eq!(py["RABBITMQ_USER"], "python-service");
+        assert_eq!(
+            py["RABBITMQ_PASSWORD"],
+            "${PYTHON_SERVICE_PASSWORD:?set PYTHON_SERVICE_PASSWORD in .env or the environment}"
+        );
+        assert!(services["service-b"].get("environment").is_none());
         let gw = &services["api-gateway"]["environment"];
         assert_eq!(gw["SERVICE_A_HOST"], "service-a");
         assert_eq!(gw["SERVICE_A_PORT"], "3003");
@@ -146,6 +209,19 @@ fn shipped_topologies_render_valid_compose_files() {
     assert_eq!(
         prod["services"]["rabbitmq"]["image"],
         "rabbitmq:3.13-management"
+    );
+    // Compose's spelling of the file's `1Gi` / `0.5Gi`.
+    assert_eq!(
+        prod["services"]["api-gateway"]["deploy"]["resources"]["limits"]["memory"],
+        "1g"
+    );
+    assert_eq!(
+        prod["services"]["service-b"]["deploy"]["resources"]["limits"]["memory"],
+        "0.5g"
+    );
+    assert_eq!(
+        prod["services"]["rabbitmq"]["deploy"]["resources"]["limits"]["memory"],
+        "2g"
     );
     assert_eq!(
         prod["services"]["api-gateway"]["image"],
@@ -225,6 +301,10 @@ fn hostile_values_survive_yaml_and_compose_interpolation() {
         assert_eq!(got.replace("$$", "$"), *v);
     }
     assert_eq!(doc["services"]["api"]["command"][2], "echo $$HOME");
+    let vars = [("RABBITMQ_USER", "u"), ("RABBITMQ_PASSWORD", "p")];
+    if let Some(r) = compose_config(&text, &vars) {
+        assert_eq!(r, Ok(()), "{text}");
+    }
 }
 
 #[test]
@@ -256,6 +336,14 @@ fn secrets_are_required_references_never_values() {
         keys,
         ["RABBITMQ_PASSWORD=", "RABBITMQ_USER=", "SHOP_DB_PASSWORD="]
     );
+    let vars = [
+        ("RABBITMQ_USER", "u"),
+        ("RABBITMQ_PASSWORD", "p"),
+        ("SHOP_DB_PASSWORD", "s"),
+    ];
+    if let Some(r) = compose_config(&text, &vars) {
+        assert_eq!(r, Ok(()), "{text}");
+    }
 }
 
 #[test]
@@ -269,4 +357,94 @@ fn renders_are_byte_identical_across_runs() {
             "{target}: one trailing newline"
         );
     }
+}
+
+/// The variables the shipped files' compose renders need, as a `.env` would give them.
+const COMPOSE_ENV: &[(&str, &str)] = &[
+    ("RABBITMQ_USER", "admin"),
+    ("RABBITMQ_PASSWORD", "admin-pw"),
+    ("PYTHON_SERVICE_PASSWORD", "py-pw"),
+    ("API_GATEWAY_PASSWORD", "gw-pw"),
+    ("SERVICE_A_PASSWORD", "a-pw"),
+];
+
+#[test]
+fn the_real_compose_accepts_every_shipped_render() {
+    for file in ["topologies/dev.yaml", "topologies/prod.yaml"] {
+        let text = render(&root(), "compose", file, FIXED_ENV);
+        match compose_config(&text, COMPOSE_ENV) {
+            None => return,
+            Some(r) => assert_eq!(r, Ok(()), "{file}:\n{text}"),
+        }
+        // Compose itself stops on a missing password, naming it.
+        let without: Vec<(&str, &str)> = COMPOSE_ENV
+            .iter()
+            .filter(|(k, _)| *k != "SERVICE_A_PASSWORD")
+            .copied()
+            .collect();
+        let err = compose_config(&text, &without).unwrap().unwrap_err();
+        assert!(err.contains("SERVICE_A_PASSWORD"), "{err}");
+    }
+}
+
+#[test]
+fn the_real_compose_refuses_what_the_schema_lets_through() {
+    // The reason the real tool judges too: the schema passes `1Gi`, Compose refuses it.
+    let text = "services:\n  a:\n    image: x\n    deploy: {resources: {limits: {memory: 1Gi}}}\n";
+    assert!(compose_schema().is_valid(&parse(text)));
+    if let Some(r) = compose_config(text, &[]) {
+        let err = r.unwrap_err();
+        assert!(err.contains("invalid suffix"), "{err}");
+    }
+}
+
+/// Issue 10 item 14: an env value written with `${...}` stays a compose reference, so the
+/// value at render time never lands in the file; Compose fills it when it runs.
+#[test]
+fn interpolated_env_values_stay_compose_references() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_topology(
+        dir.path(),
+        "topo.yaml",
+        "version: 1\nname: shop\nservices:\n  - name: api\n    image: api:1\n    env:\n      API_TOKEN: \"${TOKEN}\"\n      DB_URL: \"https://user:${PW}@db/$$HOME?${REGION:-eu}\"\n",
+    );
+    let text = render(
+        dir.path(),
+        "compose",
+        &file,
+        &[("TOKEN", "tok-at-render"), ("PW", "pw-at-render")],
+    );
+    assert!(
+        !text.contains("tok-at-render") && !text.contains("pw-at-render"),
+        "{text}"
+    );
+    let doc = parse(&text);
+    let env = &doc["services"]["api"]["environment"];
+    assert_eq!(
+        env["API_TOKEN"],
+        "${TOKEN?set TOKEN in .env or the environment}"
+    );
+    assert_eq!(
+        env["DB_URL"],
+        "https://user:${PW?set PW in .env or the environment}@db/$$$$HOME?${REGION:-eu}"
+    );
+    assert!(problems(&doc).is_empty());
+    let admin = [("RABBITMQ_USER", "u"), ("RABBITMQ_PASSWORD", "p")];
+    let mut vars = admin.to_vec();
+    vars.extend([("TOKEN", "t"), ("PW", "w")]);
+    if let Some(r) = compose_config(&text, &vars) {
+        assert_eq!(r, Ok(()), "{text}");
+        let err = compose_config(&text, &admin).unwrap().unwrap_err();
+        assert!(err.contains("TOKEN") || err.contains("PW"), "{err}");
+    }
+    let example = render(
+        dir.path(),
+        "env-example",
+        &file,
+        &[("TOKEN", "t"), ("PW", "w")],
+    );
+    assert!(
+        example.contains("\nTOKEN=\n") && example.contains("\nPW=\n"),
+        "{example}"
+    );
 }

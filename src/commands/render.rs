@@ -85,7 +85,16 @@ pub fn run(args: RenderArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
         Err(status) => return Ok(status),
     };
     let file = crate::source::display_path(&path);
-    let text = render::render(&templates, &args.target, &valid.topology, &file)?;
+    let tree = valid.tree.to_json();
+    let raw = render::raw_env(&valid.tree, &valid.sources);
+    let text = render::render(
+        &templates,
+        &args.target,
+        &valid.topology,
+        &tree,
+        &raw,
+        &file,
+    )?;
     for note in render::notes(&valid.topology, &args.target) {
         eprintln!("note: {note}");
     }

@@ -111,7 +111,7 @@ pub fn yaml_scalar(value: &Value, compose: bool) -> Result<String, Error> {
 /// JSON leaves some characters raw that YAML forbids or reads as line breaks (DEL, C1
 /// controls, NEL, the Unicode line and paragraph separators, BOM, non-characters). They
 /// can only occur inside strings here, where `\uXXXX` means the same to both.
-fn yaml_printable(json: &str) -> String {
+pub fn yaml_printable(json: &str) -> String {
     let needs = |c: char| {
         matches!(
             c,
@@ -172,6 +172,21 @@ pub fn compose_required(value: &Value) -> Result<Value, Error> {
     let reference = format!("${{{name}:?set {name} in .env or the environment}}");
     let quoted = serde_json::to_string(&reference).map_err(|e| bad(e.to_string()))?;
     Ok(Value::from_safe_string(quoted))
+}
+
+/// `{{ text | shell_single }}`: one single-quoted shell word (`'` written as `'\''`), which
+/// keeps long JSON text readable where `shlex` would switch between quoting styles.
+pub fn shell_single(value: &Value) -> Result<Value, Error> {
+    let text = scalar_text(value, "a shell script")?;
+    if text.contains('\0') {
+        return Err(bad(
+            "a value containing a NUL character cannot be passed to a shell",
+        ));
+    }
+    Ok(Value::from_safe_string(format!(
+        "'{}'",
+        text.replace('\'', "'\\''")
+    )))
 }
 
 /// `{{ "VAR" | shell_ref }}`: `"${VAR}"`, the variable's value at run time as one word.
@@ -251,6 +266,13 @@ mod tests {
         );
         assert!(compose_required(&Value::from("a b")).is_err());
         assert!(shell_ref(&Value::from("$(x)")).is_err());
+        for s in ["{\"a\":\"it's\"}", "", "$(x) `y` \\ \n"] {
+            let word = shell_single(&Value::from(s)).unwrap();
+            assert_eq!(
+                shlex::split(word.as_str().unwrap()),
+                Some(vec![s.to_string()])
+            );
+        }
     }
 
     #[test]

@@ -7,8 +7,10 @@
 //! ([`context`]) is built in a fixed order, so the same topology and environment always
 //! render the same bytes.
 
+pub mod azure_spec;
 pub mod context;
 pub mod escape;
+pub mod references;
 pub mod value;
 
 use std::path::Path;
@@ -17,6 +19,8 @@ use anyhow::{Context as _, bail};
 use minijinja::{Environment, UndefinedBehavior};
 
 use crate::error::Hinted;
+use crate::source::Sources;
+use crate::source::node::{Node, NodeKind};
 use crate::topology::model::Topology;
 use context::Naming;
 
@@ -142,6 +146,7 @@ fn environment(templates: &Templates) -> anyhow::Result<Environment<'static>> {
     env.set_formatter(escape::formatter);
     env.add_filter("compose_required", escape::compose_required);
     env.add_filter("shell_ref", escape::shell_ref);
+    env.add_filter("shell_single", escape::shell_single);
     env.add_filter("env_prefix", |s: &str| context::env_prefix(s));
     // Loaded on demand: a broken template in the directory only fails the targets that
     // use it.
@@ -151,12 +156,14 @@ fn environment(templates: &Templates) -> anyhow::Result<Environment<'static>> {
     Ok(env)
 }
 
-/// Render `target` for a topology. `file` is the topology file as the user named it (it
-/// appears in headers and in the `topo apply` line of the azure script).
+/// Render `target` for a topology. `tree` is the resolved topology as JSON (what the apply
+/// step applies); `file` is the topology file as the user named it (for headers).
 pub fn render(
     templates: &Templates,
     target: &str,
     topo: &Topology,
+    tree: &serde_json::Value,
+    raw_env: &context::RawEnv,
     file: &str,
 ) -> anyhow::Result<String> {
     let name = templates.template_for(target)?.to_string();
@@ -165,10 +172,7 @@ pub fn render(
     } else {
         Naming::Compose
     };
-    if naming == Naming::Azure {
-        azure_command_check(topo)?;
-    }
-    let ctx = context::build(topo, target, file, naming);
+    let ctx = context::build(topo, tree, raw_env, target, file, naming)?;
     let env = environment(templates)?;
     let tmpl = env
         .get_template(&name)
@@ -179,6 +183,37 @@ pub fn render(
         Ok(text) => Ok(text),
         Err(e) => bail!("cannot render template `{name}`: {e}"),
     }
+}
+
+/// The source text of every service env value written with a `${...}` reference (before
+/// the loader interpolated it), so renders can keep the reference instead of writing the
+/// value it had on the machine that rendered.
+pub fn raw_env(tree: &Node, sources: &Sources) -> context::RawEnv {
+    let mut out = context::RawEnv::new();
+    let Some(NodeKind::Seq(services)) = tree.get("services").map(|n| &n.kind) else {
+        return out;
+    };
+    for (i, service) in services.iter().enumerate() {
+        let Some(NodeKind::Map(entries)) = service.get("env").map(|n| &n.kind) else {
+            continue;
+        };
+        for e in entries {
+            let Some(file) = sources.get(e.value.span.file) else {
+                continue;
+            };
+            let text = file.slice(e.value.span);
+            if !text.contains("${") {
+                continue;
+            }
+            // The scalar as written (quoted, plain or block), decoded but not interpolated.
+            if let Ok(node) = crate::source::yaml::parse(text, e.value.span.file)
+                && let Some(raw) = node.as_str()
+            {
+                out.insert((i, e.key.clone()), raw.to_string());
+            }
+        }
+    }
+    out
 }
 
 /// What a render changes or leaves out of the topology, for stderr: things a user should
@@ -213,29 +248,6 @@ pub fn notes(topo: &Topology, target: &str) -> Vec<String> {
         }
     }
     out
-}
-
-/// `az containerapp` parses `--command` / `--args` with argparse, which takes a word
-/// starting with `-` for an option of its own (Azure/azure-cli#27011,
-/// microsoft/azure-container-apps#976), and reads a word starting with `@` as the path of
-/// a file whose contents it sends instead: the deploy would fail half-way, or ship a file
-/// of the deploy machine to Azure, so refuse both here.
-fn azure_command_check(topo: &Topology) -> anyhow::Result<()> {
-    for s in &topo.services {
-        let Some(cmd) = &s.command else { continue };
-        if let Some(word) = cmd.iter().find(|w| w.starts_with(['-', '@'])) {
-            return Err(Hinted::new(
-                format!(
-                    "service `{}`: command word `{word}` starts with `{}`, which `az containerapp --command/--args` cannot pass as it is",
-                    s.name,
-                    &word[..1]
-                ),
-                "put the command in a script inside the image (e.g. `command: [/app/start.sh]`), or leave `command` out and set it in the image",
-            )
-            .into());
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -49,6 +49,8 @@ pub mod codes {
     pub const AZURE_NAME: &str = "TOPO030";
     /// A `message_schema` file that is missing, not JSON, or not a JSON Schema.
     pub const MESSAGE_SCHEMA: &str = "TOPO032";
+    /// A service's broker user and its permissions (see `validate::service_users`).
+    pub const SERVICE_USER: &str = "TOPO033";
 
     /// Every code above, for the test that each has a failing and a passing case.
     pub const ALL: &[&str] = &[
@@ -84,6 +86,7 @@ pub mod codes {
         AZURE_NAME,
         DEPRECATED_FEATURE,
         MESSAGE_SCHEMA,
+        SERVICE_USER,
     ];
 }
 

@@ -140,7 +140,7 @@ pub struct Broker {
     /// Broker image
     ///
     /// Container image render targets run the broker from. Default
-    /// `rabbitmq:3-management`.
+    /// `rabbitmq:4.3-management`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
 
@@ -848,6 +848,16 @@ pub struct Service {
     /// Plain environment variables. Never secrets: use `secrets` for those.
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub env: IndexMap<String, EnvValue>,
+
+    /// Broker user
+    ///
+    /// The user (from `users`) the service connects to the broker as. Render targets give
+    /// the service this user's name and password (from its `password_env`) and never the
+    /// broker's admin credentials; `topo validate` checks that the user's permissions
+    /// cover what the service's transports do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1))]
+    pub user: Option<String>,
 
     /// Secrets
     ///

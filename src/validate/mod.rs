@@ -6,6 +6,7 @@ pub mod azure_names;
 pub mod message_schema;
 pub mod rules;
 pub mod schema;
+pub mod service_users;
 
 use std::path::Path;
 

@@ -112,6 +112,7 @@ pub fn check(topo: &Topology, tree: &Node, sources: &Sources) -> Vec<Diagnostic>
     literal_secrets(&mut cx);
     deprecated_features(&mut cx);
     cx.out.extend(super::azure_names::check(topo, tree));
+    cx.out.extend(super::service_users::check(topo, tree));
     cx.out
 }
 
