@@ -19,6 +19,7 @@ use serde_json::Value;
 use tokio::sync::Semaphore;
 
 use super::endpoint::Endpoints;
+use super::failover::Proto;
 use crate::state::{Args, BindingKey, EntityKey, ExchangeState, QueueState};
 use crate::topology::model::{DestinationType, QueueType};
 
@@ -108,32 +109,16 @@ impl Amqp {
         {
             return Ok(chans.clone());
         }
-        let url = self.ep.amqp.to_string();
+        // Keep a healthy connection whose channels were retired; otherwise connect anew.
+        let conn = match self.conns.remove(vhost) {
+            Some((conn, _)) if conn.status().connected() => conn,
+            _ => self.connect(vhost).await?,
+        };
+        let url = self.ep.nodes.current(Proto::Amqp).1.to_string();
         let err = |detail: String| AmqpError::Connect {
             url: url.clone(),
             vhost: vhost.to_string(),
             detail: crate::commands::redact(&detail),
-        };
-        // Keep a healthy connection whose channels were retired; otherwise connect anew.
-        let conn = match self.conns.remove(vhost) {
-            Some((conn, _)) if conn.status().connected() => conn,
-            _ => {
-                let uri = self.ep.amqp_uri(vhost);
-                let props = ConnectionProperties::default().with_connection_name("topo".into());
-                match tokio::time::timeout(self.ep.timeout, Connection::connect(&uri, props)).await
-                {
-                    Err(_) => {
-                        return Err(err(format!(
-                            "no answer within {}s",
-                            self.ep.timeout.as_secs()
-                        )));
-                    }
-                    Ok(Err(e)) => {
-                        return Err(err(explain_connect(&e.to_string(), &self.ep.user, vhost)));
-                    }
-                    Ok(Ok(c)) => c,
-                }
-            }
         };
         let want = want.clamp(1, CHANNELS);
         let mut chans = Vec::with_capacity(want);
@@ -146,6 +131,62 @@ impl Amqp {
         }
         self.conns.insert(vhost.to_string(), (conn, chans.clone()));
         Ok(chans)
+    }
+
+    /// A connection to the vhost through the node in use, else through the next nodes in
+    /// turn (each once, each within the timeout). A refused login or vhost is the same on
+    /// every node of a cluster: that ends the search.
+    async fn connect(&self, vhost: &str) -> Result<Connection, AmqpError> {
+        let nodes = &self.ep.nodes;
+        let total = nodes.list(Proto::Amqp).len();
+        let (mut at, _) = nodes.current(Proto::Amqp);
+        let mut tried = 0;
+        loop {
+            let node = nodes.list(Proto::Amqp)[at].clone();
+            let uri = self.ep.amqp_uri_at(&node, vhost);
+            let props = ConnectionProperties::default().with_connection_name("topo".into());
+            let (detail, final_answer) =
+                match tokio::time::timeout(self.ep.timeout, Connection::connect(&uri, props)).await
+                {
+                    Ok(Ok(c)) => {
+                        nodes.settle(Proto::Amqp, at);
+                        nodes.announce(Proto::Amqp, at);
+                        return Ok(c);
+                    }
+                    Err(_) => (
+                        format!("no answer within {}s", self.ep.timeout.as_secs()),
+                        false,
+                    ),
+                    Ok(Err(e)) => {
+                        let text = e.to_string();
+                        let refused = [
+                            "ACCESS_REFUSED",
+                            "ACCESS-REFUSED",
+                            "NOT_ALLOWED",
+                            "NOT-ALLOWED",
+                        ]
+                        .iter()
+                        .any(|w| text.contains(w));
+                        (explain_connect(&text, &self.ep.user, vhost), refused)
+                    }
+                };
+            tried += 1;
+            if final_answer || tried >= total {
+                let url = if tried > 1 {
+                    format!("any node ({})", nodes.describe(Proto::Amqp))
+                } else {
+                    node.to_string()
+                };
+                return Err(AmqpError::Connect {
+                    url,
+                    vhost: vhost.to_string(),
+                    detail: crate::commands::redact(&detail),
+                });
+            }
+            let next = nodes.advance(Proto::Amqp, at);
+            nodes.report_failure(Proto::Amqp, at, &crate::commands::redact(&detail), next);
+            at = next;
+        }
     }
 
     /// Close the vhost's channels (keeping its connection), which frees what lapin
@@ -176,16 +217,49 @@ impl Amqp {
         let mut done = 0usize;
         let mut ops = ops.into_iter().peekable();
         while ops.peek().is_some() {
-            let batch: Vec<Op> = ops.by_ref().take(BATCH).collect();
+            let mut batch: Vec<Op> = ops.by_ref().take(BATCH).collect();
             let at = done;
             let tick = |d: usize| progress(at + d);
-            match self.run_batch(vhost, batch, &tick).await {
-                Ok(n) => done += n,
-                Err(f) => {
-                    return Err(StageFailure {
-                        done: done + f.done,
-                        error: f.error,
-                    });
+            // A batch whose connection was lost (a node that went away) runs again through
+            // the next node, at most once per other node: its operations are idempotent
+            // (the same declares with the same arguments), so nothing lands twice differently.
+            let mut retries = self.ep.nodes.list(Proto::Amqp).len() - 1;
+            loop {
+                // The copy only when there is a node to run it again through.
+                let ops = if retries > 0 {
+                    batch.clone()
+                } else {
+                    std::mem::take(&mut batch)
+                };
+                let len = ops.len();
+                match self.run_batch(vhost, ops, &tick).await {
+                    Ok(n) => {
+                        done += n;
+                        break;
+                    }
+                    Err(f) if retries > 0 && matches!(f.error, AmqpError::Lost { .. }) => {
+                        retries -= 1;
+                        let (i, _) = self.ep.nodes.current(Proto::Amqp);
+                        let next = self.ep.nodes.advance(Proto::Amqp, i);
+                        self.ep.nodes.report_failure(
+                            Proto::Amqp,
+                            i,
+                            &format!(
+                                "{} ({} of {} operations of this batch had landed); running the batch again",
+                                f.error,
+                                f.done,
+                                len
+                            ),
+                            next,
+                        );
+                        self.conns.remove(vhost);
+                    }
+                    Err(f) => {
+                        return Err(StageFailure {
+                            done: done + f.done,
+                            error: f.error,
+                        });
+                    }
                 }
             }
             self.retire_channels(vhost).await;

@@ -2,7 +2,11 @@
 //! file's `broker` section; credentials from URL userinfo, else `RABBITMQ_USER` /
 //! `RABBITMQ_PASSWORD`, else RabbitMQ's `guest`/`guest`. Credentials never go back into
 //! anything printed: [`Endpoints`] shows URLs without userinfo.
+//!
+//! Each URL may be a comma-separated list (the nodes of a cluster): [`Endpoints::nodes`]
+//! holds them all and [`super::failover`] picks the one in use.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -10,6 +14,7 @@ use clap::Args;
 use percent_encoding::percent_decode_str;
 use url::Url;
 
+use super::failover::{Nodes, split_list};
 use crate::commands::Hinted;
 use crate::state::Secret;
 use crate::topology::Topology;
@@ -20,17 +25,19 @@ pub const DEFAULT_MANAGEMENT_URL: &str = "http://localhost:15672";
 /// Connection flags shared by plan, apply and export.
 #[derive(Debug, Clone, Args)]
 pub struct ConnectArgs {
-    /// AMQP URL of the broker (amqp:// or amqps://; userinfo gives the credentials).
+    /// AMQP URL of the broker (amqp:// or amqps://; userinfo gives the credentials), or a
+    /// comma-separated list of a cluster's nodes, tried in turn.
     /// Default: the file's broker.amqp_url, else amqp://localhost:5672.
     #[arg(long, env = "TOPO_AMQP_URL", hide_env_values = true)]
     pub amqp_url: Option<String>,
 
-    /// Management API URL (http:// or https://; userinfo gives the credentials).
+    /// Management API URL (http:// or https://; userinfo gives the credentials), or a
+    /// comma-separated list of a cluster's nodes, in the order of --amqp-url.
     /// Default: the file's broker.management_url, else http://localhost:15672.
     #[arg(long, env = "TOPO_MANAGEMENT_URL", hide_env_values = true)]
     pub management_url: Option<String>,
 
-    /// Time limit of each broker call (e.g. 30s, 2m).
+    /// Time limit of each broker call, per node (e.g. 30s, 2m).
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     pub timeout: Duration,
 }
@@ -38,8 +45,11 @@ pub struct ConnectArgs {
 /// Resolved URLs (no userinfo) and credentials.
 #[derive(Debug, Clone)]
 pub struct Endpoints {
+    /// The first node of each list.
     pub amqp: Url,
     pub management: Url,
+    /// Every node, and the one in use (shared by the clones of one command).
+    pub nodes: Arc<Nodes>,
     pub user: String,
     pub password: Secret,
     pub timeout: Duration,
@@ -53,20 +63,46 @@ impl Endpoints {
         env: &dyn Fn(&str) -> Option<String>,
     ) -> anyhow::Result<Endpoints> {
         let broker = topo.and_then(|t| t.broker.as_ref());
-        let amqp_text = args
-            .amqp_url
-            .clone()
-            .filter(|s| !s.is_empty())
-            .or_else(|| broker.and_then(|b| b.amqp_url.clone()))
-            .unwrap_or_else(|| DEFAULT_AMQP_URL.to_string());
-        let mgmt_text = args
-            .management_url
-            .clone()
-            .filter(|s| !s.is_empty())
-            .or_else(|| broker.and_then(|b| b.management_url.clone()))
-            .unwrap_or_else(|| DEFAULT_MANAGEMENT_URL.to_string());
-        let mut amqp = parse_url(&amqp_text, "AMQP", &["amqp", "amqps"])?;
-        let mut management = parse_url(&mgmt_text, "management", &["http", "https"])?;
+        let pick = |flag: &Option<String>,
+                    file: Option<&crate::topology::model::UrlList>,
+                    default: &str|
+         -> Vec<String> {
+            match flag.as_deref().map(split_list).filter(|l| !l.is_empty()) {
+                Some(list) => list.into_iter().map(String::from).collect(),
+                None => match file.map(|f| f.urls()).filter(|l| !l.is_empty()) {
+                    Some(list) => list.into_iter().map(String::from).collect(),
+                    None => vec![default.to_string()],
+                },
+            }
+        };
+        let amqp_texts = pick(
+            &args.amqp_url,
+            broker.and_then(|b| b.amqp_url.as_ref()),
+            DEFAULT_AMQP_URL,
+        );
+        let mgmt_texts = pick(
+            &args.management_url,
+            broker.and_then(|b| b.management_url.as_ref()),
+            DEFAULT_MANAGEMENT_URL,
+        );
+        let mut amqp_nodes = amqp_texts
+            .iter()
+            .map(|t| parse_url(t, "AMQP", &["amqp", "amqps"]))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let mut mgmt_nodes = mgmt_texts
+            .iter()
+            .map(|t| parse_url(t, "management", &["http", "https"]))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        // Credentials: the first URL that carries them, management list first.
+        let mut amqp = amqp_nodes[0].clone();
+        let mut management = mgmt_nodes
+            .iter()
+            .find(|u| !u.username().is_empty())
+            .unwrap_or(&mgmt_nodes[0])
+            .clone();
+        if let Some(u) = amqp_nodes.iter().find(|u| !u.username().is_empty()) {
+            amqp = u.clone();
+        }
 
         let from_url = |u: &Url| -> Option<(String, String)> {
             if u.username().is_empty() {
@@ -89,25 +125,36 @@ impl Endpoints {
                 _ => None,
             })
             .unwrap_or_else(|| ("guest".into(), "guest".into()));
-        for u in [&mut amqp, &mut management] {
+        for u in amqp_nodes.iter_mut().chain(mgmt_nodes.iter_mut()) {
             let _ = u.set_username("");
             let _ = u.set_password(None);
         }
-        if management.path() == "/" || management.path().is_empty() {
-            management.set_path("/");
+        for u in mgmt_nodes.iter_mut() {
+            if u.path() == "/" || u.path().is_empty() {
+                u.set_path("/");
+            }
         }
+        amqp = amqp_nodes[0].clone();
+        management = mgmt_nodes[0].clone();
+        let nodes = Arc::new(Nodes::new(amqp_nodes, mgmt_nodes));
         Ok(Endpoints {
             amqp,
             management,
+            nodes,
             user,
             password: Secret::new(password),
             timeout: args.timeout,
         })
     }
 
-    /// The AMQP URI for one vhost, with credentials (never print it).
+    /// The AMQP URI of the first node for one vhost, with credentials (never print it).
     pub fn amqp_uri(&self, vhost: &str) -> String {
-        let mut u = self.amqp.clone();
+        self.amqp_uri_at(&self.amqp, vhost)
+    }
+
+    /// The AMQP URI of one node for one vhost, with credentials (never print it).
+    pub fn amqp_uri_at(&self, node: &Url, vhost: &str) -> String {
+        let mut u = node.clone();
         // A vhost in the URL's path is replaced by each entity's own vhost.
         u.set_path("");
         u.set_query(None);
@@ -197,6 +244,40 @@ mod tests {
         )
         .unwrap();
         assert_eq!(e.amqp_uri("x"), "amqps://guest:guest@h:5671/x");
+    }
+
+    #[test]
+    fn lists_of_nodes_from_flags_or_the_file() {
+        let e = Endpoints::resolve(
+            &args(
+                Some("amqp://u:pw@a:5701, amqp://b:5702"),
+                Some("http://a:15701,http://b:15702"),
+            ),
+            None,
+            &|_| None,
+        )
+        .unwrap();
+        let amqp: Vec<_> = e.nodes.list(super::super::failover::Proto::Amqp).to_vec();
+        assert_eq!(amqp[1].as_str(), "amqp://b:5702");
+        assert!(e.nodes.paired());
+        assert_eq!((e.user.as_str(), e.password.expose()), ("u", "pw"));
+        assert!(!format!("{e:?}").contains("pw@"));
+        let b = Endpoints::amqp_uri_at(&e, &amqp[1], "v");
+        assert_eq!(b, "amqp://u:pw@b:5702/v");
+
+        let topo: crate::topology::Topology = serde_json::from_value(serde_json::json!({
+            "broker": {"amqp_url": ["amqp://a:1", "amqp://b:2", "amqp://c:3"],
+                       "management_url": "http://lb:15672"}
+        }))
+        .unwrap();
+        let e = Endpoints::resolve(&args(None, None), Some(&topo), &|_| None).unwrap();
+        assert_eq!(e.nodes.list(super::super::failover::Proto::Amqp).len(), 3);
+        assert!(!e.nodes.paired());
+        assert_eq!(e.management.as_str(), "http://lb:15672/");
+        // A bad entry anywhere in a list is an error naming that entry.
+        let err = Endpoints::resolve(&args(Some("amqp://a:1,amqp://b:x"), None), None, &|_| None)
+            .unwrap_err();
+        assert!(format!("{err:#}").contains("amqp://b:x"), "{err:#}");
     }
 
     #[test]

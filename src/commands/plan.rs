@@ -159,6 +159,9 @@ pub(crate) async fn read_with_wait(
     wait: Option<Duration>,
 ) -> anyhow::Result<State> {
     let deadline = wait.map(|w| Instant::now() + w);
+    if let (Some(d), Some(w)) = (deadline, wait) {
+        wait_for_cluster(mgmt, d, w).await?;
+    }
     let mut said = false;
     loop {
         match read::read_state(mgmt, scope).await {
@@ -181,6 +184,28 @@ pub(crate) async fn read_with_wait(
                 });
             }
         }
+    }
+}
+
+/// `--wait` waits for the whole cluster: every node it knows running, and as many nodes as
+/// were listed joined (a single broker is a cluster of one).
+async fn wait_for_cluster(mgmt: &Management, deadline: Instant, wait: Duration) -> anyhow::Result<()> {
+    use crate::broker::cluster::{WaitError, wait_for_cluster};
+    match wait_for_cluster(mgmt, deadline).await {
+        Ok(_) => Ok(()),
+        Err(WaitError::Http(e)) if e.is_transient() => Err(http_error(e).context(format!(
+            "the broker was not ready within --wait {}",
+            humantime::format_duration(wait)
+        ))),
+        Err(WaitError::Http(e)) => Err(http_error(e)),
+        Err(WaitError::NotReady(why)) => Err(Hinted::new(
+            format!(
+                "the cluster was not ready within --wait {}: {why}",
+                humantime::format_duration(wait)
+            ),
+            "start the missing nodes, or leave out --wait to use the nodes that answer",
+        )
+        .into()),
     }
 }
 

@@ -122,17 +122,18 @@ pub struct Topology {
 pub struct Broker {
     /// AMQP URL
     ///
-    /// `amqp://` or `amqps://` URL of the broker, without credentials. Default
-    /// `amqp://localhost:5672`.
+    /// `amqp://` or `amqps://` URL of the broker, without credentials, or a list of them
+    /// (the nodes of a cluster, tried in turn). Default `amqp://localhost:5672`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub amqp_url: Option<String>,
+    pub amqp_url: Option<UrlList>,
 
     /// Management API URL
     ///
-    /// `http://` or `https://` base URL of the management HTTP API, without credentials.
-    /// Default `http://localhost:15672`.
+    /// `http://` or `https://` base URL of the management HTTP API, without credentials,
+    /// or a list of them (the nodes of a cluster, in the order of `amqp_url`). Default
+    /// `http://localhost:15672`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub management_url: Option<String>,
+    pub management_url: Option<UrlList>,
 
     /// Broker image
     ///
@@ -153,6 +154,26 @@ pub struct Broker {
     /// Resources and naming of the broker container in render targets.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deploy: Option<BrokerDeploy>,
+}
+
+/// One URL, or the URLs of the nodes of a cluster
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum UrlList {
+    /// One node
+    One(String),
+    /// Several nodes, tried in this order
+    Many(#[schemars(length(min = 1))] Vec<String>),
+}
+
+impl UrlList {
+    /// The URLs, in order.
+    pub fn urls(&self) -> Vec<&str> {
+        match self {
+            UrlList::One(u) => vec![u.as_str()],
+            UrlList::Many(v) => v.iter().map(String::as_str).collect(),
+        }
+    }
 }
 
 /// How render targets run the broker container

@@ -1017,8 +1017,11 @@ fn literal_secrets(cx: &mut Ctx) {
             ("amqp_url", &b.amqp_url),
             ("management_url", &b.management_url),
         ] {
-            if value.as_deref().is_some_and(|v| {
-                url::Url::parse(v).is_ok_and(|u| !u.username().is_empty() || u.password().is_some())
+            if value.as_ref().is_some_and(|list| {
+                list.urls().into_iter().any(|v| {
+                    url::Url::parse(v)
+                        .is_ok_and(|u| !u.username().is_empty() || u.password().is_some())
+                })
             }) {
                 cx.error(codes::LITERAL_SECRET, format!("/broker/{field}"), format!("`broker.{field}` contains credentials"))
                     .with_hint("credentials never go in the file: set RABBITMQ_USER / RABBITMQ_PASSWORD, or put userinfo in TOPO_AMQP_URL / TOPO_MANAGEMENT_URL");
