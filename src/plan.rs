@@ -810,5 +810,7 @@ fn binding_fields(_: &BindingKey) -> Vec<FieldChange> {
     Vec::new()
 }
 
+pub mod quorum;
+
 #[cfg(test)]
 mod tests;

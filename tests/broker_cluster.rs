@@ -167,8 +167,8 @@ struct Flags {
 }
 
 fn management(amqp: &str, mgmt: &str) -> Management {
-    let flags = Flags::try_parse_from(["t", "--amqp-url", amqp, "--management-url", mgmt])
-        .expect("flags");
+    let flags =
+        Flags::try_parse_from(["t", "--amqp-url", amqp, "--management-url", mgmt]).expect("flags");
     let ep = Endpoints::resolve(&flags.connect, None, &|_| None).expect("endpoints");
     Management::new(&ep).expect("client")
 }
@@ -185,8 +185,7 @@ impl Vhost {
             rt,
             mgmt: management(&c.all_amqp(), &c.all_mgmt()),
         };
-        v.rt
-            .block_on(v.mgmt.put(&["vhosts", &v.name], &json!({}), "test vhost"))
+        v.rt.block_on(v.mgmt.put(&["vhosts", &v.name], &json!({}), "test vhost"))
             .unwrap();
         v
     }
@@ -258,11 +257,7 @@ fn finish(mut child: Child) -> Output {
 }
 
 fn topo(args: &[&str], amqp: &str, mgmt: &str) -> Output {
-    finish(
-        topo_command(args, amqp, mgmt)
-            .spawn()
-            .expect("start topo"),
-    )
+    finish(topo_command(args, amqp, mgmt).spawn().expect("start topo"))
 }
 
 fn code(o: &Output) -> i32 {
@@ -307,7 +302,13 @@ fn apply_through_a_then_plan_through_b_and_c_finds_nothing() {
     // At once, through each of the other nodes: no changes (exit 0), no false difference.
     for n in ["B", "C"] {
         let out = topo(&["plan", p(&file)], c.amqp_of(n), c.mgmt_of(n));
-        assert_eq!(code(&out), 0, "plan through {n}: {}{}", stdout(&out), stderr(&out));
+        assert_eq!(
+            code(&out),
+            0,
+            "plan through {n}: {}{}",
+            stdout(&out),
+            stderr(&out)
+        );
         assert!(stdout(&out).contains("no changes"), "{}", stdout(&out));
     }
     // Quorum queues got a member on every node.
@@ -356,7 +357,8 @@ fn with_node_a_stopped_apply_goes_through_b_and_says_so() {
         ),
     );
     let mut cmd = topo_command(&["plan", p(&listed)], "", "");
-    cmd.env_remove("TOPO_AMQP_URL").env_remove("TOPO_MANAGEMENT_URL");
+    cmd.env_remove("TOPO_AMQP_URL")
+        .env_remove("TOPO_MANAGEMENT_URL");
     let out = finish(cmd.spawn().unwrap());
     assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
     assert!(
@@ -429,7 +431,9 @@ fn many_quorum_queues(n: usize) -> String {
     }
     s.push_str("bindings:\n");
     for i in 0..n {
-        s.push_str(&format!("  - {{source: x, destination: q{i}, routing_key: k{i}}}\n"));
+        s.push_str(&format!(
+            "  - {{source: x, destination: q{i}, routing_key: k{i}}}\n"
+        ));
     }
     s
 }
@@ -450,7 +454,10 @@ fn node_a_killed_mid_apply_then_a_rerun_converges() {
     loop {
         let have = v.queue_count_via(c.mgmt_of("B"));
         if have >= 40 {
-            assert!(have < n, "the apply finished before the kill: make the topology bigger");
+            assert!(
+                have < n,
+                "the apply finished before the kill: make the topology bigger"
+            );
             break;
         }
         assert!(started.elapsed() < HANG, "no queue appeared");
@@ -465,7 +472,10 @@ fn node_a_killed_mid_apply_then_a_rerun_converges() {
         // Finished through another node, and said which.
         0 => assert!(err.contains("through node 2 of 3"), "{err}"),
         // Or stopped, with what was done.
-        1 => assert!(err.contains("apply stopped") && err.contains("done"), "{err}"),
+        1 => assert!(
+            err.contains("apply stopped") && err.contains("done"),
+            "{err}"
+        ),
         other => panic!("exit {other}: {err}"),
     }
     // With A still down: the re-run converges through B, and plan through C sees nothing left.
@@ -487,8 +497,7 @@ fn node_a_killed_mid_apply_then_a_rerun_converges() {
 
 #[test]
 fn declares_through_a_cut_off_node_end_in_a_clear_error_not_a_hang() {
-    let Some(c) = cluster("declares_through_a_cut_off_node_end_in_a_clear_error_not_a_hang")
-    else {
+    let Some(c) = cluster("declares_through_a_cut_off_node_end_in_a_clear_error_not_a_hang") else {
         return;
     };
     let v = Vhost::new(&c);
@@ -512,4 +521,67 @@ fn declares_through_a_cut_off_node_end_in_a_clear_error_not_a_hang() {
     // Healed: the same apply through C now converges.
     let out = topo(&["apply", p(&file)], c.amqp_of("C"), c.mgmt_of("C"));
     assert_eq!(code(&out), 0, "{}", stderr(&out));
+}
+
+#[test]
+fn quorum_queue_sizes_are_named_warned_about_and_exported() {
+    let Some(c) = cluster("quorum_queue_sizes_are_named_warned_about_and_exported") else {
+        return;
+    };
+    let v = Vhost::new(&c);
+    let file = v.file(
+        "t.yaml",
+        "queues:\n  - {name: pair, type: quorum, initial_group_size: 2}\n  - {name: all, type: quorum}\n  - {name: log, type: stream, initial_cluster_size: 3}\n",
+    );
+    let out = topo(&["apply", p(&file)], &c.all_amqp(), &c.all_mgmt());
+    let err = stderr(&out);
+    assert_eq!(code(&out), 0, "{err}");
+    let pair = format!("pair@{}", v.name);
+    assert!(
+        err.contains(&format!(
+            "warning: quorum queue {pair} will get 2 members on a cluster of 3 nodes (initial_group_size 2)"
+        )),
+        "{err}"
+    );
+    assert!(!err.contains(&format!("all@{}", v.name)), "{err}");
+    let info = v.get_via(c.mgmt_of("C"), &["queues", &v.name, "pair"]);
+    assert_eq!(
+        info["arguments"]["x-quorum-initial-group-size"], 2,
+        "{info}"
+    );
+    assert_eq!(info["members"].as_array().map(Vec::len), Some(2), "{info}");
+    let info = v.get_via(c.mgmt_of("C"), &["queues", &v.name, "log"]);
+    assert_eq!(info["members"].as_array().map(Vec::len), Some(3), "{info}");
+
+    // Planned again: nothing to change, and the live queue's two members are named.
+    let out = topo(&["plan", p(&file)], c.amqp_of("B"), c.mgmt_of("B"));
+    let err = stderr(&out);
+    assert_eq!(code(&out), 0, "{}{err}", stdout(&out));
+    assert!(
+        err.contains(&format!("warning: quorum queue {pair} has 2 members (")),
+        "{err}"
+    );
+
+    // Export names the field and shows the members the broker placed.
+    let out = topo(
+        &["export", "--vhost", &v.name],
+        &c.all_amqp(),
+        &c.all_mgmt(),
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let yaml = stdout(&out);
+    assert!(yaml.contains("initial_group_size: 2"), "{yaml}");
+    assert!(yaml.contains("initial_cluster_size: 3"), "{yaml}");
+    let line = yaml
+        .lines()
+        .find(|l| l.starts_with(&format!("#   quorum {pair}: ")))
+        .unwrap_or_else(|| panic!("no members line for {pair}: {yaml}"));
+    assert_eq!(line.matches("@localhost").count(), 2, "{line}");
+    // Every node holds a member of the queue without a group size.
+    assert!(
+        yaml.lines()
+            .any(|l| l.starts_with(&format!("#   quorum all@{}: ", v.name))
+                && l.matches("@localhost").count() == 3),
+        "{yaml}"
+    );
 }

@@ -266,6 +266,7 @@ mod tests {
         assert_eq!(b, "amqp://u:pw@b:5702/v");
 
         let topo: crate::topology::Topology = serde_json::from_value(serde_json::json!({
+            "version": 1,
             "broker": {"amqp_url": ["amqp://a:1", "amqp://b:2", "amqp://c:3"],
                        "management_url": "http://lb:15672"}
         }))

@@ -6,7 +6,10 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 
-use super::plan::{env, make_plan, prepare, read_live, runtime};
+use super::plan::{
+    Lag, cluster_size, describes_cluster, env, make_plan, prepare, print_quorum_advice, read_live,
+    reread_if_lagging, runtime,
+};
 use crate::apply::{Progress, Via, apply};
 use crate::broker::amqp::Amqp;
 use crate::broker::endpoint::{ConnectArgs, Endpoints};
@@ -63,6 +66,7 @@ pub fn run(args: ApplyArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
         Err(status) => return Ok(status),
     };
     let endpoints = Endpoints::resolve(&args.connect, Some(&prepared.topology), &env)?;
+    let clustered = describes_cluster(&prepared.topology, &endpoints);
     // From here on the desired state is all that is needed; the parsed file goes (memory).
     let mut desired = prepared.desired;
     drop(prepared.topology);
@@ -77,6 +81,8 @@ pub fn run(args: ApplyArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
             let mut out = std::io::stdout().lock();
             report::render(&mut out, &plan, args.format, color.stdout())?;
         }
+        let nodes = cluster_size(&mgmt).await;
+        print_quorum_advice(&desired, &live, nodes, clustered);
         if args.dry_run {
             return Ok(if plan.is_empty() {
                 ExitStatus::Success
@@ -133,8 +139,20 @@ pub fn run(args: ApplyArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
         drop(plan);
         drop(live);
         eprintln!("topo: verifying: reading the broker back");
+        // Through the node that took the writes when the node lists pair up (see
+        // broker::failover); re-read within a bound if the cluster still lags.
         let mut after = read_live(&mgmt, &mut desired, None).await?;
         let left = make_plan(&mgmt, &endpoints, &desired, &mut after, &opts).await?;
+        let (left, _) = reread_if_lagging(
+            &mgmt,
+            &endpoints,
+            &mut desired,
+            &opts,
+            (left, after),
+            nodes,
+            Lag::Verify,
+        )
+        .await?;
         if !left.is_empty() {
             let mut text = Vec::new();
             report::render(&mut text, &left, Format::Text, false)?;

@@ -45,12 +45,26 @@ pub fn run(args: PlanArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
         Err(status) => return Ok(status),
     };
     let endpoints = Endpoints::resolve(&args.connect, Some(&prepared.topology), &env)?;
+    let clustered = describes_cluster(&prepared.topology, &endpoints);
     let opts = PlanOptions { prune: args.prune };
     let rt = runtime()?;
     let plan = rt.block_on(async {
         let mgmt = Management::new(&endpoints)?;
         let mut live = read_live(&mgmt, &mut prepared.desired, args.wait).await?;
-        make_plan(&mgmt, &endpoints, &prepared.desired, &mut live, &opts).await
+        let plan = make_plan(&mgmt, &endpoints, &prepared.desired, &mut live, &opts).await?;
+        let nodes = cluster_size(&mgmt).await;
+        let (plan, live) = reread_if_lagging(
+            &mgmt,
+            &endpoints,
+            &mut prepared.desired,
+            &opts,
+            (plan, live),
+            nodes,
+            Lag::Plan,
+        )
+        .await?;
+        print_quorum_advice(&prepared.desired, &live, nodes, clustered);
+        anyhow::Ok(plan)
     })?;
     let mut out = std::io::stdout().lock();
     report::render(&mut out, &plan, args.format, color.stdout())?;
@@ -187,9 +201,106 @@ pub(crate) async fn read_with_wait(
     }
 }
 
+/// Whether the file or the command line describes a cluster (then its quorum queues are
+/// meant to survive the loss of a node).
+pub(crate) fn describes_cluster(topo: &Topology, endpoints: &Endpoints) -> bool {
+    use crate::broker::failover::Proto;
+    topo.broker
+        .as_ref()
+        .and_then(|b| b.nodes)
+        .is_some_and(|n| n > 1)
+        || endpoints.nodes.several(Proto::Amqp)
+        || endpoints.nodes.several(Proto::Management)
+}
+
+/// Nodes of the cluster behind the management API (1 when it cannot be told: the number
+/// only feeds advice and the lag re-read).
+pub(crate) async fn cluster_size(mgmt: &Management) -> usize {
+    match crate::broker::cluster::read_cluster(mgmt).await {
+        Ok(c) => c.size().max(1),
+        Err(_) => 1,
+    }
+}
+
+/// Warnings about quorum queues and streams that do not fit the cluster (stderr; the plan
+/// itself is unchanged).
+pub(crate) fn print_quorum_advice(desired: &State, live: &State, nodes: usize, clustered: bool) {
+    use crate::plan::quorum::{ClusterView, warnings};
+    for w in warnings(desired, live, ClusterView { nodes, clustered }) {
+        eprintln!("topo: warning: {w}");
+    }
+}
+
+/// Which reading a lag re-read follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Lag {
+    /// `topo plan`: one more reading, one second later.
+    Plan,
+    /// apply's read-back: up to three more, after 0.5, 1 and 2 seconds.
+    Verify,
+}
+
+/// On a cluster, a reading through one node can briefly miss writes just made through
+/// another (RabbitMQ 4.x reads its metadata store locally), which would show as a false
+/// difference. A plan with changes on a cluster of several nodes is therefore read again
+/// after a pause, up to a bound, until it stops changing or comes out empty; what happened
+/// is said on stderr. A single broker is never re-read.
+pub(crate) async fn reread_if_lagging(
+    mgmt: &Management,
+    endpoints: &Endpoints,
+    desired: &mut State,
+    opts: &PlanOptions,
+    (mut plan, mut live): (Plan, State),
+    nodes: usize,
+    lag: Lag,
+) -> anyhow::Result<(Plan, State)> {
+    if nodes < 2 {
+        return Ok((plan, live));
+    }
+    let pauses: &[u64] = match lag {
+        Lag::Plan => &[1000],
+        Lag::Verify => &[500, 1000, 2000],
+    };
+    for &ms in pauses {
+        if plan.is_empty() {
+            break;
+        }
+        if lag == Lag::Verify {
+            eprintln!(
+                "topo: the read-back through {} differs in {} change{}; reading again in {:.1}s                  (a node of the cluster may lag behind the writes)",
+                mgmt.base(),
+                plan.changes.len(),
+                if plan.changes.len() == 1 { "" } else { "s" },
+                ms as f64 / 1000.0
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        let mut again = read_live(mgmt, desired, None).await?;
+        let next = make_plan(mgmt, endpoints, desired, &mut again, opts).await?;
+        let changed = next != plan;
+        if changed && lag == Lag::Plan {
+            eprintln!(
+                "topo: note: a second reading through {}, {:.1}s later, differed from the first                  (a node lagging behind recent writes); this plan is from the second",
+                mgmt.base(),
+                ms as f64 / 1000.0
+            );
+        }
+        plan = next;
+        live = again;
+        if !changed {
+            break;
+        }
+    }
+    Ok((plan, live))
+}
+
 /// `--wait` waits for the whole cluster: every node it knows running, and as many nodes as
 /// were listed joined (a single broker is a cluster of one).
-async fn wait_for_cluster(mgmt: &Management, deadline: Instant, wait: Duration) -> anyhow::Result<()> {
+async fn wait_for_cluster(
+    mgmt: &Management,
+    deadline: Instant,
+    wait: Duration,
+) -> anyhow::Result<()> {
     use crate::broker::cluster::{WaitError, wait_for_cluster};
     match wait_for_cluster(mgmt, deadline).await {
         Ok(_) => Ok(()),

@@ -437,6 +437,24 @@ pub struct Queue {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub single_active_consumer: Option<bool>,
 
+    /// Initial group size (quorum queues)
+    ///
+    /// `x-quorum-initial-group-size`: how many nodes of the cluster get a member of the
+    /// quorum queue when it is declared. Default: every node (up to the broker's
+    /// `quorum_queue.initial_group_size` setting). `topo plan` warns when it is smaller than
+    /// the cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub initial_group_size: Option<u32>,
+
+    /// Initial cluster size (streams)
+    ///
+    /// `x-initial-cluster-size`: how many nodes of the cluster get a replica of the stream
+    /// when it is declared. Default: every node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub initial_cluster_size: Option<u32>,
+
     /// Arguments
     ///
     /// Raw queue arguments (`x-...`), as RabbitMQ takes them. Prefer the named fields.
