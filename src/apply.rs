@@ -239,7 +239,7 @@ pub async fn apply(
                         AmqpError::Lost { .. } | AmqpError::Timeout { .. } => Some(
                             "check that the broker is up, then run topo apply again".to_string(),
                         ),
-                        AmqpError::Connect { .. } => None,
+                        AmqpError::Connect { .. } | AmqpError::Invalid { .. } => None,
                     };
                     return Err(ApplyFailure {
                         failed: f.error.to_string(),

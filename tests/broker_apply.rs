@@ -41,7 +41,9 @@ permissions:
 
 #[test]
 fn every_entity_type_applies_and_then_plans_no_changes() {
-    let v = TestVhost::new();
+    let Some(v) = TestVhost::try_new() else {
+        return;
+    };
     let user = v.user("all");
     let file = v.file("all.yaml", &every_entity_type(&v, &user));
     let env = [("TOPO_TEST_PW", "pw-one")];
@@ -86,7 +88,9 @@ fn every_entity_type_applies_and_then_plans_no_changes() {
 
 #[test]
 fn password_is_verified_by_hash_and_a_tags_update_keeps_it() {
-    let v = TestVhost::new();
+    let Some(v) = TestVhost::try_new() else {
+        return;
+    };
     let user = v.user("pw");
     let body = |tags: &str| {
         format!(
@@ -139,11 +143,15 @@ fn password_is_verified_by_hash_and_a_tags_update_keeps_it() {
 
 #[test]
 fn replace_is_refused_then_recreates_bindings_and_guards_messages() {
-    let v = TestVhost::new();
+    let Some(v) = TestVhost::try_new() else {
+        return;
+    };
     let base = "exchanges:\n  - {name: x, type: direct}\nbindings:\n  - {source: x, destination: q, routing_key: k}\n";
     let file = v.file(
         "r.yaml",
-        &format!("{base}queues:\n  - {{name: q, message_ttl: 1000}}\n"),
+        // A TTL far longer than the test: RabbitMQ 4.x expires messages promptly, 3.10 only
+        // lazily, and the messages must still be there when apply counts them.
+        &format!("{base}queues:\n  - {{name: q, message_ttl: 3600000}}\n"),
     );
     assert_eq!(code(&v.topo(&["apply", path_str(&file)], &[])), 0);
     // A binding the file does not name: other tools lose it on replace.
@@ -164,7 +172,7 @@ fn replace_is_refused_then_recreates_bindings_and_guards_messages() {
     assert!(text.contains("(holds 3 messages)"), "{text}");
     assert!(text.contains("type: classic -> quorum"), "{text}");
     assert!(
-        text.contains("arguments.x-message-ttl: 1000 -> (none)"),
+        text.contains("arguments.x-message-ttl: 3600000 -> (none)"),
         "{text}"
     );
     assert!(text.contains("rebind: x -> q [extra]"), "{text}");
@@ -191,7 +199,7 @@ fn replace_is_refused_then_recreates_bindings_and_guards_messages() {
     let q = v.get(&["queues", &v.name, "q"]);
     assert_eq!(
         q["arguments"]["x-message-ttl"],
-        json!(1000),
+        json!(3600000),
         "nothing changed"
     );
 
@@ -221,7 +229,9 @@ fn replace_is_refused_then_recreates_bindings_and_guards_messages() {
 
 #[test]
 fn prune_is_opt_in_scoped_and_guards_messages() {
-    let v = TestVhost::new();
+    let Some(v) = TestVhost::try_new() else {
+        return;
+    };
     let file = v.file("p.yaml", "queues:\n  - {name: keep}\n");
     assert_eq!(code(&v.topo(&["apply", path_str(&file)], &[])), 0);
     // Things the file does not name, made by someone else.
@@ -270,7 +280,9 @@ fn prune_is_opt_in_scoped_and_guards_messages() {
 
 #[test]
 fn precondition_failed_names_the_entity_and_argument() {
-    let v = TestVhost::new();
+    let Some(v) = TestVhost::try_new() else {
+        return;
+    };
     let file = v.file(
         "bad.yaml",
         "exchanges:\n  - {name: ok.x, type: fanout}\nqueues:\n  - {name: bad, arguments: {x-max-length: -1}}\n",
@@ -290,7 +302,9 @@ fn precondition_failed_names_the_entity_and_argument() {
 fn a_queue_redeclared_by_a_client_is_not_a_diff() {
     // Clients declare the same queue with numbers as strings or floats; the broker keeps
     // what came first. Either way the plan must be empty.
-    let v = TestVhost::new();
+    let Some(v) = TestVhost::try_new() else {
+        return;
+    };
     v.put(
         &["queues", &v.name, "shared"],
         &json!({"durable": true, "arguments": {"x-message-ttl": 5000, "x-max-length": 10}}),
@@ -305,7 +319,9 @@ fn a_queue_redeclared_by_a_client_is_not_a_diff() {
 
 #[test]
 fn the_definitions_import_path_converges_too() {
-    let v = TestVhost::new();
+    let Some(v) = TestVhost::try_new() else {
+        return;
+    };
     let user = v.user("via");
     let file = v.file("all.yaml", &every_entity_type(&v, &user));
     let env = [("TOPO_TEST_PW", "pw-two")];
@@ -322,7 +338,9 @@ fn the_definitions_import_path_converges_too() {
 
 #[test]
 fn vhost_default_queue_type_gives_queues_their_type_without_a_perpetual_diff() {
-    let v = TestVhost::new();
+    let Some(v) = TestVhost::try_new() else {
+        return;
+    };
     let other = v.extra_vhost();
     let file = v.file(
         "vq.yaml",
@@ -348,7 +366,9 @@ fn vhost_default_queue_type_gives_queues_their_type_without_a_perpetual_diff() {
 /// from many sources at once, and the verification agrees.
 #[test]
 fn a_stage_larger_than_one_batch_lands_whole() {
-    let v = TestVhost::new();
+    let Some(v) = TestVhost::try_new() else {
+        return;
+    };
     let mut yaml = format!("vhosts:\n  - {{name: {}}}\nexchanges:\n", v.name);
     for x in 0..10 {
         yaml.push_str(&format!("  - {{name: t{x}, type: topic}}\n"));
@@ -395,13 +415,15 @@ fn exclusive_client_queues_stay_out_of_plan_and_export() {
     use lapin::options::{QueueBindOptions, QueueDeclareOptions};
     use lapin::types::FieldTable;
 
-    let v = TestVhost::new();
+    let Some(v) = TestVhost::try_new() else {
+        return;
+    };
     let file = v.file("x.yaml", "exchanges:\n  - {name: x, type: fanout}\n");
     let apply = v.topo(&["apply", path_str(&file)], &[]);
     assert_eq!(code(&apply), 0, "{}", stderr(&apply));
 
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let uri = format!("{}/{}", broker::AMQP, v.name);
+    let uri = format!("{}/{}", broker::amqp(), v.name);
     let conn = rt
         .block_on(lapin::Connection::connect(&uri, Default::default()))
         .unwrap();

@@ -13,7 +13,9 @@ use broker::{TestVhost, code, path_str, stderr, stdout};
 
 #[test]
 fn dev_topology_serves_the_seed_rpc_clients() {
-    let v = TestVhost::new();
+    let Some(v) = TestVhost::try_new() else {
+        return;
+    };
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dev = root.join("topologies/dev.yaml");
     // The shipped file as it is, moved into the test vhost (its python-service permission
@@ -49,7 +51,7 @@ fn dev_topology_serves_the_seed_rpc_clients() {
     }
     let mut cmd = Command::new("python3");
     cmd.arg(root.join("tests/e2e/rpc_roundtrip.py"))
-        .env("E2E_AMQP", broker::AMQP)
+        .env("E2E_AMQP", broker::amqp())
         .env("E2E_VHOST", &v.name)
         .env("E2E_SERVER_USER", "python-service")
         .env("E2E_SERVER_PASSWORD", &password)

@@ -16,6 +16,7 @@ const END: &str = "<!-- END generated reference -->";
 const ORDER: &[&str] = &[
     "Broker",
     "BrokerDeploy",
+    "BrokerTls",
     "Vhost",
     "Exchange",
     "Queue",

@@ -17,6 +17,7 @@ use lapin::types::{AMQPValue, FieldArray, FieldTable, ShortString};
 use lapin::{Channel, Connection, ConnectionProperties, ExchangeKind};
 use serde_json::Value;
 use tokio::sync::Semaphore;
+use url::Url;
 
 use super::endpoint::Endpoints;
 use super::failover::Proto;
@@ -49,6 +50,15 @@ pub enum Op {
 }
 
 impl Op {
+    /// [`Op::describe`] cut to a readable length (the refused value may be kilobytes).
+    fn describe_short(&self) -> String {
+        let d = self.describe();
+        match d.char_indices().nth(100) {
+            Some((i, _)) => format!("{}…", &d[..i]),
+            None => d,
+        }
+    }
+
     pub fn describe(&self) -> String {
         match self {
             Op::DeclareExchange(k, _) => format!("declare exchange {k}"),
@@ -76,6 +86,20 @@ pub enum AmqpError {
     Timeout { op: String, secs: u64 },
     #[error("the AMQP connection was lost during {op}: {detail}")]
     Lost { op: String, detail: String },
+    /// Refused by topo before sending: AMQP cannot carry the value (a short string over
+    /// 255 bytes), and the client library would panic on it.
+    #[error("cannot {op}: {detail}")]
+    Invalid { op: String, detail: String },
+}
+
+/// A name, key or table key as an AMQP short string, or why it cannot be one.
+fn short(s: &str, what: &str) -> Result<ShortString, String> {
+    ShortString::try_new(s).map_err(|_| {
+        format!(
+            "the {what} is {} bytes; AMQP short strings are at most 255 bytes",
+            s.len()
+        )
+    })
 }
 
 /// Operations that landed before a stage stopped, and why it stopped.
@@ -109,17 +133,21 @@ impl Amqp {
         {
             return Ok(chans.clone());
         }
+        let err = |url: String, detail: String| AmqpError::Connect {
+            url,
+            vhost: vhost.to_string(),
+            detail: crate::commands::redact(&detail),
+        };
+        // The vhost travels as a short string in connection.open.
+        short(vhost, "vhost name")
+            .map_err(|d| err(self.ep.nodes.current(Proto::Amqp).1.to_string(), d))?;
         // Keep a healthy connection whose channels were retired; otherwise connect anew.
         let conn = match self.conns.remove(vhost) {
             Some((conn, _)) if conn.status().connected() => conn,
             _ => self.connect(vhost).await?,
         };
         let url = self.ep.nodes.current(Proto::Amqp).1.to_string();
-        let err = |detail: String| AmqpError::Connect {
-            url: url.clone(),
-            vhost: vhost.to_string(),
-            detail: crate::commands::redact(&detail),
-        };
+        let err = |detail: String| err(url.clone(), detail);
         let want = want.clamp(1, CHANNELS);
         let mut chans = Vec::with_capacity(want);
         for _ in 0..want {
@@ -143,10 +171,9 @@ impl Amqp {
         let mut tried = 0;
         loop {
             let node = nodes.list(Proto::Amqp)[at].clone();
-            let uri = self.ep.amqp_uri_at(&node, vhost);
-            let props = ConnectionProperties::default().with_connection_name("topo".into());
             let (detail, final_answer) =
-                match tokio::time::timeout(self.ep.timeout, Connection::connect(&uri, props)).await
+                match tokio::time::timeout(self.ep.timeout, connect_node(&self.ep, &node, vhost))
+                    .await
                 {
                     Ok(Ok(c)) => {
                         nodes.settle(Proto::Amqp, at);
@@ -330,8 +357,12 @@ impl Amqp {
         for key in queues {
             let chans = self.channels(&key.vhost, 1).await?;
             let chan = &chans[0];
+            let name = short(&key.name, "queue name").map_err(|detail| AmqpError::Invalid {
+                op: format!("count the messages of queue {key}"),
+                detail,
+            })?;
             let fut = chan.queue_declare(
-                key.name.as_str().into(),
+                name,
                 QueueDeclareOptions {
                     passive: true,
                     ..QueueDeclareOptions::default()
@@ -397,11 +428,16 @@ fn record(
 }
 
 async fn run_op(chan: &Channel, op: &Op, timeout: Duration) -> Result<(), AmqpError> {
+    let invalid = |detail: String| AmqpError::Invalid {
+        op: op.describe_short(),
+        detail,
+    };
+    let ready = prepare(op).map_err(invalid)?;
     let fut = async {
-        match op {
-            Op::DeclareExchange(k, x) => chan
+        match (op, ready) {
+            (Op::DeclareExchange(_, x), Ready::Entity(name, args)) => chan
                 .exchange_declare(
-                    k.name.as_str().into(),
+                    name,
                     exchange_kind(&x.kind),
                     ExchangeDeclareOptions {
                         passive: false,
@@ -410,20 +446,13 @@ async fn run_op(chan: &Channel, op: &Op, timeout: Duration) -> Result<(), AmqpEr
                         internal: x.internal,
                         nowait: false,
                     },
-                    field_table(&x.arguments),
+                    args,
                 )
                 .await
                 .map(|_| ()),
-            Op::DeclareQueue(k, q, explicit_classic) => {
-                let mut args = field_table(&q.arguments);
-                if q.kind != QueueType::Classic || *explicit_classic {
-                    args.insert(
-                        "x-queue-type".into(),
-                        AMQPValue::LongString(q.kind.as_str().into()),
-                    );
-                }
-                chan.queue_declare(
-                    k.name.as_str().into(),
+            (Op::DeclareQueue(_, q, _), Ready::Entity(name, args)) => chan
+                .queue_declare(
+                    name,
                     QueueDeclareOptions {
                         passive: false,
                         durable: q.durable,
@@ -434,65 +463,34 @@ async fn run_op(chan: &Channel, op: &Op, timeout: Duration) -> Result<(), AmqpEr
                     args,
                 )
                 .await
-                .map(|_| ())
-            }
-            Op::Bind(b) => {
-                let args = field_table(&b.arguments_map());
-                match b.destination_type {
-                    DestinationType::Queue => {
-                        chan.queue_bind(
-                            b.destination.as_str().into(),
-                            b.source.as_str().into(),
-                            b.routing_key.as_str().into(),
-                            QueueBindOptions::default(),
-                            args,
-                        )
+                .map(|_| ()),
+            (Op::Bind(b), Ready::Binding(dest, source, key, args)) => match b.destination_type {
+                DestinationType::Queue => {
+                    chan.queue_bind(dest, source, key, QueueBindOptions::default(), args)
                         .await
-                    }
-                    DestinationType::Exchange => {
-                        chan.exchange_bind(
-                            b.destination.as_str().into(),
-                            b.source.as_str().into(),
-                            b.routing_key.as_str().into(),
-                            ExchangeBindOptions::default(),
-                            args,
-                        )
-                        .await
-                    }
                 }
-            }
-            Op::Unbind(b) => {
-                let args = field_table(&b.arguments_map());
-                match b.destination_type {
-                    DestinationType::Queue => {
-                        chan.queue_unbind(
-                            b.destination.as_str().into(),
-                            b.source.as_str().into(),
-                            b.routing_key.as_str().into(),
-                            args,
-                        )
+                DestinationType::Exchange => {
+                    chan.exchange_bind(dest, source, key, ExchangeBindOptions::default(), args)
                         .await
-                    }
-                    DestinationType::Exchange => {
-                        chan.exchange_unbind(
-                            b.destination.as_str().into(),
-                            b.source.as_str().into(),
-                            b.routing_key.as_str().into(),
-                            ExchangeUnbindOptions::default(),
-                            args,
-                        )
-                        .await
-                    }
                 }
-            }
-            Op::DeleteQueue(k) => chan
-                .queue_delete(k.name.as_str().into(), QueueDeleteOptions::default())
+            },
+            (Op::Unbind(b), Ready::Binding(dest, source, key, args)) => match b.destination_type {
+                DestinationType::Queue => chan.queue_unbind(dest, source, key, args).await,
+                DestinationType::Exchange => {
+                    chan.exchange_unbind(dest, source, key, ExchangeUnbindOptions::default(), args)
+                        .await
+                }
+            },
+            (Op::DeleteQueue(_), Ready::Entity(name, _)) => chan
+                .queue_delete(name, QueueDeleteOptions::default())
                 .await
                 .map(|_| ()),
-            Op::DeleteExchange(k) => chan
-                .exchange_delete(k.name.as_str().into(), ExchangeDeleteOptions::default())
+            (Op::DeleteExchange(_), Ready::Entity(name, _)) => chan
+                .exchange_delete(name, ExchangeDeleteOptions::default())
                 .await
                 .map(|_| ()),
+            // `prepare` pairs each op with its own shape.
+            _ => Ok(()),
         }
     };
     match tokio::time::timeout(timeout, fut).await {
@@ -517,11 +515,82 @@ async fn run_op(chan: &Channel, op: &Op, timeout: Duration) -> Result<(), AmqpEr
     }
 }
 
+/// Open an AMQP connection to `vhost`. Over `amqps://` the handshake uses the endpoints'
+/// shared TLS configuration (lapin's own would trust only its built-in roots).
+pub async fn connect(ep: &Endpoints, vhost: &str) -> lapin::Result<Connection> {
+    connect_node(ep, &ep.amqp, vhost).await
+}
+
+/// A connection to one node of the cluster (see [`connect`]).
+pub async fn connect_node(ep: &Endpoints, node: &Url, vhost: &str) -> lapin::Result<Connection> {
+    let uri = ep.amqp_uri_at(node, vhost);
+    let props = ConnectionProperties::default().with_connection_name("topo".into());
+    let Some(tls) = ep.tls.clone().filter(|_| node.scheme() == "amqps") else {
+        return Connection::connect(&uri, props).await;
+    };
+    let parsed: lapin::uri::AMQPUri = uri
+        .parse()
+        .map_err(|e: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    let server_name = ep.amqp_server_name_for(node);
+    let connector = Arc::new(lapin::tcp::RustlsConnector::from(tls));
+    Connection::connector(
+        parsed,
+        lapin::runtime::default_runtime()?,
+        async move |uri: lapin::uri::AMQPUri, runtime| {
+            let addrs: Vec<std::net::SocketAddr> =
+                tokio::net::lookup_host((uri.authority.host.as_str(), uri.authority.port))
+                    .await?
+                    .collect();
+            let plain = lapin::tcp::AsyncTcpStream::connect(&runtime, addrs).await?;
+            Ok(plain.into_rustls(&connector, &server_name).await?)
+        },
+        props,
+    )
+    .await
+}
+
+/// An op's short strings and tables, converted before anything is sent.
+enum Ready {
+    Entity(ShortString, FieldTable),
+    Binding(ShortString, ShortString, ShortString, FieldTable),
+}
+
+fn prepare(op: &Op) -> Result<Ready, String> {
+    Ok(match op {
+        Op::DeclareExchange(k, x) => {
+            short(&x.kind, "exchange type")?;
+            Ready::Entity(short(&k.name, "exchange name")?, field_table(&x.arguments)?)
+        }
+        Op::DeclareQueue(k, q, explicit_classic) => {
+            let mut args = field_table(&q.arguments)?;
+            if q.kind != QueueType::Classic || *explicit_classic {
+                args.insert(
+                    "x-queue-type".into(),
+                    AMQPValue::LongString(q.kind.as_str().into()),
+                );
+            }
+            Ready::Entity(short(&k.name, "queue name")?, args)
+        }
+        Op::Bind(b) | Op::Unbind(b) => Ready::Binding(
+            short(&b.destination, "binding destination")?,
+            short(&b.source, "binding source")?,
+            short(&b.routing_key, "routing key")?,
+            field_table(&b.arguments_map())?,
+        ),
+        Op::DeleteQueue(k) => Ready::Entity(short(&k.name, "queue name")?, FieldTable::default()),
+        Op::DeleteExchange(k) => {
+            Ready::Entity(short(&k.name, "exchange name")?, FieldTable::default())
+        }
+    })
+}
+
 fn explain_connect(detail: &str, user: &str, vhost: &str) -> String {
     if detail.contains("ACCESS_REFUSED") || detail.contains("ACCESS-REFUSED") {
         format!("the broker refused the credentials of user `{user}`")
     } else if detail.contains("NOT_ALLOWED") || detail.contains("NOT-ALLOWED") {
         format!("user `{user}` has no access to vhost `{vhost}` (set its permissions)")
+    } else if let Some(hint) = super::tls::explain(detail) {
+        format!("{detail}: {hint}")
     } else {
         detail.to_string()
     }
@@ -537,17 +606,18 @@ fn exchange_kind(kind: &str) -> ExchangeKind {
     }
 }
 
-/// Canonical JSON arguments as an AMQP table.
-pub fn field_table(args: &Args) -> FieldTable {
+/// Canonical JSON arguments as an AMQP table; a key over 255 bytes (at any depth) is an
+/// error rather than the client library's panic.
+pub fn field_table(args: &Args) -> Result<FieldTable, String> {
     let mut t = FieldTable::default();
     for (k, v) in args {
-        t.insert(k.as_str().into(), amqp_value(v));
+        t.insert(short(k, "argument or header name")?, amqp_value(v)?);
     }
-    t
+    Ok(t)
 }
 
-fn amqp_value(v: &Value) -> AMQPValue {
-    match v {
+fn amqp_value(v: &Value) -> Result<AMQPValue, String> {
+    Ok(match v {
         Value::Null => AMQPValue::Void,
         Value::Bool(b) => AMQPValue::Boolean(*b),
         Value::Number(n) => match n.as_i64() {
@@ -556,14 +626,14 @@ fn amqp_value(v: &Value) -> AMQPValue {
         },
         Value::String(s) => AMQPValue::LongString(s.as_str().into()),
         Value::Array(a) => AMQPValue::FieldArray(FieldArray::from(
-            a.iter().map(amqp_value).collect::<Vec<_>>(),
+            a.iter().map(amqp_value).collect::<Result<Vec<_>, _>>()?,
         )),
         Value::Object(m) => {
             let mut t = FieldTable::default();
             for (k, v) in m {
-                t.insert(k.as_str().into(), amqp_value(v));
+                t.insert(short(k, "argument or header name")?, amqp_value(v)?);
             }
             AMQPValue::FieldTable(t)
         }
-    }
+    })
 }

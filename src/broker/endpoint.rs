@@ -5,19 +5,24 @@
 //!
 //! Each URL may be a comma-separated list (the nodes of a cluster): [`Endpoints::nodes`]
 //! holds them all and [`super::failover`] picks the one in use.
+//!
+//! TLS settings come the same way (flags, then `broker.tls`) and become one rustls
+//! configuration ([`super::tls`]) that both connections use.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use clap::Args;
 use percent_encoding::percent_decode_str;
 use url::Url;
 
 use super::failover::{Nodes, split_list};
+use super::tls::{self, TlsSettings};
 use crate::commands::Hinted;
 use crate::state::Secret;
 use crate::topology::Topology;
+use crate::topology::model::AuthMechanism;
 
 pub const DEFAULT_AMQP_URL: &str = "amqp://localhost:5672";
 pub const DEFAULT_MANAGEMENT_URL: &str = "http://localhost:15672";
@@ -40,6 +45,60 @@ pub struct ConnectArgs {
     /// Time limit of each broker call, per node (e.g. 30s, 2m).
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     pub timeout: Duration,
+
+    /// PEM file of the CA that signed the broker's certificate (amqps://, https://); only it
+    /// is trusted then. Default: the file's broker.tls.ca_file, else the system's roots
+    /// (which honour SSL_CERT_FILE).
+    #[arg(long, env = "TOPO_CA_CERT", value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
+
+    /// PEM client certificate for brokers that require mutual TLS (with --client-key).
+    #[arg(long, env = "TOPO_CLIENT_CERT", value_name = "FILE")]
+    pub client_cert: Option<PathBuf>,
+
+    /// PEM private key of --client-cert.
+    #[arg(long, env = "TOPO_CLIENT_KEY", value_name = "FILE")]
+    pub client_key: Option<PathBuf>,
+
+    /// Name the broker's certificate must hold, when the URLs use an address or another name.
+    #[arg(long, env = "TOPO_TLS_SERVER_NAME", value_name = "NAME")]
+    pub tls_server_name: Option<String>,
+
+    /// AMQP login: plain (user and password) or external (the client certificate's name).
+    /// Default: the file's broker.auth_mechanism, else plain.
+    #[arg(long, value_enum, value_name = "MECHANISM")]
+    pub auth_mechanism: Option<AuthMechanismArg>,
+}
+
+impl Default for ConnectArgs {
+    fn default() -> Self {
+        ConnectArgs {
+            amqp_url: None,
+            management_url: None,
+            timeout: Duration::from_secs(30),
+            ca_cert: None,
+            client_cert: None,
+            client_key: None,
+            tls_server_name: None,
+            auth_mechanism: None,
+        }
+    }
+}
+
+/// `--auth-mechanism` values (the file's [`AuthMechanism`], as clap spells them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AuthMechanismArg {
+    Plain,
+    External,
+}
+
+impl From<AuthMechanismArg> for AuthMechanism {
+    fn from(a: AuthMechanismArg) -> Self {
+        match a {
+            AuthMechanismArg::Plain => AuthMechanism::Plain,
+            AuthMechanismArg::External => AuthMechanism::External,
+        }
+    }
 }
 
 /// Resolved URLs (no userinfo) and credentials.
@@ -53,6 +112,11 @@ pub struct Endpoints {
     pub user: String,
     pub password: Secret,
     pub timeout: Duration,
+    pub auth_mechanism: AuthMechanism,
+    /// The TLS settings as given (for messages), and the configuration both clients use
+    /// (`None` when neither URL is TLS).
+    pub tls_settings: TlsSettings,
+    pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl Endpoints {
@@ -137,6 +201,56 @@ impl Endpoints {
         amqp = amqp_nodes[0].clone();
         management = mgmt_nodes[0].clone();
         let nodes = Arc::new(Nodes::new(amqp_nodes, mgmt_nodes));
+        let file_tls = broker.and_then(|b| b.tls.as_ref());
+        let tls_settings = TlsSettings {
+            ca_file: args
+                .ca_cert
+                .clone()
+                .or_else(|| file_tls.and_then(|t| t.ca_file.as_ref().map(PathBuf::from))),
+            client_cert: args
+                .client_cert
+                .clone()
+                .or_else(|| file_tls.and_then(|t| t.client_cert.as_ref().map(PathBuf::from))),
+            client_key: args
+                .client_key
+                .clone()
+                .or_else(|| file_tls.and_then(|t| t.client_key.as_ref().map(PathBuf::from))),
+            server_name: args
+                .tls_server_name
+                .clone()
+                .or_else(|| file_tls.and_then(|t| t.server_name.clone())),
+        };
+        let auth_mechanism = args
+            .auth_mechanism
+            .map(AuthMechanism::from)
+            .or_else(|| broker.and_then(|b| b.auth_mechanism))
+            .unwrap_or(AuthMechanism::Plain);
+        use super::failover::Proto;
+        let amqp_list = nodes.list(Proto::Amqp);
+        let uses_tls = amqp_list.iter().any(|u| u.scheme() == "amqps")
+            || nodes
+                .list(Proto::Management)
+                .iter()
+                .any(|u| u.scheme() == "https");
+        if auth_mechanism == AuthMechanism::External
+            && (amqp_list.iter().any(|u| u.scheme() != "amqps") || !tls_settings.has_client_cert())
+        {
+            return Err(Hinted::new(
+                "auth_mechanism external logs in with the client certificate, which needs an \
+                 amqps:// URL and a client certificate",
+                "use an amqps:// URL and give --client-cert and --client-key (or broker.tls), \
+                 or use auth_mechanism plain",
+            )
+            .into());
+        }
+        let tls = if uses_tls {
+            Some(anyhow::Context::context(
+                tls::client_config(&tls_settings),
+                "setting up TLS",
+            )?)
+        } else {
+            None
+        };
         Ok(Endpoints {
             amqp,
             management,
@@ -144,6 +258,9 @@ impl Endpoints {
             user,
             password: Secret::new(password),
             timeout: args.timeout,
+            auth_mechanism,
+            tls_settings,
+            tls,
         })
     }
 
@@ -167,7 +284,23 @@ impl Endpoints {
         }
         text.push('/');
         text.push_str(&encode(vhost));
+        if self.auth_mechanism == AuthMechanism::External {
+            text.push_str("?auth_mechanism=external");
+        }
         text
+    }
+
+    /// The host name the AMQP TLS handshake verifies (the override, else the URL's host).
+    pub fn amqp_server_name(&self) -> String {
+        self.amqp_server_name_for(&self.amqp)
+    }
+
+    /// The host name the TLS handshake with one AMQP node verifies.
+    pub fn amqp_server_name_for(&self, node: &Url) -> String {
+        self.tls_settings
+            .server_name
+            .clone()
+            .unwrap_or_else(|| node.host_str().unwrap_or("localhost").to_string())
     }
 }
 
@@ -175,25 +308,49 @@ fn encode(s: &str) -> String {
     percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
+/// Parse a broker URL without ever echoing it: a URL that failed to parse may hold a
+/// password that the parser split in the wrong place, so errors name the part that is
+/// wrong, never the text.
 fn parse_url(text: &str, what: &str, schemes: &[&str]) -> anyhow::Result<Url> {
-    let url = Url::parse(text)
-        .map_err(|e| {
-            Hinted::new(
-                format!(
-                    "the {what} URL {} is not valid: {e}",
-                    crate::commands::redact(text)
-                ),
-                format!("write it as {}://host:port", schemes[0]),
-            )
-        })
-        .context(format!("reading the {what} URL"))?;
+    let encode_hint = "a user name or password with `/`, `?`, `#`, `@` or `:` must be \
+                       percent-encoded (`%2F`, `%3F`, `%23`, `%40`, `%3A`)";
+    let has_userinfo = text.contains('@');
+    let url = Url::parse(text).map_err(|e| {
+        let part = match e {
+            url::ParseError::InvalidPort => "the port",
+            url::ParseError::EmptyHost
+            | url::ParseError::IdnaError
+            | url::ParseError::InvalidDomainCharacter
+            | url::ParseError::InvalidIpv4Address
+            | url::ParseError::InvalidIpv6Address => "the host",
+            url::ParseError::RelativeUrlWithoutBase => "the scheme (none given)",
+            _ => "its syntax",
+        };
+        let hint = if has_userinfo {
+            format!("{encode_hint}; write it as {}://user:password@host:port", schemes[0])
+        } else {
+            format!("write it as {}://host:port", schemes[0])
+        };
+        Hinted::new(
+            format!("the {what} URL is not valid: {part} is wrong ({e}); the URL is not shown, it may hold a password"),
+            hint,
+        )
+    })?;
+    // `amqp://user:pa/ss@host` parses, with the password's tail as the path: refuse
+    // rather than connect somewhere else and print that path.
+    let tail_has_at = url.path().contains('@')
+        || url.query().is_some_and(|q| q.contains('@'))
+        || url.fragment().is_some_and(|f| f.contains('@'));
+    if tail_has_at {
+        return Err(Hinted::new(
+            format!("the {what} URL is not valid: its path, query or fragment holds an `@`; the URL is not shown, it may hold a password"),
+            encode_hint,
+        )
+        .into());
+    }
     if !schemes.contains(&url.scheme()) {
         return Err(Hinted::new(
-            format!(
-                "the {what} URL {} has scheme `{}`",
-                crate::commands::redact(text),
-                url.scheme()
-            ),
+            format!("the {what} URL has scheme `{}`", url.scheme()),
             format!("use {}", schemes.join(" or ")),
         )
         .into());
@@ -210,6 +367,7 @@ mod tests {
             amqp_url: amqp.map(String::from),
             management_url: mgmt.map(String::from),
             timeout: Duration::from_secs(1),
+            ..ConnectArgs::default()
         }
     }
 

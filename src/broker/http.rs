@@ -47,7 +47,9 @@ impl HttpError {
     /// Worth retrying while waiting for a broker that is starting.
     pub fn is_transient(&self) -> bool {
         match self {
-            HttpError::Unreachable { .. } | HttpError::Timeout { .. } => true,
+            // A certificate problem does not go away by waiting.
+            HttpError::Unreachable { detail, .. } => super::tls::explain(detail).is_none(),
+            HttpError::Timeout { .. } => true,
             HttpError::Status { status, .. } => *status == 503,
             _ => false,
         }
@@ -56,6 +58,9 @@ impl HttpError {
     /// Advice for the user.
     pub fn hint(&self) -> Option<String> {
         match self {
+            HttpError::Unreachable { detail, .. } if super::tls::explain(detail).is_some() => {
+                super::tls::explain(detail).map(String::from)
+            }
             HttpError::Unreachable { amqp_up: true, .. } => Some(
                 "the AMQP port answers but the management API does not: enable it with \
                  `rabbitmq-plugins enable rabbitmq_management`"
@@ -108,8 +113,13 @@ pub fn install_crypto() {
 impl Management {
     pub fn new(ep: &Endpoints) -> anyhow::Result<Management> {
         install_crypto();
-        let client = reqwest::Client::builder()
-            .tls_backend_rustls()
+        let mut builder = reqwest::Client::builder();
+        builder = match &ep.tls {
+            // The same configuration lapin gets: one set of roots, one client certificate.
+            Some(tls) => builder.tls_backend_preconfigured(rustls::ClientConfig::clone(tls)),
+            None => builder.tls_backend_rustls(),
+        };
+        let client = builder
             .connect_timeout(ep.timeout.min(Duration::from_secs(10)))
             .timeout(ep.timeout)
             .pool_max_idle_per_host(16)
@@ -216,8 +226,8 @@ impl Management {
     }
 
     /// One call, through the node in use; when that node cannot be reached (or drops the
-    /// connection before answering), through the next, each node once. Every call topo makes
-    /// is safe to repeat (GET, PUT, DELETE and the definitions import are idempotent). A node
+    /// connection before answering), through the next, each node once. GET, PUT and DELETE
+    /// are safe to repeat; a POST moves on only when it never left. A node
     /// that takes the request and does not answer in time is not skipped: a timeout is an
     /// error, so that a cut-off node ends in a clear error rather than a doubled wait.
     async fn call<T: serde::de::DeserializeOwned>(
@@ -240,7 +250,9 @@ impl Management {
                 .await
             {
                 Err(HttpError::Unreachable { detail, .. })
-                    if self.nodes.several(Proto::Management) && tried + 1 < list.len() =>
+                    if self.nodes.several(Proto::Management)
+                        && tried + 1 < list.len()
+                        && (method != Method::POST || never_sent(&detail)) =>
                 {
                     tried += 1;
                     let next = self.nodes.advance(Proto::Management, at);
@@ -287,14 +299,25 @@ impl Management {
             .find(|b| url.as_str().starts_with(b.as_str()))
             .map(Url::to_string)
             .unwrap_or_else(|| self.base().to_string());
-        let mut req = self
-            .client
-            .request(method, url)
-            .basic_auth(&self.user, Some(self.password.expose()));
-        if let Some(b) = body {
-            req = req.json(b);
+        let request = || {
+            let req = self
+                .client
+                .request(method.clone(), url.clone())
+                .basic_auth(&self.user, Some(self.password.expose()));
+            match body {
+                Some(b) => req.json(b),
+                None => req,
+            }
+        };
+        let mut send = tokio::time::timeout(self.timeout, request().send()).await;
+        // A pooled connection the broker closed while it sat idle (RabbitMQ 4.x closes idle
+        // HTTP connections while topo runs a long AMQP stage): one retry on a fresh one,
+        // for requests that are safe to send twice.
+        if method != Method::POST
+            && matches!(&send, Ok(Err(e)) if error_chain(e).contains("connection closed before message completed"))
+        {
+            send = tokio::time::timeout(self.timeout, request().send()).await;
         }
-        let send = tokio::time::timeout(self.timeout, req.send()).await;
         let resp = match send {
             Err(_) => return Err(self.timeout_err(what)),
             // A connect that timed out is a node that is not there: the next may be.
@@ -338,7 +361,12 @@ impl Management {
             .unwrap_or_default();
         Err(match status {
             // 401 is also "Not administrator user": a login that worked but lacks a tag.
-            StatusCode::UNAUTHORIZED if !reason.is_empty() && !reason.contains("Login failed") => {
+            // A failed login says "Login failed" up to 3.x and "Not_Authorized" on 4.x.
+            StatusCode::UNAUTHORIZED
+                if !reason.is_empty()
+                    && !reason.contains("Login failed")
+                    && !reason.contains("Not_Authorized") =>
+            {
                 HttpError::Forbidden {
                     user: self.user.clone(),
                     what: what.into(),
@@ -387,6 +415,13 @@ impl Management {
             Ok(Ok(_))
         )
     }
+}
+
+/// Whether a transport error happened before the request left (the connection was never
+/// made), from hyper's error chain: only then is a POST (which may not be safe to repeat)
+/// sent to another node.
+fn never_sent(detail: &str) -> bool {
+    detail.contains("client error (Connect)")
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {

@@ -8,3 +8,4 @@ pub mod failover;
 pub mod http;
 pub mod password;
 pub mod read;
+pub mod tls;

@@ -85,6 +85,21 @@ pub fn run(args: RouteArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
         let (k, v) = parse_header(h)?;
         headers.insert(k, v);
     }
+    // A broker would never accept these, so no route could exist: refuse, as apply does.
+    let limited = [
+        ("routing key", &args.routing_key),
+        ("exchange", &args.exchange),
+    ];
+    let names = headers.keys().map(|k| ("header name", k));
+    for (what, value) in limited.into_iter().chain(names) {
+        if let Some(why) = crate::validate::rules::short_string_problem(value) {
+            return Err(Hinted::new(
+                format!("the {what} {why}"),
+                "RabbitMQ refuses routing keys, exchange and header names over 255 bytes",
+            )
+            .into());
+        }
+    }
     let path = crate::cli::resolve_file(args.file)?;
     let valid = match load_valid(&path, color) {
         Ok(v) => v,

@@ -13,26 +13,43 @@ use crate::source::yaml::resolve_plain;
 use crate::source::{Sources, Span};
 
 /// Where variables come from: the process environment over the `.env` file.
+///
+/// The process environment is read one variable at a time, only for the names the file
+/// uses: an unrelated variable that is not UTF-8 must not matter (`std::env::vars()` would
+/// panic on it), and a used one that is not UTF-8 is an error at its reference.
 #[derive(Debug, Default, Clone)]
 pub struct Vars {
-    env: HashMap<String, String>,
+    env: Option<HashMap<String, String>>,
     dotenv: HashMap<String, String>,
 }
 
 impl Vars {
+    /// A fixed environment (tests, `topo diff`) over the `.env` variables.
     pub fn new(env: HashMap<String, String>, dotenv: HashMap<String, String>) -> Vars {
-        Vars { env, dotenv }
+        Vars {
+            env: Some(env),
+            dotenv,
+        }
     }
 
+    /// The process environment over the `.env` variables.
     pub fn from_process(dotenv: HashMap<String, String>) -> Vars {
-        Vars::new(std::env::vars().collect(), dotenv)
+        Vars { env: None, dotenv }
     }
 
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.env
-            .get(name)
-            .or_else(|| self.dotenv.get(name))
-            .map(String::as_str)
+    /// The value of `name`, `None` when unset, or why it cannot be used.
+    pub fn get(&self, name: &str) -> Result<Option<String>, String> {
+        let from_env = match &self.env {
+            Some(map) => map.get(name).cloned(),
+            None => match std::env::var_os(name) {
+                None => None,
+                Some(os) => Some(
+                    os.into_string()
+                        .map_err(|_| format!("environment variable `{name}` is not valid UTF-8"))?,
+                ),
+            },
+        };
+        Ok(from_env.or_else(|| self.dotenv.get(name).cloned()))
     }
 }
 
@@ -51,7 +68,9 @@ pub fn interpolate_tree(
             }
             match interpolate(value, vars) {
                 Ok(result) => {
-                    node.kind = if *plain {
+                    // An unquoted `${VAR}` that came out empty stays an empty string: as
+                    // null it would silently mean "not set" (`vhost: ${VHOST}` becoming `/`).
+                    node.kind = if *plain && !result.is_empty() {
                         resolve_plain(&result)
                     } else {
                         NodeKind::Str {
@@ -60,14 +79,16 @@ pub fn interpolate_tree(
                         }
                     };
                 }
-                Err(e) => {
-                    let span = sub_span(sources, node.span, value, e.offset, e.len);
-                    out.push(
-                        Diagnostic::error(codes::INTERPOLATION, e.message)
-                            .at(span)
-                            .path(path.clone())
-                            .hint(e.hint),
-                    );
+                Err(errors) => {
+                    for e in errors {
+                        let span = sub_span(sources, node.span, value, e.offset, e.len);
+                        out.push(
+                            Diagnostic::error(codes::INTERPOLATION, e.message)
+                                .at(span)
+                                .path(path.clone())
+                                .hint(e.hint),
+                        );
+                    }
                 }
             }
         }
@@ -121,9 +142,10 @@ pub struct InterpolationError {
     pub len: usize,
 }
 
-/// Interpolate one string.
-pub fn interpolate(input: &str, vars: &Vars) -> Result<String, InterpolationError> {
+/// Interpolate one string; every problem in it, not just the first.
+pub fn interpolate(input: &str, vars: &Vars) -> Result<String, Vec<InterpolationError>> {
     let mut out = String::with_capacity(input.len());
+    let mut errors = Vec::new();
     let bytes = input.as_bytes();
     let mut i = 0;
     while i < bytes.len() {
@@ -133,21 +155,31 @@ pub fn interpolate(input: &str, vars: &Vars) -> Result<String, InterpolationErro
             continue;
         }
         if bytes[i] == b'$' && input[i..].starts_with("${") {
-            let end = matching_brace(input, i + 2).ok_or_else(|| InterpolationError {
-                message: "unterminated `${` in value".into(),
-                hint: "close it with `}`, or write `$${` for a literal `${`".into(),
-                offset: i,
-                len: input.len() - i,
-            })?;
-            let inner = &input[i + 2..end];
-            out.push_str(
-                &expand(inner, vars).map_err(|(message, hint)| InterpolationError {
-                    message,
-                    hint,
+            let Some(end) = matching_brace(input, i + 2) else {
+                errors.push(InterpolationError {
+                    message: "unterminated `${` in value".into(),
+                    hint: "close it with `}`, or write `$${` for a literal `${`".into(),
                     offset: i,
-                    len: end + 1 - i,
-                })?,
-            );
+                    len: input.len() - i,
+                });
+                break;
+            };
+            let inner = &input[i + 2..end];
+            match expand(inner, vars) {
+                Ok(v) => out.push_str(&v),
+                Err(problems) => {
+                    errors.extend(
+                        problems
+                            .into_iter()
+                            .map(|(message, hint)| InterpolationError {
+                                message,
+                                hint,
+                                offset: i,
+                                len: end + 1 - i,
+                            }),
+                    )
+                }
+            }
             i = end + 1;
             continue;
         }
@@ -155,7 +187,11 @@ pub fn interpolate(input: &str, vars: &Vars) -> Result<String, InterpolationErro
         out.push(ch);
         i += ch.len_utf8().max(1);
     }
-    Ok(out)
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(errors)
+    }
 }
 
 /// Index of the `}` closing a `${` whose body starts at `from`, counting nested `${`.
@@ -180,7 +216,9 @@ fn matching_brace(s: &str, from: usize) -> Option<usize> {
     None
 }
 
-fn expand(inner: &str, vars: &Vars) -> Result<String, (String, String)> {
+type Problem = (String, String);
+
+fn expand(inner: &str, vars: &Vars) -> Result<String, Vec<Problem>> {
     let name_len = inner
         .char_indices()
         .find(|(i, c)| !(c.is_ascii_alphanumeric() || *c == '_') || (*i == 0 && c.is_ascii_digit()))
@@ -189,12 +227,11 @@ fn expand(inner: &str, vars: &Vars) -> Result<String, (String, String)> {
     let name = &inner[..name_len];
     let rest = &inner[name_len..];
     if name.is_empty() {
-        return Err((
+        return Err(vec![(
             format!("`${{{inner}}}` is not a valid variable reference"),
             "variable names are letters, digits and `_`, not starting with a digit".into(),
-        ));
+        )]);
     }
-    let value = vars.get(name);
     let (op, arg) = if let Some(a) = rest.strip_prefix(":-") {
         (":-", a)
     } else if let Some(a) = rest.strip_prefix(":?") {
@@ -206,24 +243,33 @@ fn expand(inner: &str, vars: &Vars) -> Result<String, (String, String)> {
     } else if rest.is_empty() {
         ("", "")
     } else {
-        return Err((
+        return Err(vec![(
             format!("`${{{inner}}}` is not a valid variable reference"),
             "use `${VAR}`, `${VAR:-default}` or `${VAR:?message}`".into(),
-        ));
+        )]);
     };
-    let unset_or_empty = value.is_none_or(str::is_empty);
+    let value = vars.get(name).map_err(|why| {
+        vec![(
+            why,
+            format!("set `{name}` to UTF-8 text, or unset it and give a default with `${{{name}:-default}}`"),
+        )]
+    })?;
+    let unset_or_empty = value.as_deref().is_none_or(str::is_empty);
+    let default = |arg: &str| {
+        interpolate(arg, vars).map_err(|es| es.into_iter().map(|e| (e.message, e.hint)).collect())
+    };
     match op {
-        "" => value.map(str::to_string).ok_or_else(|| {
-            (
+        "" => value.ok_or_else(|| {
+            vec![(
                 format!("environment variable `{name}` is not set"),
                 format!("set `{name}` in the environment or in the .env file beside the topology, or write `${{{name}:-default}}`"),
-            )
+            )]
         }),
-        ":-" if unset_or_empty => interpolate(arg, vars).map_err(|e| (e.message, e.hint)),
-        "-" if value.is_none() => interpolate(arg, vars).map_err(|e| (e.message, e.hint)),
-        ":?" if unset_or_empty => Err(required(name, arg)),
-        "?" if value.is_none() => Err(required(name, arg)),
-        _ => Ok(value.unwrap_or_default().to_string()),
+        ":-" if unset_or_empty => default(arg),
+        "-" if value.is_none() => default(arg),
+        ":?" if unset_or_empty => Err(vec![required(name, arg)]),
+        "?" if value.is_none() => Err(vec![required(name, arg)]),
+        _ => Ok(value.unwrap_or_default()),
     }
 }
 
@@ -278,13 +324,23 @@ mod tests {
     fn errors_name_the_variable() {
         let v = vars(&[("E", "")]);
         let e = interpolate("a ${MISSING} b", &v).expect_err("unset");
-        assert!(e.message.contains("`MISSING`"));
-        assert_eq!((e.offset, e.len), (2, 10));
+        assert!(e[0].message.contains("`MISSING`"));
+        assert_eq!((e[0].offset, e[0].len), (2, 10));
         let e = interpolate("${E:?give it}", &v).expect_err("empty");
-        assert!(e.message.contains("give it"));
+        assert!(e[0].message.contains("give it"));
         assert!(interpolate("${E?x}", &v).is_ok());
         assert!(interpolate("${unterminated", &v).is_err());
         assert!(interpolate("${1A}", &v).is_err());
+    }
+
+    #[test]
+    fn every_unset_variable_of_a_value_is_reported() {
+        let e = interpolate("${REGISTRY}/api:${TAG:?set TAG}", &vars(&[])).expect_err("unset");
+        let names: Vec<&str> = e.iter().map(|e| e.message.as_str()).collect();
+        assert_eq!(e.len(), 2, "{names:?}");
+        assert!(names[0].contains("`REGISTRY`"), "{names:?}");
+        assert!(names[1].contains("`TAG`") && names[1].contains("set TAG"));
+        assert_eq!((e[1].offset, e[1].len), (16, 15));
     }
 
     #[test]

@@ -138,21 +138,40 @@ pub fn load_with(path: &Path, files: &dyn FileSource, env: &EnvSource) -> Loaded
         &mut loaded.diagnostics,
     );
 
+    // A value that could not be interpolated still holds its `${...}` text: what the
+    // schema and the rules would say about that text is a knock-on, not news.
+    let failed: Vec<String> = loaded
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == codes::INTERPOLATION)
+        .filter_map(|d| d.path.clone())
+        .collect();
+    let knock_on = |d: &Diagnostic| {
+        d.path.as_deref().is_some_and(|p| {
+            failed.iter().any(|f| {
+                p == f
+                    || p.strip_prefix(f.as_str())
+                        .is_some_and(|r| r.starts_with('/'))
+            })
+        })
+    };
+
     let value = tree.to_json();
-    let schema_diags = validate::schema::check(&tree, &value);
+    let mut schema_diags = validate::schema::check(&tree, &value);
+    schema_diags.retain(|d| !knock_on(d));
     let schema_ok = schema_diags.is_empty();
     loaded.diagnostics.extend(schema_diags);
     if schema_ok {
         // By value: strings move out of the JSON tree instead of being copied.
         match serde_json::from_value::<Topology>(value) {
             Ok(topology) => {
-                loaded.diagnostics.extend(validate::rules::check(
-                    &topology,
-                    &tree,
-                    &loaded.sources,
-                ));
+                let mut rules = validate::rules::check(&topology, &tree, &loaded.sources);
+                rules.retain(|d| !knock_on(d));
+                loaded.diagnostics.extend(rules);
                 loaded.topology = Some(topology);
             }
+            // The text of an uninterpolated value does not fit its field: already reported.
+            Err(_) if !failed.is_empty() => {}
             Err(e) => loaded.diagnostics.push(
                 Diagnostic::error(
                     codes::SCHEMA_TYPE,
@@ -295,19 +314,37 @@ fn read_dotenv(
                 vars.insert(k, v);
             }
             Err(e) => {
-                let (line, msg) = match &e {
-                    dotenvy::Error::LineParse(line, _) => {
-                        (Some(line.clone()), format!("cannot parse `.env`: {e}"))
+                // dotenvy's message quotes the whole line, value included: say where and
+                // why, never what.
+                let mut d = match &e {
+                    dotenvy::Error::LineParse(line, index) => {
+                        let pos = text.find(line.trim_end());
+                        let line_no = pos.map(|p| text[..p].matches('\n').count() + 1);
+                        let col = line[..(*index).min(line.len())].chars().count() + 1;
+                        let which = match line_no {
+                            Some(n) => format!("line {n}"),
+                            None => "a line".to_string(),
+                        };
+                        let mut d = Diagnostic::error(
+                            codes::DOTENV,
+                            format!(
+                                "cannot parse {which} of `.env` at column {col}"
+                            ),
+                        );
+                        if let Some(pos) = pos {
+                            let at = pos + (*index).min(line.len());
+                            d = d.at(Span::new(file, at, at + 1));
+                        }
+                        d
                     }
-                    _ => (None, format!("cannot read `.env`: {e}")),
-                };
-                let mut d =
-                    Diagnostic::error(codes::DOTENV, msg).hint("each line of .env is `NAME=value`");
-                if let Some(line) = line
-                    && let Some(pos) = text.find(line.trim_end())
-                {
-                    d = d.at(Span::new(file, pos, pos + line.trim_end().len()));
+                    dotenvy::Error::Io(io) => Diagnostic::error(
+                        codes::DOTENV,
+                        format!("cannot read `.env`: {}", io.kind()),
+                    ),
+                    _ => Diagnostic::error(codes::DOTENV, "cannot read `.env`"),
                 }
+                .hint("each line of .env is `NAME=value`; quote a value with spaces, `#` or quotes in it (`NAME='a value'`)");
+                d.sensitive = true;
                 loaded.diagnostics.push(d);
                 break;
             }

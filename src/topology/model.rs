@@ -154,6 +154,65 @@ pub struct Broker {
     /// Resources and naming of the broker container in render targets.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deploy: Option<BrokerDeploy>,
+
+    /// TLS
+    ///
+    /// How topo verifies the broker over `amqps://` and `https://`, and the client
+    /// certificate it shows. Flags (`--ca-cert`, `--client-cert`, `--client-key`,
+    /// `--tls-server-name`) win over these.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<BrokerTls>,
+
+    /// AMQP login mechanism
+    ///
+    /// `plain` (user and password, the default) or `external`: the broker takes the user
+    /// name from the client certificate (RabbitMQ's `rabbitmq_auth_mechanism_ssl` plugin);
+    /// needs `amqps://` and `tls.client_cert`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_mechanism: Option<AuthMechanism>,
+}
+
+/// TLS settings of the connections to the broker
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BrokerTls {
+    /// CA certificate file
+    ///
+    /// PEM file of the CA (or CAs) that signed the broker's certificate. When set, only
+    /// these are trusted, not the system's roots. A relative path is taken from the
+    /// directory topo runs in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<String>,
+
+    /// Client certificate file
+    ///
+    /// PEM certificate (and chain) topo shows the broker, for brokers that require mutual
+    /// TLS. Needs `client_key`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_cert: Option<String>,
+
+    /// Client key file
+    ///
+    /// PEM private key of `client_cert`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_key: Option<String>,
+
+    /// Server name
+    ///
+    /// The name the broker's certificate must hold, when the URLs name the broker by an
+    /// address or another name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_name: Option<String>,
+}
+
+/// How topo logs in over AMQP
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMechanism {
+    /// User name and password
+    Plain,
+    /// The client certificate's name
+    External,
 }
 
 /// One URL, or the URLs of the nodes of a cluster

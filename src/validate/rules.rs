@@ -95,6 +95,7 @@ pub fn check(topo: &Topology, tree: &Node, sources: &Sources) -> Vec<Diagnostic>
         topo,
         out: Vec::new(),
     };
+    names_and_short_strings(&mut cx);
     duplicates(&mut cx);
     reserved_names(&mut cx);
     exchange_references(&mut cx);
@@ -229,6 +230,212 @@ fn duplicates(cx: &mut Ctx) {
         } else {
             seen.insert(id, i);
         }
+    }
+}
+
+/// Longest AMQP short string, in bytes. Entity names, vhost names, routing keys, exchange
+/// types, and the keys of argument and header tables travel as short strings; the client
+/// library panics on a longer one, so validate refuses it first.
+pub const MAX_SHORT_STRING: usize = 255;
+
+/// Why a short string does not fit, as a sentence part, or `None` when it fits.
+pub fn short_string_problem(s: &str) -> Option<String> {
+    (s.len() > MAX_SHORT_STRING).then(|| {
+        format!(
+            "is {} bytes; AMQP carries it as a short string of at most {MAX_SHORT_STRING} bytes",
+            s.len()
+        )
+    })
+}
+
+/// The start of a long value, enough to recognise it in a message.
+fn shorten(s: &str) -> String {
+    match s.char_indices().nth(40) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
+}
+
+const SHORT_STRING_HINT: &str = "RabbitMQ refuses names, routing keys, header names and argument keys over 255 bytes of UTF-8: shorten it";
+
+/// Empty or blank names (often an empty `${VAR}`), and everything AMQP sends as a short
+/// string checked against its 255-byte limit, before a broker ever sees them.
+fn names_and_short_strings(cx: &mut Ctx) {
+    let t = cx.topo;
+    let mut names: Vec<(String, &str, &str)> = Vec::new();
+    if let Some(v) = &t.vhost {
+        names.push(("/vhost".into(), "vhost", v));
+    }
+    for (i, v) in t.vhosts.iter().enumerate() {
+        names.push((format!("/vhosts/{i}/name"), "vhost", &v.name));
+    }
+    for (i, x) in t.exchanges.iter().enumerate() {
+        names.push((format!("/exchanges/{i}/name"), "exchange name", &x.name));
+        if let Some(v) = &x.vhost {
+            names.push((format!("/exchanges/{i}/vhost"), "vhost", v));
+        }
+    }
+    for (i, q) in t.queues.iter().enumerate() {
+        names.push((format!("/queues/{i}/name"), "queue name", &q.name));
+        if let Some(v) = &q.vhost {
+            names.push((format!("/queues/{i}/vhost"), "vhost", v));
+        }
+    }
+    for (i, b) in t.bindings.iter().enumerate() {
+        names.push((
+            format!("/bindings/{i}/destination"),
+            "binding destination",
+            &b.destination,
+        ));
+        if let Some(v) = &b.vhost {
+            names.push((format!("/bindings/{i}/vhost"), "vhost", v));
+        }
+    }
+    for (i, p) in t.policies.iter().enumerate() {
+        names.push((format!("/policies/{i}/name"), "policy name", &p.name));
+        if let Some(v) = &p.vhost {
+            names.push((format!("/policies/{i}/vhost"), "vhost", v));
+        }
+    }
+    for (i, u) in t.users.iter().enumerate() {
+        names.push((format!("/users/{i}/name"), "user name", &u.name));
+    }
+    for (i, p) in t.permissions.iter().enumerate() {
+        names.push((format!("/permissions/{i}/user"), "permission user", &p.user));
+        if let Some(v) = &p.vhost {
+            names.push((format!("/permissions/{i}/vhost"), "vhost", v));
+        }
+    }
+    for (i, s) in t.services.iter().enumerate() {
+        names.push((format!("/services/{i}/name"), "service name", &s.name));
+    }
+    for (pointer, what, name) in &names {
+        if name.trim().is_empty() {
+            let from_var = source_has_reference(cx, pointer);
+            let shown = if name.is_empty() { "empty" } else { "blank" };
+            cx.error(codes::SCHEMA_TYPE, pointer.clone(), format!("{what} is {shown}"))
+                .with_hint(if from_var {
+                    "the variable it comes from is set but empty: give it a value, or use `${VAR:?message}` to require one".to_string()
+                } else {
+                    format!("give the {what} a name of visible characters")
+                });
+        }
+    }
+
+    let mut short: Vec<(String, &str, &str)> = names
+        .into_iter()
+        .filter(|(_, what, _)| {
+            matches!(
+                *what,
+                "vhost" | "exchange name" | "queue name" | "binding destination"
+            )
+        })
+        .collect();
+    let mut keys: Vec<(String, &str, &str)> = Vec::new();
+    let exchanges = exchange_index(t);
+    for (i, x) in t.exchanges.iter().enumerate() {
+        short.push((format!("/exchanges/{i}/type"), "exchange type", &x.kind));
+        table_keys(
+            &format!("/exchanges/{i}/arguments"),
+            "argument key",
+            &x.arguments,
+            &mut keys,
+        );
+    }
+    for (i, q) in t.queues.iter().enumerate() {
+        table_keys(
+            &format!("/queues/{i}/arguments"),
+            "argument key",
+            &q.arguments,
+            &mut keys,
+        );
+    }
+    for (i, b) in t.bindings.iter().enumerate() {
+        short.push((format!("/bindings/{i}/source"), "binding source", &b.source));
+        let vhost = cx.vhost(&b.vhost);
+        let topic = exchanges
+            .get(&(vhost, b.source.as_str()))
+            .copied()
+            .or_else(|| {
+                BUILTIN_EXCHANGES
+                    .contains(&b.source.as_str())
+                    .then(|| builtin_type(&b.source))
+            })
+            == Some("topic");
+        // Topic keys are checked (length included) by TOPO017.
+        if !topic {
+            if let Some(k) = &b.routing_key {
+                short.push((format!("/bindings/{i}/routing_key"), "routing key", k));
+            }
+            for (k, key) in b.routing_keys.iter().flatten().enumerate() {
+                short.push((
+                    format!("/bindings/{i}/routing_keys/{k}"),
+                    "routing key",
+                    key,
+                ));
+            }
+        }
+        table_keys(
+            &format!("/bindings/{i}/arguments"),
+            "header or argument name",
+            &b.arguments,
+            &mut keys,
+        );
+    }
+    for (pointer, what, value) in short {
+        if let Some(why) = short_string_problem(value) {
+            cx.error(
+                codes::SCHEMA_TYPE,
+                pointer,
+                format!("{what} `{}` {why}", shorten(value)),
+            )
+            .with_hint(SHORT_STRING_HINT);
+        }
+    }
+    for (pointer, what, key) in keys {
+        if let Some(why) = short_string_problem(key) {
+            let span = cx.tree.locate_key(&pointer);
+            cx.out.push(
+                Diagnostic::error(
+                    codes::SCHEMA_TYPE,
+                    format!("{what} `{}` {why}", shorten(key)),
+                )
+                .at(span)
+                .path(pointer)
+                .hint(SHORT_STRING_HINT),
+            );
+        }
+    }
+}
+
+/// Every key of an argument table, nested tables included (AMQP field-table keys).
+fn table_keys<'a>(
+    base: &str,
+    what: &'static str,
+    table: &'a indexmap::IndexMap<String, Value>,
+    out: &mut Vec<(String, &'static str, &'a str)>,
+) {
+    fn walk<'a>(base: &str, v: &'a Value, out: &mut Vec<(String, &'static str, &'a str)>) {
+        match v {
+            Value::Object(m) => {
+                for (k, v) in m {
+                    let p = format!("{base}/{}", crate::source::node::pointer_segment(k));
+                    out.push((p.clone(), "argument key", k));
+                    walk(&p, v, out);
+                }
+            }
+            Value::Array(a) => {
+                for (i, v) in a.iter().enumerate() {
+                    walk(&format!("{base}/{i}"), v, out);
+                }
+            }
+            _ => {}
+        }
+    }
+    for (k, v) in table {
+        let p = format!("{base}/{}", crate::source::node::pointer_segment(k));
+        out.push((p.clone(), what, k));
+        walk(&p, v, out);
     }
 }
 

@@ -1,20 +1,141 @@
 //! Real-broker test helper: a uniquely named vhost (`topo-test-<random>`) that is deleted
 //! on drop, with the users a test created, plus a way to run the topo binary against it.
 //!
+//! The broker comes from the environment, so the same tests run against the machine's
+//! RabbitMQ 3.10 and the 4.x node of `scripts/rabbitmq4.sh` (`.ci/passes/20-rabbitmq4.sh`):
+//! `TOPO_TEST_AMQP_URL` (default `amqp://127.0.0.1:5672`) and `TOPO_TEST_MANAGEMENT_URL`
+//! (default `http://127.0.0.1:15672`). Userinfo in them is ignored: the tests log in as
+//! `guest`/`guest` (some check that very name in messages). Without a broker a test fails
+//! with one line saying what to start; `TOPO_SKIP_BROKER_TESTS=1` skips them, loudly.
+//!
 //! Include with `#[path = "common/broker.rs"] mod broker;`.
 #![allow(dead_code)]
 
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use topo::broker::endpoint::{ConnectArgs, Endpoints};
 use topo::broker::http::Management;
 
-pub const MGMT: &str = "http://127.0.0.1:15672";
-pub const AMQP: &str = "amqp://127.0.0.1:5672";
+/// A URL from the environment, without userinfo or a trailing slash.
+fn base_url(var: &str, default: &str) -> String {
+    let text = std::env::var(var)
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| default.to_string());
+    let mut url =
+        url::Url::parse(&text).unwrap_or_else(|e| panic!("{var}={text} is not a URL: {e}"));
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    url.as_str().trim_end_matches('/').to_string()
+}
+
+/// The test broker's AMQP URL (no credentials, no vhost).
+pub fn amqp() -> String {
+    base_url("TOPO_TEST_AMQP_URL", "amqp://127.0.0.1:5672")
+}
+
+/// The test broker's management API URL (no credentials, no trailing slash).
+pub fn mgmt() -> String {
+    base_url("TOPO_TEST_MANAGEMENT_URL", "http://127.0.0.1:15672")
+}
+
+/// `url` with `user:password@` put in.
+pub fn with_user(url: &str, user: &str, password: &str) -> String {
+    let mut u = url::Url::parse(url).expect("test URL");
+    u.set_username(user).expect("userinfo");
+    u.set_password(Some(password)).expect("userinfo");
+    u.as_str().trim_end_matches('/').to_string()
+}
+
+/// `host:port` of the test broker's AMQP listener (for proxies in front of it).
+pub fn amqp_addr() -> String {
+    let u = url::Url::parse(&amqp()).expect("AMQP URL");
+    format!(
+        "{}:{}",
+        u.host_str().unwrap_or("127.0.0.1"),
+        u.port().unwrap_or(5672)
+    )
+}
+
+/// The test broker's version (`/api/overview`), probed once per test binary.
+fn probe() -> &'static Result<String, String> {
+    static PROBE: OnceLock<Result<String, String>> = OnceLock::new();
+    PROBE.get_or_init(|| {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        let mgmt =
+            Management::new(&endpoints(Duration::from_secs(5))).map_err(|e| e.to_string())?;
+        rt.block_on(mgmt.get(&["overview"], "probe"))
+            .map_err(|e| e.to_string())
+            .map(|o| {
+                o["rabbitmq_version"]
+                    .as_str()
+                    .unwrap_or("unknown")
+                    .to_string()
+            })
+    })
+}
+
+/// Whether this broker test should run: true when the broker answers. When it does not,
+/// skips loudly under `TOPO_SKIP_BROKER_TESTS=1` and otherwise fails with what to start.
+pub fn available() -> bool {
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("broker test")
+        .to_string();
+    if std::env::var("TOPO_SKIP_BROKER_TESTS").is_ok_and(|v| v == "1") {
+        eprintln!("SKIPPED {test}: TOPO_SKIP_BROKER_TESTS=1 (this test needs RabbitMQ)");
+        return false;
+    }
+    if let Err(e) = probe() {
+        panic!(
+            "no RabbitMQ for the broker tests at {} ({e}): start one (`bash .ci/run` does; or \
+             `rabbitmq-plugins enable rabbitmq_management && rabbitmq-server -detached`), point \
+             TOPO_TEST_MANAGEMENT_URL / TOPO_TEST_AMQP_URL at yours, or set \
+             TOPO_SKIP_BROKER_TESTS=1 to skip",
+            mgmt()
+        );
+    }
+    true
+}
+
+/// The test broker's version, e.g. `3.10.8` or `4.3.6`.
+pub fn version() -> String {
+    match probe() {
+        Ok(v) => v.clone(),
+        Err(e) => panic!("no RabbitMQ at {}: {e}", mgmt()),
+    }
+}
+
+/// Whether the test broker is RabbitMQ 4 or later (where tests expect 4.x behaviour).
+pub fn is_4x() -> bool {
+    version()
+        .split('.')
+        .next()
+        .and_then(|m| m.parse::<u32>().ok())
+        .is_some_and(|m| m >= 4)
+}
+
+fn endpoints(timeout: Duration) -> Endpoints {
+    Endpoints::resolve(
+        &ConnectArgs {
+            amqp_url: Some(amqp()),
+            management_url: Some(mgmt()),
+            timeout,
+            ..ConnectArgs::default()
+        },
+        None,
+        &|_| None,
+    )
+    .expect("test endpoints")
+}
 
 pub struct TestVhost {
     pub name: String,
@@ -30,22 +151,17 @@ fn suffix() -> String {
 }
 
 impl TestVhost {
-    pub fn new() -> TestVhost {
+    /// A fresh vhost, or `None` when the broker tests are skipped (see [`available`]).
+    pub fn try_new() -> Option<TestVhost> {
+        available().then(TestVhost::new)
+    }
+
+    fn new() -> TestVhost {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
-        let ep = Endpoints::resolve(
-            &ConnectArgs {
-                amqp_url: Some(AMQP.into()),
-                management_url: Some(MGMT.into()),
-                timeout: Duration::from_secs(30),
-            },
-            None,
-            &|_| None,
-        )
-        .unwrap();
-        let mgmt = Management::new(&ep).unwrap();
+        let mgmt = Management::new(&endpoints(Duration::from_secs(30))).unwrap();
         let v = TestVhost {
             name: format!("topo-test-{}", suffix()),
             dir: tempfile::tempdir().unwrap(),
@@ -147,8 +263,8 @@ pub fn topo_cmd(args: &[&str], envs: &[(&str, &str)]) -> Output {
         .env_remove("RABBITMQ_USER")
         .env_remove("RABBITMQ_PASSWORD")
         .env_remove("NO_COLOR")
-        .env("TOPO_AMQP_URL", AMQP)
-        .env("TOPO_MANAGEMENT_URL", MGMT);
+        .env("TOPO_AMQP_URL", amqp())
+        .env("TOPO_MANAGEMENT_URL", mgmt());
     for (k, v) in envs {
         cmd.env(k, v);
     }
