@@ -149,13 +149,29 @@ impl Endpoints {
             broker.and_then(|b| b.management_url.as_ref()),
             DEFAULT_MANAGEMENT_URL,
         );
+        // In a list, an entry that does not parse is named by its place (never by its text).
+        let nth = |what: &str, i: usize, of: usize| {
+            if of == 1 {
+                what.to_string()
+            } else {
+                format!("{what} (node {} of {of})", i + 1)
+            }
+        };
         let mut amqp_nodes = amqp_texts
             .iter()
-            .map(|t| parse_url(t, "AMQP", &["amqp", "amqps"]))
+            .enumerate()
+            .map(|(i, t)| parse_url(t, &nth("AMQP", i, amqp_texts.len()), &["amqp", "amqps"]))
             .collect::<anyhow::Result<Vec<_>>>()?;
         let mut mgmt_nodes = mgmt_texts
             .iter()
-            .map(|t| parse_url(t, "management", &["http", "https"]))
+            .enumerate()
+            .map(|(i, t)| {
+                parse_url(
+                    t,
+                    &nth("management", i, mgmt_texts.len()),
+                    &["http", "https"],
+                )
+            })
             .collect::<anyhow::Result<Vec<_>>>()?;
         // Credentials: the first URL that carries them, management list first.
         let mut amqp = amqp_nodes[0].clone();
@@ -436,7 +452,10 @@ mod tests {
         // A bad entry anywhere in a list is an error naming that entry.
         let err = Endpoints::resolve(&args(Some("amqp://a:1,amqp://b:x"), None), None, &|_| None)
             .unwrap_err();
-        assert!(format!("{err:#}").contains("amqp://b:x"), "{err:#}");
+        assert!(
+            format!("{err:#}").contains("the AMQP (node 2 of 2) URL is not valid: the port"),
+            "{err:#}"
+        );
     }
 
     #[test]
