@@ -53,7 +53,7 @@ fn main() {
         diags.len()
     );
     let t = Instant::now();
-    let loaded = topo::topology::load(std::path::Path::new(&path));
+    let loaded = topo::validate::load(std::path::Path::new(&path));
     eprintln!(
         "whole load         {:>8.1?} ({} problems)",
         t.elapsed(),

@@ -16,8 +16,8 @@ use serde_json::{Value, json};
 
 use crate::broker::amqp::{Amqp, AmqpError, Op};
 use crate::broker::http::{HttpError, Management};
-use crate::broker::password;
 use crate::plan::{Action, Change, Definition, Plan, Target};
+use crate::state::password;
 use crate::state::{BindingKey, Credential, State, UserState};
 use crate::topology::model::QueueType;
 
@@ -28,7 +28,7 @@ const DEFINITIONS_CHUNK: usize = 2000;
 
 /// How exchanges, queues and bindings are created (see docs/plan-apply.md for the
 /// measurements that chose the default).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Via {
     /// Pipelined AMQP declares.
     #[default]
@@ -232,6 +232,12 @@ pub async fn apply(
                                     .to_string(),
                             )
                         }
+                        AmqpError::Refused { detail, .. } if detail.contains("not empty") => Some(
+                            "messages arrived after topo counted them, and the broker kept \
+                                 them: run topo plan again, drain the queue, or pass \
+                                 --allow-data-loss"
+                                .to_string(),
+                        ),
                         AmqpError::Refused { .. } => Some(
                             "the broker rejected a value of the file: fix the named argument"
                                 .to_string(),
@@ -557,7 +563,7 @@ fn user_body(want: &UserState, have: Option<&UserState>) -> Value {
     let tags = want.tags.join(",");
     let keep = || match have.map(|h| &h.credential) {
         Some(Credential::Hash { hash, algorithm }) => (
-            hash.clone(),
+            hash.expose().to_string(),
             algorithm.clone().unwrap_or_else(|| password::SHA256.into()),
         ),
         _ => (String::new(), password::SHA256.to_string()),
@@ -568,10 +574,10 @@ fn user_body(want: &UserState, have: Option<&UserState>) -> Value {
         } => match have.map(|h| &h.credential) {
             // Unchanged password: keep the stored hash (no needless rehash).
             Some(Credential::Hash { hash, algorithm })
-                if password::matches(hash, algorithm.as_deref(), pw.expose()) =>
+                if password::matches(hash.expose(), algorithm.as_deref(), pw.expose()) =>
             {
                 (
-                    hash.clone(),
+                    hash.expose().to_string(),
                     algorithm.clone().unwrap_or_else(|| password::SHA256.into()),
                 )
             }
@@ -581,7 +587,7 @@ fn user_body(want: &UserState, have: Option<&UserState>) -> Value {
             ),
         },
         Credential::Hash { hash, algorithm } => (
-            hash.clone(),
+            hash.expose().to_string(),
             algorithm.clone().unwrap_or_else(|| password::SHA256.into()),
         ),
         Credential::Env { value: None, .. } | Credential::None => keep(),
@@ -662,7 +668,7 @@ mod tests {
         let have = UserState {
             tags: vec![],
             credential: Credential::Hash {
-                hash: stored.clone(),
+                hash: crate::state::Secret::new(stored.clone()),
                 algorithm: Some(password::SHA256.into()),
             },
         };

@@ -1,7 +1,6 @@
 //! Command-line arguments (clap derive) and dispatch. Nothing else happens here: each
 //! command is a module under [`crate::commands`].
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
@@ -51,21 +50,6 @@ pub enum Command {
         /// The shell to complete for.
         shell: clap_complete::Shell,
     },
-}
-
-/// The topology file: the argument, else `$TOPO_FILE`, else `./topo.yaml`.
-pub fn resolve_file(arg: Option<PathBuf>) -> anyhow::Result<PathBuf> {
-    if let Some(p) = arg {
-        return Ok(p);
-    }
-    if let Some(p) = std::env::var_os("TOPO_FILE").filter(|v| !v.is_empty()) {
-        return Ok(PathBuf::from(p));
-    }
-    let default = PathBuf::from("topo.yaml");
-    if default.exists() {
-        return Ok(default);
-    }
-    anyhow::bail!("no topology file given: pass FILE, set TOPO_FILE, or create ./topo.yaml")
 }
 
 /// Parse, run, report the error chain once, exit.
@@ -122,8 +106,8 @@ pub fn report_error(err: &anyhow::Error, color: ColorChoice) {
     for cause in err.chain().skip(1) {
         text.push_str(&format!("  caused by: {cause}\n"));
     }
-    if let Some(h) = err.downcast_ref::<commands::Hinted>() {
+    if let Some(h) = err.downcast_ref::<crate::error::Hinted>() {
         text.push_str(&format!("  hint: {}\n", h.hint));
     }
-    eprint!("{}", crate::commands::redact(&text));
+    eprint!("{}", crate::error::redact(&text));
 }

@@ -12,8 +12,8 @@ pub mod apply;
 pub mod broker;
 pub mod cli;
 pub mod commands;
-pub mod diag;
 pub mod diff;
+pub mod error;
 pub mod exit;
 pub mod export;
 pub mod graph;
@@ -22,7 +22,12 @@ pub mod plan;
 pub mod render;
 pub mod report;
 pub mod route;
+pub mod session;
 pub mod source;
 pub mod state;
 pub mod topology;
 pub mod validate;
+
+/// Diagnostics live beside the positions they point at (see [`source`]); this path is the
+/// one the rest of the crate names them by.
+pub use source::diag;

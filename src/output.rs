@@ -3,10 +3,8 @@
 
 use std::io::IsTerminal;
 
-use clap::ValueEnum;
-
 /// `--color`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ColorChoice {
     /// Colour when writing to a terminal and NO_COLOR is not set.
     #[default]
@@ -37,7 +35,7 @@ impl ColorChoice {
 }
 
 /// `--format` of commands whose output is either for people or for programs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum TextOrJson {
     #[default]
     Text,

@@ -12,7 +12,7 @@ use std::fmt;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::broker::password;
+use crate::state::password;
 use crate::state::{
     Args, BindingKey, BindingState, Credential, EntityKey, ExchangeState, PermissionKey,
     PermissionState, PolicyState, QueueState, State, UserState, VhostState,
@@ -164,11 +164,12 @@ pub struct Change {
 }
 
 impl Change {
-    /// Whether carrying this change out may lose messages.
+    /// Whether carrying this change out may lose messages. An unknown count (`None`)
+    /// may: only a count of 0 lets a queue go without `--allow-data-loss`.
     pub fn loses_data(&self) -> bool {
         matches!(self.action, Action::Replace | Action::Delete)
             && matches!(self.target, Target::Queue(_))
-            && self.messages.unwrap_or(0) > 0
+            && self.messages != Some(0)
     }
 }
 
@@ -325,7 +326,7 @@ pub fn plan(desired: &State, live: &State, opts: &PlanOptions) -> Plan {
                 forward.push(replace(
                     target,
                     queue_fields(want, Some(have)),
-                    Some(have.messages.unwrap_or(0)),
+                    have.messages,
                     Definition::Queue(want.clone()),
                 ));
             }
@@ -334,10 +335,7 @@ pub fn plan(desired: &State, live: &State, opts: &PlanOptions) -> Plan {
     }
     for (key, have) in &live.queues {
         if !desired.queues.contains_key(key) && prunable_queue(opts, &scope, key) {
-            deletes.push(delete(
-                Target::Queue(key.clone()),
-                Some(have.messages.unwrap_or(0)),
-            ));
+            deletes.push(delete(Target::Queue(key.clone()), have.messages));
         }
     }
 
@@ -717,7 +715,7 @@ pub fn credential_unchanged(want: &Credential, have: &Credential) -> bool {
                 value: Some(pw), ..
             },
             Credential::Hash { hash, algorithm },
-        ) => password::matches(hash, algorithm.as_deref(), pw.expose()),
+        ) => password::matches(hash.expose(), algorithm.as_deref(), pw.expose()),
         (Credential::Env { value: Some(a), .. }, Credential::Env { value: Some(b), .. }) => a == b,
         (Credential::Hash { hash: a, .. }, Credential::Hash { hash: b, .. }) => a == b,
         _ => false,

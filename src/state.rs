@@ -6,6 +6,8 @@
 //! their `x-` arguments, numbers canonical, bindings expanded from `routing_keys`. Two
 //! States that describe the same broker compare equal, so a false diff is a bug here.
 
+pub mod password;
+
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -17,8 +19,7 @@ use crate::topology::model::{DestinationType, QueueType, Topology};
 /// Canonical arguments: sorted keys, canonical values (see [`canonical_value`]).
 pub type Args = BTreeMap<String, Value>;
 
-/// The vhost entities go to when neither they nor the file name one.
-pub const DEFAULT_VHOST: &str = "/";
+pub use crate::topology::model::DEFAULT_VHOST;
 
 /// Identity of a vhost-scoped named entity (exchange, queue, policy).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -197,9 +198,10 @@ pub enum Credential {
     /// Desired: the password is in environment variable `var` (`value` is `None` where
     /// the variable is unset, e.g. in an offline diff).
     Env { var: String, value: Option<Secret> },
-    /// A RabbitMQ password hash and, when known, its hashing algorithm.
+    /// A RabbitMQ password hash and, when known, its hashing algorithm. The hash is a
+    /// [`Secret`]: anyone holding it can try passwords offline, so it never prints.
     Hash {
-        hash: String,
+        hash: Secret,
         algorithm: Option<String>,
     },
 }
@@ -448,7 +450,7 @@ impl State {
                     value: env(var).map(Secret::new),
                 },
                 (None, Some(hash)) => Credential::Hash {
-                    hash: hash.clone(),
+                    hash: Secret::new(hash.clone()),
                     algorithm: None,
                 },
                 (None, None) => Credential::None,

@@ -16,7 +16,6 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use clap::Parser;
 use serde_json::{Value, json};
 use topo::broker::endpoint::{ConnectArgs, Endpoints};
 use topo::broker::http::Management;
@@ -160,16 +159,13 @@ struct Vhost {
     mgmt: Management,
 }
 
-#[derive(Parser)]
-struct Flags {
-    #[command(flatten)]
-    connect: ConnectArgs,
-}
-
 fn management(amqp: &str, mgmt: &str) -> Management {
-    let flags =
-        Flags::try_parse_from(["t", "--amqp-url", amqp, "--management-url", mgmt]).expect("flags");
-    let ep = Endpoints::resolve(&flags.connect, None, &|_| None).expect("endpoints");
+    let args = ConnectArgs {
+        amqp_url: Some(amqp.into()),
+        management_url: Some(mgmt.into()),
+        ..ConnectArgs::default()
+    };
+    let ep = Endpoints::resolve(&args, None, &|_| None).expect("endpoints");
     Management::new(&ep).expect("client")
 }
 

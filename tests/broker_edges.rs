@@ -91,3 +91,78 @@ fn amqp_layer_refuses_short_strings_over_255_bytes_without_panicking() {
     assert_eq!(r.expect("255 bytes is fine"), 1);
     rt.block_on(amqp.close());
 }
+
+#[test]
+fn a_count_that_fails_for_another_reason_than_not_found_is_an_error() {
+    let Some(v) = TestVhost::try_new() else {
+        return;
+    };
+    let rt = rt();
+    let ep = endpoints();
+    // An exclusive queue of another connection: a passive declare of it is refused with
+    // RESOURCE_LOCKED, which says nothing about how many messages it holds.
+    let owner = rt
+        .block_on(lapin::Connection::connect(
+            &ep.amqp_uri(&v.name),
+            lapin::ConnectionProperties::default(),
+        ))
+        .expect("connect");
+    let chan = rt.block_on(owner.create_channel()).expect("channel");
+    rt.block_on(chan.queue_declare(
+        "locked".into(),
+        lapin::options::QueueDeclareOptions {
+            exclusive: true,
+            ..Default::default()
+        },
+        lapin::types::FieldTable::default(),
+    ))
+    .expect("declare");
+    let mut amqp = Amqp::new(&ep);
+    let key = |n: &str| EntityKey {
+        vhost: v.name.clone(),
+        name: n.into(),
+    };
+    let r = rt.block_on(amqp.message_counts(&[key("locked")]));
+    assert!(r.is_err(), "a refused count must not read as 0: {r:?}");
+    // A queue that does not exist is empty.
+    let r = rt
+        .block_on(amqp.message_counts(&[key("missing")]))
+        .expect("counted");
+    assert_eq!(r[0].1, 0);
+    rt.block_on(amqp.close());
+    let _ = rt.block_on(owner.close(200, "done".into()));
+}
+
+#[test]
+fn deletes_without_allow_data_loss_are_if_empty_at_the_broker() {
+    let Some(v) = TestVhost::try_new() else {
+        return;
+    };
+    v.put(
+        &["queues", &v.name, "full"],
+        &serde_json::json!({"durable": true}),
+    );
+    v.publish("full", 1);
+    let rt = rt();
+    let mut amqp = Amqp::new(&endpoints());
+    amqp.delete_only_empty_queues(true);
+    let del = || {
+        vec![Op::DeleteQueue(EntityKey {
+            vhost: v.name.clone(),
+            name: "full".into(),
+        })]
+    };
+    let f = rt
+        .block_on(amqp.run(&v.name, del(), &|_| {}))
+        .expect_err("the broker keeps a queue that holds messages");
+    assert!(f.error.to_string().contains("not empty"), "{}", f.error);
+    assert!(v.get_opt(&["queues", &v.name, "full"]).is_some());
+    amqp.delete_only_empty_queues(false);
+    assert_eq!(
+        rt.block_on(amqp.run(&v.name, del(), &|_| {}))
+            .expect("deleted"),
+        1
+    );
+    assert!(v.get_opt(&["queues", &v.name, "full"]).is_none());
+    rt.block_on(amqp.close());
+}

@@ -117,7 +117,8 @@ fn missing_tags_and_vhost_permissions_are_explained() {
     assert!(err.contains("Not administrator user"), "{err}");
     assert!(err.contains("the `administrator` tag"), "{err}");
 
-    // An administrator without permissions on the vhost: the AMQP side says so.
+    // An administrator without permissions on the vhost: apply's preflight says so, before
+    // any change.
     v.put(
         &["users", &user],
         &json!({"password": "lim-pw-44", "tags": "administrator"}),
@@ -130,7 +131,7 @@ fn missing_tags_and_vhost_permissions_are_explained() {
     assert_clean_failure(&out, "lim-pw-44");
     let err = stderr(&out);
     assert!(
-        err.contains(&format!("has no access to vhost `{}`", v.name)),
+        err.contains(&format!("has no permissions on vhost `{}`", v.name)),
         "{err}"
     );
 }
@@ -147,4 +148,62 @@ fn invalid_file_changes_nothing() {
     let out = v.topo(&["apply", path_str(&file)], &[]);
     assert_eq!(code(&out), 1);
     assert!(v.get_opt(&["queues", &v.name, "q"]).is_none());
+}
+
+#[test]
+fn apply_changes_nothing_when_amqp_fails() {
+    let Some(v) = TestVhost::try_new() else {
+        return;
+    };
+    let new_vhost = v.extra_vhost();
+    let file = v.file(
+        "f.yaml",
+        &format!(
+            "vhosts:\n  - {{name: {new_vhost}}}\nqueues:\n  - {{name: q, vhost: {new_vhost}}}\n"
+        ),
+    );
+    // The management API answers; nothing listens where the AMQP URL points.
+    let out = topo_cmd(
+        &["apply", path_str(&file)],
+        &[("TOPO_AMQP_URL", "amqp://127.0.0.1:1")],
+    );
+    assert_clean_failure(&out, "guest:guest");
+    let err = stderr(&out);
+    assert!(err.contains("cannot connect over AMQP"), "{err}");
+    assert!(err.contains("nothing was changed"), "{err}");
+    assert!(
+        v.get_opt(&["vhosts", &new_vhost]).is_none(),
+        "the vhost was created before AMQP was checked"
+    );
+}
+
+#[test]
+fn ha_policy_keys_are_refused_before_any_change_on_4x() {
+    let Some(v) = TestVhost::try_new() else {
+        return;
+    };
+    let file = v.file(
+        "f.yaml",
+        "queues:\n  - {name: q}\npolicies:\n  - {name: mirror, pattern: \"^q$\", definition: {ha-mode: all, message-ttl: 1000}}\n",
+    );
+    let plan = v.topo(&["plan", path_str(&file)], &[]);
+    let apply = v.topo(&["apply", path_str(&file)], &[]);
+    if broker::is_4x() {
+        // 4.x answers 400 to such a policy and stores nothing, valid keys included: topo says
+        // so first, with the version, and creates nothing.
+        for out in [&plan, &apply] {
+            assert_clean_failure(out, "guest:guest");
+            let err = stderr(out);
+            assert!(
+                err.contains(&format!("RabbitMQ {}", broker::version())),
+                "{err}"
+            );
+            assert!(err.contains("`ha-mode`"), "{err}");
+        }
+        assert!(v.get_opt(&["queues", &v.name, "q"]).is_none());
+    } else {
+        // 3.x still mirrors classic queues: the policy applies.
+        assert_eq!(code(&plan), 2, "{}", stderr(&plan));
+        assert_eq!(code(&apply), 0, "{}", stderr(&apply));
+    }
 }

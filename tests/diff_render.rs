@@ -6,7 +6,8 @@ use std::path::Path;
 use proptest::prelude::*;
 use topo::diff::{AppKind, diff, render};
 use topo::plan::{Action, Target};
-use topo::topology::{Topology, load};
+use topo::topology::Topology;
+use topo::validate::load;
 
 fn topology(path: &str) -> Topology {
     match load(Path::new(path)).into_valid() {

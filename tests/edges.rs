@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use topo::diag::{Diagnostic, codes, render_text};
-use topo::topology::{Disk, EnvSource, Loaded, load_with};
+use topo::topology::{Disk, EnvSource, Loaded};
+use topo::validate::load_with;
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);
@@ -340,4 +341,47 @@ fn a_dotenv_line_that_does_not_parse_is_located_without_its_value() {
     let all = text(&out.stderr) + &text(&out.stdout);
     assert_eq!(out.status.code(), Some(1));
     assert!(!all.contains("s3cr3t"), "{all}");
+}
+
+// ---- item 16: the raw password hash never prints ----
+
+#[test]
+fn a_password_hash_never_shows_in_debug_or_serialized_state() {
+    let hash = "kI3GCqW5JLMJa4iX1lo7X8D6XbYqlLtmdKf8BMVbWR0lNm1H";
+    let loaded = load_text(
+        &format!("version: 1\nusers:\n  - {{name: app, password_hash: \"{hash}\"}}\n"),
+        &[],
+    );
+    let topo = loaded.topology.as_ref().expect("valid");
+    let state = topo::state::State::from_topology(topo, &|_| None);
+    let user = state.users.get("app").expect("user");
+    let debug = format!("{state:?} {user:?}");
+    assert!(!debug.contains(hash), "{debug}");
+    let json = serde_json::to_string(&user.credential).expect("json");
+    assert!(!json.contains(hash), "{json}");
+    assert!(json.contains("***"), "{json}");
+}
+
+// ---- item 6: an unknown message count may hold messages ----
+
+#[test]
+fn a_queue_whose_count_is_unknown_needs_allow_data_loss() {
+    use topo::plan::{PlanOptions, plan};
+    let desired_file = load_text("version: 1\nqueues:\n  - {name: kept}\n", &[]);
+    let live_file = load_text(
+        "version: 1\nqueues:\n  - {name: kept}\n  - {name: gone}\n  - {name: empty}\n",
+        &[],
+    );
+    let desired =
+        topo::state::State::from_topology(desired_file.topology.as_ref().unwrap(), &|_| None);
+    let mut live =
+        topo::state::State::from_topology(live_file.topology.as_ref().unwrap(), &|_| None);
+    for (key, q) in live.queues.iter_mut() {
+        // `gone` could not be counted (stats off, a failed passive declare): None.
+        q.messages = if key.name == "empty" { Some(0) } else { None };
+    }
+    let p = plan(&desired, &live, &PlanOptions { prune: true });
+    let losses: Vec<String> = p.data_loss().map(|c| c.target.to_string()).collect();
+    assert_eq!(losses.len(), 1, "{losses:?}");
+    assert!(losses[0].contains("gone"), "{losses:?}");
 }

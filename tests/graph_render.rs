@@ -7,7 +7,8 @@ use std::process::Command;
 
 use topo::graph::{EdgeKind, Graph, NodeKind, node_id, to_dot, to_mermaid};
 use topo::state::State;
-use topo::topology::{Topology, load};
+use topo::topology::Topology;
+use topo::validate::load;
 
 const FIXTURES: &[(&str, &str)] = &[
     ("dev", "topologies/dev.yaml"),

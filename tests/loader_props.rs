@@ -6,7 +6,8 @@ use std::path::Path;
 
 use proptest::prelude::*;
 use topo::topology::model::{Binding, Exchange, Queue, QueueType, Topology};
-use topo::topology::{EnvSource, FileSource, Loaded, load_with};
+use topo::topology::{EnvSource, FileSource, Loaded};
+use topo::validate::load_with;
 
 /// A one-file in-memory file system (no `.env`).
 struct Mem(String);

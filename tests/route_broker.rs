@@ -557,7 +557,7 @@ async fn compare(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn route_predicts_the_broker() {
-    let loaded = topo::topology::load(Path::new("tests/fixtures/routing-lab.yaml"));
+    let loaded = topo::validate::load(Path::new("tests/fixtures/routing-lab.yaml"));
     let valid = match loaded.into_valid() {
         Ok(v) => v,
         Err(l) => panic!("fixture not valid: {:?}", l.diagnostics),
@@ -802,7 +802,7 @@ async fn route_predicts_the_broker_on_random_topologies() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn internal_exchange_is_refused_by_both() {
-    let loaded = topo::topology::load(Path::new("tests/fixtures/routing-lab.yaml"));
+    let loaded = topo::validate::load(Path::new("tests/fixtures/routing-lab.yaml"));
     let valid = loaded.into_valid().ok().expect("fixture valid");
     let state = State::from_topology(&valid.topology, &|_| None);
     assert_eq!(

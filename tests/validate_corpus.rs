@@ -8,7 +8,8 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use topo::diag::{codes, render_text, to_json};
-use topo::topology::{Disk, EnvSource, Loaded, load_with};
+use topo::topology::{Disk, EnvSource, Loaded};
+use topo::validate::load_with;
 
 fn corpus(dir: &str) -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -113,6 +113,7 @@ pub struct StageFailure {
 pub struct Amqp {
     ep: Endpoints,
     conns: BTreeMap<String, (Connection, Vec<Channel>)>,
+    only_empty: bool,
 }
 
 impl Amqp {
@@ -121,7 +122,14 @@ impl Amqp {
         Amqp {
             ep: ep.clone(),
             conns: BTreeMap::new(),
+            only_empty: false,
         }
+    }
+
+    /// Delete queues with `if-empty`, so that the broker itself refuses to drop messages
+    /// that arrived after they were counted (apply without `--allow-data-loss`).
+    pub fn delete_only_empty_queues(&mut self, on: bool) {
+        self.only_empty = on;
     }
 
     /// The vhost's open channels, or `want` new ones (at most [`CHANNELS`]).
@@ -136,7 +144,7 @@ impl Amqp {
         let err = |url: String, detail: String| AmqpError::Connect {
             url,
             vhost: vhost.to_string(),
-            detail: crate::commands::redact(&detail),
+            detail: crate::error::redact(&detail),
         };
         // The vhost travels as a short string in connection.open.
         short(vhost, "vhost name")
@@ -308,6 +316,7 @@ impl Amqp {
             .await
             .map_err(|error| StageFailure { done: 0, error })?;
         let timeout = self.ep.timeout;
+        let only_empty = self.only_empty;
         let permits = Arc::new(Semaphore::new(IN_FLIGHT));
         let mut tasks = tokio::task::JoinSet::new();
         let mut done = 0usize;
@@ -325,7 +334,7 @@ impl Amqp {
             };
             let chan = chans[i % chans.len()].clone();
             tasks.spawn(async move {
-                let r = run_op(&chan, &op, timeout).await;
+                let r = run_op(&chan, &op, timeout, only_empty).await;
                 drop(permit);
                 r
             });
@@ -348,7 +357,8 @@ impl Amqp {
     }
 
     /// Messages in each queue, exactly and now (a passive declare; the management API's
-    /// counts lag by its stats interval). A queue that is gone counts as empty.
+    /// counts lag by its stats interval). A queue that is gone (NOT_FOUND) counts as
+    /// empty; any other failure is an error, never "0 messages".
     pub async fn message_counts(
         &mut self,
         queues: &[EntityKey],
@@ -371,9 +381,19 @@ impl Amqp {
             );
             match tokio::time::timeout(self.ep.timeout, fut).await {
                 Ok(Ok(q)) => out.push((key.clone(), u64::from(q.message_count()))),
-                Ok(Err(_)) => {
-                    // NOT_FOUND closed the channel: reconnect for the next one.
+                Ok(Err(e)) => {
+                    // The refusal closed the channel: reconnect for the next one.
                     self.conns.remove(&key.vhost);
+                    let not_found = matches!(
+                        e.kind(),
+                        lapin::ErrorKind::ProtocolError(p) if p.get_id() == 404
+                    );
+                    if !not_found {
+                        return Err(AmqpError::Lost {
+                            op: format!("count the messages of queue {key}"),
+                            detail: crate::error::redact(&e.to_string()),
+                        });
+                    }
                     out.push((key.clone(), 0));
                 }
                 Err(_) => {
@@ -427,7 +447,12 @@ fn record(
     }
 }
 
-async fn run_op(chan: &Channel, op: &Op, timeout: Duration) -> Result<(), AmqpError> {
+async fn run_op(
+    chan: &Channel,
+    op: &Op,
+    timeout: Duration,
+    only_empty: bool,
+) -> Result<(), AmqpError> {
     let invalid = |detail: String| AmqpError::Invalid {
         op: op.describe_short(),
         detail,
@@ -482,7 +507,13 @@ async fn run_op(chan: &Channel, op: &Op, timeout: Duration) -> Result<(), AmqpEr
                 }
             },
             (Op::DeleteQueue(_), Ready::Entity(name, _)) => chan
-                .queue_delete(name, QueueDeleteOptions::default())
+                .queue_delete(
+                    name,
+                    QueueDeleteOptions {
+                        if_empty: only_empty,
+                        ..QueueDeleteOptions::default()
+                    },
+                )
                 .await
                 .map(|_| ()),
             (Op::DeleteExchange(_), Ready::Entity(name, _)) => chan
@@ -500,11 +531,21 @@ async fn run_op(chan: &Channel, op: &Op, timeout: Duration) -> Result<(), AmqpEr
         }),
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => {
-            let detail = crate::commands::redact(&e.to_string());
+            let detail = crate::error::redact(&e.to_string());
             Err(match e.kind() {
                 lapin::ErrorKind::ProtocolError(_) => AmqpError::Refused {
                     op: op.describe(),
-                    detail,
+                    detail: match deprecated_feature(op) {
+                        Some(f) if detail.contains("INTERNAL_ERROR") || detail.contains("541") => {
+                            format!(
+                                "{detail} (RabbitMQ 4.3 denies the deprecated feature `{f}` and \
+                                 closes the connection with 541: change the file, or set \
+                                 `deprecated_features.permit.{f} = true` in rabbitmq.conf on \
+                                 every node)"
+                            )
+                        }
+                        _ => detail,
+                    },
                 },
                 _ => AmqpError::Lost {
                     op: op.describe(),
@@ -512,6 +553,21 @@ async fn run_op(chan: &Channel, op: &Op, timeout: Duration) -> Result<(), AmqpEr
                 },
             })
         }
+    }
+}
+
+/// The deprecated feature (RabbitMQ's name for it) an operation uses, if any: RabbitMQ 4.3
+/// denies these by default and answers with a connection error (541 INTERNAL_ERROR) that
+/// does not say which.
+pub fn deprecated_feature(op: &Op) -> Option<&'static str> {
+    match op {
+        Op::DeclareQueue(_, q, _) if q.arguments.contains_key("x-queue-master-locator") => {
+            Some("queue_master_locator")
+        }
+        Op::DeclareQueue(_, q, _) if !q.durable && q.kind == QueueType::Classic => {
+            Some("transient_nonexcl_queues")
+        }
+        _ => None,
     }
 }
 
@@ -584,7 +640,7 @@ fn prepare(op: &Op) -> Result<Ready, String> {
     })
 }
 
-fn explain_connect(detail: &str, user: &str, vhost: &str) -> String {
+pub(crate) fn explain_connect(detail: &str, user: &str, vhost: &str) -> String {
     if detail.contains("ACCESS_REFUSED") || detail.contains("ACCESS-REFUSED") {
         format!("the broker refused the credentials of user `{user}`")
     } else if detail.contains("NOT_ALLOWED") || detail.contains("NOT-ALLOWED") {

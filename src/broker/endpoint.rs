@@ -13,13 +13,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::Args;
 use percent_encoding::percent_decode_str;
 use url::Url;
 
 use super::failover::{Nodes, split_list};
 use super::tls::{self, TlsSettings};
-use crate::commands::Hinted;
+use crate::error::Hinted;
 use crate::state::Secret;
 use crate::topology::Topology;
 use crate::topology::model::AuthMechanism;
@@ -27,47 +26,28 @@ use crate::topology::model::AuthMechanism;
 pub const DEFAULT_AMQP_URL: &str = "amqp://localhost:5672";
 pub const DEFAULT_MANAGEMENT_URL: &str = "http://localhost:15672";
 
-/// Connection flags shared by plan, apply and export.
-#[derive(Debug, Clone, Args)]
+/// Where to connect and how, as the user asked (the CLI's flags map onto this; see
+/// `commands::args::ConnectFlags`). Unset values fall back to the file, then the defaults.
+#[derive(Debug, Clone)]
 pub struct ConnectArgs {
-    /// AMQP URL of the broker (amqp:// or amqps://; userinfo gives the credentials), or a
-    /// comma-separated list of a cluster's nodes, tried in turn.
-    /// Default: the file's broker.amqp_url, else amqp://localhost:5672.
-    #[arg(long, env = "TOPO_AMQP_URL", hide_env_values = true)]
+    /// AMQP URL (amqp:// or amqps://; userinfo gives the credentials), or a comma-separated
+    /// list of a cluster's nodes, tried in turn.
     pub amqp_url: Option<String>,
-
     /// Management API URL (http:// or https://; userinfo gives the credentials), or a
-    /// comma-separated list of a cluster's nodes, in the order of --amqp-url.
-    /// Default: the file's broker.management_url, else http://localhost:15672.
-    #[arg(long, env = "TOPO_MANAGEMENT_URL", hide_env_values = true)]
+    /// comma-separated list of a cluster's nodes, in the order of the AMQP list.
     pub management_url: Option<String>,
-
-    /// Time limit of each broker call, per node (e.g. 30s, 2m).
-    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    /// Time limit of each broker call, per node.
     pub timeout: Duration,
-
-    /// PEM file of the CA that signed the broker's certificate (amqps://, https://); only it
-    /// is trusted then. Default: the file's broker.tls.ca_file, else the system's roots
-    /// (which honour SSL_CERT_FILE).
-    #[arg(long, env = "TOPO_CA_CERT", value_name = "FILE")]
+    /// PEM file of the CA that signed the broker's certificate; only it is trusted then.
     pub ca_cert: Option<PathBuf>,
-
-    /// PEM client certificate for brokers that require mutual TLS (with --client-key).
-    #[arg(long, env = "TOPO_CLIENT_CERT", value_name = "FILE")]
+    /// PEM client certificate for mutual TLS (with `client_key`).
     pub client_cert: Option<PathBuf>,
-
-    /// PEM private key of --client-cert.
-    #[arg(long, env = "TOPO_CLIENT_KEY", value_name = "FILE")]
+    /// PEM private key of `client_cert`.
     pub client_key: Option<PathBuf>,
-
     /// Name the broker's certificate must hold, when the URLs use an address or another name.
-    #[arg(long, env = "TOPO_TLS_SERVER_NAME", value_name = "NAME")]
     pub tls_server_name: Option<String>,
-
-    /// AMQP login: plain (user and password) or external (the client certificate's name).
-    /// Default: the file's broker.auth_mechanism, else plain.
-    #[arg(long, value_enum, value_name = "MECHANISM")]
-    pub auth_mechanism: Option<AuthMechanismArg>,
+    /// AMQP login mechanism; `None`: the file's, else plain.
+    pub auth_mechanism: Option<AuthMechanism>,
 }
 
 impl Default for ConnectArgs {
@@ -81,22 +61,6 @@ impl Default for ConnectArgs {
             client_key: None,
             tls_server_name: None,
             auth_mechanism: None,
-        }
-    }
-}
-
-/// `--auth-mechanism` values (the file's [`AuthMechanism`], as clap spells them).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum AuthMechanismArg {
-    Plain,
-    External,
-}
-
-impl From<AuthMechanismArg> for AuthMechanism {
-    fn from(a: AuthMechanismArg) -> Self {
-        match a {
-            AuthMechanismArg::Plain => AuthMechanism::Plain,
-            AuthMechanismArg::External => AuthMechanism::External,
         }
     }
 }
@@ -238,7 +202,6 @@ impl Endpoints {
         };
         let auth_mechanism = args
             .auth_mechanism
-            .map(AuthMechanism::from)
             .or_else(|| broker.and_then(|b| b.auth_mechanism))
             .unwrap_or(AuthMechanism::Plain);
         use super::failover::Proto;

@@ -435,5 +435,5 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         }
         cur = c.source();
     }
-    crate::commands::redact(&s)
+    crate::error::redact(&s)
 }

@@ -6,6 +6,6 @@ pub mod cluster;
 pub mod endpoint;
 pub mod failover;
 pub mod http;
-pub mod password;
+pub mod preflight;
 pub mod read;
 pub mod tls;

@@ -279,12 +279,12 @@ pub async fn fill_message_counts(
     while let Some(joined) = tasks.join_next().await {
         let (key, q) = joined.map_err(|e| lost_task("reading message counts", e))?;
         if let Some(live) = state.queues.get_mut(&key) {
-            let count = q?
-                .as_ref()
-                .and_then(|v| v.get("messages"))
-                .and_then(Value::as_u64)
-                .unwrap_or(0);
-            live.messages = Some(count);
+            // Gone is empty; a listing without `messages` (statistics off or not yet
+            // collected) is unknown, which the planner treats as "may hold messages".
+            live.messages = match q? {
+                None => Some(0),
+                Some(v) => v.get("messages").and_then(Value::as_u64),
+            };
         }
     }
     Ok(())
@@ -338,7 +338,7 @@ fn user_state(u: &Value) -> Option<(String, UserState)> {
         Credential::None
     } else {
         Credential::Hash {
-            hash,
+            hash: crate::state::Secret::new(hash),
             algorithm: str_of(u, "hashing_algorithm"),
         }
     };

@@ -18,7 +18,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
-use crate::commands::Hinted;
+use crate::error::Hinted;
 
 /// What the user said about TLS (flags, environment, the file's `broker.tls`).
 #[derive(Debug, Clone, Default, PartialEq)]

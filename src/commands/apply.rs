@@ -6,19 +6,21 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 
-use super::plan::{
-    Lag, cluster_size, describes_cluster, env, make_plan, prepare, print_quorum_advice, read_live,
-    reread_if_lagging, runtime,
-};
+use super::prepare;
 use crate::apply::{Progress, Via, apply};
 use crate::broker::amqp::Amqp;
-use crate::broker::endpoint::{ConnectArgs, Endpoints};
+use crate::broker::endpoint::Endpoints;
 use crate::broker::http::Management;
-use crate::commands::Hinted;
+use crate::commands::args::ConnectFlags;
+use crate::error::Hinted;
 use crate::exit::ExitStatus;
 use crate::output::ColorChoice;
 use crate::plan::PlanOptions;
 use crate::report::{self, Format};
+use crate::session::{
+    Lag, cluster_size, describes_cluster, env, make_plan, print_quorum_advice, read_live,
+    reread_if_lagging, runtime,
+};
 
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
@@ -57,7 +59,7 @@ pub struct ApplyArgs {
     pub via: Via,
 
     #[command(flatten)]
-    pub connect: ConnectArgs,
+    pub connect: ConnectFlags,
 }
 
 pub fn run(args: ApplyArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
@@ -65,7 +67,7 @@ pub fn run(args: ApplyArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
         Ok(p) => p,
         Err(status) => return Ok(status),
     };
-    let endpoints = Endpoints::resolve(&args.connect, Some(&prepared.topology), &env)?;
+    let endpoints = Endpoints::resolve(&args.connect.args(), Some(&prepared.topology), &env)?;
     let clustered = describes_cluster(&prepared.topology, &endpoints);
     // From here on the desired state is all that is needed; the parsed file goes (memory).
     let mut desired = prepared.desired;
@@ -94,6 +96,8 @@ pub fn run(args: ApplyArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
             eprintln!("topo: nothing to do: the broker matches the file");
             return Ok(ExitStatus::Success);
         }
+        // Both connections, topo's permissions and the broker's version, before any change.
+        crate::broker::preflight::check(&mgmt, &endpoints, &desired, &live).await?;
         let replaces: Vec<String> = plan.replaces().map(|c| c.target.to_string()).collect();
         if !replaces.is_empty() && !args.allow_replace {
             return Err(Hinted::new(
@@ -108,7 +112,10 @@ pub fn run(args: ApplyArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
         }
         let losses: Vec<String> = plan
             .data_loss()
-            .map(|c| format!("{} ({} messages)", c.target, c.messages.unwrap_or(0)))
+            .map(|c| match c.messages {
+                Some(n) => format!("{} ({n} messages)", c.target),
+                None => format!("{} (message count unknown)", c.target),
+            })
             .collect();
         if !losses.is_empty() && !args.allow_data_loss {
             return Err(Hinted::new(
@@ -123,6 +130,7 @@ pub fn run(args: ApplyArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
 
         let progress = Progress::new(plan.changes.len());
         let mut amqp = Amqp::new(&endpoints);
+        amqp.delete_only_empty_queues(!args.allow_data_loss);
         let result = apply(&plan, &live, &mgmt, &mut amqp, args.via, &progress).await;
         progress.finish();
         amqp.close().await;

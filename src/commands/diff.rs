@@ -6,14 +6,14 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 
-use crate::commands::Hinted;
 use crate::diff::git::GitSource;
 use crate::diff::{self, Diff, render};
+use crate::error::Hinted;
 use crate::exit::ExitStatus;
 use crate::graph::{Graph, to_mermaid};
 use crate::output::ColorChoice;
 use crate::report::Format;
-use crate::topology::{self, Disk, EnvSource, FileSource, Topology};
+use crate::topology::{Disk, EnvSource, FileSource, Topology};
 
 #[derive(Debug, Args)]
 pub struct DiffArgs {
@@ -53,7 +53,7 @@ fn load_side(
     files: &dyn FileSource,
     color: ColorChoice,
 ) -> Result<Topology, ExitStatus> {
-    let loaded = topology::load_with(path, files, &EnvSource::Process);
+    let loaded = crate::validate::load_with(path, files, &EnvSource::Process);
     let mut err = std::io::stderr().lock();
     if !loaded.diagnostics.is_empty() {
         let _ = crate::diag::render_text(
@@ -95,7 +95,7 @@ pub fn run(args: DiffArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
             if args.files.len() > 1 {
                 return Err(Hinted::new("--git takes one FILE, not two", usage).into());
             }
-            let file = crate::cli::resolve_file(args.files.first().cloned())?;
+            let file = crate::commands::resolve_file(args.files.first().cloned())?;
             let source = GitSource::new(rev, &file)?;
             let old_label = format!("{} at {rev}", crate::source::display_path(&file));
             let new_label = crate::source::display_path(&file);

@@ -5,13 +5,14 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::plan::{env, read_with_wait, runtime};
-use crate::broker::endpoint::{ConnectArgs, Endpoints};
+use crate::broker::endpoint::Endpoints;
 use crate::broker::http::Management;
 use crate::broker::read::Scope;
-use crate::commands::Hinted;
+use crate::commands::args::ConnectFlags;
+use crate::error::Hinted;
 use crate::exit::ExitStatus;
 use crate::export::{to_topology, to_yaml};
+use crate::session::{env, read_with_wait, runtime};
 
 #[derive(Debug, Args)]
 pub struct ExportArgs {
@@ -28,11 +29,11 @@ pub struct ExportArgs {
     pub wait: Option<Duration>,
 
     #[command(flatten)]
-    pub connect: ConnectArgs,
+    pub connect: ConnectFlags,
 }
 
 pub fn run(args: ExportArgs) -> anyhow::Result<ExitStatus> {
-    let endpoints = Endpoints::resolve(&args.connect, None, &env)?;
+    let endpoints = Endpoints::resolve(&args.connect.args(), None, &env)?;
     let rt = runtime()?;
     let (state, source) = rt.block_on(async {
         let mgmt = Management::new(&endpoints)?;

@@ -27,7 +27,7 @@ pub enum GraphFormat {
 }
 
 pub fn run(args: GraphArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
-    let path = crate::cli::resolve_file(args.file)?;
+    let path = crate::commands::resolve_file(args.file)?;
     let valid = match load_valid(&path, color) {
         Ok(v) => v,
         Err(status) => return Ok(status),

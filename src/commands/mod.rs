@@ -2,6 +2,7 @@
 //! diagnostics when it is not valid), and scrubbing secrets from anything printed.
 
 pub mod apply;
+pub mod args;
 pub mod diff;
 pub mod export;
 pub mod graph;
@@ -12,37 +13,50 @@ pub mod schema;
 pub mod validate;
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+pub use crate::error::{Hinted, redact};
 use crate::exit::ExitStatus;
 use crate::output::ColorChoice;
-use crate::topology::{self, Valid};
-
-/// An error with advice for the user, shown as `hint:` under it.
-#[derive(Debug, thiserror::Error)]
-#[error("{message}")]
-pub struct Hinted {
-    pub message: String,
-    pub hint: String,
-}
-
-impl Hinted {
-    pub fn new(message: impl Into<String>, hint: impl Into<String>) -> Hinted {
-        Hinted {
-            message: message.into(),
-            hint: hint.into(),
-        }
-    }
-}
+use crate::session::Prepared;
+use crate::topology::Valid;
 
 /// A command that stopped after printing its own diagnostics: exit 1, print nothing more.
 #[derive(Debug, thiserror::Error)]
 #[error("the topology is not valid")]
 pub struct AlreadyReported;
 
+/// The topology file: the argument, else `$TOPO_FILE`, else `./topo.yaml`.
+pub fn resolve_file(arg: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    if let Some(p) = arg {
+        return Ok(p);
+    }
+    if let Some(p) = std::env::var_os("TOPO_FILE").filter(|v| !v.is_empty()) {
+        return Ok(PathBuf::from(p));
+    }
+    let default = PathBuf::from("topo.yaml");
+    if default.exists() {
+        return Ok(default);
+    }
+    anyhow::bail!("no topology file given: pass FILE, set TOPO_FILE, or create ./topo.yaml")
+}
+
+/// Resolve and load FILE for a broker command; its diagnostics are printed.
+/// `Err(status)` when it is not valid.
+pub(crate) fn prepare(
+    file: Option<PathBuf>,
+    color: ColorChoice,
+) -> anyhow::Result<Result<Prepared, ExitStatus>> {
+    let path = resolve_file(file)?;
+    match load_valid(&path, color) {
+        Ok(valid) => Prepared::from_valid(valid).map(Ok),
+        Err(status) => Ok(Err(status)),
+    }
+}
+
 /// Load a topology for a command that needs a valid one; diagnostics go to stderr.
 pub fn load_valid(path: &Path, color: ColorChoice) -> Result<Valid, ExitStatus> {
-    let loaded = topology::load(path);
+    let loaded = crate::validate::load(path);
     match loaded.into_valid() {
         Ok(valid) => {
             if !valid.diagnostics.is_empty() {
@@ -73,54 +87,5 @@ pub fn load_valid(path: &Path, color: ColorChoice) -> Result<Valid, ExitStatus> 
             );
             Err(ExitStatus::Failure)
         }
-    }
-}
-
-/// Replace the password of any `scheme://user:password@` URL in a text by `***`.
-///
-/// Errors from HTTP and AMQP libraries may quote the URL they were given; everything topo
-/// prints passes through here first.
-pub fn redact(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(i) = rest.find("://") {
-        let (head, tail) = rest.split_at(i + 3);
-        out.push_str(head);
-        let end = tail
-            .find(|c: char| c.is_whitespace() || c == '/' || c == '"' || c == '\'' || c == '`')
-            .unwrap_or(tail.len());
-        let authority = &tail[..end];
-        match authority.rfind('@') {
-            Some(at) => {
-                let userinfo = &authority[..at];
-                match userinfo.find(':') {
-                    Some(colon) => {
-                        out.push_str(&userinfo[..colon]);
-                        out.push_str(":***");
-                    }
-                    None => out.push_str(userinfo),
-                }
-                out.push_str(&authority[at..]);
-            }
-            None => out.push_str(authority),
-        }
-        rest = &tail[end..];
-    }
-    out.push_str(rest);
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::redact;
-
-    #[test]
-    fn redacts_url_passwords() {
-        assert_eq!(
-            redact("connect amqp://bob:s3cret@host:5672/vh failed"),
-            "connect amqp://bob:***@host:5672/vh failed"
-        );
-        assert_eq!(redact("http://host:15672/api"), "http://host:15672/api");
-        assert_eq!(redact("a https://u@h b"), "a https://u@h b");
     }
 }

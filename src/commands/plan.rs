@@ -1,22 +1,23 @@
 //! `topo plan [FILE]`: read the live broker, print what apply would change.
-//! Also the pieces apply and export share: loading, credentials, reading with `--wait`.
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use clap::Args;
 
-use crate::broker::amqp::Amqp;
-use crate::broker::endpoint::{ConnectArgs, Endpoints};
-use crate::broker::http::{HttpError, Management};
-use crate::broker::read::{self, Scope};
-use crate::commands::Hinted;
+use super::prepare;
+use crate::broker::endpoint::Endpoints;
+use crate::broker::http::Management;
+use crate::broker::read;
+use crate::commands::args::ConnectFlags;
 use crate::exit::ExitStatus;
 use crate::output::ColorChoice;
-use crate::plan::{Action, Plan, PlanOptions, Target, plan};
+use crate::plan::PlanOptions;
 use crate::report::{self, Format};
-use crate::state::{Credential, State};
-use crate::topology::Topology;
+use crate::session::{
+    Lag, cluster_size, describes_cluster, env, http_error, make_plan, print_quorum_advice,
+    read_live, reread_if_lagging, runtime,
+};
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
@@ -36,7 +37,7 @@ pub struct PlanArgs {
     pub wait: Option<Duration>,
 
     #[command(flatten)]
-    pub connect: ConnectArgs,
+    pub connect: ConnectFlags,
 }
 
 pub fn run(args: PlanArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
@@ -44,13 +45,15 @@ pub fn run(args: PlanArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
         Ok(p) => p,
         Err(status) => return Ok(status),
     };
-    let endpoints = Endpoints::resolve(&args.connect, Some(&prepared.topology), &env)?;
+    let endpoints = Endpoints::resolve(&args.connect.args(), Some(&prepared.topology), &env)?;
     let clustered = describes_cluster(&prepared.topology, &endpoints);
     let opts = PlanOptions { prune: args.prune };
     let rt = runtime()?;
     let plan = rt.block_on(async {
         let mgmt = Management::new(&endpoints)?;
         let mut live = read_live(&mgmt, &mut prepared.desired, args.wait).await?;
+        let version = read::broker_version(&mgmt).await.map_err(http_error)?;
+        crate::broker::preflight::check_refusals(&prepared.desired, version.as_deref())?;
         let plan = make_plan(&mgmt, &endpoints, &prepared.desired, &mut live, &opts).await?;
         let nodes = cluster_size(&mgmt).await;
         let (plan, live) = reread_if_lagging(
@@ -73,289 +76,4 @@ pub fn run(args: PlanArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
     } else {
         ExitStatus::Changes
     })
-}
-
-/// The process environment, as the loader and credentials see it.
-pub(crate) fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok()
-}
-
-/// A loaded, valid file and its desired state.
-pub(crate) struct Prepared {
-    pub topology: Topology,
-    pub desired: State,
-}
-
-/// Load and validate FILE; its diagnostics are printed. `Err(status)` when it is not valid.
-pub(crate) fn prepare(
-    file: Option<PathBuf>,
-    color: ColorChoice,
-) -> anyhow::Result<Result<Prepared, ExitStatus>> {
-    let path = crate::cli::resolve_file(file)?;
-    let valid = match crate::commands::load_valid(&path, color) {
-        Ok(v) => v,
-        Err(status) => return Ok(Err(status)),
-    };
-    let desired = State::from_topology(&valid.topology, &env);
-    for (name, user) in &desired.users {
-        if let Credential::Env { var, value: None } = &user.credential {
-            return Err(Hinted::new(
-                format!(
-                    "user `{name}` takes its password from environment variable {var}, which is not set"
-                ),
-                format!("set {var} before running topo (the value is never printed)"),
-            )
-            .into());
-        }
-    }
-    Ok(Ok(Prepared {
-        topology: valid.topology,
-        desired,
-    }))
-}
-
-pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))
-}
-
-/// A management API error as a user sees it: the message and what to do.
-pub(crate) fn http_error(e: HttpError) -> anyhow::Error {
-    match e.hint() {
-        Some(h) => Hinted::new(e.to_string(), h).into(),
-        None => e.into(),
-    }
-}
-
-/// Read the live state of the vhosts `desired` names, retrying transient failures until
-/// `wait` runs out. topo's own permissions are not the file's business (the broker grants
-/// them to the creator of a vhost), so they are left out unless the file names them.
-///
-/// On a broker that cannot keep a vhost's default queue type (3.10), that field of the
-/// file is dropped from `desired` with a note: the queues of that vhost already carry
-/// their type explicitly, and planning the field would be a perpetual diff.
-pub(crate) async fn read_live(
-    mgmt: &Management,
-    desired: &mut State,
-    wait: Option<Duration>,
-) -> anyhow::Result<State> {
-    let scope = Scope::Vhosts(desired.vhost_names());
-    let mut live = read_with_wait(mgmt, &scope, wait).await?;
-    if desired
-        .vhosts
-        .values()
-        .any(|v| v.default_queue_type.is_some())
-    {
-        let version = read::broker_version(mgmt).await.map_err(http_error)?;
-        if let Some(v) = version.filter(|v| !read::keeps_vhost_default_queue_type(v)) {
-            // Said once: the first reading clears the field, so the read-back never gets here.
-            eprintln!(
-                "topo: note: RabbitMQ {v} keeps no per-vhost default queue type; the queues \
-                 of those vhosts are declared with their type instead"
-            );
-            for vh in desired.vhosts.values_mut() {
-                vh.default_queue_type = None;
-            }
-        }
-    }
-    let me = mgmt.user().to_string();
-    live.permissions
-        .retain(|k, _| k.user != me || desired.permissions.contains_key(k));
-    Ok(live)
-}
-
-pub(crate) async fn read_with_wait(
-    mgmt: &Management,
-    scope: &Scope,
-    wait: Option<Duration>,
-) -> anyhow::Result<State> {
-    let deadline = wait.map(|w| Instant::now() + w);
-    if let (Some(d), Some(w)) = (deadline, wait) {
-        wait_for_cluster(mgmt, d, w).await?;
-    }
-    let mut said = false;
-    loop {
-        match read::read_state(mgmt, scope).await {
-            Ok(s) => return Ok(s),
-            Err(e) if e.is_transient() && deadline.is_some_and(|d| Instant::now() < d) => {
-                if !said {
-                    eprintln!("topo: waiting for the broker ({e})");
-                    said = true;
-                }
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-            Err(e) => {
-                let e = http_error(e);
-                return Err(match wait {
-                    Some(w) => e.context(format!(
-                        "the broker was not ready within --wait {}",
-                        humantime::format_duration(w)
-                    )),
-                    None => e,
-                });
-            }
-        }
-    }
-}
-
-/// Whether the file or the command line describes a cluster (then its quorum queues are
-/// meant to survive the loss of a node).
-pub(crate) fn describes_cluster(topo: &Topology, endpoints: &Endpoints) -> bool {
-    use crate::broker::failover::Proto;
-    topo.broker
-        .as_ref()
-        .and_then(|b| b.nodes)
-        .is_some_and(|n| n > 1)
-        || endpoints.nodes.several(Proto::Amqp)
-        || endpoints.nodes.several(Proto::Management)
-}
-
-/// Nodes of the cluster behind the management API (1 when it cannot be told: the number
-/// only feeds advice and the lag re-read).
-pub(crate) async fn cluster_size(mgmt: &Management) -> usize {
-    match crate::broker::cluster::read_cluster(mgmt).await {
-        Ok(c) => c.size().max(1),
-        Err(_) => 1,
-    }
-}
-
-/// Warnings about quorum queues and streams that do not fit the cluster (stderr; the plan
-/// itself is unchanged).
-pub(crate) fn print_quorum_advice(desired: &State, live: &State, nodes: usize, clustered: bool) {
-    use crate::plan::quorum::{ClusterView, warnings};
-    for w in warnings(desired, live, ClusterView { nodes, clustered }) {
-        eprintln!("topo: warning: {w}");
-    }
-}
-
-/// Which reading a lag re-read follows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Lag {
-    /// `topo plan`: one more reading, one second later.
-    Plan,
-    /// apply's read-back: up to three more, after 0.5, 1 and 2 seconds.
-    Verify,
-}
-
-/// On a cluster, a reading through one node can briefly miss writes just made through
-/// another (RabbitMQ 4.x reads its metadata store locally), which would show as a false
-/// difference. A plan with changes on a cluster of several nodes is therefore read again
-/// after a pause, up to a bound, until it stops changing or comes out empty; what happened
-/// is said on stderr. A single broker is never re-read.
-pub(crate) async fn reread_if_lagging(
-    mgmt: &Management,
-    endpoints: &Endpoints,
-    desired: &mut State,
-    opts: &PlanOptions,
-    (mut plan, mut live): (Plan, State),
-    nodes: usize,
-    lag: Lag,
-) -> anyhow::Result<(Plan, State)> {
-    if nodes < 2 {
-        return Ok((plan, live));
-    }
-    let pauses: &[u64] = match lag {
-        Lag::Plan => &[1000],
-        Lag::Verify => &[500, 1000, 2000],
-    };
-    for &ms in pauses {
-        if plan.is_empty() {
-            break;
-        }
-        if lag == Lag::Verify {
-            eprintln!(
-                "topo: the read-back through {} differs in {} change{}; reading again in {:.1}s                  (a node of the cluster may lag behind the writes)",
-                mgmt.base(),
-                plan.changes.len(),
-                if plan.changes.len() == 1 { "" } else { "s" },
-                ms as f64 / 1000.0
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(ms)).await;
-        let mut again = read_live(mgmt, desired, None).await?;
-        let next = make_plan(mgmt, endpoints, desired, &mut again, opts).await?;
-        let changed = next != plan;
-        if changed && lag == Lag::Plan {
-            eprintln!(
-                "topo: note: a second reading through {}, {:.1}s later, differed from the first                  (a node lagging behind recent writes); this plan is from the second",
-                mgmt.base(),
-                ms as f64 / 1000.0
-            );
-        }
-        plan = next;
-        live = again;
-        if !changed {
-            break;
-        }
-    }
-    Ok((plan, live))
-}
-
-/// `--wait` waits for the whole cluster: every node it knows running, and as many nodes as
-/// were listed joined (a single broker is a cluster of one).
-async fn wait_for_cluster(
-    mgmt: &Management,
-    deadline: Instant,
-    wait: Duration,
-) -> anyhow::Result<()> {
-    use crate::broker::cluster::{WaitError, wait_for_cluster};
-    match wait_for_cluster(mgmt, deadline).await {
-        Ok(_) => Ok(()),
-        Err(WaitError::Http(e)) if e.is_transient() => Err(http_error(e).context(format!(
-            "the broker was not ready within --wait {}",
-            humantime::format_duration(wait)
-        ))),
-        Err(WaitError::Http(e)) => Err(http_error(e)),
-        Err(WaitError::NotReady(why)) => Err(Hinted::new(
-            format!(
-                "the cluster was not ready within --wait {}: {why}",
-                humantime::format_duration(wait)
-            ),
-            "start the missing nodes, or leave out --wait to use the nodes that answer",
-        )
-        .into()),
-    }
-}
-
-/// Plan, with message counts read for the queues the plan replaces or deletes (over
-/// AMQP: exact and current; the management API's figure as a fallback).
-pub(crate) async fn make_plan(
-    mgmt: &Management,
-    endpoints: &Endpoints,
-    desired: &State,
-    live: &mut State,
-    opts: &PlanOptions,
-) -> anyhow::Result<Plan> {
-    let first = plan(desired, live, opts);
-    let queues: Vec<_> = first
-        .changes
-        .iter()
-        .filter(|c| matches!(c.action, Action::Replace | Action::Delete))
-        .filter_map(|c| match &c.target {
-            Target::Queue(k) => Some(k.clone()),
-            _ => None,
-        })
-        .collect();
-    if queues.is_empty() {
-        return Ok(first);
-    }
-    let mut amqp = Amqp::new(endpoints);
-    let counted = amqp.message_counts(&queues).await;
-    amqp.close().await;
-    match counted {
-        Ok(counts) => {
-            for (k, n) in counts {
-                if let Some(q) = live.queues.get_mut(&k) {
-                    q.messages = Some(n);
-                }
-            }
-        }
-        Err(_) => read::fill_message_counts(mgmt, live, &queues)
-            .await
-            .map_err(http_error)?,
-    }
-    Ok(plan(desired, live, opts))
 }

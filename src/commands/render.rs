@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use clap::Args;
 
-use crate::commands::Hinted;
+use crate::error::Hinted;
 use crate::exit::ExitStatus;
 use crate::output::ColorChoice;
 use crate::render::{self, Templates};
@@ -45,7 +45,7 @@ pub fn run(args: RenderArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
     };
     // Fail on an unknown target before reading the topology.
     templates.template_for(&args.target)?;
-    let path = crate::cli::resolve_file(args.file)?;
+    let path = crate::commands::resolve_file(args.file)?;
     let valid = match crate::commands::load_valid(&path, color) {
         Ok(v) => v,
         Err(status) => return Ok(status),

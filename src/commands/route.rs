@@ -100,7 +100,7 @@ pub fn run(args: RouteArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
             .into());
         }
     }
-    let path = crate::cli::resolve_file(args.file)?;
+    let path = crate::commands::resolve_file(args.file)?;
     let valid = match load_valid(&path, color) {
         Ok(v) => v,
         Err(status) => return Ok(status),

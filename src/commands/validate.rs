@@ -37,7 +37,7 @@ struct JsonFile {
 
 pub fn run(args: ValidateArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
     let files = if args.files.is_empty() {
-        vec![crate::cli::resolve_file(None)?]
+        vec![crate::commands::resolve_file(None)?]
     } else {
         args.files
     };
@@ -47,7 +47,7 @@ pub fn run(args: ValidateArgs, color: ColorChoice) -> anyhow::Result<ExitStatus>
     };
     let mut stdout = std::io::stdout().lock();
     for path in &files {
-        let loaded = topology::load(path);
+        let loaded = crate::validate::load(path);
         let ok = !loaded.has_errors();
         report.valid &= ok;
         match args.format {

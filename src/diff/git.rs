@@ -9,7 +9,7 @@ use std::path::{Component, Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::commands::Hinted;
+use crate::error::Hinted;
 use crate::topology::{FileSource, MAX_FILE_BYTES};
 
 /// How long one git command may take before topo gives up on it.

@@ -235,7 +235,7 @@ fn user_password_matches_live_hash_and_tags_update_keeps_it() {
     let have = UserState {
         tags: vec![],
         credential: Credential::Hash {
-            hash,
+            hash: Secret::new(hash),
             algorithm: Some(password::SHA256.into()),
         },
     };
@@ -418,7 +418,7 @@ fn credential() -> impl Strategy<Value = Credential> {
             value: Some(Secret::new(p)),
         }),
         prop::sample::select(&["p1", "p2"][..]).prop_map(|p| Credential::Hash {
-            hash: password::hash_sha256(p),
+            hash: Secret::new(password::hash_sha256(p)),
             algorithm: Some(password::SHA256.into()),
         }),
     ]

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use crate::topology::model::{Ingress, Topology, TransportKind};
-use crate::validate::azure_names::{self, BROKER_SECRETS};
+use crate::topology::names::{self as azure_names, BROKER_SECRETS};
 
 /// The AMQP port of the broker container.
 pub const AMQP_PORT: u16 = 5672;

@@ -18,7 +18,7 @@ use std::borrow::Cow;
 use minijinja::value::{Value, ValueKind};
 use minijinja::{AutoEscape, Error, ErrorKind, Output, State};
 
-use crate::validate::azure_names::is_env_name;
+use crate::topology::names::is_env_name;
 
 pub const SHELL: &str = "shell";
 pub const YAML: &str = "yaml";

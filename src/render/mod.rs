@@ -16,7 +16,7 @@ use std::path::Path;
 use anyhow::{Context as _, bail};
 use minijinja::{Environment, UndefinedBehavior};
 
-use crate::commands::Hinted;
+use crate::error::Hinted;
 use crate::topology::model::Topology;
 use context::Naming;
 

@@ -35,12 +35,10 @@ pub fn render(out: &mut dyn Write, plan: &Plan) -> std::io::Result<()> {
             "> [!CAUTION]\n> Messages would be lost (needs `--allow-data-loss`):"
         )?;
         for c in &losses {
-            writeln!(
-                out,
-                "> - {} holds {} messages",
-                c.target,
-                c.messages.unwrap_or(0)
-            )?;
+            match c.messages {
+                Some(n) => writeln!(out, "> - {} holds {n} messages", c.target)?,
+                None => writeln!(out, "> - {} may hold messages (count unknown)", c.target)?,
+            }
         }
         writeln!(out)?;
     }

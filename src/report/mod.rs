@@ -8,13 +8,12 @@ pub mod text;
 
 use std::io::Write;
 
-use clap::ValueEnum;
 use serde_json::Value;
 
 use crate::plan::{Action, FieldChange, Plan};
 
 /// `--format` of plan (and diff).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Format {
     #[default]
     Text,

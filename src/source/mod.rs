@@ -4,6 +4,7 @@
 //! diagnostic about `bindings[3].destination` points at that value even after `extends`
 //! merged two files and `${VAR}` interpolation rewrote it.
 
+pub mod diag;
 pub mod libyaml;
 pub mod node;
 pub mod yaml;

@@ -6,7 +6,7 @@
 //! file and position it came from, and errors later point into the right file.
 
 use crate::source::node::{Entry, Node, NodeKind};
-use crate::state::DEFAULT_VHOST;
+use crate::topology::model::DEFAULT_VHOST;
 
 /// Merge `overlay` onto `base` (both whole documents).
 pub fn merge_documents(base: Node, overlay: Node) -> Node {

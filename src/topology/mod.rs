@@ -1,5 +1,6 @@
-//! Loading a topology: read, parse with positions, resolve `extends`, interpolate,
-//! check against the JSON Schema, deserialize, and run the semantic rules.
+//! The topology model and reading it: read, parse with positions, resolve `extends`,
+//! interpolate. Checking against the JSON Schema, deserializing and the semantic rules
+//! follow in [`crate::validate::load`].
 //!
 //! Every stage collects all its problems before the pipeline stops, so a broken file is
 //! reported whole. Later commands only ever see a [`Valid`] topology.
@@ -7,6 +8,7 @@
 pub mod interpolate;
 pub mod merge;
 pub mod model;
+pub mod names;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -14,7 +16,6 @@ use std::path::{Path, PathBuf};
 use crate::diag::{Diagnostic, codes};
 use crate::source::node::Node;
 use crate::source::{Sources, Span, yaml};
-use crate::validate;
 use interpolate::Vars;
 pub use model::Topology;
 
@@ -105,13 +106,10 @@ impl Loaded {
     }
 }
 
-/// Load and check a topology file from disk with the process environment.
-pub fn load(path: &Path) -> Loaded {
-    load_with(path, &Disk, &EnvSource::Process)
-}
-
-/// Load and check a topology through any file source and environment.
-pub fn load_with(path: &Path, files: &dyn FileSource, env: &EnvSource) -> Loaded {
+/// Read a topology through any file source: parse with positions, resolve `extends`,
+/// read the `.env` beside it and interpolate. The result has a tree but no topology yet:
+/// checking the tree and building the model is [`crate::validate::load_with`]'s job.
+pub fn read(path: &Path, files: &dyn FileSource, env: &EnvSource) -> Loaded {
     let mut loaded = Loaded {
         sources: Sources::default(),
         entry: path.to_path_buf(),
@@ -137,50 +135,6 @@ pub fn load_with(path: &Path, files: &dyn FileSource, env: &EnvSource) -> Loaded
         &mut path_buf,
         &mut loaded.diagnostics,
     );
-
-    // A value that could not be interpolated still holds its `${...}` text: what the
-    // schema and the rules would say about that text is a knock-on, not news.
-    let failed: Vec<String> = loaded
-        .diagnostics
-        .iter()
-        .filter(|d| d.code == codes::INTERPOLATION)
-        .filter_map(|d| d.path.clone())
-        .collect();
-    let knock_on = |d: &Diagnostic| {
-        d.path.as_deref().is_some_and(|p| {
-            failed.iter().any(|f| {
-                p == f
-                    || p.strip_prefix(f.as_str())
-                        .is_some_and(|r| r.starts_with('/'))
-            })
-        })
-    };
-
-    let value = tree.to_json();
-    let mut schema_diags = validate::schema::check(&tree, &value);
-    schema_diags.retain(|d| !knock_on(d));
-    let schema_ok = schema_diags.is_empty();
-    loaded.diagnostics.extend(schema_diags);
-    if schema_ok {
-        // By value: strings move out of the JSON tree instead of being copied.
-        match serde_json::from_value::<Topology>(value) {
-            Ok(topology) => {
-                let mut rules = validate::rules::check(&topology, &tree, &loaded.sources);
-                rules.retain(|d| !knock_on(d));
-                loaded.diagnostics.extend(rules);
-                loaded.topology = Some(topology);
-            }
-            // The text of an uninterpolated value does not fit its field: already reported.
-            Err(_) if !failed.is_empty() => {}
-            Err(e) => loaded.diagnostics.push(
-                Diagnostic::error(
-                    codes::SCHEMA_TYPE,
-                    format!("the file does not fit the topology format: {e}"),
-                )
-                .at(tree.span),
-            ),
-        }
-    }
     loaded.tree = Some(tree);
     loaded
 }

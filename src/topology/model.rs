@@ -15,6 +15,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+/// The vhost entities go to when neither they nor the file name one.
+pub const DEFAULT_VHOST: &str = "/";
+
 /// A RabbitMQ messaging topology
 ///
 /// One file describes the broker entities (vhosts, exchanges, queues, bindings, policies,

@@ -1,6 +1,69 @@
-//! `topo validate`: the JSON Schema layer ([`schema`]) and the semantic rules ([`rules`]).
-//! Both run inside [`crate::topology::load`], before every command.
+//! `topo validate`: the JSON Schema layer ([`schema`]) and the semantic rules ([`rules`]),
+//! and the loading pipeline that runs them after [`crate::topology::read`], before every
+//! command.
 
 pub mod azure_names;
 pub mod rules;
 pub mod schema;
+
+use std::path::Path;
+
+use crate::diag::{Diagnostic, codes};
+use crate::topology::{self, Disk, EnvSource, FileSource, Loaded, Topology};
+
+/// Load and check a topology file from disk with the process environment.
+pub fn load(path: &Path) -> Loaded {
+    load_with(path, &Disk, &EnvSource::Process)
+}
+
+/// Load and check a topology through any file source and environment.
+pub fn load_with(path: &Path, files: &dyn FileSource, env: &EnvSource) -> Loaded {
+    let mut loaded = topology::read(path, files, env);
+    let Some(tree) = &loaded.tree else {
+        return loaded;
+    };
+    // A value that could not be interpolated still holds its `${...}` text: what the
+    // schema and the rules would say about that text is a knock-on, not news.
+    let failed: Vec<String> = loaded
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == codes::INTERPOLATION)
+        .filter_map(|d| d.path.clone())
+        .collect();
+    let knock_on = |d: &Diagnostic| {
+        d.path.as_deref().is_some_and(|p| {
+            failed.iter().any(|f| {
+                p == f
+                    || p.strip_prefix(f.as_str())
+                        .is_some_and(|r| r.starts_with('/'))
+            })
+        })
+    };
+
+    let value = tree.to_json();
+    let mut schema_diags = schema::check(tree, &value);
+    schema_diags.retain(|d| !knock_on(d));
+    let schema_ok = schema_diags.is_empty();
+    loaded.diagnostics.extend(schema_diags);
+    if schema_ok {
+        // By value: strings move out of the JSON tree instead of being copied.
+        match serde_json::from_value::<Topology>(value) {
+            Ok(topology) => {
+                let mut rules = rules::check(&topology, tree, &loaded.sources);
+                rules.retain(|d| !knock_on(d));
+                loaded.diagnostics.extend(rules);
+                loaded.topology = Some(topology);
+            }
+            // The text of an uninterpolated value does not fit its field: already reported.
+            Err(_) if !failed.is_empty() => {}
+            Err(e) => loaded.diagnostics.push(
+                Diagnostic::error(
+                    codes::SCHEMA_TYPE,
+                    format!("the file does not fit the topology format: {e}"),
+                )
+                .at(tree.span),
+            ),
+        }
+    }
+    loaded
+}
