@@ -101,6 +101,47 @@ pub async fn read_live(
     Ok(live)
 }
 
+/// With `--wait`, wait for AMQP too: during boot the management port can answer before
+/// the AMQP listener does. Any answer from AMQP (even a refused login or vhost, which the
+/// later steps explain) ends the wait; no answer until the deadline is an error.
+pub async fn wait_for_amqp(ep: &Endpoints, wait: Option<Duration>) -> anyhow::Result<()> {
+    let Some(wait) = wait else {
+        return Ok(());
+    };
+    let deadline = Instant::now() + wait;
+    let mut said = false;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let limit = ep.timeout.min(left.max(Duration::from_secs(1)));
+        let why = match tokio::time::timeout(limit, crate::broker::amqp::connect(ep, "/")).await {
+            Ok(Ok(conn)) => {
+                let _ =
+                    tokio::time::timeout(ep.timeout, conn.close(200, "topo: ready".into())).await;
+                return Ok(());
+            }
+            Ok(Err(e)) if matches!(e.kind(), lapin::ErrorKind::ProtocolError(_)) => return Ok(()),
+            Ok(Err(e)) => crate::error::redact(&e.to_string()),
+            Err(_) => format!("no answer within {}s", limit.as_secs()),
+        };
+        if Instant::now() >= deadline {
+            return Err(Hinted::new(
+                format!(
+                    "AMQP at {} was not ready within --wait {}: {why}",
+                    ep.amqp,
+                    humantime::format_duration(wait)
+                ),
+                "check that the AMQP listener is up and --amqp-url (TOPO_AMQP_URL) names it",
+            )
+            .into());
+        }
+        if !said {
+            eprintln!("topo: waiting for AMQP at {} ({why})", ep.amqp);
+            said = true;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
 pub async fn read_with_wait(
     mgmt: &Management,
     scope: &Scope,

@@ -6,7 +6,7 @@ mod broker;
 
 use std::time::Duration;
 
-use broker::TestVhost;
+use broker::{TestVhost, code, path_str, stderr};
 use topo::broker::amqp::{Amqp, AmqpError, Op};
 use topo::broker::endpoint::{ConnectArgs, Endpoints};
 use topo::state::{BindingKey, EntityKey};
@@ -165,4 +165,150 @@ fn deletes_without_allow_data_loss_are_if_empty_at_the_broker() {
     );
     assert!(v.get_opt(&["queues", &v.name, "full"]).is_none());
     rt.block_on(amqp.close());
+}
+
+#[test]
+fn export_refuses_to_overwrite_a_file_without_force() {
+    let Some(v) = TestVhost::try_new() else {
+        return;
+    };
+    let file = v.file("topo.yaml", "queues:\n  - {name: q}\n");
+    let before = std::fs::read_to_string(&file).expect("read");
+    // Refused before the broker is read: even an unreachable broker gives the same answer.
+    for env in [
+        vec![],
+        vec![
+            ("TOPO_MANAGEMENT_URL", "http://127.0.0.1:1"),
+            ("TOPO_AMQP_URL", "amqp://127.0.0.1:1"),
+        ],
+    ] {
+        let out = v.topo(&["export", "--vhost", &v.name, "-o", path_str(&file)], &env);
+        assert_eq!(code(&out), 1, "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("refusing to overwrite"),
+            "{}",
+            stderr(&out)
+        );
+        assert!(stderr(&out).contains("--force"), "{}", stderr(&out));
+        assert_eq!(std::fs::read_to_string(&file).expect("read"), before);
+    }
+    let out = v.topo(
+        &[
+            "export",
+            "--vhost",
+            &v.name,
+            "-o",
+            path_str(&file),
+            "--force",
+        ],
+        &[],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = std::fs::read_to_string(&file).expect("read");
+    assert!(text.starts_with("# Exported by topo"), "{text}");
+    // Atomic: no temporary file left beside it.
+    let leftovers: Vec<_> = std::fs::read_dir(v.dir.path())
+        .expect("dir")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    // `.env` is never overwritten, not even with --force.
+    let dotenv = v.dir.path().join(".env");
+    std::fs::write(&dotenv, "A=1\n").expect("write");
+    let out = v.topo(
+        &[
+            "export",
+            "--vhost",
+            &v.name,
+            "-o",
+            path_str(&dotenv),
+            "--force",
+        ],
+        &[],
+    );
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(&dotenv).expect("read"), "A=1\n");
+}
+
+/// Forward every connection to `127.0.0.1:port` to the broker's AMQP listener, but only
+/// from `after` on (before that nothing listens there, as during a broker's boot).
+fn late_amqp_proxy(after: Duration) -> u16 {
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    let port = free_port();
+    std::thread::spawn(move || {
+        std::thread::sleep(after);
+        let Ok(listener) = TcpListener::bind(("127.0.0.1", port)) else {
+            return;
+        };
+        for client in listener.incoming() {
+            let Ok(client) = client else { return };
+            let Ok(server) = TcpStream::connect(broker::amqp_addr()) else {
+                return;
+            };
+            for (mut from, mut to) in [
+                (
+                    client.try_clone().expect("clone"),
+                    server.try_clone().expect("clone"),
+                ),
+                (server, client),
+            ] {
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 16384];
+                    while let Ok(n) = from.read(&mut buf) {
+                        if n == 0 || to.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                    let _ = to.shutdown(std::net::Shutdown::Both);
+                });
+            }
+        }
+    });
+    port
+}
+
+#[test]
+fn wait_covers_amqp_when_the_management_api_answers_first() {
+    let Some(v) = TestVhost::try_new() else {
+        return;
+    };
+    let file = v.file("f.yaml", "queues:\n  - {name: q}\n");
+    let port = late_amqp_proxy(Duration::from_secs(3));
+    let url = format!("amqp://127.0.0.1:{port}");
+    let out = v.topo(
+        &["apply", path_str(&file), "--wait", "30s"],
+        &[("TOPO_AMQP_URL", &url)],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("waiting for AMQP"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(v.get_opt(&["queues", &v.name, "q"]).is_some());
+
+    // Nothing ever listens: the wait ends at its deadline with a clear error.
+    let dead = free_port();
+    let url = format!("amqp://127.0.0.1:{dead}");
+    let out = v.topo(
+        &["plan", path_str(&file), "--wait", "2s"],
+        &[("TOPO_AMQP_URL", &url)],
+    );
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("was not ready within --wait 2s"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// A port nothing listens on (bound, read, released).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
 }

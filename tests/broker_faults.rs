@@ -207,3 +207,33 @@ fn ha_policy_keys_are_refused_before_any_change_on_4x() {
         assert_eq!(code(&apply), 0, "{}", stderr(&apply));
     }
 }
+
+#[test]
+fn deprecated_features_warn_at_validate_and_fail_plan_where_the_broker_denies_them() {
+    let Some(v) = TestVhost::try_new() else {
+        return;
+    };
+    let file = v.file(
+        "f.yaml",
+        "queues:\n  - {name: q, arguments: {x-queue-master-locator: min-masters}}\n",
+    );
+    let out = v.topo(&["validate", path_str(&file)], &[]);
+    assert_eq!(code(&out), 0, "a warning, not an error: {}", stderr(&out));
+    let said = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(said.contains("TOPO031"), "{said}");
+    let plan = v.topo(&["plan", path_str(&file)], &[]);
+    if broker::is_4x() {
+        // RabbitMQ 4.3 denies queue_master_locator by default (GET /api/deprecated-features
+        // says so): plan fails before any change, naming the setting that permits it.
+        assert_clean_failure(&plan, "guest:guest");
+        let err = stderr(&plan);
+        assert!(err.contains("x-queue-master-locator"), "{err}");
+        assert!(
+            err.contains("deprecated_features.permit.queue_master_locator"),
+            "{err}"
+        );
+    } else {
+        // 3.x has no such deprecation: the queue plans as any other.
+        assert_eq!(code(&plan), 2, "{}", stderr(&plan));
+    }
+}

@@ -92,6 +92,46 @@ fn broken_files_report_their_code_with_location() {
     }
 }
 
+/// Each `warn/TOPOnnn-*.yaml` reports TOPOnnn as located warnings with hints, and no error:
+/// the file is valid (RabbitMQ 3.x takes it) but a later broker may not.
+#[test]
+fn warning_files_warn_with_location_and_stay_valid() {
+    let files = corpus("warn");
+    assert!(!files.is_empty(), "no warning corpus");
+    for path in files {
+        let loaded = load(&path);
+        assert!(
+            !loaded.has_errors(),
+            "{}:\n{}",
+            path.display(),
+            rendered(&loaded)
+        );
+        assert!(loaded.topology.is_some(), "{}", path.display());
+        for code in codes_in_name(&path) {
+            assert!(
+                loaded.diagnostics.iter().any(|d| d.code == code),
+                "{}: expected {code}\n{}",
+                path.display(),
+                rendered(&loaded)
+            );
+        }
+        for d in &loaded.diagnostics {
+            assert!(
+                d.span.is_some() && d.hint.is_some(),
+                "{}: {}",
+                path.display(),
+                d.message
+            );
+        }
+        let name = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default()
+            .to_string();
+        insta::assert_snapshot!(format!("validate_{name}"), rendered(&loaded));
+    }
+}
+
 #[test]
 fn valid_files_have_no_diagnostics() {
     let mut files = corpus("ok");
@@ -119,6 +159,7 @@ fn every_code_has_a_failing_and_a_passing_case() {
         .flat_map(|p| codes_in_name(p))
         .collect();
     bad.extend(corpus("dotenv").iter().flat_map(|p| codes_in_name(p)));
+    bad.extend(corpus("warn").iter().flat_map(|p| codes_in_name(p)));
     bad.insert(codes::EXTENDS.to_string()); // also extends-cycle, tested below
     let mut ok: BTreeSet<String> = corpus("ok").iter().flat_map(|p| codes_in_name(p)).collect();
     ok.insert(codes::EXTENDS.to_string()); // extends-ok/overlay.yaml

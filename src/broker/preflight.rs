@@ -3,6 +3,8 @@
 //! for. A TLS, login, permission or version problem then changes nothing — without this,
 //! apply created the vhost over HTTP and only then failed on AMQP.
 
+use std::collections::BTreeSet;
+
 use serde_json::Value;
 
 use super::amqp;
@@ -11,52 +13,145 @@ use super::http::Management;
 use super::read;
 use crate::error::Hinted;
 use crate::state::State;
+use crate::topology::model::QueueType;
 
-/// What the broker refuses in `desired`, by its version: one line each, naming the entity,
-/// the key and the version. Pure, so plan and apply say the same thing.
-pub fn refusals(desired: &State, version: &str) -> Vec<String> {
-    let major = version
-        .split('.')
-        .next()
-        .and_then(|m| m.parse::<u32>().ok())
-        .unwrap_or(0);
+/// What a broker says about itself that decides what it refuses.
+#[derive(Debug, Clone, Default)]
+pub struct BrokerFacts {
+    pub version: String,
+    /// Deprecated features this broker denies (`GET /api/deprecated-features`, 4.x).
+    pub denied: BTreeSet<String>,
+}
+
+fn version_at_least(version: &str, want: [u32; 3]) -> bool {
+    let mut parts = version
+        .split(['.', '-', '+'])
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    let have = [0; 3].map(|_| parts.next().unwrap_or(0));
+    have >= want
+}
+
+/// What the broker refuses in `desired` (entities `live` does not already hold as they
+/// are): one line each, naming the entity, the key and why. Pure, so plan and apply say
+/// the same thing.
+pub fn refusals(desired: &State, live: &State, facts: &BrokerFacts) -> Vec<String> {
+    let version = facts.version.as_str();
+    let v4 = version_at_least(version, [4, 0, 0]);
+    let denied = |f: &str| facts.denied.contains(f);
+    let permit = |f: &str| {
+        format!(
+            "RabbitMQ {version} denies the deprecated feature {f}; `deprecated_features.permit.{f} = true` in rabbitmq.conf brings it back"
+        )
+    };
     let mut out = Vec::new();
-    if major >= 4 {
-        for (k, p) in &desired.policies {
-            let ha: Vec<&str> = p
-                .definition
-                .keys()
-                .map(String::as_str)
-                .filter(|key| key.starts_with("ha-"))
-                .collect();
-            if !ha.is_empty() {
-                out.push(format!(
-                    "policy {k}: `{}` (classic queue mirroring was removed in RabbitMQ 4.0; \
-                     RabbitMQ {version} refuses the whole policy)",
-                    ha.join("`, `")
-                ));
-            }
+    for (k, p) in &desired.policies {
+        if live.policies.get(k) == Some(p) {
+            continue;
+        }
+        let ha: Vec<&str> = p
+            .definition
+            .keys()
+            .map(String::as_str)
+            .filter(|key| key.starts_with("ha-"))
+            .collect();
+        if v4 && !ha.is_empty() {
+            out.push(format!(
+                "policy {k}: `{}` (classic queue mirroring was removed in RabbitMQ 4.0; \
+                 RabbitMQ {version} refuses the whole policy)",
+                ha.join("`, `")
+            ));
+        }
+        if p.definition.contains_key("queue-master-locator") && denied("queue_master_locator") {
+            out.push(format!(
+                "policy {k}: `queue-master-locator` ({})",
+                permit("queue_master_locator")
+            ));
+        }
+    }
+    for (k, q) in &desired.queues {
+        if live.queues.get(k).is_some_and(|l| l.same_definition(q)) {
+            continue;
+        }
+        let classic = q.kind == QueueType::Classic;
+        if classic && !q.durable && denied("transient_nonexcl_queues") {
+            out.push(format!(
+                "queue {k}: transient and not exclusive ({})",
+                permit("transient_nonexcl_queues")
+            ));
+        }
+        if q.arguments.contains_key("x-queue-master-locator") && denied("queue_master_locator") {
+            out.push(format!(
+                "queue {k}: `x-queue-master-locator` ({})",
+                permit("queue_master_locator")
+            ));
+        }
+        if version_at_least(version, [4, 3, 0])
+            && q.arguments.get("x-queue-version").and_then(Value::as_i64) == Some(1)
+        {
+            out.push(format!(
+                "queue {k}: `x-queue-version: 1` (RabbitMQ {version} keeps only version 2)"
+            ));
+        }
+        if classic
+            && version_at_least(version, [4, 3, 2])
+            && q.arguments.contains_key("x-consumer-timeout")
+        {
+            out.push(format!(
+                "queue {k}: `x-consumer-timeout` on a classic queue (quorum queues only from \
+                 RabbitMQ 4.3.2; this is {version})"
+            ));
         }
     }
     out
 }
 
+/// The broker's version and denied features (none before 4.x, which has no such listing).
+pub async fn broker_facts(mgmt: &Management) -> anyhow::Result<Option<BrokerFacts>> {
+    let Some(version) = read::broker_version(mgmt)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+    else {
+        return Ok(None);
+    };
+    let mut denied = BTreeSet::new();
+    if version_at_least(&version, [3, 13, 0]) {
+        let listed = mgmt
+            .get_opt(&["deprecated-features"], "reading the deprecated features")
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .unwrap_or(Value::Null);
+        for f in listed.as_array().into_iter().flatten() {
+            if f.get("state").and_then(Value::as_str) == Some("denied")
+                && let Some(name) = f.get("name").and_then(Value::as_str)
+            {
+                denied.insert(name.to_string());
+            }
+        }
+    }
+    Ok(Some(BrokerFacts { version, denied }))
+}
+
 /// The refusals as one error, or `Ok` when there are none.
-pub fn check_refusals(desired: &State, version: Option<&str>) -> anyhow::Result<()> {
-    let Some(version) = version else {
+pub fn check_refusals(
+    desired: &State,
+    live: &State,
+    facts: Option<&BrokerFacts>,
+) -> anyhow::Result<()> {
+    let Some(facts) = facts else {
         return Ok(());
     };
-    let found = refusals(desired, version);
+    let found = refusals(desired, live, facts);
     if found.is_empty() {
         return Ok(());
     }
     Err(Hinted::new(
         format!(
-            "RabbitMQ {version} refuses what the file asks for; nothing was changed:\n  {}",
+            "RabbitMQ {} refuses what the file asks for; nothing was changed:\n  {}",
+            facts.version,
             found.join("\n  ")
         ),
-        "remove the ha-* keys (use quorum queues for replication: type: quorum), or \
-         target a RabbitMQ 3.x broker",
+        "change the file (topo validate warns about each of these as TOPO031), or permit the \
+         feature on every node of the broker",
     )
     .into())
 }
@@ -69,10 +164,11 @@ pub async fn check(
     desired: &State,
     live: &State,
 ) -> anyhow::Result<Option<String>> {
-    let version = read::broker_version(mgmt)
+    let facts = broker_facts(mgmt)
         .await
-        .map_err(|e| anyhow::anyhow!("preflight: {e}"))?;
-    check_refusals(desired, version.as_deref())?;
+        .map_err(|e| e.context("preflight"))?;
+    check_refusals(desired, live, facts.as_ref())?;
+    let version = facts.map(|f| f.version);
 
     // Permissions of topo's own user on the file's vhosts that exist (a vhost topo creates
     // grants them to its creator; one the file grants them on gets them first).
@@ -177,17 +273,82 @@ mod tests {
         s
     }
 
+    fn facts(version: &str, denied: &[&str]) -> BrokerFacts {
+        BrokerFacts {
+            version: version.into(),
+            denied: denied.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
     #[test]
     fn ha_keys_are_refused_on_4x_with_the_version() {
         let s =
             with_policy(json!({"ha-mode": "all", "ha-sync-mode": "automatic", "message-ttl": 1}));
-        let found = refusals(&s, "4.3.6");
+        let none = State::default();
+        let found = refusals(&s, &none, &facts("4.3.6", &[]));
         assert_eq!(found.len(), 1);
         assert!(found[0].contains("`ha-mode`, `ha-sync-mode`"), "{found:?}");
         assert!(found[0].contains("RabbitMQ 4.3.6"), "{found:?}");
-        assert!(refusals(&s, "3.10.8").is_empty());
-        let err = check_refusals(&s, Some("4.0.5")).unwrap_err();
+        assert!(refusals(&s, &none, &facts("3.10.8", &[])).is_empty());
+        // Already on the broker as it is: nothing to send, nothing refused.
+        assert!(refusals(&s, &s, &facts("4.3.6", &[])).is_empty());
+        let err = check_refusals(&s, &none, Some(&facts("4.0.5", &[]))).unwrap_err();
         assert!(format!("{err:#}").contains("nothing was changed"));
-        assert!(check_refusals(&with_policy(json!({"message-ttl": 1})), Some("4.3.6")).is_ok());
+        let ok = with_policy(json!({"message-ttl": 1}));
+        assert!(check_refusals(&ok, &none, Some(&facts("4.3.6", &[]))).is_ok());
+    }
+
+    #[test]
+    fn deprecated_features_are_refused_only_where_denied() {
+        use crate::state::QueueState;
+        let mut s = State::default();
+        let key = |n: &str| EntityKey {
+            vhost: "/".into(),
+            name: n.into(),
+        };
+        let classic = |durable: bool, args: serde_json::Value| QueueState {
+            kind: QueueType::Classic,
+            durable,
+            auto_delete: false,
+            arguments: serde_json::from_value(args).unwrap(),
+            messages: None,
+            members: None,
+        };
+        s.queues.insert(key("transient"), classic(false, json!({})));
+        s.queues.insert(
+            key("located"),
+            classic(true, json!({"x-queue-master-locator": "min-masters"})),
+        );
+        s.queues
+            .insert(key("v1"), classic(true, json!({"x-queue-version": 1})));
+        s.queues.insert(
+            key("timeout"),
+            classic(true, json!({"x-consumer-timeout": 60000})),
+        );
+        let none = State::default();
+        // 4.3.6 as Debian ships it: transient queues permitted, the master locator denied.
+        let found = refusals(&s, &none, &facts("4.3.6", &["queue_master_locator"]));
+        let text = found.join("\n");
+        assert_eq!(found.len(), 3, "{text}");
+        assert!(
+            text.contains("deprecated_features.permit.queue_master_locator"),
+            "{text}"
+        );
+        assert!(text.contains("x-queue-version: 1"), "{text}");
+        assert!(text.contains("x-consumer-timeout"), "{text}");
+        let found = refusals(&s, &none, &facts("4.3.6", &["transient_nonexcl_queues"]));
+        assert!(
+            found
+                .iter()
+                .any(|l| l.contains("permit.transient_nonexcl_queues")),
+            "{found:?}"
+        );
+        assert!(refusals(&s, &none, &facts("4.2.9", &[])).is_empty());
+        assert!(refusals(&s, &none, &facts("3.10.8", &[])).is_empty());
+        assert_eq!(
+            refusals(&s, &none, &facts("4.3.1", &[])).len(),
+            1,
+            "x-queue-version only"
+        );
     }
 }

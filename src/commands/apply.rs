@@ -19,7 +19,7 @@ use crate::plan::PlanOptions;
 use crate::report::{self, Format};
 use crate::session::{
     Lag, cluster_size, describes_cluster, env, make_plan, print_quorum_advice, read_live,
-    reread_if_lagging, runtime,
+    reread_if_lagging, runtime, wait_for_amqp,
 };
 
 #[derive(Debug, Args)]
@@ -78,6 +78,7 @@ pub fn run(args: ApplyArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
         let started = Instant::now();
         let mgmt = Management::new(&endpoints)?;
         let mut live = read_live(&mgmt, &mut desired, args.wait).await?;
+        wait_for_amqp(&endpoints, args.wait).await?;
         let plan = make_plan(&mgmt, &endpoints, &desired, &mut live, &opts).await?;
         {
             let mut out = std::io::stdout().lock();

@@ -20,9 +20,14 @@ pub struct ExportArgs {
     #[arg(long)]
     pub vhost: Option<String>,
 
-    /// Write to this file instead of stdout.
+    /// Write to this file instead of stdout (atomically). An existing file is replaced
+    /// only with --force (it may be the topology the broker came from); `.env` never.
     #[arg(short = 'o', long = "output")]
     pub output: Option<PathBuf>,
+
+    /// Overwrite an existing output file (never `.env`).
+    #[arg(long)]
+    pub force: bool,
 
     /// Wait up to this long for a broker that is still starting (e.g. 60s).
     #[arg(long, value_parser = humantime::parse_duration)]
@@ -33,6 +38,17 @@ pub struct ExportArgs {
 }
 
 pub fn run(args: ExportArgs) -> anyhow::Result<ExitStatus> {
+    // Refuse before reading the broker: nothing to wait for when the answer is no.
+    if let Some(path) = &args.output
+        && !args.force
+        && (path.exists() || path.is_symlink())
+    {
+        return Err(Hinted::new(
+            format!("refusing to overwrite `{}`", path.display()),
+            "pass --force to replace it, or export to a new file and compare",
+        )
+        .into());
+    }
     let endpoints = Endpoints::resolve(&args.connect.args(), None, &env)?;
     let rt = runtime()?;
     let (state, source) = rt.block_on(async {
@@ -70,8 +86,9 @@ pub fn run(args: ExportArgs) -> anyhow::Result<ExitStatus> {
         args.vhost.as_deref(),
     ));
     match &args.output {
-        Some(path) => std::fs::write(path, text)
-            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?,
+        // An exported file carries no render marker, so this replaces an existing file
+        // only with --force, through a temporary file and a rename.
+        Some(path) => super::render::write_output(path, &text, args.force)?,
         None => {
             use std::io::Write;
             std::io::stdout().lock().write_all(text.as_bytes())?;

@@ -8,15 +8,14 @@ use clap::Args;
 use super::prepare;
 use crate::broker::endpoint::Endpoints;
 use crate::broker::http::Management;
-use crate::broker::read;
 use crate::commands::args::ConnectFlags;
 use crate::exit::ExitStatus;
 use crate::output::ColorChoice;
 use crate::plan::PlanOptions;
 use crate::report::{self, Format};
 use crate::session::{
-    Lag, cluster_size, describes_cluster, env, http_error, make_plan, print_quorum_advice,
-    read_live, reread_if_lagging, runtime,
+    Lag, cluster_size, describes_cluster, env, make_plan, print_quorum_advice, read_live,
+    reread_if_lagging, runtime, wait_for_amqp,
 };
 
 #[derive(Debug, Args)]
@@ -52,8 +51,9 @@ pub fn run(args: PlanArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
     let plan = rt.block_on(async {
         let mgmt = Management::new(&endpoints)?;
         let mut live = read_live(&mgmt, &mut prepared.desired, args.wait).await?;
-        let version = read::broker_version(&mgmt).await.map_err(http_error)?;
-        crate::broker::preflight::check_refusals(&prepared.desired, version.as_deref())?;
+        wait_for_amqp(&endpoints, args.wait).await?;
+        let facts = crate::broker::preflight::broker_facts(&mgmt).await?;
+        crate::broker::preflight::check_refusals(&prepared.desired, &live, facts.as_ref())?;
         let plan = make_plan(&mgmt, &endpoints, &prepared.desired, &mut live, &opts).await?;
         let nodes = cluster_size(&mgmt).await;
         let (plan, live) = reread_if_lagging(

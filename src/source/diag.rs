@@ -43,6 +43,8 @@ pub mod codes {
     pub const CONFLICTING_FIELDS: &str = "TOPO027";
     pub const TRANSPORT_FIELDS: &str = "TOPO028";
     pub const FILE: &str = "TOPO029";
+    /// A feature RabbitMQ 4.x deprecates or removes (a warning: 3.x still takes it).
+    pub const DEPRECATED_FEATURE: &str = "TOPO031";
     /// Names and values render targets cannot pass intact (see `validate::azure_names`).
     pub const AZURE_NAME: &str = "TOPO030";
 
@@ -78,6 +80,7 @@ pub mod codes {
         TRANSPORT_FIELDS,
         FILE,
         AZURE_NAME,
+        DEPRECATED_FEATURE,
     ];
 }
 

@@ -47,6 +47,14 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    fn warning(&mut self, code: &'static str, pointer: String, message: String) -> &mut Diagnostic {
+        let span = self.tree.locate(&pointer);
+        self.out
+            .push(Diagnostic::warning(code, message).at(span).path(pointer));
+        let last = self.out.len() - 1;
+        &mut self.out[last]
+    }
+
     fn error(&mut self, code: &'static str, pointer: String, message: String) -> &mut Diagnostic {
         let span = self.tree.locate(&pointer);
         let mut d = Diagnostic::error(code, message).at(span).path(pointer);
@@ -104,6 +112,7 @@ pub fn check(topo: &Topology, tree: &Node, sources: &Sources) -> Vec<Diagnostic>
     users_and_permissions(&mut cx);
     services_and_transports(&mut cx);
     literal_secrets(&mut cx);
+    deprecated_features(&mut cx);
     cx.out.extend(super::azure_names::check(topo, tree));
     cx.out
 }
@@ -1296,4 +1305,62 @@ fn source_has_reference(cx: &Ctx, pointer: &str) -> bool {
     cx.sources
         .get(span.file)
         .is_some_and(|f| f.slice(span).contains("${"))
+}
+
+/// What RabbitMQ 4.x deprecates or removes, as warnings: 3.x takes all of it, 4.x refuses
+/// it by version or by its `deprecated_features.permit.*` settings, and `plan` against such
+/// a broker turns the warning into an error (`broker::preflight`).
+fn deprecated_features(cx: &mut Ctx) {
+    let t = cx.topo;
+    for (i, q) in t.queues.iter().enumerate() {
+        let kind = queue_type(cx, q);
+        if kind == QueueType::Classic && q.durable == Some(false) && q.exclusive != Some(true) {
+            cx.warning(
+                codes::DEPRECATED_FEATURE,
+                format!("/queues/{i}/durable"),
+                format!("transient non-exclusive queue `{}` is deprecated in RabbitMQ 4.x", q.name),
+            )
+            .with_hint("make it durable (RabbitMQ 4.3 denies transient_nonexcl_queues by default and closes the connection with 541), or let its client declare it exclusive");
+        }
+        if q.arguments.contains_key("x-queue-master-locator") {
+            cx.warning(
+                codes::DEPRECATED_FEATURE,
+                format!("/queues/{i}/arguments/x-queue-master-locator"),
+                format!("queue `{}`: `x-queue-master-locator` is deprecated in RabbitMQ 4.x (queue_master_locator)", q.name),
+            )
+            .with_hint("use `x-queue-leader-locator` (client-local or balanced); RabbitMQ 4.3 denies the old one by default and closes the connection with 541");
+        }
+        if q.arguments.get("x-queue-version").and_then(Value::as_i64) == Some(1) {
+            cx.warning(
+                codes::DEPRECATED_FEATURE,
+                format!("/queues/{i}/arguments/x-queue-version"),
+                format!("queue `{}`: `x-queue-version: 1` is gone in RabbitMQ 4.x", q.name),
+            )
+            .with_hint("remove it or use 2: 4.0-4.2 ignore 1, 4.3 refuses it (406 unsupported queue version)");
+        }
+        if kind == QueueType::Classic && q.arguments.contains_key("x-consumer-timeout") {
+            cx.warning(
+                codes::DEPRECATED_FEATURE,
+                format!("/queues/{i}/arguments/x-consumer-timeout"),
+                format!("classic queue `{}`: `x-consumer-timeout` is quorum-only from RabbitMQ 4.3.2", q.name),
+            )
+            .with_hint("use a quorum queue, or a `consumer-timeout` policy; 4.3.2 and later refuse it on classic queues (406)");
+        }
+    }
+    for (i, p) in t.policies.iter().enumerate() {
+        for key in p.definition.keys() {
+            if key.starts_with("ha-") || key == "queue-master-locator" {
+                cx.warning(
+                    codes::DEPRECATED_FEATURE,
+                    format!("/policies/{i}/definition/{key}"),
+                    format!("policy `{}`: `{key}` is removed or denied in RabbitMQ 4.x", p.name),
+                )
+                .with_hint(if key.starts_with("ha-") {
+                    "classic queue mirroring is gone in 4.0 and 4.x refuses the whole policy: use quorum queues (type: quorum) for replication"
+                } else {
+                    "use `queue-leader-locator`; RabbitMQ 4.3 refuses `queue-master-locator` (400)"
+                });
+            }
+        }
+    }
 }
