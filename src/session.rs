@@ -112,7 +112,10 @@ pub async fn wait_for_amqp(ep: &Endpoints, wait: Option<Duration>) -> anyhow::Re
     let mut said = false;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        let limit = ep.timeout.min(left.max(Duration::from_secs(1)));
+        // Each node of a list gets the timeout (amqp::connect tries them in turn).
+        let limit = ep
+            .amqp_connect_limit()
+            .min(left.max(Duration::from_secs(1)));
         let why = match tokio::time::timeout(limit, crate::broker::amqp::connect(ep, "/")).await {
             Ok(Ok(conn)) => {
                 let _ =

@@ -173,55 +173,23 @@ impl Amqp {
     /// turn (each once, each within the timeout). A refused login or vhost is the same on
     /// every node of a cluster: that ends the search.
     async fn connect(&self, vhost: &str) -> Result<Connection, AmqpError> {
-        let nodes = &self.ep.nodes;
-        let total = nodes.list(Proto::Amqp).len();
-        let (mut at, _) = nodes.current(Proto::Amqp);
-        let mut tried = 0;
-        loop {
-            let node = nodes.list(Proto::Amqp)[at].clone();
-            let (detail, final_answer) =
-                match tokio::time::timeout(self.ep.timeout, connect_node(&self.ep, &node, vhost))
-                    .await
-                {
-                    Ok(Ok(c)) => {
-                        nodes.settle(Proto::Amqp, at);
-                        nodes.announce(Proto::Amqp, at);
-                        return Ok(c);
-                    }
-                    Err(_) => (
-                        format!("no answer within {}s", self.ep.timeout.as_secs()),
-                        false,
-                    ),
-                    Ok(Err(e)) => {
-                        let text = e.to_string();
-                        let refused = [
-                            "ACCESS_REFUSED",
-                            "ACCESS-REFUSED",
-                            "NOT_ALLOWED",
-                            "NOT-ALLOWED",
-                        ]
-                        .iter()
-                        .any(|w| text.contains(w));
-                        (explain_connect(&text, &self.ep.user, vhost), refused)
-                    }
-                };
-            tried += 1;
-            if final_answer || tried >= total {
-                let url = if tried > 1 {
-                    format!("any node ({})", nodes.describe(Proto::Amqp))
-                } else {
-                    node.to_string()
-                };
-                return Err(AmqpError::Connect {
-                    url,
-                    vhost: vhost.to_string(),
-                    detail: crate::commands::redact(&detail),
-                });
+        connect(&self.ep, vhost).await.map_err(|e| {
+            let nodes = &self.ep.nodes;
+            let url = if nodes.several(Proto::Amqp) {
+                format!("any node ({})", nodes.describe(Proto::Amqp))
+            } else {
+                nodes.current(Proto::Amqp).1.to_string()
+            };
+            AmqpError::Connect {
+                url,
+                vhost: vhost.to_string(),
+                detail: crate::commands::redact(&explain_connect(
+                    &e.to_string(),
+                    &self.ep.user,
+                    vhost,
+                )),
             }
-            let next = nodes.advance(Proto::Amqp, at);
-            nodes.report_failure(Proto::Amqp, at, &crate::commands::redact(&detail), next);
-            at = next;
-        }
+        })
     }
 
     /// Close the vhost's channels (keeping its connection), which frees what lapin
@@ -573,8 +541,48 @@ pub fn deprecated_feature(op: &Op) -> Option<&'static str> {
 
 /// Open an AMQP connection to `vhost`. Over `amqps://` the handshake uses the endpoints'
 /// shared TLS configuration (lapin's own would trust only its built-in roots).
+///
+/// With a list of nodes: through the node in use, else through the next ones in turn, each
+/// once and each within the timeout (so the whole call can take the timeout once per node:
+/// see [`Endpoints::amqp_connect_limit`]). A refusal (login, vhost) is the same on every node
+/// of a cluster and ends the search; the last error is the answer when no node connects.
 pub async fn connect(ep: &Endpoints, vhost: &str) -> lapin::Result<Connection> {
-    connect_node(ep, &ep.amqp, vhost).await
+    let nodes = &ep.nodes;
+    let total = nodes.list(Proto::Amqp).len();
+    let (mut at, _) = nodes.current(Proto::Amqp);
+    let mut tried = 0;
+    loop {
+        let node = nodes.list(Proto::Amqp)[at].clone();
+        let error = match tokio::time::timeout(ep.timeout, connect_node(ep, &node, vhost)).await {
+            Ok(Ok(c)) => {
+                nodes.settle(Proto::Amqp, at);
+                nodes.announce(Proto::Amqp, at);
+                return Ok(c);
+            }
+            Err(_) => lapin::Error::from(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("no answer within {}s", ep.timeout.as_secs()),
+            )),
+            Ok(Err(e)) => e,
+        };
+        let text = error.to_string();
+        let refused = matches!(error.kind(), lapin::ErrorKind::ProtocolError(_))
+            || [
+                "ACCESS_REFUSED",
+                "ACCESS-REFUSED",
+                "NOT_ALLOWED",
+                "NOT-ALLOWED",
+            ]
+            .iter()
+            .any(|w| text.contains(w));
+        tried += 1;
+        if refused || tried >= total {
+            return Err(error);
+        }
+        let next = nodes.advance(Proto::Amqp, at);
+        nodes.report_failure(Proto::Amqp, at, &crate::commands::redact(&text), next);
+        at = next;
+    }
 }
 
 /// A connection to one node of the cluster (see [`connect`]).

@@ -274,6 +274,12 @@ impl Endpoints {
         self.amqp_server_name_for(&self.amqp)
     }
 
+    /// The longest an AMQP connect may take: the timeout once for every node it may try.
+    pub fn amqp_connect_limit(&self) -> Duration {
+        let n = self.nodes.list(super::failover::Proto::Amqp).len();
+        self.timeout * u32::try_from(n).unwrap_or(u32::MAX)
+    }
+
     /// The host name the TLS handshake with one AMQP node verifies.
     pub fn amqp_server_name_for(&self, node: &Url) -> String {
         self.tls_settings
