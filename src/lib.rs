@@ -22,6 +22,7 @@ pub mod plan;
 pub mod render;
 pub mod report;
 pub mod route;
+pub mod saved_plan;
 pub mod session;
 pub mod source;
 pub mod state;

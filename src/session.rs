@@ -23,6 +23,10 @@ pub fn env(name: &str) -> Option<String> {
 pub struct Prepared {
     pub topology: Topology,
     pub desired: State,
+    /// The file named on the command line.
+    pub entry: std::path::PathBuf,
+    /// Every file read, with its digest (for saved plans).
+    pub files: Vec<crate::saved_plan::FileDigest>,
 }
 
 impl Prepared {
@@ -42,6 +46,8 @@ impl Prepared {
             }
         }
         Ok(Prepared {
+            files: crate::saved_plan::file_digests(&valid.sources),
+            entry: valid.entry,
             topology: valid.topology,
             desired,
         })

@@ -209,6 +209,7 @@ fn replace_is_refused_then_recreates_bindings_and_guards_messages() {
             path_str(&file),
             "--allow-replace",
             "--allow-data-loss",
+            "--yes",
         ],
         &[],
     );
@@ -265,7 +266,13 @@ fn prune_is_opt_in_scoped_and_guards_messages() {
     assert_eq!(code(&refused), 1);
     assert!(stderr(&refused).contains("--allow-data-loss"));
     let done = v.topo(
-        &["apply", path_str(&file), "--prune", "--allow-data-loss"],
+        &[
+            "apply",
+            path_str(&file),
+            "--prune",
+            "--allow-data-loss",
+            "--yes",
+        ],
         &[],
     );
     assert_eq!(code(&done), 0, "{}", stderr(&done));

@@ -17,6 +17,7 @@ use crate::exit::ExitStatus;
 use crate::output::ColorChoice;
 use crate::plan::PlanOptions;
 use crate::report::{self, Format};
+use crate::saved_plan::{self, SavedPlan, Stale};
 use crate::session::{
     Lag, cluster_size, describes_cluster, env, make_plan, print_quorum_advice, read_live,
     reread_if_lagging, runtime, wait_for_amqp,
@@ -24,7 +25,8 @@ use crate::session::{
 
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
-    /// Topology file (default: $TOPO_FILE, else ./topo.yaml).
+    /// Topology file (default: $TOPO_FILE, else ./topo.yaml), or a plan saved by
+    /// `topo plan -o PATH`, applied exactly as saved.
     pub file: Option<PathBuf>,
 
     /// Delete what the broker has and the file lacks, in the file's vhosts only (never
@@ -45,6 +47,11 @@ pub struct ApplyArgs {
     #[arg(long)]
     pub dry_run: bool,
 
+    /// Apply a plan that deletes or replaces entities without asking (on a terminal topo
+    /// asks; elsewhere such a plan is refused without this flag).
+    #[arg(long, short = 'y', visible_alias = "auto-approve")]
+    pub yes: bool,
+
     /// Output format of the plan printed before applying.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
@@ -58,34 +65,75 @@ pub struct ApplyArgs {
     #[arg(long, value_enum, default_value_t = Via::Amqp, hide = true)]
     pub via: Via,
 
+    /// Put the file's default vhost here instead (a vhost per developer or pull request).
+    #[arg(long, value_name = "NAME")]
+    pub vhost: Option<String>,
+
     #[command(flatten)]
     pub connect: ConnectFlags,
 }
 
 pub fn run(args: ApplyArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
-    let prepared = match prepare(args.file.clone(), color)? {
+    let path = super::resolve_file(args.file.clone())?;
+    let saved = read_saved(&path)?;
+    let (file, prune, vhost) = match &saved {
+        Some(s) => {
+            if args.prune || args.vhost.is_some() {
+                return Err(Hinted::new(
+                    format!(
+                        "{} is a saved plan: its --prune and --vhost were fixed by topo plan",
+                        path.display()
+                    ),
+                    "drop them here, or run topo plan -o again with the ones you want",
+                )
+                .into());
+            }
+            saved_plan::check_version(s).map_err(|e| stale(&path, e))?;
+            (s.file.clone(), s.options.prune, s.options.vhost.clone())
+        }
+        None => (path.clone(), args.prune, args.vhost.clone()),
+    };
+    let prepared = match prepare(Some(file), vhost.as_deref(), color)? {
         Ok(p) => p,
         Err(status) => return Ok(status),
     };
     let endpoints = Endpoints::resolve(&args.connect.args(), Some(&prepared.topology), &env)?;
     let clustered = describes_cluster(&prepared.topology, &endpoints);
+    if let Some(s) = &saved {
+        saved_plan::check_files(&s.files, &prepared.files).map_err(|e| stale(&path, e))?;
+        saved_plan::check_broker(&s.broker, &saved_plan::broker_of(&endpoints))
+            .map_err(|e| stale(&path, e))?;
+    }
     // From here on the desired state is all that is needed; the parsed file goes (memory).
     let mut desired = prepared.desired;
     drop(prepared.topology);
-    let opts = PlanOptions { prune: args.prune };
+    let opts = PlanOptions { prune };
     let rt = runtime()?;
     rt.block_on(async {
         let started = Instant::now();
         let mgmt = Management::new(&endpoints)?;
         let mut live = read_live(&mgmt, &mut desired, args.wait).await?;
+        if let Some(s) = &saved
+            && saved_plan::fingerprint(&live, &desired) != s.live_fingerprint
+        {
+            return Err(stale(&path, Stale::Live));
+        }
         wait_for_amqp(&endpoints, args.wait).await?;
         let plan = make_plan(&mgmt, &endpoints, &desired, &mut live, &opts).await?;
+        if let Some(s) = &saved
+            && saved_plan::plan_digest(&plan) != s.plan_digest
+        {
+            return Err(stale(&path, Stale::Changes));
+        }
         {
             let mut out = std::io::stdout().lock();
             report::render(&mut out, &plan, args.format, color.stdout())?;
         }
         let nodes = cluster_size(&mgmt).await;
         print_quorum_advice(&desired, &live, nodes, clustered);
+        if let Some(line) = super::plan::drift(&desired, &live, &opts) {
+            eprintln!("topo: note: {line}");
+        }
         if args.dry_run {
             return Ok(if plan.is_empty() {
                 ExitStatus::Success
@@ -127,6 +175,12 @@ pub fn run(args: ApplyArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
                 "drain the queues first, or pass --allow-data-loss",
             )
             .into());
+        }
+
+        // A saved plan was reviewed when it was made: applying it is the approval
+        // (terraform's contract), so only a plan computed here is asked about.
+        if saved.is_none() {
+            super::confirm::confirm(&plan, args.yes, "apply")?;
         }
 
         let progress = Progress::new(plan.changes.len());
@@ -181,6 +235,30 @@ pub fn run(args: ApplyArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
         );
         Ok(ExitStatus::Success)
     })
+}
+
+/// The saved plan at `path`, when it is one (rather than a topology file).
+fn read_saved(path: &std::path::Path) -> anyhow::Result<Option<SavedPlan>> {
+    // A topology file is read again by the loader, with its own errors; only a readable
+    // file that looks like a saved plan is one.
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Ok(None);
+    };
+    if !saved_plan::sniff(&text) {
+        return Ok(None);
+    }
+    saved_plan::read(path, &text).map(Some)
+}
+
+fn stale(path: &std::path::Path, why: Stale) -> anyhow::Error {
+    Hinted::new(
+        format!("stale plan: {why}; nothing was changed"),
+        format!(
+            "re-run topo plan -o {} and review it, then apply that",
+            path.display()
+        ),
+    )
+    .into()
 }
 
 fn plural(n: usize, one: &str, many: &str) -> String {

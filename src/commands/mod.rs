@@ -3,6 +3,7 @@
 
 pub mod apply;
 pub mod args;
+pub mod confirm;
 pub mod diff;
 pub mod export;
 pub mod graph;
@@ -43,13 +44,20 @@ pub fn resolve_file(arg: Option<PathBuf>) -> anyhow::Result<PathBuf> {
 
 /// Resolve and load FILE for a broker command; its diagnostics are printed.
 /// `Err(status)` when it is not valid.
+/// `vhost` (`--vhost`) puts the file's default vhost elsewhere.
 pub(crate) fn prepare(
     file: Option<PathBuf>,
+    vhost: Option<&str>,
     color: ColorChoice,
 ) -> anyhow::Result<Result<Prepared, ExitStatus>> {
     let path = resolve_file(file)?;
     match load_valid(&path, color) {
-        Ok(valid) => Prepared::from_valid(valid).map(Ok),
+        Ok(mut valid) => {
+            if let Some(v) = vhost {
+                crate::topology::retarget::retarget(&mut valid.topology, v);
+            }
+            Prepared::from_valid(valid).map(Ok)
+        }
         Err(status) => Ok(Err(status)),
     }
 }

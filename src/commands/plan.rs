@@ -1,5 +1,6 @@
 //! `topo plan [FILE]`: read the live broker, print what apply would change.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -11,12 +12,14 @@ use crate::broker::http::Management;
 use crate::commands::args::ConnectFlags;
 use crate::exit::ExitStatus;
 use crate::output::ColorChoice;
-use crate::plan::PlanOptions;
+use crate::plan::{PlanOptions, plan};
 use crate::report::{self, Format};
+use crate::saved_plan::{self, SavedOptions, SavedPlan};
 use crate::session::{
     Lag, cluster_size, describes_cluster, env, make_plan, print_quorum_advice, read_live,
     reread_if_lagging, runtime, wait_for_amqp,
 };
+use crate::state::State;
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
@@ -35,12 +38,20 @@ pub struct PlanArgs {
     #[arg(long, value_parser = humantime::parse_duration)]
     pub wait: Option<Duration>,
 
+    /// Put the file's default vhost here instead (a vhost per developer or pull request).
+    #[arg(long, value_name = "NAME")]
+    pub vhost: Option<String>,
+
+    /// Also save the plan to this file, for `topo apply PATH` (JSON; no secrets).
+    #[arg(long, short = 'o', value_name = "PATH")]
+    pub out: Option<PathBuf>,
+
     #[command(flatten)]
     pub connect: ConnectFlags,
 }
 
 pub fn run(args: PlanArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
-    let mut prepared = match prepare(args.file, color)? {
+    let mut prepared = match prepare(args.file, args.vhost.as_deref(), color)? {
         Ok(p) => p,
         Err(status) => return Ok(status),
     };
@@ -48,14 +59,17 @@ pub fn run(args: PlanArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
     let clustered = describes_cluster(&prepared.topology, &endpoints);
     let opts = PlanOptions { prune: args.prune };
     let rt = runtime()?;
-    let plan = rt.block_on(async {
+    let (plan, fingerprint, drift) = rt.block_on(async {
         let mgmt = Management::new(&endpoints)?;
         let mut live = read_live(&mgmt, &mut prepared.desired, args.wait).await?;
+        let fingerprint = saved_plan::fingerprint(&live, &prepared.desired);
         wait_for_amqp(&endpoints, args.wait).await?;
         let facts = crate::broker::preflight::broker_facts(&mgmt).await?;
         crate::broker::preflight::check_refusals(&prepared.desired, &live, facts.as_ref())?;
         let plan = make_plan(&mgmt, &endpoints, &prepared.desired, &mut live, &opts).await?;
         let nodes = cluster_size(&mgmt).await;
+        // A saved plan keeps the fingerprint of the first reading: if a lagging node made
+        // the second differ, applying the saved plan finds it stale and says so (safe).
         let (plan, live) = reread_if_lagging(
             &mgmt,
             &endpoints,
@@ -67,13 +81,54 @@ pub fn run(args: PlanArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
         )
         .await?;
         print_quorum_advice(&prepared.desired, &live, nodes, clustered);
-        anyhow::Ok(plan)
+        let drift = drift(&prepared.desired, &live, &opts);
+        anyhow::Ok((plan, fingerprint, drift))
     })?;
     let mut out = std::io::stdout().lock();
     report::render(&mut out, &plan, args.format, color.stdout())?;
+    if let Some(line) = drift {
+        match args.format {
+            Format::Text => writeln!(out, "{line}.")?,
+            Format::Markdown => writeln!(out, "\n> [!NOTE]\n> {line}.")?,
+            // The JSON document is the contract; the note is talk.
+            Format::Json => eprintln!("topo: note: {line}"),
+        }
+    }
+    if let Some(path) = &args.out {
+        let saved = SavedPlan {
+            topo_plan: saved_plan::FORMAT,
+            topo_version: env!("CARGO_PKG_VERSION").to_string(),
+            created: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+            file: prepared.entry.clone(),
+            files: prepared.files.clone(),
+            options: SavedOptions {
+                prune: args.prune,
+                vhost: args.vhost.clone(),
+            },
+            broker: saved_plan::broker_of(&endpoints),
+            live_fingerprint: fingerprint,
+            plan_digest: saved_plan::plan_digest(&plan),
+            plan: report::json::to_value(&plan),
+        };
+        saved_plan::write(path, &saved)?;
+        eprintln!(
+            "topo: saved the plan to {}; apply exactly it with: topo apply {}",
+            path.display(),
+            path.display()
+        );
+    }
     Ok(if plan.is_empty() {
         ExitStatus::Success
     } else {
         ExitStatus::Changes
     })
+}
+
+/// Without `--prune`: the line that counts what the broker has in the file's vhosts and
+/// the file lacks, so that drift does not hide (the planner with pruning finds it).
+pub(crate) fn drift(desired: &State, live: &State, opts: &PlanOptions) -> Option<String> {
+    if opts.prune {
+        return None;
+    }
+    report::drift_line(&plan(desired, live, &PlanOptions { prune: true }))
 }

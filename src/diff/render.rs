@@ -34,6 +34,10 @@ pub fn app_detail_lines(c: &AppChange) -> Vec<String> {
     c.fields.iter().map(plan_text::field_line).collect()
 }
 
+/// After a broker delete: apply makes it only when asked to prune, so a reader of the
+/// diff does not expect `topo apply` to remove it.
+const PRUNE_ONLY: &str = " (only with --prune)";
+
 /// Every change as (action, headline, detail lines): broker entities in apply order,
 /// then services, then transports.
 fn lines(diff: &Diff) -> Vec<(Action, String, Vec<String>)> {
@@ -41,7 +45,13 @@ fn lines(diff: &Diff) -> Vec<(Action, String, Vec<String>)> {
         .plan
         .changes
         .iter()
-        .map(|c| (c.action, plan_text::headline(c), plan_text::detail_lines(c)))
+        .map(|c| {
+            let mut head = plan_text::headline(c);
+            if c.action == Action::Delete {
+                head.push_str(PRUNE_ONLY);
+            }
+            (c.action, head, plan_text::detail_lines(c))
+        })
         .collect();
     out.extend(
         diff.apps
@@ -129,6 +139,9 @@ pub fn json_value(diff: &Diff, old: &str, new: &str) -> Value {
     };
     for (v, c) in changes.iter_mut().zip(&diff.plan.changes) {
         v["destructive"] = Value::from(is_destructive(c.action));
+        if c.action == Action::Delete {
+            v["prune_only"] = Value::from(true);
+        }
     }
     for c in &diff.apps {
         changes.push(json!({

@@ -87,11 +87,129 @@ pub fn created_attributes(action: Action, fields: &[FieldChange]) -> String {
     format!(" ({})", attrs.join(", "))
 }
 
+/// What the broker has in the file's vhosts and the file lacks, counted from the plan
+/// made with pruning: `3 queues and 2 bindings on the broker are not in the file: topo
+/// plan --prune lists them`. `None` when there is nothing of the kind.
+pub fn drift_line(pruned: &Plan) -> Option<String> {
+    use crate::plan::Target;
+    let mut counts: Vec<(&str, &str, usize)> = vec![
+        ("exchange", "exchanges", 0),
+        ("queue", "queues", 0),
+        ("binding", "bindings", 0),
+        ("policy", "policies", 0),
+        ("permission", "permissions", 0),
+    ];
+    for c in pruned.changes.iter().filter(|c| c.action == Action::Delete) {
+        let kind = match c.target {
+            Target::Exchange(_) => "exchange",
+            Target::Queue(_) => "queue",
+            Target::Binding(_) => "binding",
+            Target::Policy(_) => "policy",
+            Target::Permission(_) => "permission",
+            Target::Vhost(_) | Target::User(_) => continue,
+        };
+        if let Some(e) = counts.iter_mut().find(|(k, _, _)| *k == kind) {
+            e.2 += 1;
+        }
+    }
+    let parts: Vec<String> = counts
+        .iter()
+        .filter(|(_, _, n)| *n > 0)
+        .map(|(one, many, n)| format!("{n} {}", if *n == 1 { one } else { many }))
+        .collect();
+    let total: usize = counts.iter().map(|(_, _, n)| n).sum();
+    let list = match parts.as_slice() {
+        [] => return None,
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    };
+    Some(format!(
+        "{list} on the broker {} not in the file: topo plan --prune lists them",
+        if total == 1 { "is" } else { "are" }
+    ))
+}
+
 /// First letter upper-case (summary lines open markdown comments).
 pub fn capitalise(s: &str) -> String {
     let mut c = s.chars();
     match c.next() {
         Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
         None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{Change, Target};
+    use crate::state::EntityKey;
+
+    fn delete(target: Target) -> Change {
+        Change {
+            action: Action::Delete,
+            target,
+            fields: vec![],
+            messages: None,
+            definition: None,
+            rebind: vec![],
+        }
+    }
+
+    #[test]
+    fn drift_counts_deletes_by_kind_in_words() {
+        let q = |n: &str| delete(Target::Queue(EntityKey::new("v", n)));
+        assert_eq!(drift_line(&Plan::default()), None);
+        assert_eq!(
+            drift_line(&Plan {
+                changes: vec![q("a")]
+            })
+            .as_deref(),
+            Some("1 queue on the broker is not in the file: topo plan --prune lists them")
+        );
+        let plan = Plan {
+            changes: vec![
+                q("a"),
+                q("b"),
+                q("c"),
+                delete(Target::Exchange(EntityKey::new("v", "x"))),
+                delete(Target::Policy(EntityKey::new("v", "p"))),
+            ],
+        };
+        assert_eq!(
+            drift_line(&plan).as_deref(),
+            Some(
+                "1 exchange, 3 queues and 1 policy on the broker are not in the file: topo plan --prune lists them"
+            )
+        );
+    }
+
+    #[test]
+    fn a_policy_note_only_when_a_policy_would_avoid_the_replace() {
+        let field = |f: &str, new: Option<i64>| FieldChange {
+            field: f.into(),
+            old: Some(Value::from(1)),
+            new: new.map(Value::from),
+        };
+        let replace = |fields| Change {
+            action: Action::Replace,
+            target: Target::Queue(EntityKey::new("/", "q")),
+            fields,
+            messages: None,
+            definition: None,
+            rebind: vec![],
+        };
+        let ttl = replace(vec![
+            field("arguments.x-message-ttl", Some(5)),
+            field("arguments.x-max-length", Some(9)),
+        ]);
+        let note = text::policy_note(&ttl).unwrap();
+        assert!(note.contains("message-ttl, max-length in place"), "{note}");
+        let typed = replace(vec![
+            field("arguments.x-message-ttl", Some(5)),
+            field("type", Some(1)),
+        ]);
+        assert_eq!(text::policy_note(&typed), None, "the type forces it anyway");
+        let removed = replace(vec![field("arguments.x-message-ttl", None)]);
+        assert_eq!(text::policy_note(&removed), None);
     }
 }

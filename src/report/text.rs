@@ -42,7 +42,56 @@ pub fn detail_lines(c: &Change) -> Vec<String> {
     for b in &c.rebind {
         lines.push(format!("rebind: {b}"));
     }
+    if let Some(note) = policy_note(c) {
+        lines.push(note);
+    }
     lines
+}
+
+/// Queue arguments a policy can set, by their policy key: a policy changes them in place,
+/// where a queue argument changes only by deleting and declaring the queue again.
+const POLICY_KEYS: &[(&str, &str)] = &[
+    ("arguments.x-message-ttl", "message-ttl"),
+    ("arguments.x-expires", "expires"),
+    ("arguments.x-max-length", "max-length"),
+    ("arguments.x-max-length-bytes", "max-length-bytes"),
+    ("arguments.x-overflow", "overflow"),
+    ("arguments.x-dead-letter-exchange", "dead-letter-exchange"),
+    (
+        "arguments.x-dead-letter-routing-key",
+        "dead-letter-routing-key",
+    ),
+    ("arguments.x-delivery-limit", "delivery-limit"),
+];
+
+/// For a queue replaced only because of a TTL, length or dead-letter argument the file
+/// sets: the note that a policy could change it in place.
+pub fn policy_note(c: &Change) -> Option<String> {
+    if c.action != Action::Replace || !matches!(c.target, crate::plan::Target::Queue(_)) {
+        return None;
+    }
+    let policy_key = |field: &str| {
+        POLICY_KEYS
+            .iter()
+            .find(|(arg, _)| *arg == field)
+            .map(|(_, k)| *k)
+    };
+    // Only when nothing else forces the replace (a type change would anyway).
+    if c.fields.iter().any(|f| policy_key(&f.field).is_none()) {
+        return None;
+    }
+    let keys: Vec<&str> = c
+        .fields
+        .iter()
+        .filter(|f| f.new.is_some())
+        .filter_map(|f| policy_key(&f.field))
+        .collect();
+    (!keys.is_empty()).then(|| {
+        format!(
+            "note: a policy can change {} in place (no replace, messages kept): set it in a policy's definition instead of the queue",
+            keys.join(", ")
+        )
+    })
 }
 
 /// `field: old -> new`.

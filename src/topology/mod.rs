@@ -9,6 +9,7 @@ pub mod interpolate;
 pub mod merge;
 pub mod model;
 pub mod names;
+pub mod retarget;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
