@@ -2,6 +2,12 @@
 # Benchmark: topo apply / plan against RabbitMQ's own definitions import and state read.
 #
 #   cargo build --release && bench/apply.sh 1000 10000
+#   BROKERS="3.10 4.x" bench/apply.sh 1000      # both brokers, side by side in one run
+#
+# BROKERS names the brokers to measure, in turn for each N: `3.10` is the machine's broker
+# (MGMT / TOPO_AMQP_URL, default 127.0.0.1:15672 / 5672), `4.x` the node of
+# scripts/rabbitmq4.sh (TOPO_TEST_RABBIT4_MANAGEMENT_URL / _AMQP_URL, default 15682 / 5682).
+# Default: `3.10`, and `4.x` too when its management API answers.
 #
 # For each N: generate the workload (bench/gen_topology.py), then, each on a broker
 # without the other runs' vhosts:
@@ -17,15 +23,21 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 TOPO=${TOPO:-target/release/topo}
-MGMT=${MGMT:-http://127.0.0.1:15672}
 CRED=${CRED:-guest:guest}
 RUNS=${RUNS:-5}
 export BENCH_PASSWORD=bench-password
-export TOPO_MANAGEMENT_URL=${TOPO_MANAGEMENT_URL:-$MGMT}
-export TOPO_AMQP_URL=${TOPO_AMQP_URL:-amqp://127.0.0.1:5672}
+MGMT_310=${MGMT:-http://127.0.0.1:15672}
+AMQP_310=${TOPO_AMQP_URL:-amqp://127.0.0.1:5672}
+MGMT_4=${TOPO_TEST_RABBIT4_MANAGEMENT_URL:-http://127.0.0.1:15682}
+AMQP_4=${TOPO_TEST_RABBIT4_AMQP_URL:-amqp://127.0.0.1:5682}
+if [ -z "${BROKERS:-}" ]; then
+  BROKERS=3.10
+  curl -sf -m 5 -u "$CRED" -o /dev/null "$MGMT_4/api/overview" && BROKERS="3.10 4.x"
+fi
 
 [ -x "$TOPO" ] || { echo "build first: cargo build --release" >&2; exit 1; }
 if command -v rabbitmqctl >/dev/null; then
+  # The machine's 3.10 only (4.x has no file-handle budget).
   rabbitmqctl eval 'file_handle_cache:set_limit(100000).' >/dev/null 2>&1 ||
     echo "note: could not raise the broker's file-handle limit" >&2
 fi
@@ -33,9 +45,22 @@ fi
 work=$(mktemp -d)
 vhosts=()
 cleanup() {
-  for v in "${vhosts[@]}"; do drop_vhost "$v"; done
-  for k in 0 1 2 3 4; do curl -s -o /dev/null -u "$CRED" -X DELETE "$MGMT/api/users/bench-user-$k"; done
+  for b in $BROKERS; do
+    use_broker "$b"
+    for v in "${vhosts[@]}"; do drop_vhost "$v"; done
+    for k in 0 1 2 3 4; do curl -s -o /dev/null -u "$CRED" -X DELETE "$MGMT/api/users/bench-user-$k"; done
+  done
   rm -rf "$work"
+}
+
+# Point the script and topo at one broker.
+use_broker() {
+  case $1 in
+    3.10) MGMT=$MGMT_310; TOPO_AMQP_URL=$AMQP_310 ;;
+    4.x) MGMT=$MGMT_4; TOPO_AMQP_URL=$AMQP_4 ;;
+    *) echo "unknown broker $1 (3.10 or 4.x)" >&2; exit 2 ;;
+  esac
+  export TOPO_MANAGEMENT_URL=$MGMT TOPO_AMQP_URL
 }
 trap cleanup EXIT
 
@@ -57,6 +82,9 @@ ratio() { python3 -c 'import sys; print(f"{float(sys.argv[1])/float(sys.argv[2])
 mean() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["results"][0]["mean"])' "$1"; }
 
 for N in "${@:-1000}"; do
+for broker in $BROKERS; do
+  use_broker "$broker"
+  version=$(curl -sf -u "$CRED" "$MGMT/api/overview" | python3 -c 'import json,sys; print(json.load(sys.stdin)["rabbitmq_version"])')
   suffix=$(date +%s)-$RANDOM
   va=topo-bench-apply-$N-$suffix
   vb=topo-bench-import-$N-$suffix
@@ -66,7 +94,7 @@ for N in "${@:-1000}"; do
   python3 bench/gen_topology.py "$N" "$vb" "$work/b.yaml" "$work/b.json" 2>/dev/null
   python3 bench/gen_topology.py "$N" "$vc" "$work/c.yaml" "$work/c.json" 2>/dev/null
 
-  echo "== N=$N"
+  echo "== N=$N on RabbitMQ $version ($MGMT)"
   # 1. topo apply into an empty vhost.
   /usr/bin/time -f '%e %M' -o "$work/apply.time" "$TOPO" apply "$work/a.yaml" >/dev/null 2>"$work/apply.err" ||
     { cat "$work/apply.err" >&2; exit 1; }
@@ -108,4 +136,5 @@ for N in "${@:-1000}"; do
   bar=$(python3 -c "print(1.5 * $read_s + 0.05)")
   echo "no-op plan vs 1.5*read+50ms         $(secs "$plan_s") / $(secs "$bar") = $(ratio "$plan_s" "$bar")   (goal < 1.0)"
   echo "no-op apply vs 1.5*read+50ms        $(secs "$noop_s") / $(secs "$bar") = $(ratio "$noop_s" "$bar")   (goal < 1.0)"
+done
 done

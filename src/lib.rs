@@ -9,6 +9,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod apply;
+pub mod asyncapi;
 pub mod broker;
 pub mod cli;
 pub mod commands;

@@ -173,6 +173,7 @@ fn topology() -> impl Strategy<Value = Topology> {
                     initial_group_size: None,
                     initial_cluster_size: None,
                     arguments: Default::default(),
+                    message_schema: None,
                 })
                 .collect();
             let mut seen = std::collections::BTreeSet::new();

@@ -191,11 +191,14 @@ fn a_saved_plan_is_for_the_broker_it_was_made_against() {
     // The same broker under another name is another target as far as the plan knows.
     let out = v.topo(
         &["apply", path_str(&saved)],
-        &[("TOPO_MANAGEMENT_URL", "http://localhost:15672")],
+        &[(
+            "TOPO_MANAGEMENT_URL",
+            &broker::mgmt().replace("127.0.0.1", "localhost"),
+        )],
     );
     assert_eq!(code(&out), 1);
     assert!(
-        stderr(&out).contains("it was made against http://127.0.0.1:15672/"),
+        stderr(&out).contains(&format!("it was made against {}/", broker::mgmt())),
         "{}",
         stderr(&out)
     );

@@ -5,7 +5,9 @@
 //! the columns topo compares and without statistics, then filtered to what a definitions
 //! export holds. At 10,000 queues and 20,000 bindings those four calls took 1.5 s against
 //! 3.4 s for `GET /api/definitions/{vhost}` (docs/plan-apply.md), and every plan, apply and
-//! apply's verification starts with this read. Users, permissions and vhosts come from
+//! apply's verification starts with this read. Brokers that stream that export (4.2.9+,
+//! 4.3.3+) answer it faster than the listings, so there topo reads it, plus the exchange
+//! listing ([`streams_definitions`]). Users, permissions and vhosts come from
 //! their own listings. Message counts are fetched separately and only for the queues a
 //! plan would replace or delete ([`fill_message_counts`]).
 
@@ -116,7 +118,12 @@ pub enum Scope {
 /// The live state of the vhosts in `scope`, plus every user.
 pub async fn read_state(mgmt: &Management, scope: &Scope) -> Result<State, HttpError> {
     let mut state = State::default();
-    let vhosts = mgmt.get(&["vhosts"], "listing vhosts").await?;
+    let (vhosts, version) = tokio::join!(
+        mgmt.get(&["vhosts"], "listing vhosts"),
+        broker_version(mgmt)
+    );
+    let vhosts = vhosts?;
+    let streamed = version?.is_some_and(|v| streams_definitions(&v));
     let mut present = Vec::new();
     for v in vhosts.as_array().into_iter().flatten() {
         let Some(name) = v.get("name").and_then(Value::as_str) else {
@@ -136,7 +143,11 @@ pub async fn read_state(mgmt: &Management, scope: &Scope) -> Result<State, HttpE
     for name in present.clone() {
         let m = mgmt.clone();
         tasks.spawn(async move {
-            let defs = read_vhost(&m, &name).await;
+            let defs = if streamed {
+                read_vhost_streamed(&m, &name).await
+            } else {
+                read_vhost(&m, &name).await
+            };
             (name, defs)
         });
     }
@@ -181,6 +192,52 @@ pub async fn read_state(mgmt: &Management, scope: &Scope) -> Result<State, HttpE
 
 /// One vhost's exchanges, queues, bindings and policies: four listings at once, reduced to
 /// what its definitions export would hold.
+/// Whether the broker streams `GET /api/definitions/{vhost}` from its metadata store (4.2.9+
+/// and 4.3.3+). There that export is several times faster than the listings: at 1,000
+/// queues and 2,000 bindings on 4.3.6, 30-110 ms against 150 ms for the queue listing and
+/// 550-660 ms for the binding listing (docs/plan-apply.md). On 3.x it is the other way round.
+pub fn streams_definitions(version: &str) -> bool {
+    let mut parts = version
+        .split(['.', '-', '+'])
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    let v = [0; 3].map(|_| parts.next().unwrap_or(0));
+    v >= [4, 3, 3] || ([4, 2, 9]..[4, 3, 0]).contains(&v)
+}
+
+/// One vhost from its streamed definitions export (queues, bindings, policies) and the
+/// exchange listing: the export leaves out internal exchanges and the `internal` flag.
+async fn read_vhost_streamed(m: &Management, vhost: &str) -> Result<Definitions, HttpError> {
+    let what = |kind: &str| format!("reading the {kind} of vhost {vhost}");
+    let (defs, exchanges) = tokio::try_join!(
+        m.get_typed_query::<Definitions>(&["definitions", vhost], &[], &what("definitions")),
+        m.get_typed_query::<Vec<DefExchange>>(
+            &["exchanges", vhost],
+            &[
+                ("disable_stats", "true"),
+                (
+                    "columns",
+                    "name,type,durable,auto_delete,internal,arguments"
+                ),
+            ],
+            &what("exchanges"),
+        ),
+    )?;
+    // The export has no exclusive queues, but may list bindings to them: keep bindings to
+    // the queues it lists, as 3.x's export did.
+    let queues: BTreeSet<&str> = defs.queues.iter().map(|q| q.name.as_str()).collect();
+    let bindings = defs
+        .bindings
+        .into_iter()
+        .filter(|b| b.destination_type != "queue" || queues.contains(b.destination.as_str()))
+        .collect();
+    Ok(as_exported(Definitions {
+        exchanges,
+        queues: defs.queues,
+        bindings,
+        policies: defs.policies,
+    }))
+}
+
 async fn read_vhost(m: &Management, vhost: &str) -> Result<Definitions, HttpError> {
     let what = |kind: &str| format!("listing the {kind} of vhost {vhost}");
     let no_stats = ("disable_stats", "true");
@@ -505,6 +562,22 @@ mod tests {
         let mut s = State::default();
         add_definitions(&mut s, "v", d, None);
         assert_eq!(s.queues[&EntityKey::new("v", "q")].kind, QueueType::Quorum);
+    }
+
+    #[test]
+    fn streamed_definitions_by_version() {
+        for (v, want) in [
+            ("3.10.8", false),
+            ("4.2.8", false),
+            ("4.2.9", true),
+            ("4.3.0", false),
+            ("4.3.2", false),
+            ("4.3.3", true),
+            ("4.3.6", true),
+            ("4.4.0-rc.1", true),
+        ] {
+            assert_eq!(streams_definitions(v), want, "{v}");
+        }
     }
 
     #[test]

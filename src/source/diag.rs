@@ -47,6 +47,8 @@ pub mod codes {
     pub const DEPRECATED_FEATURE: &str = "TOPO031";
     /// Names and values render targets cannot pass intact (see `validate::azure_names`).
     pub const AZURE_NAME: &str = "TOPO030";
+    /// A `message_schema` file that is missing, not JSON, or not a JSON Schema.
+    pub const MESSAGE_SCHEMA: &str = "TOPO032";
 
     /// Every code above, for the test that each has a failing and a passing case.
     pub const ALL: &[&str] = &[
@@ -81,6 +83,7 @@ pub mod codes {
         FILE,
         AZURE_NAME,
         DEPRECATED_FEATURE,
+        MESSAGE_SCHEMA,
     ];
 }
 

@@ -7,6 +7,7 @@
 
 pub mod interpolate;
 pub mod merge;
+pub mod message_schema;
 pub mod model;
 pub mod names;
 pub mod retarget;

@@ -522,6 +522,15 @@ pub struct Queue {
     /// Raw queue arguments (`x-...`), as RabbitMQ takes them. Prefer the named fields.
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub arguments: IndexMap<String, Value>,
+    /// Message schema
+    ///
+    /// Path, relative to the file that names it, of a JSON Schema file for the bodies of
+    /// the messages in this queue. `topo render asyncapi` uses it as their payload
+    /// (a transport's own `message_schema` wins); `topo validate` checks that it exists
+    /// and is a JSON Schema.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1))]
+    pub message_schema: Option<String>,
 }
 
 /// What a binding's destination is
@@ -965,4 +974,13 @@ pub struct Transport {
     /// arguments). Set `false` when the clients run with `noAssert` / passive declares.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub assert_queue: Option<bool>,
+    /// Message schema
+    ///
+    /// Path, relative to the file that names it, of a JSON Schema file for the bodies the
+    /// caller sends (for a NestJS caller, the whole `{pattern, data, id}` envelope).
+    /// `topo render asyncapi` uses it as the message payload, over the queue's
+    /// `message_schema`; `topo validate` checks that it exists and is a JSON Schema.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1))]
+    pub message_schema: Option<String>,
 }

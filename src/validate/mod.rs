@@ -3,6 +3,7 @@
 //! command.
 
 pub mod azure_names;
+pub mod message_schema;
 pub mod rules;
 pub mod schema;
 
@@ -52,6 +53,10 @@ pub fn load_with(path: &Path, files: &dyn FileSource, env: &EnvSource) -> Loaded
                 let mut rules = rules::check(&topology, tree, &loaded.sources);
                 rules.retain(|d| !knock_on(d));
                 loaded.diagnostics.extend(rules);
+                // Reads files, so through the same source as the topology (a git revision
+                // for `topo diff --git`).
+                let schemas = message_schema::check(&topology, tree, &loaded.sources, files);
+                loaded.diagnostics.extend(schemas);
                 loaded.topology = Some(topology);
             }
             // The text of an uninterpolated value does not fit its field: already reported.
