@@ -746,6 +746,7 @@ mod tests {
                             auto_delete: false,
                             arguments: Default::default(),
                             messages: None,
+                            members: None,
                         },
                         explicit_type: false,
                     },

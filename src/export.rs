@@ -230,8 +230,47 @@ fn named_queue_field(arg: &str, v: &Value) -> Option<&'static str> {
         }
         "x-delivery-limit" if uint => Some("delivery_limit"),
         "x-single-active-consumer" if v.is_boolean() => Some("single_active_consumer"),
+        "x-quorum-initial-group-size" if v.as_u64().is_some_and(|n| n >= 1) => {
+            Some("initial_group_size")
+        }
+        "x-initial-cluster-size" if v.as_u64().is_some_and(|n| n >= 1) => {
+            Some("initial_cluster_size")
+        }
         _ => None,
     }
+}
+
+/// Where the broker placed the members of quorum queues and the replicas of streams, as a
+/// comment after the topology (the format has no field for them: the broker decides). Empty
+/// when no queue reports members (classic queues, a single node's 3.x broker).
+pub fn members_comment(state: &State, vhost: Option<&str>) -> String {
+    let mut out = String::new();
+    for (key, q) in &state.queues {
+        if vhost.is_some_and(|v| v != key.vhost) {
+            continue;
+        }
+        let Some(members) = q.members.as_ref().filter(|m| !m.is_empty()) else {
+            continue;
+        };
+        if out.is_empty() {
+            out.push_str(
+                "\n# Members of quorum queues and streams, as the broker reports them (the broker\n\
+                 # places them; not part of the format):\n",
+            );
+        }
+        // A name may hold any character: a line break must not end the comment.
+        let line = format!("{} {key}: {}", q.kind.as_str(), members.join(", "));
+        out.push_str("#   ");
+        for c in line.chars() {
+            if c.is_control() {
+                out.extend(c.escape_default());
+            } else {
+                out.push(c);
+            }
+        }
+        out.push('\n');
+    }
+    out
 }
 
 /// A topology as YAML text, with a header comment.

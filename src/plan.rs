@@ -422,6 +422,7 @@ impl Change {
                 auto_delete: false,
                 arguments: Args::new(),
                 messages: None,
+                members: None,
             },
             explicit_type: false,
         };
@@ -1213,6 +1214,8 @@ fn queue_fields(want: &QueueState, have: Option<&QueueState>) -> Vec<FieldChange
     );
     out
 }
+
+pub mod quorum;
 
 #[cfg(test)]
 mod tests;

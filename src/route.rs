@@ -456,6 +456,7 @@ mod tests {
                     auto_delete: false,
                     arguments: BTreeMap::new(),
                     messages: None,
+                    members: None,
                 },
             );
             s.bindings.insert(

@@ -289,6 +289,7 @@ mod tests {
             auto_delete: false,
             arguments: [("x-message-ttl".to_string(), Value::from(ttl))].into(),
             messages,
+            members: None,
         }
     }
 

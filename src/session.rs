@@ -118,7 +118,10 @@ pub async fn wait_for_amqp(ep: &Endpoints, wait: Option<Duration>) -> anyhow::Re
     let mut said = false;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        let limit = ep.timeout.min(left.max(Duration::from_secs(1)));
+        // Each node of a list gets the timeout (amqp::connect tries them in turn).
+        let limit = ep
+            .amqp_connect_limit()
+            .min(left.max(Duration::from_secs(1)));
         let why = match tokio::time::timeout(limit, crate::broker::amqp::connect(ep, "/")).await {
             Ok(Ok(conn)) => {
                 let _ =
@@ -154,6 +157,9 @@ pub async fn read_with_wait(
     wait: Option<Duration>,
 ) -> anyhow::Result<State> {
     let deadline = wait.map(|w| Instant::now() + w);
+    if let (Some(d), Some(w)) = (deadline, wait) {
+        wait_for_cluster(mgmt, d, w).await?;
+    }
     let mut said = false;
     loop {
         match read::read_state(mgmt, scope).await {
@@ -176,6 +182,125 @@ pub async fn read_with_wait(
                 });
             }
         }
+    }
+}
+
+/// Whether the file or the command line describes a cluster (then its quorum queues are
+/// meant to survive the loss of a node).
+pub fn describes_cluster(topo: &Topology, endpoints: &Endpoints) -> bool {
+    use crate::broker::failover::Proto;
+    topo.broker
+        .as_ref()
+        .and_then(|b| b.nodes)
+        .is_some_and(|n| n > 1)
+        || endpoints.nodes.several(Proto::Amqp)
+        || endpoints.nodes.several(Proto::Management)
+}
+
+/// Nodes of the cluster behind the management API (1 when it cannot be told: the number
+/// only feeds advice and the lag re-read).
+pub async fn cluster_size(mgmt: &Management) -> usize {
+    match crate::broker::cluster::read_cluster(mgmt).await {
+        Ok(c) => c.size().max(1),
+        Err(_) => 1,
+    }
+}
+
+/// Warnings about quorum queues and streams that do not fit the cluster (stderr; the plan
+/// itself is unchanged).
+pub fn print_quorum_advice(desired: &State, live: &State, nodes: usize, clustered: bool) {
+    use crate::plan::quorum::{ClusterView, warnings};
+    for w in warnings(desired, live, ClusterView { nodes, clustered }) {
+        eprintln!("topo: warning: {w}");
+    }
+}
+
+/// Which reading a lag re-read follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lag {
+    /// `topo plan`: one more reading, one second later.
+    Plan,
+    /// apply's read-back: up to three more, after 0.5, 1 and 2 seconds.
+    Verify,
+}
+
+/// On a cluster, a reading through one node can briefly miss writes just made through
+/// another (RabbitMQ 4.x reads its metadata store locally), which would show as a false
+/// difference. A plan with changes on a cluster of several nodes is therefore read again
+/// after a pause, up to a bound, until it stops changing or comes out empty; what happened
+/// is said on stderr. A single broker is never re-read.
+pub async fn reread_if_lagging(
+    mgmt: &Management,
+    endpoints: &Endpoints,
+    desired: &mut State,
+    opts: &PlanOptions,
+    (mut plan, mut live): (Plan, State),
+    nodes: usize,
+    lag: Lag,
+) -> anyhow::Result<(Plan, State)> {
+    if nodes < 2 {
+        return Ok((plan, live));
+    }
+    let pauses: &[u64] = match lag {
+        Lag::Plan => &[1000],
+        Lag::Verify => &[500, 1000, 2000],
+    };
+    for &ms in pauses {
+        if plan.is_empty() {
+            break;
+        }
+        if lag == Lag::Verify {
+            eprintln!(
+                "topo: the read-back through {} differs in {} change{}; reading again in {:.1}s                  (a node of the cluster may lag behind the writes)",
+                mgmt.base(),
+                plan.changes.len(),
+                if plan.changes.len() == 1 { "" } else { "s" },
+                ms as f64 / 1000.0
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        let mut again = read_live(mgmt, desired, None).await?;
+        let next = make_plan(mgmt, endpoints, desired, &mut again, opts).await?;
+        let changed = next != plan;
+        if changed && lag == Lag::Plan {
+            eprintln!(
+                "topo: note: a second reading through {}, {:.1}s later, differed from the first                  (a node lagging behind recent writes); this plan is from the second",
+                mgmt.base(),
+                ms as f64 / 1000.0
+            );
+        }
+        plan = next;
+        live = again;
+        if !changed {
+            break;
+        }
+    }
+    Ok((plan, live))
+}
+
+/// `--wait` waits for the whole cluster: every node it knows running, and as many nodes as
+/// were listed joined (a single broker is a cluster of one).
+async fn wait_for_cluster(
+    mgmt: &Management,
+    deadline: Instant,
+    wait: Duration,
+) -> anyhow::Result<()> {
+    use crate::broker::cluster::{WaitError, wait_for_cluster};
+    match wait_for_cluster(mgmt, deadline).await {
+        Ok(_) => Ok(()),
+        Err(WaitError::Http(e)) if e.is_transient() => Err(http_error(e).context(format!(
+            "the broker was not ready within --wait {}",
+            humantime::format_duration(wait)
+        ))),
+        Err(WaitError::Http(e)) => Err(http_error(e)),
+        Err(WaitError::NotReady(why)) => Err(Hinted::new(
+            format!(
+                "the cluster was not ready within --wait {}: {why}",
+                humantime::format_duration(wait)
+            ),
+            "start the missing nodes, or leave out --wait to use the nodes that answer",
+        )
+        .into()),
     }
 }
 

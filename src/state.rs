@@ -155,6 +155,11 @@ pub struct QueueState {
     /// Messages the live queue holds; `None` for desired state. Not part of equality
     /// as the planner sees it: use [`QueueState::same_definition`].
     pub messages: Option<u64>,
+    /// The nodes holding a member (quorum queue) or replica (stream) of the live queue,
+    /// where the broker reports them; `None` for desired state and classic queues. Not
+    /// part of the definition either: the broker places them.
+    #[serde(skip)]
+    pub members: Option<Vec<String>>,
 }
 
 impl QueueState {
@@ -364,7 +369,7 @@ impl State {
             let vhost = vh(&q.vhost);
             let mut arguments = canonical_args(&q.arguments);
             let raw_type = arguments.remove("x-queue-type");
-            let named: [(&str, Option<Value>); 10] = [
+            let named: [(&str, Option<Value>); 12] = [
                 ("x-message-ttl", q.message_ttl.map(Value::from)),
                 ("x-expires", q.expires.map(Value::from)),
                 ("x-max-length", q.max_length.map(Value::from)),
@@ -383,6 +388,14 @@ impl State {
                 (
                     "x-single-active-consumer",
                     q.single_active_consumer.map(Value::from),
+                ),
+                (
+                    "x-quorum-initial-group-size",
+                    q.initial_group_size.map(Value::from),
+                ),
+                (
+                    "x-initial-cluster-size",
+                    q.initial_cluster_size.map(Value::from),
                 ),
             ];
             for (name, value) in named {
@@ -412,6 +425,7 @@ impl State {
                     auto_delete: q.auto_delete.unwrap_or(false),
                     arguments,
                     messages: None,
+                    members: None,
                 },
             );
         }

@@ -178,6 +178,8 @@ fn topology() -> impl Strategy<Value = Topology> {
                     max_priority: prio,
                     delivery_limit: None,
                     single_active_consumer: sac,
+                    initial_group_size: None,
+                    initial_cluster_size: None,
                     arguments: Default::default(),
                     message_schema: None,
                 })

@@ -20,6 +20,7 @@ fn queue(kind: QueueType, ttl: Option<i64>, messages: Option<u64>) -> QueueState
         auto_delete: false,
         arguments,
         messages,
+        members: None,
     }
 }
 

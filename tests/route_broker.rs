@@ -663,6 +663,7 @@ fn random_state(seed: u64) -> State {
                 auto_delete: false,
                 arguments: BTreeMap::new(),
                 messages: None,
+                members: None,
             },
         );
     }

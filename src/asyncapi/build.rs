@@ -195,7 +195,9 @@ impl<'a> Builder<'a> {
             .topo
             .broker
             .as_ref()
-            .and_then(|b| b.amqp_url.as_deref())
+            .and_then(|b| b.amqp_url.as_ref())
+            // A cluster's list: the first node stands for the server.
+            .and_then(|l| l.urls().first().copied())
             .unwrap_or(DEFAULT_AMQP_URL);
         let (protocol, host) = match url::Url::parse(url_text) {
             Ok(u) => {

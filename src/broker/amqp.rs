@@ -17,8 +17,10 @@ use lapin::types::{AMQPValue, FieldArray, FieldTable, ShortString};
 use lapin::{Channel, Connection, ConnectionProperties, ExchangeKind};
 use serde_json::Value;
 use tokio::sync::Semaphore;
+use url::Url;
 
 use super::endpoint::Endpoints;
+use super::failover::Proto;
 use crate::state::{Args, BindingKey, EntityKey, ExchangeState, QueueState};
 use crate::topology::model::{DestinationType, QueueType};
 
@@ -139,30 +141,21 @@ impl Amqp {
         {
             return Ok(chans.clone());
         }
-        let url = self.ep.amqp.to_string();
-        let err = |detail: String| AmqpError::Connect {
-            url: url.clone(),
+        let err = |url: String, detail: String| AmqpError::Connect {
+            url,
             vhost: vhost.to_string(),
             detail: crate::error::redact(&detail),
         };
         // The vhost travels as a short string in connection.open.
-        short(vhost, "vhost name").map_err(&err)?;
+        short(vhost, "vhost name")
+            .map_err(|d| err(self.ep.nodes.current(Proto::Amqp).1.to_string(), d))?;
         // Keep a healthy connection whose channels were retired; otherwise connect anew.
         let conn = match self.conns.remove(vhost) {
             Some((conn, _)) if conn.status().connected() => conn,
-            _ => match tokio::time::timeout(self.ep.timeout, connect(&self.ep, vhost)).await {
-                Err(_) => {
-                    return Err(err(format!(
-                        "no answer within {}s",
-                        self.ep.timeout.as_secs()
-                    )));
-                }
-                Ok(Err(e)) => {
-                    return Err(err(explain_connect(&e.to_string(), &self.ep.user, vhost)));
-                }
-                Ok(Ok(c)) => c,
-            },
+            _ => self.connect(vhost).await?,
         };
+        let url = self.ep.nodes.current(Proto::Amqp).1.to_string();
+        let err = |detail: String| err(url.clone(), detail);
         let want = want.clamp(1, CHANNELS);
         let mut chans = Vec::with_capacity(want);
         for _ in 0..want {
@@ -174,6 +167,29 @@ impl Amqp {
         }
         self.conns.insert(vhost.to_string(), (conn, chans.clone()));
         Ok(chans)
+    }
+
+    /// A connection to the vhost through the node in use, else through the next nodes in
+    /// turn (each once, each within the timeout). A refused login or vhost is the same on
+    /// every node of a cluster: that ends the search.
+    async fn connect(&self, vhost: &str) -> Result<Connection, AmqpError> {
+        connect(&self.ep, vhost).await.map_err(|e| {
+            let nodes = &self.ep.nodes;
+            let url = if nodes.several(Proto::Amqp) {
+                format!("any node ({})", nodes.describe(Proto::Amqp))
+            } else {
+                nodes.current(Proto::Amqp).1.to_string()
+            };
+            AmqpError::Connect {
+                url,
+                vhost: vhost.to_string(),
+                detail: crate::commands::redact(&explain_connect(
+                    &e.to_string(),
+                    &self.ep.user,
+                    vhost,
+                )),
+            }
+        })
     }
 
     /// Close the vhost's channels (keeping its connection), which frees what lapin
@@ -204,16 +220,49 @@ impl Amqp {
         let mut done = 0usize;
         let mut ops = ops.into_iter().peekable();
         while ops.peek().is_some() {
-            let batch: Vec<Op> = ops.by_ref().take(BATCH).collect();
+            let mut batch: Vec<Op> = ops.by_ref().take(BATCH).collect();
             let at = done;
             let tick = |d: usize| progress(at + d);
-            match self.run_batch(vhost, batch, &tick).await {
-                Ok(n) => done += n,
-                Err(f) => {
-                    return Err(StageFailure {
-                        done: done + f.done,
-                        error: f.error,
-                    });
+            // A batch whose connection was lost (a node that went away) runs again through
+            // the next node, at most once per other node: its operations are idempotent
+            // (the same declares with the same arguments), so nothing lands twice differently.
+            let mut retries = self.ep.nodes.list(Proto::Amqp).len() - 1;
+            loop {
+                // The copy only when there is a node to run it again through.
+                let ops = if retries > 0 {
+                    batch.clone()
+                } else {
+                    std::mem::take(&mut batch)
+                };
+                let len = ops.len();
+                match self.run_batch(vhost, ops, &tick).await {
+                    Ok(n) => {
+                        done += n;
+                        break;
+                    }
+                    Err(f) if retries > 0 && matches!(f.error, AmqpError::Lost { .. }) => {
+                        retries -= 1;
+                        let (i, _) = self.ep.nodes.current(Proto::Amqp);
+                        let next = self.ep.nodes.advance(Proto::Amqp, i);
+                        self.ep.nodes.report_failure(
+                            Proto::Amqp,
+                            i,
+                            &format!(
+                                "{} ({} of {} operations of this batch had landed); running the batch again",
+                                f.error,
+                                f.done,
+                                len
+                            ),
+                            next,
+                        );
+                        self.conns.remove(vhost);
+                    }
+                    Err(f) => {
+                        return Err(StageFailure {
+                            done: done + f.done,
+                            error: f.error,
+                        });
+                    }
                 }
             }
             self.retire_channels(vhost).await;
@@ -492,16 +541,61 @@ pub fn deprecated_feature(op: &Op) -> Option<&'static str> {
 
 /// Open an AMQP connection to `vhost`. Over `amqps://` the handshake uses the endpoints'
 /// shared TLS configuration (lapin's own would trust only its built-in roots).
+///
+/// With a list of nodes: through the node in use, else through the next ones in turn, each
+/// once and each within the timeout (so the whole call can take the timeout once per node:
+/// see [`Endpoints::amqp_connect_limit`]). A refusal (login, vhost) is the same on every node
+/// of a cluster and ends the search; the last error is the answer when no node connects.
 pub async fn connect(ep: &Endpoints, vhost: &str) -> lapin::Result<Connection> {
-    let uri = ep.amqp_uri(vhost);
+    let nodes = &ep.nodes;
+    let total = nodes.list(Proto::Amqp).len();
+    let (mut at, _) = nodes.current(Proto::Amqp);
+    let mut tried = 0;
+    loop {
+        let node = nodes.list(Proto::Amqp)[at].clone();
+        let error = match tokio::time::timeout(ep.timeout, connect_node(ep, &node, vhost)).await {
+            Ok(Ok(c)) => {
+                nodes.settle(Proto::Amqp, at);
+                nodes.announce(Proto::Amqp, at);
+                return Ok(c);
+            }
+            Err(_) => lapin::Error::from(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("no answer within {}s", ep.timeout.as_secs()),
+            )),
+            Ok(Err(e)) => e,
+        };
+        let text = error.to_string();
+        let refused = matches!(error.kind(), lapin::ErrorKind::ProtocolError(_))
+            || [
+                "ACCESS_REFUSED",
+                "ACCESS-REFUSED",
+                "NOT_ALLOWED",
+                "NOT-ALLOWED",
+            ]
+            .iter()
+            .any(|w| text.contains(w));
+        tried += 1;
+        if refused || tried >= total {
+            return Err(error);
+        }
+        let next = nodes.advance(Proto::Amqp, at);
+        nodes.report_failure(Proto::Amqp, at, &crate::commands::redact(&text), next);
+        at = next;
+    }
+}
+
+/// A connection to one node of the cluster (see [`connect`]).
+pub async fn connect_node(ep: &Endpoints, node: &Url, vhost: &str) -> lapin::Result<Connection> {
+    let uri = ep.amqp_uri_at(node, vhost);
     let props = ConnectionProperties::default().with_connection_name("topo".into());
-    let Some(tls) = ep.tls.clone().filter(|_| ep.amqp.scheme() == "amqps") else {
+    let Some(tls) = ep.tls.clone().filter(|_| node.scheme() == "amqps") else {
         return Connection::connect(&uri, props).await;
     };
     let parsed: lapin::uri::AMQPUri = uri
         .parse()
         .map_err(|e: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
-    let server_name = ep.amqp_server_name();
+    let server_name = ep.amqp_server_name_for(node);
     let connector = Arc::new(lapin::tcp::RustlsConnector::from(tls));
     Connection::connector(
         parsed,

@@ -3,6 +3,9 @@
 //! `RABBITMQ_PASSWORD`, else RabbitMQ's `guest`/`guest`. Credentials never go back into
 //! anything printed: [`Endpoints`] shows URLs without userinfo.
 //!
+//! Each URL may be a comma-separated list (the nodes of a cluster): [`Endpoints::nodes`]
+//! holds them all and [`super::failover`] picks the one in use.
+//!
 //! TLS settings come the same way (flags, then `broker.tls`) and become one rustls
 //! configuration ([`super::tls`]) that both connections use.
 
@@ -13,6 +16,7 @@ use std::time::Duration;
 use percent_encoding::percent_decode_str;
 use url::Url;
 
+use super::failover::{Nodes, split_list};
 use super::tls::{self, TlsSettings};
 use crate::error::Hinted;
 use crate::state::Secret;
@@ -26,11 +30,13 @@ pub const DEFAULT_MANAGEMENT_URL: &str = "http://localhost:15672";
 /// `commands::args::ConnectFlags`). Unset values fall back to the file, then the defaults.
 #[derive(Debug, Clone)]
 pub struct ConnectArgs {
-    /// AMQP URL (amqp:// or amqps://; userinfo gives the credentials).
+    /// AMQP URL (amqp:// or amqps://; userinfo gives the credentials), or a comma-separated
+    /// list of a cluster's nodes, tried in turn.
     pub amqp_url: Option<String>,
-    /// Management API URL (http:// or https://; userinfo gives the credentials).
+    /// Management API URL (http:// or https://; userinfo gives the credentials), or a
+    /// comma-separated list of a cluster's nodes, in the order of the AMQP list.
     pub management_url: Option<String>,
-    /// Time limit of each broker call.
+    /// Time limit of each broker call, per node.
     pub timeout: Duration,
     /// PEM file of the CA that signed the broker's certificate; only it is trusted then.
     pub ca_cert: Option<PathBuf>,
@@ -62,8 +68,11 @@ impl Default for ConnectArgs {
 /// Resolved URLs (no userinfo) and credentials.
 #[derive(Debug, Clone)]
 pub struct Endpoints {
+    /// The first node of each list.
     pub amqp: Url,
     pub management: Url,
+    /// Every node, and the one in use (shared by the clones of one command).
+    pub nodes: Arc<Nodes>,
     pub user: String,
     pub password: Secret,
     pub timeout: Duration,
@@ -82,20 +91,62 @@ impl Endpoints {
         env: &dyn Fn(&str) -> Option<String>,
     ) -> anyhow::Result<Endpoints> {
         let broker = topo.and_then(|t| t.broker.as_ref());
-        let amqp_text = args
-            .amqp_url
-            .clone()
-            .filter(|s| !s.is_empty())
-            .or_else(|| broker.and_then(|b| b.amqp_url.clone()))
-            .unwrap_or_else(|| DEFAULT_AMQP_URL.to_string());
-        let mgmt_text = args
-            .management_url
-            .clone()
-            .filter(|s| !s.is_empty())
-            .or_else(|| broker.and_then(|b| b.management_url.clone()))
-            .unwrap_or_else(|| DEFAULT_MANAGEMENT_URL.to_string());
-        let mut amqp = parse_url(&amqp_text, "AMQP", &["amqp", "amqps"])?;
-        let mut management = parse_url(&mgmt_text, "management", &["http", "https"])?;
+        let pick = |flag: &Option<String>,
+                    file: Option<&crate::topology::model::UrlList>,
+                    default: &str|
+         -> Vec<String> {
+            match flag.as_deref().map(split_list).filter(|l| !l.is_empty()) {
+                Some(list) => list.into_iter().map(String::from).collect(),
+                None => match file.map(|f| f.urls()).filter(|l| !l.is_empty()) {
+                    Some(list) => list.into_iter().map(String::from).collect(),
+                    None => vec![default.to_string()],
+                },
+            }
+        };
+        let amqp_texts = pick(
+            &args.amqp_url,
+            broker.and_then(|b| b.amqp_url.as_ref()),
+            DEFAULT_AMQP_URL,
+        );
+        let mgmt_texts = pick(
+            &args.management_url,
+            broker.and_then(|b| b.management_url.as_ref()),
+            DEFAULT_MANAGEMENT_URL,
+        );
+        // In a list, an entry that does not parse is named by its place (never by its text).
+        let nth = |what: &str, i: usize, of: usize| {
+            if of == 1 {
+                what.to_string()
+            } else {
+                format!("{what} (node {} of {of})", i + 1)
+            }
+        };
+        let mut amqp_nodes = amqp_texts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| parse_url(t, &nth("AMQP", i, amqp_texts.len()), &["amqp", "amqps"]))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let mut mgmt_nodes = mgmt_texts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                parse_url(
+                    t,
+                    &nth("management", i, mgmt_texts.len()),
+                    &["http", "https"],
+                )
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        // Credentials: the first URL that carries them, management list first.
+        let mut amqp = amqp_nodes[0].clone();
+        let mut management = mgmt_nodes
+            .iter()
+            .find(|u| !u.username().is_empty())
+            .unwrap_or(&mgmt_nodes[0])
+            .clone();
+        if let Some(u) = amqp_nodes.iter().find(|u| !u.username().is_empty()) {
+            amqp = u.clone();
+        }
 
         let from_url = |u: &Url| -> Option<(String, String)> {
             if u.username().is_empty() {
@@ -118,13 +169,18 @@ impl Endpoints {
                 _ => None,
             })
             .unwrap_or_else(|| ("guest".into(), "guest".into()));
-        for u in [&mut amqp, &mut management] {
+        for u in amqp_nodes.iter_mut().chain(mgmt_nodes.iter_mut()) {
             let _ = u.set_username("");
             let _ = u.set_password(None);
         }
-        if management.path() == "/" || management.path().is_empty() {
-            management.set_path("/");
+        for u in mgmt_nodes.iter_mut() {
+            if u.path() == "/" || u.path().is_empty() {
+                u.set_path("/");
+            }
         }
+        amqp = amqp_nodes[0].clone();
+        management = mgmt_nodes[0].clone();
+        let nodes = Arc::new(Nodes::new(amqp_nodes, mgmt_nodes));
         let file_tls = broker.and_then(|b| b.tls.as_ref());
         let tls_settings = TlsSettings {
             ca_file: args
@@ -148,9 +204,15 @@ impl Endpoints {
             .auth_mechanism
             .or_else(|| broker.and_then(|b| b.auth_mechanism))
             .unwrap_or(AuthMechanism::Plain);
-        let uses_tls = amqp.scheme() == "amqps" || management.scheme() == "https";
+        use super::failover::Proto;
+        let amqp_list = nodes.list(Proto::Amqp);
+        let uses_tls = amqp_list.iter().any(|u| u.scheme() == "amqps")
+            || nodes
+                .list(Proto::Management)
+                .iter()
+                .any(|u| u.scheme() == "https");
         if auth_mechanism == AuthMechanism::External
-            && (amqp.scheme() != "amqps" || !tls_settings.has_client_cert())
+            && (amqp_list.iter().any(|u| u.scheme() != "amqps") || !tls_settings.has_client_cert())
         {
             return Err(Hinted::new(
                 "auth_mechanism external logs in with the client certificate, which needs an \
@@ -171,6 +233,7 @@ impl Endpoints {
         Ok(Endpoints {
             amqp,
             management,
+            nodes,
             user,
             password: Secret::new(password),
             timeout: args.timeout,
@@ -180,9 +243,14 @@ impl Endpoints {
         })
     }
 
-    /// The AMQP URI for one vhost, with credentials (never print it).
+    /// The AMQP URI of the first node for one vhost, with credentials (never print it).
     pub fn amqp_uri(&self, vhost: &str) -> String {
-        let mut u = self.amqp.clone();
+        self.amqp_uri_at(&self.amqp, vhost)
+    }
+
+    /// The AMQP URI of one node for one vhost, with credentials (never print it).
+    pub fn amqp_uri_at(&self, node: &Url, vhost: &str) -> String {
+        let mut u = node.clone();
         // A vhost in the URL's path is replaced by each entity's own vhost.
         u.set_path("");
         u.set_query(None);
@@ -203,10 +271,21 @@ impl Endpoints {
 
     /// The host name the AMQP TLS handshake verifies (the override, else the URL's host).
     pub fn amqp_server_name(&self) -> String {
+        self.amqp_server_name_for(&self.amqp)
+    }
+
+    /// The longest an AMQP connect may take: the timeout once for every node it may try.
+    pub fn amqp_connect_limit(&self) -> Duration {
+        let n = self.nodes.list(super::failover::Proto::Amqp).len();
+        self.timeout * u32::try_from(n).unwrap_or(u32::MAX)
+    }
+
+    /// The host name the TLS handshake with one AMQP node verifies.
+    pub fn amqp_server_name_for(&self, node: &Url) -> String {
         self.tls_settings
             .server_name
             .clone()
-            .unwrap_or_else(|| self.amqp.host_str().unwrap_or("localhost").to_string())
+            .unwrap_or_else(|| node.host_str().unwrap_or("localhost").to_string())
     }
 }
 
@@ -308,6 +387,44 @@ mod tests {
         )
         .unwrap();
         assert_eq!(e.amqp_uri("x"), "amqps://guest:guest@h:5671/x");
+    }
+
+    #[test]
+    fn lists_of_nodes_from_flags_or_the_file() {
+        let e = Endpoints::resolve(
+            &args(
+                Some("amqp://u:pw@a:5701, amqp://b:5702"),
+                Some("http://a:15701,http://b:15702"),
+            ),
+            None,
+            &|_| None,
+        )
+        .unwrap();
+        let amqp: Vec<_> = e.nodes.list(super::super::failover::Proto::Amqp).to_vec();
+        assert_eq!(amqp[1].as_str(), "amqp://b:5702");
+        assert!(e.nodes.paired());
+        assert_eq!((e.user.as_str(), e.password.expose()), ("u", "pw"));
+        assert!(!format!("{e:?}").contains("pw@"));
+        let b = Endpoints::amqp_uri_at(&e, &amqp[1], "v");
+        assert_eq!(b, "amqp://u:pw@b:5702/v");
+
+        let topo: crate::topology::Topology = serde_json::from_value(serde_json::json!({
+            "version": 1,
+            "broker": {"amqp_url": ["amqp://a:1", "amqp://b:2", "amqp://c:3"],
+                       "management_url": "http://lb:15672"}
+        }))
+        .unwrap();
+        let e = Endpoints::resolve(&args(None, None), Some(&topo), &|_| None).unwrap();
+        assert_eq!(e.nodes.list(super::super::failover::Proto::Amqp).len(), 3);
+        assert!(!e.nodes.paired());
+        assert_eq!(e.management.as_str(), "http://lb:15672/");
+        // A bad entry anywhere in a list is an error naming that entry.
+        let err = Endpoints::resolve(&args(Some("amqp://a:1,amqp://b:x"), None), None, &|_| None)
+            .unwrap_err();
+        assert!(
+            format!("{err:#}").contains("the AMQP (node 2 of 2) URL is not valid: the port"),
+            "{err:#}"
+        );
     }
 
     #[test]

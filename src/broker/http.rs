@@ -2,6 +2,7 @@
 //! timeout, errors that say what to do (wrong password, plugin off, no permission) and
 //! never carry the credentials.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
@@ -9,6 +10,7 @@ use serde_json::Value;
 use url::Url;
 
 use super::endpoint::Endpoints;
+use super::failover::{Nodes, Proto};
 use crate::state::Secret;
 
 /// What went wrong talking to the management API.
@@ -87,20 +89,19 @@ impl HttpError {
     }
 }
 
-/// The management API of one broker.
+/// The management API of one broker, or of the nodes of a cluster tried in turn.
 #[derive(Clone)]
 pub struct Management {
     client: reqwest::Client,
-    base: Url,
+    nodes: Arc<Nodes>,
     user: String,
     password: Secret,
     timeout: Duration,
-    amqp_addr: Option<String>,
 }
 
 impl std::fmt::Debug for Management {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Management({} as {})", self.base, self.user)
+        write!(f, "Management({} as {})", self.base(), self.user)
     }
 }
 
@@ -124,17 +125,12 @@ impl Management {
             .pool_max_idle_per_host(16)
             .build()
             .map_err(|e| anyhow::anyhow!("cannot set up the HTTP client: {e}"))?;
-        let amqp_addr = ep
-            .amqp
-            .host_str()
-            .map(|h| format!("{h}:{}", ep.amqp.port_or_known_default().unwrap_or(5672)));
         Ok(Management {
             client,
-            base: ep.management.clone(),
+            nodes: ep.nodes.clone(),
             user: ep.user.clone(),
             password: ep.password.clone(),
             timeout: ep.timeout,
-            amqp_addr,
         })
     }
 
@@ -142,9 +138,19 @@ impl Management {
         &self.user
     }
 
+    /// The base URL of the node in use.
+    pub fn base(&self) -> Url {
+        self.nodes.current(Proto::Management).1.clone()
+    }
+
+    /// The nodes this client tries.
+    pub fn nodes(&self) -> &Nodes {
+        &self.nodes
+    }
+
     /// `base/api/<segments...>`, each segment percent-encoded (`/` becomes `%2F`).
     pub fn url(&self, segments: &[&str]) -> Url {
-        let mut u = self.base.clone();
+        let mut u = self.base();
         if let Ok(mut p) = u.path_segments_mut() {
             p.pop_if_empty().push("api");
             for s in segments {
@@ -219,6 +225,11 @@ impl Management {
         }
     }
 
+    /// One call, through the node in use; when that node cannot be reached (or drops the
+    /// connection before answering), through the next, each node once. GET, PUT and DELETE
+    /// are safe to repeat; a POST moves on only when it never left. A node
+    /// that takes the request and does not answer in time is not skipped: a timeout is an
+    /// error, so that a cut-off node ends in a clear error rather than a doubled wait.
     async fn call<T: serde::de::DeserializeOwned>(
         &self,
         method: Method,
@@ -226,6 +237,68 @@ impl Management {
         body: Option<&Value>,
         what: &str,
     ) -> Result<Option<T>, HttpError> {
+        let list = self.nodes.list(Proto::Management);
+        let mut at = list
+            .iter()
+            .position(|b| url.as_str().starts_with(b.as_str()))
+            .unwrap_or(0);
+        let mut url = url;
+        let mut tried = 0;
+        loop {
+            match self
+                .call_node(method.clone(), url.clone(), body, what)
+                .await
+            {
+                Err(HttpError::Unreachable { detail, .. })
+                    if self.nodes.several(Proto::Management)
+                        && tried + 1 < list.len()
+                        && (method != Method::POST || never_sent(&detail)) =>
+                {
+                    tried += 1;
+                    let next = self.nodes.advance(Proto::Management, at);
+                    self.nodes
+                        .report_failure(Proto::Management, at, &detail, next);
+                    url = self.nodes.rebase(&url, at, next);
+                    at = next;
+                }
+                Err(HttpError::Unreachable {
+                    detail, amqp_up, ..
+                }) if tried > 0 => {
+                    return Err(HttpError::Unreachable {
+                        url: format!("any node ({})", self.nodes.describe(Proto::Management)),
+                        detail,
+                        amqp_up,
+                    });
+                }
+                Ok(v) => {
+                    self.nodes.announce(Proto::Management, at);
+                    return Ok(v);
+                }
+                Err(e) => {
+                    // An answer (even a refusal) means the node is up: stay with it.
+                    if !matches!(e, HttpError::Unreachable { .. } | HttpError::Timeout { .. }) {
+                        self.nodes.announce(Proto::Management, at);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    async fn call_node<T: serde::de::DeserializeOwned>(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&Value>,
+        what: &str,
+    ) -> Result<Option<T>, HttpError> {
+        let base = self
+            .nodes
+            .list(Proto::Management)
+            .iter()
+            .find(|b| url.as_str().starts_with(b.as_str()))
+            .map(Url::to_string)
+            .unwrap_or_else(|| self.base().to_string());
         let request = || {
             let req = self
                 .client
@@ -247,11 +320,12 @@ impl Management {
         }
         let resp = match send {
             Err(_) => return Err(self.timeout_err(what)),
-            Ok(Err(e)) if e.is_timeout() => return Err(self.timeout_err(what)),
+            // A connect that timed out is a node that is not there: the next may be.
+            Ok(Err(e)) if e.is_timeout() && !e.is_connect() => return Err(self.timeout_err(what)),
             Ok(Err(e)) => {
                 let amqp_up = self.amqp_answers().await;
                 return Err(HttpError::Unreachable {
-                    url: self.base.to_string(),
+                    url: base,
                     detail: error_chain(&e),
                     amqp_up,
                 });
@@ -324,7 +398,12 @@ impl Management {
 
     /// Whether something listens on the AMQP port (to tell "plugin off" from "broker down").
     async fn amqp_answers(&self) -> bool {
-        let Some(addr) = &self.amqp_addr else {
+        // The AMQP node in use: with paired lists, the same node as the failing HTTP one.
+        let amqp = self.nodes.current(Proto::Amqp).1;
+        let Some(addr) = amqp
+            .host_str()
+            .map(|h| format!("{h}:{}", amqp.port_or_known_default().unwrap_or(5672)))
+        else {
             return false;
         };
         matches!(
@@ -336,6 +415,13 @@ impl Management {
             Ok(Ok(_))
         )
     }
+}
+
+/// Whether a transport error happened before the request left (the connection was never
+/// made), from hyper's error chain: only then is a POST (which may not be safe to repeat)
+/// sent to another node.
+fn never_sent(detail: &str) -> bool {
+    detail.contains("client error (Connect)")
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {

@@ -2,7 +2,9 @@
 //! the rest of topo works on [`crate::state::State`] values.
 
 pub mod amqp;
+pub mod cluster;
 pub mod endpoint;
+pub mod failover;
 pub mod http;
 pub mod lock;
 pub mod preflight;

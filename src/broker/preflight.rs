@@ -224,7 +224,7 @@ pub async fn check(
         .into_iter()
         .find(|v| live.vhosts.contains_key(v))
         .unwrap_or_else(|| "/".to_string());
-    let opened = tokio::time::timeout(ep.timeout, amqp::connect(ep, &target)).await;
+    let opened = tokio::time::timeout(ep.amqp_connect_limit(), amqp::connect(ep, &target)).await;
     let detail = match opened {
         Ok(Ok(conn)) => {
             let _ =
@@ -241,7 +241,7 @@ pub async fn check(
     Err(Hinted::new(
         format!(
             "cannot connect over AMQP to {} (vhost {target}): {}; nothing was changed",
-            ep.amqp,
+            ep.nodes.describe(super::failover::Proto::Amqp),
             amqp::explain_connect(&detail, &me, &target)
         ),
         "apply needs both the management API and AMQP: check --amqp-url (TOPO_AMQP_URL), the \
@@ -312,6 +312,7 @@ mod tests {
             auto_delete: false,
             arguments: serde_json::from_value(args).unwrap(),
             messages: None,
+            members: None,
         };
         s.queues.insert(key("transient"), classic(false, json!({})));
         s.queues.insert(

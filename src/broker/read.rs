@@ -64,6 +64,9 @@ pub struct DefQueue {
     pub kind: Option<String>,
     #[serde(default)]
     pub arguments: serde_json::Map<String, Value>,
+    /// Quorum queue members and stream replicas (absent for classic queues).
+    #[serde(default)]
+    pub members: Option<Vec<String>>,
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -256,7 +259,7 @@ async fn read_vhost(m: &Management, vhost: &str) -> Result<Definitions, HttpErro
                 no_stats,
                 (
                     "columns",
-                    "name,type,durable,auto_delete,exclusive,arguments"
+                    "name,type,durable,auto_delete,exclusive,arguments,members"
                 ),
             ],
             &what("queues"),
@@ -440,6 +443,7 @@ pub fn add_definitions(
                 auto_delete: q.auto_delete,
                 arguments,
                 messages: None,
+                members: q.members,
             },
         );
     }

@@ -19,7 +19,10 @@ use crate::output::ColorChoice;
 use crate::plan::PlanOptions;
 use crate::report::{self, Format};
 use crate::saved_plan::{self, SavedPlan, Stale};
-use crate::session::{env, make_plan, read_live, runtime, wait_for_amqp};
+use crate::session::{
+    Lag, cluster_size, describes_cluster, env, make_plan, print_quorum_advice, read_live,
+    reread_if_lagging, runtime, wait_for_amqp,
+};
 
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
@@ -105,6 +108,7 @@ pub fn run(args: ApplyArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
         Err(status) => return Ok(status),
     };
     let endpoints = Endpoints::resolve(&args.connect.args(), Some(&prepared.topology), &env)?;
+    let clustered = describes_cluster(&prepared.topology, &endpoints);
     if let Some(s) = &saved {
         saved_plan::check_files(&s.files, &prepared.files).map_err(|e| stale(&path, e))?;
         saved_plan::check_broker(&s.broker, &saved_plan::broker_of(&endpoints))
@@ -135,6 +139,8 @@ pub fn run(args: ApplyArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
             let mut out = std::io::stdout().lock();
             report::render(&mut out, &plan, args.format, color.stdout())?;
         }
+        let nodes = cluster_size(&mgmt).await;
+        print_quorum_advice(&desired, &live, nodes, clustered);
         if let Some(line) = super::plan::drift(&desired, &live, &opts) {
             eprintln!("topo: note: {line}");
         }
@@ -232,8 +238,20 @@ pub fn run(args: ApplyArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
         drop(plan);
         drop(live);
         eprintln!("topo: verifying: reading the broker back");
+        // Through the node that took the writes when the node lists pair up (see
+        // broker::failover); re-read within a bound if the cluster still lags.
         let mut after = read_live(&mgmt, &mut desired, None).await?;
         let left = make_plan(&mgmt, &endpoints, &desired, &mut after, &opts).await?;
+        let (left, _) = reread_if_lagging(
+            &mgmt,
+            &endpoints,
+            &mut desired,
+            &opts,
+            (left, after),
+            nodes,
+            Lag::Verify,
+        )
+        .await?;
         if !left.is_empty() {
             let mut text = Vec::new();
             report::render(&mut text, &left, Format::Text, false)?;

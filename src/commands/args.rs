@@ -18,17 +18,19 @@ use crate::topology::model::AuthMechanism;
 /// Connection flags shared by plan, apply and export.
 #[derive(Debug, Clone, Args)]
 pub struct ConnectFlags {
-    /// AMQP URL of the broker (amqp:// or amqps://; userinfo gives the credentials).
+    /// AMQP URL of the broker (amqp:// or amqps://; userinfo gives the credentials), or a
+    /// comma-separated list of a cluster's nodes, tried in turn.
     /// Default: the file's broker.amqp_url, else amqp://localhost:5672.
     #[arg(long, env = "TOPO_AMQP_URL", hide_env_values = true)]
     pub amqp_url: Option<String>,
 
-    /// Management API URL (http:// or https://; userinfo gives the credentials).
+    /// Management API URL (http:// or https://; userinfo gives the credentials), or a
+    /// comma-separated list of a cluster's nodes, in the order of --amqp-url.
     /// Default: the file's broker.management_url, else http://localhost:15672.
     #[arg(long, env = "TOPO_MANAGEMENT_URL", hide_env_values = true)]
     pub management_url: Option<String>,
 
-    /// Time limit of each broker call (e.g. 30s, 2m).
+    /// Time limit of each broker call, per node (e.g. 30s, 2m).
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     pub timeout: Duration,
 

@@ -51,13 +51,15 @@ pub fn run(args: ExportArgs) -> anyhow::Result<ExitStatus> {
     }
     let endpoints = Endpoints::resolve(&args.connect.args(), None, &env)?;
     let rt = runtime()?;
-    let state = rt.block_on(async {
+    let (state, source) = rt.block_on(async {
         let mgmt = Management::new(&endpoints)?;
         let scope = match &args.vhost {
             Some(v) => Scope::Vhosts([v.clone()].into_iter().collect()),
             None => Scope::All,
         };
-        read_with_wait(&mgmt, &scope, args.wait).await
+        let state = read_with_wait(&mgmt, &scope, args.wait).await?;
+        // The node that answered, which with a list of nodes need not be the first.
+        anyhow::Ok((state, mgmt.base()))
     })?;
     if let Some(v) = &args.vhost
         && !state.vhosts.contains_key(v)
@@ -72,13 +74,17 @@ pub fn run(args: ExportArgs) -> anyhow::Result<ExitStatus> {
     let header = format!(
         "Exported by topo {} from {}{}.\nPasswords are not exported: add password_env to users that need one.",
         env!("CARGO_PKG_VERSION"),
-        endpoints.management,
+        source,
         args.vhost
             .as_ref()
             .map(|v| format!(", vhost {v}"))
             .unwrap_or_default()
     );
-    let text = to_yaml(&topo, &header);
+    let mut text = to_yaml(&topo, &header);
+    text.push_str(&crate::export::members_comment(
+        &state,
+        args.vhost.as_deref(),
+    ));
     match &args.output {
         // An exported file carries no render marker, so this replaces an existing file
         // only with --force, through a temporary file and a rename.

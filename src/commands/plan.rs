@@ -15,7 +15,10 @@ use crate::output::ColorChoice;
 use crate::plan::{PlanOptions, plan};
 use crate::report::{self, Format};
 use crate::saved_plan::{self, SavedOptions, SavedPlan};
-use crate::session::{env, make_plan, read_live, runtime, wait_for_amqp};
+use crate::session::{
+    Lag, cluster_size, describes_cluster, env, make_plan, print_quorum_advice, read_live,
+    reread_if_lagging, runtime, wait_for_amqp,
+};
 use crate::state::State;
 
 #[derive(Debug, Args)]
@@ -53,6 +56,7 @@ pub fn run(args: PlanArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
         Err(status) => return Ok(status),
     };
     let endpoints = Endpoints::resolve(&args.connect.args(), Some(&prepared.topology), &env)?;
+    let clustered = describes_cluster(&prepared.topology, &endpoints);
     let opts = PlanOptions { prune: args.prune };
     let rt = runtime()?;
     let (plan, fingerprint, drift) = rt.block_on(async {
@@ -63,6 +67,20 @@ pub fn run(args: PlanArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
         let facts = crate::broker::preflight::broker_facts(&mgmt).await?;
         crate::broker::preflight::check_refusals(&prepared.desired, &live, facts.as_ref())?;
         let plan = make_plan(&mgmt, &endpoints, &prepared.desired, &mut live, &opts).await?;
+        let nodes = cluster_size(&mgmt).await;
+        // A saved plan keeps the fingerprint of the first reading: if a lagging node made
+        // the second differ, applying the saved plan finds it stale and says so (safe).
+        let (plan, live) = reread_if_lagging(
+            &mgmt,
+            &endpoints,
+            &mut prepared.desired,
+            &opts,
+            (plan, live),
+            nodes,
+            Lag::Plan,
+        )
+        .await?;
+        print_quorum_advice(&prepared.desired, &live, nodes, clustered);
         let drift = drift(&prepared.desired, &live, &opts);
         anyhow::Ok((plan, fingerprint, drift))
     })?;

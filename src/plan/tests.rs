@@ -19,6 +19,7 @@ fn queue(kind: QueueType, args: &[(&str, Value)]) -> QueueState {
             .map(|(k, v)| (k.to_string(), v.clone()))
             .collect(),
         messages: None,
+        members: None,
     }
 }
 
@@ -478,6 +479,7 @@ fn queue_state() -> impl Strategy<Value = QueueState> {
             auto_delete: false,
             arguments,
             messages,
+            members: None,
         })
 }
 

@@ -125,17 +125,18 @@ pub struct Topology {
 pub struct Broker {
     /// AMQP URL
     ///
-    /// `amqp://` or `amqps://` URL of the broker, without credentials. Default
-    /// `amqp://localhost:5672`.
+    /// `amqp://` or `amqps://` URL of the broker, without credentials, or a list of them
+    /// (the nodes of a cluster, tried in turn). Default `amqp://localhost:5672`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub amqp_url: Option<String>,
+    pub amqp_url: Option<UrlList>,
 
     /// Management API URL
     ///
-    /// `http://` or `https://` base URL of the management HTTP API, without credentials.
-    /// Default `http://localhost:15672`.
+    /// `http://` or `https://` base URL of the management HTTP API, without credentials,
+    /// or a list of them (the nodes of a cluster, in the order of `amqp_url`). Default
+    /// `http://localhost:15672`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub management_url: Option<String>,
+    pub management_url: Option<UrlList>,
 
     /// Broker image
     ///
@@ -215,6 +216,26 @@ pub enum AuthMechanism {
     Plain,
     /// The client certificate's name
     External,
+}
+
+/// One URL, or the URLs of the nodes of a cluster
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum UrlList {
+    /// One node
+    One(String),
+    /// Several nodes, tried in this order
+    Many(#[schemars(length(min = 1))] Vec<String>),
+}
+
+impl UrlList {
+    /// The URLs, in order.
+    pub fn urls(&self) -> Vec<&str> {
+        match self {
+            UrlList::One(u) => vec![u.as_str()],
+            UrlList::Many(v) => v.iter().map(String::as_str).collect(),
+        }
+    }
 }
 
 /// How render targets run the broker container
@@ -477,6 +498,24 @@ pub struct Queue {
     /// `x-single-active-consumer`: only one consumer receives at a time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub single_active_consumer: Option<bool>,
+
+    /// Initial group size (quorum queues)
+    ///
+    /// `x-quorum-initial-group-size`: how many nodes of the cluster get a member of the
+    /// quorum queue when it is declared. Default: every node (up to the broker's
+    /// `quorum_queue.initial_group_size` setting). `topo plan` warns when it is smaller than
+    /// the cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub initial_group_size: Option<u32>,
+
+    /// Initial cluster size (streams)
+    ///
+    /// `x-initial-cluster-size`: how many nodes of the cluster get a replica of the stream
+    /// when it is declared. Default: every node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub initial_cluster_size: Option<u32>,
 
     /// Arguments
     ///

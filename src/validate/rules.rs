@@ -35,6 +35,8 @@ pub const QUEUE_NAMED_ARGS: &[(&str, &str)] = &[
     ("max_priority", "x-max-priority"),
     ("delivery_limit", "x-delivery-limit"),
     ("single_active_consumer", "x-single-active-consumer"),
+    ("initial_group_size", "x-quorum-initial-group-size"),
+    ("initial_cluster_size", "x-initial-cluster-size"),
 ];
 
 struct Ctx<'a> {
@@ -735,8 +737,13 @@ pub fn check_topic_key(key: &str) -> Result<(), String> {
 /// Arguments a queue type cannot take: (argument, why).
 fn unsupported_args(kind: QueueType) -> &'static [&'static str] {
     match kind {
-        QueueType::Classic => &["x-delivery-limit"],
+        QueueType::Classic => &[
+            "x-delivery-limit",
+            "x-quorum-initial-group-size",
+            "x-initial-cluster-size",
+        ],
         QueueType::Quorum => &[
+            "x-initial-cluster-size",
             "x-max-priority",
             "x-queue-mode",
             "x-queue-master-locator",
@@ -753,6 +760,7 @@ fn unsupported_args(kind: QueueType) -> &'static [&'static str] {
             "x-single-active-consumer",
             "x-max-length",
             "x-queue-mode",
+            "x-quorum-initial-group-size",
         ],
     }
 }
@@ -804,6 +812,11 @@ fn queue_args(q: &Queue) -> BTreeSet<String> {
             "x-single-active-consumer",
             q.single_active_consumer.is_some(),
         ),
+        (
+            "x-quorum-initial-group-size",
+            q.initial_group_size.is_some(),
+        ),
+        ("x-initial-cluster-size", q.initial_cluster_size.is_some()),
     ];
     let mut set: BTreeSet<String> = named
         .iter()
@@ -875,10 +888,11 @@ fn queues(cx: &mut Ctx) {
                     queue_arg_pointer(q, i, bad),
                     format!("{} queue `{}` does not support `{bad}`", kind.as_str(), q.name),
                 )
-                .with_hint(match kind {
-                    QueueType::Stream => "streams keep messages by size and age: use `x-max-length-bytes` and `x-max-age`",
-                    QueueType::Quorum => "quorum queues have no priorities or queue modes; remove the argument or use a classic queue",
-                    QueueType::Classic => "`delivery_limit` is a quorum-queue feature: set `type: quorum` or remove it",
+                .with_hint(match (kind, *bad) {
+                    (_, "x-quorum-initial-group-size" | "x-initial-cluster-size") => "`initial_group_size` sizes a quorum queue, `initial_cluster_size` a stream: use the one of the queue's type, or remove it",
+                    (QueueType::Stream, _) => "streams keep messages by size and age: use `x-max-length-bytes` and `x-max-age`",
+                    (QueueType::Quorum, _) => "quorum queues have no priorities or queue modes; remove the argument or use a classic queue",
+                    (QueueType::Classic, _) => "`delivery_limit` is a quorum-queue feature: set `type: quorum` or remove it",
                 });
             }
         }
@@ -909,6 +923,8 @@ fn queue_args_named(q: &Queue, field: &str) -> bool {
         "max_priority" => q.max_priority.is_some(),
         "delivery_limit" => q.delivery_limit.is_some(),
         "single_active_consumer" => q.single_active_consumer.is_some(),
+        "initial_group_size" => q.initial_group_size.is_some(),
+        "initial_cluster_size" => q.initial_cluster_size.is_some(),
         _ => false,
     }
 }
@@ -1218,8 +1234,11 @@ fn literal_secrets(cx: &mut Ctx) {
             ("amqp_url", &b.amqp_url),
             ("management_url", &b.management_url),
         ] {
-            if value.as_deref().is_some_and(|v| {
-                url::Url::parse(v).is_ok_and(|u| !u.username().is_empty() || u.password().is_some())
+            if value.as_ref().is_some_and(|list| {
+                list.urls().into_iter().any(|v| {
+                    url::Url::parse(v)
+                        .is_ok_and(|u| !u.username().is_empty() || u.password().is_some())
+                })
             }) {
                 cx.error(codes::LITERAL_SECRET, format!("/broker/{field}"), format!("`broker.{field}` contains credentials"))
                     .with_hint("credentials never go in the file: set RABBITMQ_USER / RABBITMQ_PASSWORD, or put userinfo in TOPO_AMQP_URL / TOPO_MANAGEMENT_URL");
