@@ -220,8 +220,14 @@ impl Drop for Vhost {
 
 fn topo_command(args: &[&str], amqp: &str, mgmt: &str) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_topo"));
-    cmd.args(args)
-        .env_remove("TOPO_FILE")
+    cmd.args(args);
+    // The apply lock (an exclusive queue on the node that took it) is tested on its own in
+    // tests/apply_lock.rs; on a cluster whose node dies it can stay listed while that node is
+    // down, which these tests of failover do not measure. Left out here; see docs/clusters.md.
+    if args.first() == Some(&"apply") {
+        cmd.arg("--no-lock");
+    }
+    cmd.env_remove("TOPO_FILE")
         .env_remove("RABBITMQ_USER")
         .env_remove("RABBITMQ_PASSWORD")
         .env("TOPO_AMQP_URL", amqp)

@@ -15,9 +15,9 @@
 
 use std::time::{Duration, Instant};
 
+use lapin::Connection;
 use lapin::options::QueueDeclareOptions;
 use lapin::types::{AMQPValue, FieldTable, ShortString};
-use lapin::{Connection, ConnectionProperties};
 
 use super::endpoint::Endpoints;
 use super::http::Management;
@@ -196,13 +196,11 @@ async fn take_one(
     }
 }
 
+/// The lock's own connection goes through the same node search as every other AMQP
+/// connection (a stopped first node of a cluster must not make the lock fail), and over TLS
+/// through the shared configuration.
 async fn connect_named(ep: &Endpoints, vhost: &str) -> lapin::Result<Connection> {
-    if ep.amqp.scheme() == "amqps" {
-        // TLS goes through the shared connector (its trust settings).
-        return super::amqp::connect(ep, vhost).await;
-    }
-    let props = ConnectionProperties::default().with_connection_name("topo apply lock".into());
-    Connection::connect(&ep.amqp_uri(vhost), props).await
+    super::amqp::connect(ep, vhost).await
 }
 
 fn is_locked(e: &lapin::Error) -> bool {

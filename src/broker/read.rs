@@ -118,12 +118,16 @@ pub enum Scope {
 /// The live state of the vhosts in `scope`, plus every user.
 pub async fn read_state(mgmt: &Management, scope: &Scope) -> Result<State, HttpError> {
     let mut state = State::default();
-    let (vhosts, version) = tokio::join!(
+    let (vhosts, version, nodes) = tokio::join!(
         mgmt.get(&["vhosts"], "listing vhosts"),
-        broker_version(mgmt)
+        broker_version(mgmt),
+        mgmt.get(&["nodes"], "listing the cluster's nodes")
     );
     let vhosts = vhosts?;
-    let streamed = version?.is_some_and(|v| streams_definitions(&v));
+    // The streamed export is the cheaper read, but it does not carry quorum queue members and
+    // stream replicas; on a cluster, where those matter, the queue listing is read instead.
+    let clustered = nodes?.as_array().is_some_and(|n| n.len() > 1);
+    let streamed = !clustered && version?.is_some_and(|v| streams_definitions(&v));
     let mut present = Vec::new();
     for v in vhosts.as_array().into_iter().flatten() {
         let Some(name) = v.get("name").and_then(Value::as_str) else {
