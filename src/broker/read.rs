@@ -125,8 +125,9 @@ pub async fn read_state(mgmt: &Management, scope: &Scope) -> Result<State, HttpE
     );
     let vhosts = vhosts?;
     // The streamed export is the cheaper read, but it does not carry quorum queue members and
-    // stream replicas; on a cluster, where those matter, the queue listing is read instead.
-    let clustered = nodes?.as_array().is_some_and(|n| n.len() > 1);
+    // stream replicas; on a cluster, where those matter, the queue listing is read instead. A
+    // user who may not list the nodes (no monitoring tag) gets the listing: always correct.
+    let clustered = nodes.map_or(true, |n| n.as_array().is_some_and(|n| n.len() > 1));
     let streamed = !clustered && version?.is_some_and(|v| streams_definitions(&v));
     let mut present = Vec::new();
     for v in vhosts.as_array().into_iter().flatten() {
