@@ -20,6 +20,7 @@ use crate::plan::{
     Action, BindingChange, Change, EntityChange, ExchangeChange, PermissionChange, Plan,
     PolicyChange, QueueChange, UserChange, UserDefinition, UserPassword, VhostChange,
 };
+use crate::state::queue_args::QUEUE_TYPE_ARGUMENT;
 use crate::state::BindingKey;
 use crate::state::password;
 use crate::topology::model::QueueType;
@@ -290,7 +291,7 @@ async fn import_creates(
                 let q = &d.queue;
                 let mut args = serde_json::to_value(&q.arguments).unwrap_or_else(|_| json!({}));
                 if q.kind != QueueType::Classic || d.explicit_type {
-                    args["x-queue-type"] = json!(q.kind.as_str());
+                    args[QUEUE_TYPE_ARGUMENT] = json!(q.kind.as_str());
                 }
                 queues.push(json!({
                     "name": k.name, "vhost": vhost, "durable": q.durable,

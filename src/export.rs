@@ -12,6 +12,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{Map, Value, json};
 
+use crate::state::queue_args::named_arg;
 use crate::state::{DEFAULT_VHOST, State};
 use crate::topology::Topology;
 use crate::topology::model::{DestinationType, QueueType};
@@ -108,9 +109,9 @@ pub fn to_topology(state: &State, vhost: Option<&str>) -> anyhow::Result<Topolog
         }
         let mut raw = Map::new();
         for (arg, v) in &q.arguments {
-            match named_queue_field(arg, v) {
-                Some(field) => {
-                    m.insert(field.into(), v.clone());
+            match named_arg(arg).filter(|named| (named.fits)(v)) {
+                Some(named) => {
+                    m.insert(named.field.into(), v.clone());
                 }
                 None => {
                     raw.insert(arg.clone(), v.clone());
@@ -204,39 +205,6 @@ pub fn to_topology(state: &State, vhost: Option<&str>) -> anyhow::Result<Topolog
 fn insert_list(top: &mut Map<String, Value>, key: &str, items: Vec<Value>) {
     if !items.is_empty() {
         top.insert(key.into(), Value::Array(items));
-    }
-}
-
-/// The file's named field for a queue argument, when the value fits it.
-fn named_queue_field(arg: &str, v: &Value) -> Option<&'static str> {
-    let uint = v.as_u64().is_some();
-    match arg {
-        "x-message-ttl" if uint => Some("message_ttl"),
-        "x-expires" if v.as_u64().is_some_and(|n| n >= 1) => Some("expires"),
-        "x-max-length" if uint => Some("max_length"),
-        "x-max-length-bytes" if uint => Some("max_length_bytes"),
-        "x-overflow"
-            if matches!(
-                v.as_str(),
-                Some("drop-head" | "reject-publish" | "reject-publish-dlx")
-            ) =>
-        {
-            Some("overflow")
-        }
-        "x-dead-letter-exchange" if v.is_string() => Some("dead_letter_exchange"),
-        "x-dead-letter-routing-key" if v.is_string() => Some("dead_letter_routing_key"),
-        "x-max-priority" if v.as_u64().is_some_and(|n| (1..=255).contains(&n)) => {
-            Some("max_priority")
-        }
-        "x-delivery-limit" if uint => Some("delivery_limit"),
-        "x-single-active-consumer" if v.is_boolean() => Some("single_active_consumer"),
-        "x-quorum-initial-group-size" if v.as_u64().is_some_and(|n| n >= 1) => {
-            Some("initial_group_size")
-        }
-        "x-initial-cluster-size" if v.as_u64().is_some_and(|n| n >= 1) => {
-            Some("initial_cluster_size")
-        }
-        _ => None,
     }
 }
 

@@ -139,7 +139,7 @@ fn exchange_node(graph: &mut Graph, state: &State, vhost: &str, name: &str) -> S
                 (detail, serde_json::to_string(x).unwrap_or_default())
             }
             None => {
-                let kind = crate::route::builtin_kind(name).unwrap_or("undeclared");
+                let kind = crate::state::builtin_exchange_kind(name).unwrap_or("undeclared");
                 (format!("{kind}, builtin"), String::new())
             }
         };

@@ -27,17 +27,10 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::state::{BindingKey, EntityKey, ExchangeState, State};
+use crate::state::{
+    BUILTIN_EXCHANGES, BindingKey, EntityKey, ExchangeState, State, builtin_exchange_kind,
+};
 use crate::topology::model::DestinationType;
-
-/// Exchanges every vhost has, with their types (the default exchange is `""`).
-pub const BUILTIN_EXCHANGES: &[(&str, &str)] = &[
-    ("amq.direct", "direct"),
-    ("amq.fanout", "fanout"),
-    ("amq.topic", "topic"),
-    ("amq.headers", "headers"),
-    ("amq.match", "headers"),
-];
 
 /// A message as a publisher sends it.
 #[derive(Debug, Clone, Default)]
@@ -117,17 +110,9 @@ fn routing_keys(msg: &Message) -> Result<Vec<String>, RouteError> {
     Ok(keys)
 }
 
-/// The type of a builtin exchange, if `name` is one.
-pub fn builtin_kind(name: &str) -> Option<&'static str> {
-    BUILTIN_EXCHANGES
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, kind)| *kind)
-}
-
 /// Builtin exchanges as state, so routing treats them like declared ones.
 fn builtin(name: &str) -> Option<ExchangeState> {
-    builtin_kind(name).map(|kind| ExchangeState {
+    builtin_exchange_kind(name).map(|kind| ExchangeState {
         kind: kind.to_string(),
         durable: true,
         auto_delete: false,

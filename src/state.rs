@@ -7,6 +7,7 @@
 //! States that describe the same broker compare equal, so a false diff is a bug here.
 
 pub mod password;
+pub mod queue_args;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -15,12 +16,32 @@ use serde::Serialize;
 use serde_json::Value;
 
 pub use crate::topology::identity::binding_arguments;
-use crate::topology::model::{DestinationType, QueueType, Topology};
+use crate::topology::model::{DestinationType, Queue, QueueType, Topology};
+use queue_args::{QUEUE_NAMED_ARGS, QUEUE_TYPE_ARGUMENT};
 
 /// Canonical arguments: sorted keys, canonical values (see [`canonical_value`]).
 pub type Args = BTreeMap<String, Value>;
 
 pub use crate::topology::model::DEFAULT_VHOST;
+
+/// Exchanges every vhost has, with their types (the default exchange, `""`, aside).
+/// Bindings, alternate exchanges and dead-letter exchanges may name them undeclared;
+/// routing treats them like declared ones; export leaves them out.
+pub const BUILTIN_EXCHANGES: &[(&str, &str)] = &[
+    ("amq.direct", "direct"),
+    ("amq.fanout", "fanout"),
+    ("amq.topic", "topic"),
+    ("amq.headers", "headers"),
+    ("amq.match", "headers"),
+];
+
+/// The type of a builtin exchange, if `name` is one.
+pub fn builtin_exchange_kind(name: &str) -> Option<&'static str> {
+    BUILTIN_EXCHANGES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, kind)| *kind)
+}
 
 /// Identity of a vhost-scoped named entity (exchange, queue, policy).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -366,41 +387,38 @@ impl State {
         }
 
         for q in &topo.queues {
-            let vhost = vh(&q.vhost);
-            let mut arguments = canonical_args(&q.arguments);
-            let raw_type = arguments.remove("x-queue-type");
-            let named: [(&str, Option<Value>); 12] = [
-                ("x-message-ttl", q.message_ttl.map(Value::from)),
-                ("x-expires", q.expires.map(Value::from)),
-                ("x-max-length", q.max_length.map(Value::from)),
-                ("x-max-length-bytes", q.max_length_bytes.map(Value::from)),
-                ("x-overflow", q.overflow.map(|o| Value::from(o.as_str()))),
-                (
-                    "x-dead-letter-exchange",
-                    q.dead_letter_exchange.clone().map(Value::from),
-                ),
-                (
-                    "x-dead-letter-routing-key",
-                    q.dead_letter_routing_key.clone().map(Value::from),
-                ),
-                ("x-max-priority", q.max_priority.map(Value::from)),
-                ("x-delivery-limit", q.delivery_limit.map(Value::from)),
-                (
-                    "x-single-active-consumer",
-                    q.single_active_consumer.map(Value::from),
-                ),
-                (
-                    "x-quorum-initial-group-size",
-                    q.initial_group_size.map(Value::from),
-                ),
-                (
-                    "x-initial-cluster-size",
-                    q.initial_cluster_size.map(Value::from),
-                ),
-            ];
-            for (name, value) in named {
-                if let Some(value) = value {
-                    arguments.insert(name.to_string(), value);
+            // Every field, so that a new one does not compile until it is handled here.
+            let Queue {
+                name,
+                vhost,
+                kind,
+                durable,
+                auto_delete,
+                // Refused by validation (TOPO019); never declared.
+                exclusive: _,
+                // Folded into `arguments` through the table below.
+                message_ttl: _,
+                expires: _,
+                max_length: _,
+                max_length_bytes: _,
+                overflow: _,
+                dead_letter_exchange: _,
+                dead_letter_routing_key: _,
+                max_priority: _,
+                delivery_limit: _,
+                single_active_consumer: _,
+                initial_group_size: _,
+                initial_cluster_size: _,
+                arguments,
+                // For renders only; the broker never sees it.
+                message_schema: _,
+            } = q;
+            let vhost = vh(vhost);
+            let mut arguments = canonical_args(arguments);
+            let raw_type = arguments.remove(QUEUE_TYPE_ARGUMENT);
+            for named in QUEUE_NAMED_ARGS {
+                if let Some(value) = (named.value)(q) {
+                    arguments.insert(named.argument.to_string(), value);
                 }
             }
             let vhost_default = topo
@@ -408,8 +426,7 @@ impl State {
                 .iter()
                 .find(|v| v.name == vhost)
                 .and_then(|v| v.default_queue_type);
-            let kind = q
-                .kind
+            let kind = kind
                 .or_else(|| {
                     raw_type
                         .as_ref()
@@ -418,11 +435,11 @@ impl State {
                 .or(vhost_default)
                 .unwrap_or(QueueType::Classic);
             state.queues.insert(
-                EntityKey::new(vhost, &q.name),
+                EntityKey::new(vhost, name),
                 QueueState {
                     kind,
-                    durable: q.durable.unwrap_or(true),
-                    auto_delete: q.auto_delete.unwrap_or(false),
+                    durable: durable.unwrap_or(true),
+                    auto_delete: auto_delete.unwrap_or(false),
                     arguments,
                     messages: None,
                     members: None,

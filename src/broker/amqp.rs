@@ -21,6 +21,7 @@ use url::Url;
 
 use super::endpoint::Endpoints;
 use super::failover::Proto;
+use crate::state::queue_args::QUEUE_TYPE_ARGUMENT;
 use crate::state::{Args, BindingKey, EntityKey, ExchangeState, QueueState};
 use crate::topology::model::{DestinationType, QueueType};
 
@@ -629,7 +630,7 @@ fn prepare(op: &Op) -> Result<Ready, String> {
             let mut args = field_table(&q.arguments)?;
             if q.kind != QueueType::Classic || *explicit_classic {
                 args.insert(
-                    "x-queue-type".into(),
+                    QUEUE_TYPE_ARGUMENT.into(),
                     AMQPValue::LongString(q.kind.as_str().into()),
                 );
             }

@@ -16,6 +16,7 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 
 use super::http::{HttpError, Management};
+use crate::state::queue_args::QUEUE_TYPE_ARGUMENT;
 use crate::state::{
     BindingKey, BindingState, Credential, EntityKey, ExchangeState, PermissionKey, PermissionState,
     PolicyState, QueueState, State, UserState, VhostState, binding_arguments, canonical_args,
@@ -435,7 +436,7 @@ pub fn add_definitions(
     for q in defs.queues {
         let mut arguments = canonical_args(q.arguments.iter());
         let kind = arguments
-            .remove("x-queue-type")
+            .remove(QUEUE_TYPE_ARGUMENT)
             .and_then(|t| t.as_str().and_then(parse_queue_type))
             .or_else(|| q.kind.as_deref().and_then(parse_queue_type))
             .or(default_type)

@@ -10,34 +10,9 @@ use serde_json::Value;
 use crate::diag::{Diagnostic, codes, did_you_mean};
 use crate::source::Sources;
 use crate::source::node::Node;
-use crate::state::{BindingKey, DEFAULT_VHOST};
+use crate::state::queue_args::{QUEUE_NAMED_ARGS, QUEUE_TYPE_ARGUMENT, named_arg};
+use crate::state::{BindingKey, DEFAULT_VHOST, builtin_exchange_kind};
 use crate::topology::model::{DestinationType, Queue, QueueType, Runtime, Topology, TransportKind};
-
-/// Exchanges every vhost has; bindings may use them as sources.
-pub const BUILTIN_EXCHANGES: &[&str] = &[
-    "amq.direct",
-    "amq.fanout",
-    "amq.topic",
-    "amq.headers",
-    "amq.match",
-];
-
-/// The queue fields that stand for an `x-` argument: (field, argument).
-pub const QUEUE_NAMED_ARGS: &[(&str, &str)] = &[
-    ("type", "x-queue-type"),
-    ("message_ttl", "x-message-ttl"),
-    ("expires", "x-expires"),
-    ("max_length", "x-max-length"),
-    ("max_length_bytes", "x-max-length-bytes"),
-    ("overflow", "x-overflow"),
-    ("dead_letter_exchange", "x-dead-letter-exchange"),
-    ("dead_letter_routing_key", "x-dead-letter-routing-key"),
-    ("max_priority", "x-max-priority"),
-    ("delivery_limit", "x-delivery-limit"),
-    ("single_active_consumer", "x-single-active-consumer"),
-    ("initial_group_size", "x-quorum-initial-group-size"),
-    ("initial_cluster_size", "x-initial-cluster-size"),
-];
 
 struct Ctx<'a> {
     tree: &'a Node,
@@ -350,11 +325,7 @@ fn names_and_short_strings(cx: &mut Ctx) {
         let topic = exchanges
             .get(&(vhost, b.source.as_str()))
             .copied()
-            .or_else(|| {
-                BUILTIN_EXCHANGES
-                    .contains(&b.source.as_str())
-                    .then(|| builtin_type(&b.source))
-            })
+            .or_else(|| builtin_exchange_kind(&b.source))
             == Some("topic");
         // Topic keys are checked (length included) by TOPO017.
         if !topic {
@@ -503,7 +474,7 @@ fn exchange_references(cx: &mut Ctx) {
         });
         if let Some(ae) = ae
             && !index.contains_key(&(vhost.as_str(), ae.as_str()))
-            && !BUILTIN_EXCHANGES.contains(&ae.as_str())
+            && builtin_exchange_kind(&ae).is_none()
         {
             let field = if x.alternate_exchange.is_some() {
                 "alternate_exchange".to_string()
@@ -547,7 +518,7 @@ fn exchange_references(cx: &mut Ctx) {
         };
         // "" is the default exchange: dead-lettering straight to a queue by routing key.
         if dlx.is_empty()
-            || BUILTIN_EXCHANGES.contains(&dlx.as_str())
+            || builtin_exchange_kind(&dlx).is_some()
             || index.contains_key(&(vhost.as_str(), dlx.as_str()))
         {
             continue;
@@ -584,9 +555,12 @@ fn bindings(cx: &mut Ctx) {
                 .with_hint("every queue is bound to the default exchange by its name already; publish with the queue name as routing key");
             continue;
         }
-        let source_type = match exchanges.get(&(vhost.as_str(), b.source.as_str())) {
-            Some(t) => Some(*t),
-            None if BUILTIN_EXCHANGES.contains(&b.source.as_str()) => Some(builtin_type(&b.source)),
+        let source_type = match exchanges
+            .get(&(vhost.as_str(), b.source.as_str()))
+            .copied()
+            .or_else(|| builtin_exchange_kind(&b.source))
+        {
+            Some(t) => Some(t),
             None => {
                 let hint = did_you_mean(&b.source, exchange_names_in(&exchanges, &vhost))
                     .unwrap_or_else(|| {
@@ -627,7 +601,7 @@ fn bindings(cx: &mut Ctx) {
             }
             DestinationType::Exchange => {
                 let known = exchanges.contains_key(&(vhost.as_str(), b.destination.as_str()))
-                    || BUILTIN_EXCHANGES.contains(&b.destination.as_str());
+                    || builtin_exchange_kind(&b.destination).is_some();
                 if !known {
                     let hint = did_you_mean(&b.destination, exchange_names_in(&exchanges, &vhost))
                         .unwrap_or_else(|| {
@@ -712,15 +686,6 @@ fn bindings(cx: &mut Ctx) {
     }
 }
 
-fn builtin_type(name: &str) -> &'static str {
-    match name {
-        "amq.topic" => "topic",
-        "amq.fanout" => "fanout",
-        "amq.headers" | "amq.match" => "headers",
-        _ => "direct",
-    }
-}
-
 /// RabbitMQ's topic binding keys: `.`-separated words; `*` and `#` only as whole words.
 pub fn check_topic_key(key: &str) -> Result<(), String> {
     if key.len() > 255 {
@@ -769,7 +734,7 @@ fn unsupported_args(kind: QueueType) -> &'static [&'static str] {
 fn queue_type(cx: &Ctx, q: &Queue) -> QueueType {
     let raw = q
         .arguments
-        .get("x-queue-type")
+        .get(QUEUE_TYPE_ARGUMENT)
         .and_then(Value::as_str)
         .and_then(crate::state::parse_queue_type);
     let vhost = cx.vhost(&q.vhost);
@@ -787,46 +752,23 @@ fn queue_arg_pointer(q: &Queue, i: usize, arg: &str) -> String {
     if q.arguments.contains_key(arg) {
         return format!("/queues/{i}/arguments/{arg}");
     }
-    match QUEUE_NAMED_ARGS.iter().find(|(_, a)| *a == arg) {
-        Some((field, _)) => format!("/queues/{i}/{field}"),
+    match named_arg(arg) {
+        Some(named) => format!("/queues/{i}/{}", named.field),
         None => format!("/queues/{i}"),
     }
 }
 
 /// Every `x-` argument the queue sets, named fields included (not `x-queue-type`).
 fn queue_args(q: &Queue) -> BTreeSet<String> {
-    let named = [
-        ("x-message-ttl", q.message_ttl.is_some()),
-        ("x-expires", q.expires.is_some()),
-        ("x-max-length", q.max_length.is_some()),
-        ("x-max-length-bytes", q.max_length_bytes.is_some()),
-        ("x-overflow", q.overflow.is_some()),
-        ("x-dead-letter-exchange", q.dead_letter_exchange.is_some()),
-        (
-            "x-dead-letter-routing-key",
-            q.dead_letter_routing_key.is_some(),
-        ),
-        ("x-max-priority", q.max_priority.is_some()),
-        ("x-delivery-limit", q.delivery_limit.is_some()),
-        (
-            "x-single-active-consumer",
-            q.single_active_consumer.is_some(),
-        ),
-        (
-            "x-quorum-initial-group-size",
-            q.initial_group_size.is_some(),
-        ),
-        ("x-initial-cluster-size", q.initial_cluster_size.is_some()),
-    ];
-    let mut set: BTreeSet<String> = named
+    let mut set: BTreeSet<String> = QUEUE_NAMED_ARGS
         .iter()
-        .filter(|(_, on)| *on)
-        .map(|(a, _)| a.to_string())
+        .filter(|named| (named.value)(q).is_some())
+        .map(|named| named.argument.to_string())
         .collect();
     set.extend(
         q.arguments
             .keys()
-            .filter(|k| k.as_str() != "x-queue-type")
+            .filter(|k| k.as_str() != QUEUE_TYPE_ARGUMENT)
             .cloned(),
     );
     set
@@ -840,12 +782,13 @@ fn queues(cx: &mut Ctx) {
             cx.error(codes::EXCLUSIVE_QUEUE, at("exclusive"), format!("queue `{}` is exclusive", q.name))
                 .with_hint("an exclusive queue belongs to the connection that declares it and vanishes with it; let the client declare it, and remove it from the topology");
         }
-        for (field, arg) in QUEUE_NAMED_ARGS {
-            let named_set = match *field {
-                "type" => q.kind.is_some(),
-                _ => queue_args_named(q, field),
-            };
-            if named_set && q.arguments.contains_key(*arg) {
+        let type_field = q.kind.is_some().then_some(("type", QUEUE_TYPE_ARGUMENT));
+        let named_fields = QUEUE_NAMED_ARGS
+            .iter()
+            .filter(|named| (named.value)(q).is_some())
+            .map(|named| (named.field, named.argument));
+        for (field, arg) in type_field.into_iter().chain(named_fields) {
+            if q.arguments.contains_key(arg) {
                 cx.error(
                     codes::NAMED_AND_RAW,
                     at(&format!("arguments/{arg}")),
@@ -908,24 +851,6 @@ fn queues(cx: &mut Ctx) {
             )
             .with_hint("use `drop-head` or `reject-publish`");
         }
-    }
-}
-
-fn queue_args_named(q: &Queue, field: &str) -> bool {
-    match field {
-        "message_ttl" => q.message_ttl.is_some(),
-        "expires" => q.expires.is_some(),
-        "max_length" => q.max_length.is_some(),
-        "max_length_bytes" => q.max_length_bytes.is_some(),
-        "overflow" => q.overflow.is_some(),
-        "dead_letter_exchange" => q.dead_letter_exchange.is_some(),
-        "dead_letter_routing_key" => q.dead_letter_routing_key.is_some(),
-        "max_priority" => q.max_priority.is_some(),
-        "delivery_limit" => q.delivery_limit.is_some(),
-        "single_active_consumer" => q.single_active_consumer.is_some(),
-        "initial_group_size" => q.initial_group_size.is_some(),
-        "initial_cluster_size" => q.initial_cluster_size.is_some(),
-        _ => false,
     }
 }
 
