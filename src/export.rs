@@ -15,7 +15,7 @@ use serde_json::{Map, Value, json};
 use crate::state::queue_args::named_arg;
 use crate::state::{DEFAULT_VHOST, State};
 use crate::topology::Topology;
-use crate::topology::model::{DestinationType, QueueType};
+use crate::topology::model::{ApplyTo, DestinationType, QueueType};
 
 /// The topology of `state`. With `vhost`, the file's `vhost:` is that vhost and entities
 /// name none; otherwise every entity outside `/` names its vhost.
@@ -139,7 +139,7 @@ pub fn to_topology(state: &State, vhost: Option<&str>) -> anyhow::Result<Topolog
         if !b.routing_key.is_empty() {
             m.insert("routing_key".into(), json!(b.routing_key));
         }
-        let args = b.arguments_map();
+        let args = b.arguments.map();
         if !args.is_empty() {
             m.insert("arguments".into(), json!(args));
         }
@@ -154,8 +154,8 @@ pub fn to_topology(state: &State, vhost: Option<&str>) -> anyhow::Result<Topolog
         m.insert("name".into(), json!(k.name));
         with_vhost(&mut m, &k.vhost);
         m.insert("pattern".into(), json!(p.pattern));
-        if p.apply_to != "all" {
-            m.insert("apply_to".into(), json!(p.apply_to));
+        if p.apply_to != ApplyTo::All {
+            m.insert("apply_to".into(), json!(p.apply_to.as_str()));
         }
         if p.priority != 0 {
             m.insert("priority".into(), json!(p.priority));

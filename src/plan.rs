@@ -407,9 +407,10 @@ impl Change {
     /// A change of `action` to `target` with plain default definitions, for the tests of
     /// code that reads plans. Panics on a change the planner never makes (a vhost delete).
     pub(crate) fn sample(action: Action, target: Target, fields: Vec<FieldChange>) -> Change {
+        use crate::topology::model::{ApplyTo, ExchangeKind};
         use EntityChange as E;
         let exchange = || ExchangeState {
-            kind: "direct".into(),
+            kind: ExchangeKind::Direct,
             durable: true,
             auto_delete: false,
             internal: false,
@@ -428,7 +429,7 @@ impl Change {
         };
         let policy = || PolicyState {
             pattern: ".*".into(),
-            apply_to: "all".into(),
+            apply_to: ApplyTo::All,
             priority: 0,
             definition: Args::new(),
         };

@@ -23,7 +23,7 @@ use super::endpoint::Endpoints;
 use super::failover::Proto;
 use crate::state::queue_args::QUEUE_TYPE_ARGUMENT;
 use crate::state::{Args, BindingKey, EntityKey, ExchangeState, QueueState};
-use crate::topology::model::{DestinationType, QueueType};
+use crate::topology::model::{self, DestinationType, QueueType};
 
 /// Channels per vhost connection and requests in flight across them. The broker runs
 /// each channel's methods one after another in one process, so the channel count bounds
@@ -623,7 +623,7 @@ enum Ready {
 fn prepare(op: &Op) -> Result<Ready, String> {
     Ok(match op {
         Op::DeclareExchange(k, x) => {
-            short(&x.kind, "exchange type")?;
+            short(x.kind.as_str(), "exchange type")?;
             Ready::Entity(short(&k.name, "exchange name")?, field_table(&x.arguments)?)
         }
         Op::DeclareQueue(k, q, explicit_classic) => {
@@ -640,7 +640,7 @@ fn prepare(op: &Op) -> Result<Ready, String> {
             short(&b.destination, "binding destination")?,
             short(&b.source, "binding source")?,
             short(&b.routing_key, "routing key")?,
-            field_table(&b.arguments_map())?,
+            field_table(b.arguments.map())?,
         ),
         Op::DeleteQueue(k) => Ready::Entity(short(&k.name, "queue name")?, FieldTable::default()),
         Op::DeleteExchange(k) => {
@@ -661,13 +661,13 @@ pub(crate) fn explain_connect(detail: &str, user: &str, vhost: &str) -> String {
     }
 }
 
-fn exchange_kind(kind: &str) -> ExchangeKind {
+fn exchange_kind(kind: &model::ExchangeKind) -> ExchangeKind {
     match kind {
-        "direct" => ExchangeKind::Direct,
-        "fanout" => ExchangeKind::Fanout,
-        "topic" => ExchangeKind::Topic,
-        "headers" => ExchangeKind::Headers,
-        other => ExchangeKind::Custom(other.to_string()),
+        model::ExchangeKind::Direct => ExchangeKind::Direct,
+        model::ExchangeKind::Fanout => ExchangeKind::Fanout,
+        model::ExchangeKind::Topic => ExchangeKind::Topic,
+        model::ExchangeKind::Headers => ExchangeKind::Headers,
+        model::ExchangeKind::Plugin(other) => ExchangeKind::Custom(other.clone()),
     }
 }
 

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use super::libyaml::{Event, Events, Style};
 use super::node::{Entry, Node, NodeKind};
 use super::{FileId, Span};
-use crate::diag::{Diagnostic, codes};
+use crate::diag::{Code, Diagnostic};
 
 /// Deepest nesting accepted. Topology files need about 6 levels.
 pub const MAX_DEPTH: usize = 64;
@@ -56,7 +56,7 @@ pub fn parse(text: &str, file: FileId) -> Result<Node, Diagnostic> {
     let mut documents = 0usize;
     let syntax = |message: String, at: usize| {
         let at = at.min(text.len());
-        Diagnostic::error(codes::YAML_SYNTAX, format!("invalid YAML: {message}"))
+        Diagnostic::error(Code::YamlSyntax, format!("invalid YAML: {message}"))
             .at(Span::new(file, at, at + 1))
             .hint("check indentation, quoting and the `:` after each key")
     };
@@ -68,7 +68,7 @@ pub fn parse(text: &str, file: FileId) -> Result<Node, Diagnostic> {
             Event::DocumentStart => {
                 documents += 1;
                 if documents > 1 {
-                    return Err(Diagnostic::error(codes::YAML_STRUCTURE, "more than one YAML document in the file")
+                    return Err(Diagnostic::error(Code::YamlStructure, "more than one YAML document in the file")
                         .at(Span::new(file, start, end.max(start + 3)))
                         .hint("a topology is one document: remove the extra `---` or split into files joined with `extends`"));
                 }
@@ -76,7 +76,7 @@ pub fn parse(text: &str, file: FileId) -> Result<Node, Diagnostic> {
             Event::Alias { anchor } => {
                 let unknown = || {
                     Diagnostic::error(
-                        codes::YAML_STRUCTURE,
+                        Code::YamlStructure,
                         format!("alias `*{anchor}` to an unknown anchor"),
                     )
                     .at(Span::new(file, start, end))
@@ -104,7 +104,7 @@ pub fn parse(text: &str, file: FileId) -> Result<Node, Diagnostic> {
                 tag,
             } => {
                 let kind = resolve_scalar(value, style, tag.as_deref()).map_err(|msg| {
-                    Diagnostic::error(codes::YAML_STRUCTURE, msg)
+                    Diagnostic::error(Code::YamlStructure, msg)
                         .at(Span::new(file, start, end))
                         .hint("topo reads plain YAML values; remove the tag")
                 })?;
@@ -115,7 +115,7 @@ pub fn parse(text: &str, file: FileId) -> Result<Node, Diagnostic> {
             }
             Event::SequenceStart { anchor, tag } => {
                 check_collection_tag(tag.as_deref(), "seq").map_err(|m| {
-                    Diagnostic::error(codes::YAML_STRUCTURE, m)
+                    Diagnostic::error(Code::YamlStructure, m)
                         .at(Span::new(file, start, end))
                         .hint("remove the tag")
                 })?;
@@ -131,7 +131,7 @@ pub fn parse(text: &str, file: FileId) -> Result<Node, Diagnostic> {
             }
             Event::MappingStart { anchor, tag } => {
                 check_collection_tag(tag.as_deref(), "map").map_err(|m| {
-                    Diagnostic::error(codes::YAML_STRUCTURE, m)
+                    Diagnostic::error(Code::YamlStructure, m)
                         .at(Span::new(file, start, end))
                         .hint("remove the tag")
                 })?;
@@ -187,7 +187,7 @@ impl Builder {
         self.nodes = self.nodes.saturating_add(n);
         if self.nodes > MAX_NODES {
             return Err(Diagnostic::error(
-                codes::YAML_STRUCTURE,
+                Code::YamlStructure,
                 format!("the document expands to more than {MAX_NODES} values (aliases included)"),
             )
             .at(Span::new(self.file, start, end))
@@ -199,7 +199,7 @@ impl Builder {
     fn open(&mut self, frame: Frame, start: usize, end: usize) -> Result<(), Diagnostic> {
         if self.stack.len() >= MAX_DEPTH {
             return Err(Diagnostic::error(
-                codes::YAML_STRUCTURE,
+                Code::YamlStructure,
                 format!("nesting deeper than {MAX_DEPTH} levels"),
             )
             .at(Span::new(self.file, start, end))
@@ -248,7 +248,7 @@ impl Builder {
                         NodeKind::Null => "null".to_string(),
                         NodeKind::Seq(_) | NodeKind::Map(_) => {
                             return Err(Diagnostic::error(
-                                codes::YAML_STRUCTURE,
+                                Code::YamlStructure,
                                 "a mapping key must be a plain value",
                             )
                             .at(node.span));
@@ -264,7 +264,7 @@ impl Builder {
                     }
                     if let Some(first) = entries.iter().find(|e| e.key == name) {
                         return Err(Diagnostic::error(
-                            codes::YAML_STRUCTURE,
+                            Code::YamlStructure,
                             format!("duplicate key `{name}`"),
                         )
                         .at(key_span)
@@ -508,7 +508,7 @@ mod tests {
     #[test]
     fn duplicate_keys_are_errors() {
         let err = p("a: 1\nb: 2\na: 3\n").expect_err("duplicate");
-        assert_eq!(err.code, codes::YAML_STRUCTURE);
+        assert_eq!(err.code, Code::YamlStructure);
         assert!(err.message.contains("duplicate key `a`"));
     }
 

@@ -106,13 +106,19 @@ pub const QUEUE_NAMED_ARGS: &[NamedArg] = &[
         field: "initial_group_size",
         argument: "x-quorum-initial-group-size",
         value: |q| q.initial_group_size.map(Value::from),
-        fits: |v| v.as_u64().is_some_and(|n| n >= 1 && n <= u64::from(u32::MAX)),
+        fits: |v| {
+            v.as_u64()
+                .is_some_and(|n| n >= 1 && n <= u64::from(u32::MAX))
+        },
     },
     NamedArg {
         field: "initial_cluster_size",
         argument: "x-initial-cluster-size",
         value: |q| q.initial_cluster_size.map(Value::from),
-        fits: |v| v.as_u64().is_some_and(|n| n >= 1 && n <= u64::from(u32::MAX)),
+        fits: |v| {
+            v.as_u64()
+                .is_some_and(|n| n >= 1 && n <= u64::from(u32::MAX))
+        },
     },
 ];
 

@@ -7,12 +7,14 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use serde_json::Value;
 
-use crate::diag::{Diagnostic, codes, did_you_mean};
+use crate::diag::{Code, Diagnostic, did_you_mean};
 use crate::source::Sources;
 use crate::source::node::Node;
 use crate::state::queue_args::{QUEUE_NAMED_ARGS, QUEUE_TYPE_ARGUMENT, named_arg};
 use crate::state::{BindingKey, DEFAULT_VHOST, builtin_exchange_kind};
-use crate::topology::model::{DestinationType, Queue, QueueType, Runtime, Topology, TransportKind};
+use crate::topology::model::{
+    DestinationType, ExchangeKind, Queue, QueueType, Runtime, Topology, TransportKind,
+};
 
 struct Ctx<'a> {
     tree: &'a Node,
@@ -22,7 +24,7 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    fn warning(&mut self, code: &'static str, pointer: String, message: String) -> &mut Diagnostic {
+    fn warning(&mut self, code: Code, pointer: String, message: String) -> &mut Diagnostic {
         let span = self.tree.locate(&pointer);
         self.out
             .push(Diagnostic::warning(code, message).at(span).path(pointer));
@@ -30,11 +32,11 @@ impl Ctx<'_> {
         &mut self.out[last]
     }
 
-    fn error(&mut self, code: &'static str, pointer: String, message: String) -> &mut Diagnostic {
+    fn error(&mut self, code: Code, pointer: String, message: String) -> &mut Diagnostic {
         let span = self.tree.locate(&pointer);
         let mut d = Diagnostic::error(code, message).at(span).path(pointer);
         // A literal secret is the offending text itself: never echo its line.
-        d.sensitive = code == codes::LITERAL_SECRET;
+        d.sensitive = code == Code::LiteralSecret;
         self.out.push(d);
         let last = self.out.len() - 1;
         &mut self.out[last]
@@ -176,7 +178,7 @@ fn duplicates(cx: &mut Ctx) {
                     _ => parts.join(" / "),
                 };
                 cx.error(
-                    codes::DUPLICATE,
+                    Code::Duplicate,
                     format!("/{list}/{i}/{field}"),
                     format!("duplicate entry in `{list}`: `{shown}`"),
                 )
@@ -192,7 +194,7 @@ fn duplicates(cx: &mut Ctx) {
         if let Some(first) = seen.get(id).copied() {
             if first != i {
                 let first_span = cx.tree.locate(&format!("/bindings/{first}"));
-                cx.error(codes::DUPLICATE, format!("/bindings/{i}"), "duplicate binding".to_string())
+                cx.error(Code::Duplicate, format!("/bindings/{i}"), "duplicate binding".to_string())
                     .with_label(first_span, "first declared here")
                     .with_hint("a binding is identified by vhost, source, destination, routing key and arguments");
             }
@@ -282,7 +284,7 @@ fn names_and_short_strings(cx: &mut Ctx) {
         if name.trim().is_empty() {
             let from_var = source_has_reference(cx, pointer);
             let shown = if name.is_empty() { "empty" } else { "blank" };
-            cx.error(codes::SCHEMA_TYPE, pointer.clone(), format!("{what} is {shown}"))
+            cx.error(Code::SchemaType, pointer.clone(), format!("{what} is {shown}"))
                 .with_hint(if from_var {
                     "the variable it comes from is set but empty: give it a value, or use `${VAR:?message}` to require one".to_string()
                 } else {
@@ -303,7 +305,11 @@ fn names_and_short_strings(cx: &mut Ctx) {
     let mut keys: Vec<(String, &str, &str)> = Vec::new();
     let exchanges = exchange_index(t);
     for (i, x) in t.exchanges.iter().enumerate() {
-        short.push((format!("/exchanges/{i}/type"), "exchange type", &x.kind));
+        short.push((
+            format!("/exchanges/{i}/type"),
+            "exchange type",
+            x.kind.as_str(),
+        ));
         table_keys(
             &format!("/exchanges/{i}/arguments"),
             "argument key",
@@ -326,7 +332,7 @@ fn names_and_short_strings(cx: &mut Ctx) {
             .get(&(vhost, b.source.as_str()))
             .copied()
             .or_else(|| builtin_exchange_kind(&b.source))
-            == Some("topic");
+            == Some(&ExchangeKind::Topic);
         // Topic keys are checked (length included) by TOPO017.
         if !topic {
             if let Some(k) = &b.routing_key {
@@ -350,7 +356,7 @@ fn names_and_short_strings(cx: &mut Ctx) {
     for (pointer, what, value) in short {
         if let Some(why) = short_string_problem(value) {
             cx.error(
-                codes::SCHEMA_TYPE,
+                Code::SchemaType,
                 pointer,
                 format!("{what} `{}` {why}", shorten(value)),
             )
@@ -361,13 +367,10 @@ fn names_and_short_strings(cx: &mut Ctx) {
         if let Some(why) = short_string_problem(key) {
             let span = cx.tree.locate_key(&pointer);
             cx.out.push(
-                Diagnostic::error(
-                    codes::SCHEMA_TYPE,
-                    format!("{what} `{}` {why}", shorten(key)),
-                )
-                .at(span)
-                .path(pointer)
-                .hint(SHORT_STRING_HINT),
+                Diagnostic::error(Code::SchemaType, format!("{what} `{}` {why}", shorten(key)))
+                    .at(span)
+                    .path(pointer)
+                    .hint(SHORT_STRING_HINT),
             );
         }
     }
@@ -409,7 +412,7 @@ fn reserved_names(cx: &mut Ctx) {
     for (i, x) in t.exchanges.iter().enumerate() {
         if x.name.starts_with("amq.") {
             cx.error(
-                codes::RESERVED_NAME,
+                Code::ReservedName,
                 format!("/exchanges/{i}/name"),
                 format!("exchange name `{}` is reserved", x.name),
             )
@@ -421,7 +424,7 @@ fn reserved_names(cx: &mut Ctx) {
     for (i, q) in t.queues.iter().enumerate() {
         if q.name.starts_with("amq.") {
             cx.error(
-                codes::RESERVED_NAME,
+                Code::ReservedName,
                 format!("/queues/{i}/name"),
                 format!("queue name `{}` is reserved", q.name),
             )
@@ -432,7 +435,7 @@ fn reserved_names(cx: &mut Ctx) {
 
 /// Declared exchanges by (vhost, name), and their types; borrowed, so lookups allocate
 /// nothing (rules run on every binding of files with tens of thousands).
-type ExchangeIndex<'a> = HashMap<(&'a str, &'a str), &'a str>;
+type ExchangeIndex<'a> = HashMap<(&'a str, &'a str), &'a ExchangeKind>;
 
 fn default_vhost(topo: &Topology) -> &str {
     topo.vhost.as_deref().unwrap_or(DEFAULT_VHOST)
@@ -445,7 +448,7 @@ fn exchange_index(topo: &Topology) -> ExchangeIndex<'_> {
         .map(|x| {
             (
                 (x.vhost.as_deref().unwrap_or(default), x.name.as_str()),
-                x.kind.as_str(),
+                &x.kind,
             )
         })
         .collect()
@@ -485,7 +488,7 @@ fn exchange_references(cx: &mut Ctx) {
                 format!("declare exchange `{ae}` under `exchanges` (vhost `{vhost}`)")
             });
             cx.error(
-                codes::UNDECLARED_EXCHANGE,
+                Code::UndeclaredExchange,
                 format!("/exchanges/{i}/{field}"),
                 format!("alternate exchange `{ae}` is not declared"),
             )
@@ -493,7 +496,7 @@ fn exchange_references(cx: &mut Ctx) {
         }
         if x.alternate_exchange.is_some() && x.arguments.contains_key("alternate-exchange") {
             cx.error(
-                codes::NAMED_AND_RAW,
+                Code::NamedAndRaw,
                 format!("/exchanges/{i}/arguments/alternate-exchange"),
                 "`alternate_exchange` and the raw argument `alternate-exchange` are both set"
                     .into(),
@@ -527,7 +530,7 @@ fn exchange_references(cx: &mut Ctx) {
             format!("declare exchange `{dlx}` under `exchanges` (vhost `{vhost}`)")
         });
         cx.error(
-            codes::UNDECLARED_EXCHANGE,
+            Code::UndeclaredExchange,
             format!("/queues/{i}/{field}"),
             format!("dead-letter exchange `{dlx}` is not declared"),
         )
@@ -551,7 +554,7 @@ fn bindings(cx: &mut Ctx) {
         let vhost = cx.vhost(&b.vhost).to_string();
         let at = |f: &str| format!("/bindings/{i}/{f}");
         if b.source.is_empty() || b.source == "amq.default" {
-            cx.error(codes::DEFAULT_EXCHANGE, at("source"), "bindings to the default exchange are not allowed".into())
+            cx.error(Code::DefaultExchange, at("source"), "bindings to the default exchange are not allowed".into())
                 .with_hint("every queue is bound to the default exchange by its name already; publish with the queue name as routing key");
             continue;
         }
@@ -570,7 +573,7 @@ fn bindings(cx: &mut Ctx) {
                         )
                     });
                 cx.error(
-                    codes::UNDECLARED_EXCHANGE,
+                    Code::UndeclaredExchange,
                     at("source"),
                     format!("binding source exchange `{}` is not declared", b.source),
                 )
@@ -589,7 +592,7 @@ fn bindings(cx: &mut Ctx) {
                         format!("declare queue `{}` under `queues`, or set `destination_type: exchange`", b.destination)
                     });
                     cx.error(
-                        codes::UNDECLARED_QUEUE,
+                        Code::UndeclaredQueue,
                         at("destination"),
                         format!(
                             "binding destination queue `{}` is not declared",
@@ -608,7 +611,7 @@ fn bindings(cx: &mut Ctx) {
                             format!("declare exchange `{}` under `exchanges`", b.destination)
                         });
                     cx.error(
-                        codes::UNDECLARED_EXCHANGE,
+                        Code::UndeclaredExchange,
                         at("destination"),
                         format!(
                             "binding destination exchange `{}` is not declared",
@@ -621,7 +624,7 @@ fn bindings(cx: &mut Ctx) {
         }
         if b.routing_key.is_some() && b.routing_keys.is_some() {
             cx.error(
-                codes::CONFLICTING_FIELDS,
+                Code::ConflictingFields,
                 at("routing_keys"),
                 "`routing_key` and `routing_keys` are both set".into(),
             )
@@ -629,14 +632,14 @@ fn bindings(cx: &mut Ctx) {
         }
         if b.routing_keys.as_ref().is_some_and(Vec::is_empty) {
             cx.error(
-                codes::CONFLICTING_FIELDS,
+                Code::ConflictingFields,
                 at("routing_keys"),
                 "`routing_keys` is empty: no binding would be made".into(),
             )
             .with_hint("list at least one key, or remove the binding");
         }
         match source_type {
-            Some("topic") => {
+            Some(ExchangeKind::Topic) => {
                 let keys: Vec<(String, String)> = match (&b.routing_keys, &b.routing_key) {
                     (Some(keys), _) => keys
                         .iter()
@@ -648,14 +651,14 @@ fn bindings(cx: &mut Ctx) {
                 };
                 for (field, key) in keys {
                     if let Err(why) = check_topic_key(&key) {
-                        cx.error(codes::TOPIC_KEY, at(&field), format!("invalid topic binding key `{key}`: {why}"))
+                        cx.error(Code::TopicKey, at(&field), format!("invalid topic binding key `{key}`: {why}"))
                             .with_hint("words are separated by `.`; `*` matches one word and `#` zero or more, each as a whole word (e.g. `order.*.created`, `order.#`)");
                     }
                 }
             }
-            Some("headers") => match b.arguments.get("x-match") {
+            Some(ExchangeKind::Headers) => match b.arguments.get("x-match") {
                 None => {
-                    cx.error(codes::HEADERS_MATCH, at("source"), "headers binding without `x-match`".into())
+                    cx.error(Code::HeadersMatch, at("source"), "headers binding without `x-match`".into())
                         .with_hint("add `arguments: {x-match: all, ...}` (or `any`, `all-with-x`, `any-with-x`)");
                 }
                 Some(v)
@@ -669,7 +672,7 @@ fn bindings(cx: &mut Ctx) {
                         .map(String::from)
                         .unwrap_or_else(|| v.to_string());
                     cx.error(
-                        codes::HEADERS_MATCH,
+                        Code::HeadersMatch,
                         at("arguments/x-match"),
                         format!("invalid `x-match` value `{got}`"),
                     )
@@ -779,7 +782,7 @@ fn queues(cx: &mut Ctx) {
     for (i, q) in t.queues.iter().enumerate() {
         let at = |f: &str| format!("/queues/{i}/{f}");
         if q.exclusive == Some(true) {
-            cx.error(codes::EXCLUSIVE_QUEUE, at("exclusive"), format!("queue `{}` is exclusive", q.name))
+            cx.error(Code::ExclusiveQueue, at("exclusive"), format!("queue `{}` is exclusive", q.name))
                 .with_hint("an exclusive queue belongs to the connection that declares it and vanishes with it; let the client declare it, and remove it from the topology");
         }
         let type_field = q.kind.is_some().then_some(("type", QUEUE_TYPE_ARGUMENT));
@@ -790,7 +793,7 @@ fn queues(cx: &mut Ctx) {
         for (field, arg) in type_field.into_iter().chain(named_fields) {
             if q.arguments.contains_key(arg) {
                 cx.error(
-                    codes::NAMED_AND_RAW,
+                    Code::NamedAndRaw,
                     at(&format!("arguments/{arg}")),
                     format!("`{field}` and the raw argument `{arg}` are both set"),
                 )
@@ -804,7 +807,7 @@ fn queues(cx: &mut Ctx) {
             let name = kind.as_str();
             if q.durable == Some(false) {
                 cx.error(
-                    codes::QUEUE_TYPE_DURABILITY,
+                    Code::QueueTypeDurability,
                     at("durable"),
                     format!("{name} queue `{}` cannot be non-durable", q.name),
                 )
@@ -814,7 +817,7 @@ fn queues(cx: &mut Ctx) {
             }
             if q.auto_delete == Some(true) {
                 cx.error(
-                    codes::QUEUE_TYPE_DURABILITY,
+                    Code::QueueTypeDurability,
                     at("auto_delete"),
                     format!("{name} queue `{}` cannot be auto-delete", q.name),
                 )
@@ -827,7 +830,7 @@ fn queues(cx: &mut Ctx) {
         for bad in unsupported_args(kind) {
             if args.contains(*bad) {
                 cx.error(
-                    codes::QUEUE_TYPE_ARGUMENT,
+                    Code::QueueTypeArgument,
                     queue_arg_pointer(q, i, bad),
                     format!("{} queue `{}` does not support `{bad}`", kind.as_str(), q.name),
                 )
@@ -842,7 +845,7 @@ fn queues(cx: &mut Ctx) {
         if kind == QueueType::Quorum && q.overflow.map(|o| o.as_str()) == Some("reject-publish-dlx")
         {
             cx.error(
-                codes::QUEUE_TYPE_ARGUMENT,
+                Code::QueueTypeArgument,
                 at("overflow"),
                 format!(
                     "quorum queue `{}` does not support overflow `reject-publish-dlx`",
@@ -860,7 +863,7 @@ fn users_and_permissions(cx: &mut Ctx) {
     for (i, u) in t.users.iter().enumerate() {
         if u.password_env.is_some() && u.password_hash.is_some() {
             cx.error(
-                codes::CONFLICTING_FIELDS,
+                Code::ConflictingFields,
                 format!("/users/{i}/password_hash"),
                 format!(
                     "user `{}` has both `password_env` and `password_hash`",
@@ -882,7 +885,7 @@ fn users_and_permissions(cx: &mut Ctx) {
             let hint = did_you_mean(&p.user, users.iter().copied())
                 .unwrap_or_else(|| format!("declare user `{}` under `users`", p.user));
             cx.error(
-                codes::UNDECLARED_USER,
+                Code::UndeclaredUser,
                 format!("/permissions/{i}/user"),
                 format!("permission for undeclared user `{}`", p.user),
             )
@@ -893,7 +896,7 @@ fn users_and_permissions(cx: &mut Ctx) {
             let hint = did_you_mean(&vhost, vhosts.iter().map(String::as_str))
                 .unwrap_or_else(|| format!("add `{{name: {vhost}}}` under `vhosts`"));
             cx.error(
-                codes::UNDECLARED_VHOST,
+                Code::UndeclaredVhost,
                 format!("/permissions/{i}/vhost"),
                 format!(
                     "permission for vhost `{vhost}` that the topology neither declares nor uses"
@@ -918,7 +921,7 @@ fn services_and_transports(cx: &mut Ctx) {
             && min > max
         {
             cx.error(
-                codes::CONFLICTING_FIELDS,
+                Code::ConflictingFields,
                 format!("/services/{i}/replicas/min"),
                 format!(
                     "service `{}`: replicas min {min} is above max {max}",
@@ -937,7 +940,7 @@ fn services_and_transports(cx: &mut Ctx) {
             )
         {
             cx.error(
-                codes::TCP_NO_PORT,
+                Code::TcpNoPort,
                 format!("/services/{i}/ingress"),
                 format!("service `{}` has ingress but no `port`", s.name),
             )
@@ -958,7 +961,7 @@ fn services_and_transports(cx: &mut Ctx) {
                 let hint = did_you_mean(name, services.keys().copied())
                     .unwrap_or_else(|| format!("declare service `{name}` under `services`"));
                 cx.error(
-                    codes::UNDECLARED_SERVICE,
+                    Code::UndeclaredService,
                     at(field),
                     format!("transport {field} undeclared service `{name}`"),
                 )
@@ -976,7 +979,7 @@ fn services_and_transports(cx: &mut Ctx) {
                         "assert_queue"
                     };
                     cx.error(
-                        codes::TRANSPORT_FIELDS,
+                        Code::TransportFields,
                         at(field),
                         format!("`{field}` is for rmq transports, not tcp"),
                     )
@@ -993,7 +996,7 @@ fn services_and_transports(cx: &mut Ctx) {
                         .tree
                         .locate(&format!("/services/{}", services[tr.to.as_str()]));
                     cx.error(
-                        codes::TCP_NO_PORT,
+                        Code::TcpNoPort,
                         at("to"),
                         format!("tcp transport to service `{}`, which has no port", tr.to),
                     )
@@ -1007,7 +1010,7 @@ fn services_and_transports(cx: &mut Ctx) {
             TransportKind::Rmq => {
                 if tr.port.is_some() {
                     cx.error(
-                        codes::TRANSPORT_FIELDS,
+                        Code::TransportFields,
                         at("port"),
                         "`port` is for tcp transports, not rmq".into(),
                     )
@@ -1015,7 +1018,7 @@ fn services_and_transports(cx: &mut Ctx) {
                 }
                 let Some(qname) = &tr.queue else {
                     cx.error(
-                        codes::TRANSPORT_FIELDS,
+                        Code::TransportFields,
                         format!("/transports/{i}"),
                         "rmq transport without `queue`".into(),
                     )
@@ -1026,7 +1029,7 @@ fn services_and_transports(cx: &mut Ctx) {
                     let hint = did_you_mean(qname, queues.keys().copied())
                         .unwrap_or_else(|| format!("declare queue `{qname}` under `queues`"));
                     cx.error(
-                        codes::UNDECLARED_QUEUE,
+                        Code::UndeclaredQueue,
                         at("queue"),
                         format!("transport queue `{qname}` is not declared"),
                     )
@@ -1114,7 +1117,7 @@ fn client_queue_mismatch(
         _ => "the NestJS RMQ client (queueOptions {durable: true})",
     };
     cx.error(
-        codes::CLIENT_QUEUE_MISMATCH,
+        Code::ClientQueueMismatch,
         pointer,
         format!(
             "queue `{}` is declared with {}, but `{client}` ({}) asserts it as a durable classic queue without arguments: it will fail with PRECONDITION_FAILED",
@@ -1165,7 +1168,7 @@ fn literal_secrets(cx: &mut Ctx) {
                         .is_ok_and(|u| !u.username().is_empty() || u.password().is_some())
                 })
             }) {
-                cx.error(codes::LITERAL_SECRET, format!("/broker/{field}"), format!("`broker.{field}` contains credentials"))
+                cx.error(Code::LiteralSecret, format!("/broker/{field}"), format!("`broker.{field}` contains credentials"))
                     .with_hint("credentials never go in the file: set RABBITMQ_USER / RABBITMQ_PASSWORD, or put userinfo in TOPO_AMQP_URL / TOPO_MANAGEMENT_URL");
             }
         }
@@ -1179,11 +1182,11 @@ fn literal_secrets(cx: &mut Ctx) {
             let text = value.to_string();
             let literal = !source_has_reference(cx, &pointer);
             if literal && !text.is_empty() && is_secret_name(key) {
-                cx.error(codes::LITERAL_SECRET, pointer.clone(), format!("service `{}` has a literal secret in env `{key}`", s.name))
+                cx.error(Code::LiteralSecret, pointer.clone(), format!("service `{}` has a literal secret in env `{key}`", s.name))
                     .with_hint(format!("move it to `secrets: {{{key}: SOME_ENV_VAR}}` so it comes from the environment at deploy time"));
             } else if literal && has_userinfo_password(&text) {
                 cx.error(
-                    codes::LITERAL_SECRET,
+                    Code::LiteralSecret,
                     pointer,
                     format!("service `{}` env `{key}` is a URL with a password", s.name),
                 )
@@ -1198,7 +1201,7 @@ fn literal_secrets(cx: &mut Ctx) {
                 && var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
             if !valid_name {
                 cx.error(
-                    codes::LITERAL_SECRET,
+                    Code::LiteralSecret,
                     format!("/services/{i}/secrets/{}", crate::source::node::pointer_segment(key)),
                     format!("secret `{key}` of service `{}` must name an environment variable, not hold a value", s.name),
                 )
@@ -1226,7 +1229,7 @@ fn deprecated_features(cx: &mut Ctx) {
         let kind = queue_type(cx, q);
         if kind == QueueType::Classic && q.durable == Some(false) && q.exclusive != Some(true) {
             cx.warning(
-                codes::DEPRECATED_FEATURE,
+                Code::DeprecatedFeature,
                 format!("/queues/{i}/durable"),
                 format!("transient non-exclusive queue `{}` is deprecated in RabbitMQ 4.x", q.name),
             )
@@ -1234,7 +1237,7 @@ fn deprecated_features(cx: &mut Ctx) {
         }
         if q.arguments.contains_key("x-queue-master-locator") {
             cx.warning(
-                codes::DEPRECATED_FEATURE,
+                Code::DeprecatedFeature,
                 format!("/queues/{i}/arguments/x-queue-master-locator"),
                 format!("queue `{}`: `x-queue-master-locator` is deprecated in RabbitMQ 4.x (queue_master_locator)", q.name),
             )
@@ -1242,7 +1245,7 @@ fn deprecated_features(cx: &mut Ctx) {
         }
         if q.arguments.get("x-queue-version").and_then(Value::as_i64) == Some(1) {
             cx.warning(
-                codes::DEPRECATED_FEATURE,
+                Code::DeprecatedFeature,
                 format!("/queues/{i}/arguments/x-queue-version"),
                 format!("queue `{}`: `x-queue-version: 1` is gone in RabbitMQ 4.x", q.name),
             )
@@ -1250,7 +1253,7 @@ fn deprecated_features(cx: &mut Ctx) {
         }
         if kind == QueueType::Classic && q.arguments.contains_key("x-consumer-timeout") {
             cx.warning(
-                codes::DEPRECATED_FEATURE,
+                Code::DeprecatedFeature,
                 format!("/queues/{i}/arguments/x-consumer-timeout"),
                 format!("classic queue `{}`: `x-consumer-timeout` is quorum-only from RabbitMQ 4.3.2", q.name),
             )
@@ -1261,7 +1264,7 @@ fn deprecated_features(cx: &mut Ctx) {
         for key in p.definition.keys() {
             if key.starts_with("ha-") || key == "queue-master-locator" {
                 cx.warning(
-                    codes::DEPRECATED_FEATURE,
+                    Code::DeprecatedFeature,
                     format!("/policies/{i}/definition/{key}"),
                     format!("policy `{}`: `{key}` is removed or denied in RabbitMQ 4.x", p.name),
                 )

@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 use jsonschema::error::ValidationErrorKind;
 use serde_json::Value;
 
-use crate::diag::{Diagnostic, codes, did_you_mean};
+use crate::diag::{Code, Diagnostic, did_you_mean};
 use crate::source::node::Node;
 use crate::topology::model::Topology;
 
@@ -76,7 +76,7 @@ fn validator() -> Option<&'static jsonschema::Validator> {
 pub fn check(tree: &Node, value: &Value) -> Vec<Diagnostic> {
     let Some(validator) = validator() else {
         return vec![Diagnostic::error(
-            codes::SCHEMA_TYPE,
+            Code::SchemaType,
             "internal error: the topology schema does not compile",
         )];
     };
@@ -100,7 +100,7 @@ pub fn check(tree: &Node, value: &Value) -> Vec<Diagnostic> {
                         });
                     out.push(
                         Diagnostic::error(
-                            codes::UNKNOWN_KEY,
+                            Code::UnknownKey,
                             format!("unknown key `{key}`{}", where_(&pointer)),
                         )
                         .at(tree.locate_key(&key_pointer))
@@ -113,7 +113,7 @@ pub fn check(tree: &Node, value: &Value) -> Vec<Diagnostic> {
             ValidationErrorKind::Required { property } => {
                 let name = property.as_str().unwrap_or_default();
                 Diagnostic::error(
-                    codes::MISSING_KEY,
+                    Code::MissingKey,
                     format!("missing required key `{name}`{}", where_(&pointer)),
                 )
                 .at(tree.locate(&pointer))
@@ -122,7 +122,7 @@ pub fn check(tree: &Node, value: &Value) -> Vec<Diagnostic> {
             ValidationErrorKind::Enum { options } if pointer == "/version" => {
                 let _ = options;
                 Diagnostic::error(
-                    codes::VERSION,
+                    Code::Version,
                     format!("unsupported topology version {}", err.instance()),
                 )
                 .at(tree.locate(&pointer))
@@ -147,7 +147,7 @@ pub fn check(tree: &Node, value: &Value) -> Vec<Diagnostic> {
                     .map(String::from)
                     .unwrap_or_else(|| err.instance().to_string());
                 Diagnostic::error(
-                    codes::SCHEMA_TYPE,
+                    Code::SchemaType,
                     format!(
                         "`{got}` is not one of: {}{}",
                         choices.join(", "),
@@ -162,7 +162,7 @@ pub fn check(tree: &Node, value: &Value) -> Vec<Diagnostic> {
                 let hint = pattern_hint(&pointer, &got)
                     .unwrap_or_else(|| format!("it must match `{pattern}`"));
                 Diagnostic::error(
-                    codes::SCHEMA_TYPE,
+                    Code::SchemaType,
                     format!("invalid value `{got}`{}", where_(&pointer)),
                 )
                 .at(tree.locate(&pointer))
@@ -173,7 +173,7 @@ pub fn check(tree: &Node, value: &Value) -> Vec<Diagnostic> {
                 if let (Some(choices), Some(word)) = (enum_choices(schema, &pointer), got.as_str())
                 {
                     Diagnostic::error(
-                        codes::SCHEMA_TYPE,
+                        Code::SchemaType,
                         format!(
                             "`{word}` is not one of: {}{}",
                             choices.join(", "),
@@ -187,7 +187,7 @@ pub fn check(tree: &Node, value: &Value) -> Vec<Diagnostic> {
                     )
                 } else if let ValidationErrorKind::Type { .. } = err.kind() {
                     Diagnostic::error(
-                        codes::SCHEMA_TYPE,
+                        Code::SchemaType,
                         format!(
                             "expected {}{}, found {}",
                             expected_types(schema, &pointer),
@@ -198,7 +198,7 @@ pub fn check(tree: &Node, value: &Value) -> Vec<Diagnostic> {
                     .at(tree.locate(&pointer))
                     .hint(type_hint(schema, &pointer))
                 } else {
-                    Diagnostic::error(codes::SCHEMA_TYPE, format!("{err}{}", where_(&pointer)))
+                    Diagnostic::error(Code::SchemaType, format!("{err}{}", where_(&pointer)))
                         .at(tree.locate(&pointer))
                         .hint(type_hint(schema, &pointer))
                 }
