@@ -184,7 +184,7 @@ impl Amqp {
             AmqpError::Connect {
                 url,
                 vhost: vhost.to_string(),
-                detail: crate::commands::redact(&explain_connect(
+                detail: crate::error::redact(&explain_connect(
                     &e.to_string(),
                     &self.ep.user,
                     vhost,
@@ -581,7 +581,7 @@ pub async fn connect(ep: &Endpoints, vhost: &str) -> lapin::Result<Connection> {
             return Err(error);
         }
         let next = nodes.advance(Proto::Amqp, at);
-        nodes.report_failure(Proto::Amqp, at, &crate::commands::redact(&text), next);
+        nodes.report_failure(Proto::Amqp, at, &crate::error::redact(&text), next);
         at = next;
     }
 }

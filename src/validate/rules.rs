@@ -13,7 +13,8 @@ use crate::source::node::Node;
 use crate::state::queue_args::{QUEUE_NAMED_ARGS, QUEUE_TYPE_ARGUMENT, named_arg};
 use crate::state::{BindingKey, DEFAULT_VHOST, builtin_exchange_kind};
 use crate::topology::model::{
-    DestinationType, ExchangeKind, Queue, QueueType, Runtime, Topology, TransportKind,
+    Binding, DestinationType, ExchangeKind, Queue, QueueType, Runtime, Topology, Transport,
+    TransportKind,
 };
 
 struct Ctx<'a> {
@@ -231,9 +232,17 @@ const SHORT_STRING_HINT: &str = "RabbitMQ refuses names, routing keys, header na
 
 /// Empty or blank names (often an empty `${VAR}`), and everything AMQP sends as a short
 /// string checked against its 255-byte limit, before a broker ever sees them.
+/// Names must have visible characters; names, types, keys and argument keys that AMQP
+/// carries as short strings must fit in 255 bytes.
 fn names_and_short_strings(cx: &mut Ctx) {
-    let t = cx.topo;
-    let mut names: Vec<(String, &str, &str)> = Vec::new();
+    let names = entity_names(cx.topo);
+    blank_names(cx, &names);
+    short_strings(cx, names);
+}
+
+/// Every name of the file, with its pointer and what it names.
+fn entity_names(t: &Topology) -> Vec<(String, &'static str, &str)> {
+    let mut names: Vec<(String, &'static str, &str)> = Vec::new();
     if let Some(v) = &t.vhost {
         names.push(("/vhost".into(), "vhost", v));
     }
@@ -280,7 +289,11 @@ fn names_and_short_strings(cx: &mut Ctx) {
     for (i, s) in t.services.iter().enumerate() {
         names.push((format!("/services/{i}/name"), "service name", &s.name));
     }
-    for (pointer, what, name) in &names {
+    names
+}
+
+fn blank_names(cx: &mut Ctx, names: &[(String, &str, &str)]) {
+    for (pointer, what, name) in names {
         if name.trim().is_empty() {
             let from_var = source_has_reference(cx, pointer);
             let shown = if name.is_empty() { "empty" } else { "blank" };
@@ -292,7 +305,11 @@ fn names_and_short_strings(cx: &mut Ctx) {
                 });
         }
     }
+}
 
+/// What AMQP sends as a short string: at most 255 bytes.
+fn short_strings(cx: &mut Ctx, names: Vec<(String, &'static str, &str)>) {
+    let t = cx.topo;
     let mut short: Vec<(String, &str, &str)> = names
         .into_iter()
         .filter(|(_, what, _)| {
@@ -538,7 +555,10 @@ fn exchange_references(cx: &mut Ctx) {
     }
 }
 
-fn queue_index(topo: &Topology) -> HashSet<(&str, &str)> {
+/// Declared queues by (vhost, name).
+type QueueIndex<'a> = HashSet<(&'a str, &'a str)>;
+
+fn queue_index(topo: &Topology) -> QueueIndex<'_> {
     let default = default_vhost(topo);
     topo.queues
         .iter()
@@ -558,108 +578,147 @@ fn bindings(cx: &mut Ctx) {
                 .with_hint("every queue is bound to the default exchange by its name already; publish with the queue name as routing key");
             continue;
         }
-        let source_type = match exchanges
-            .get(&(vhost.as_str(), b.source.as_str()))
-            .copied()
-            .or_else(|| builtin_exchange_kind(&b.source))
-        {
-            Some(t) => Some(t),
-            None => {
-                let hint = did_you_mean(&b.source, exchange_names_in(&exchanges, &vhost))
+        let source_type = binding_source(cx, &exchanges, i, &vhost, b);
+        binding_destination(cx, &exchanges, &queues, i, &vhost, b);
+        routing_key_fields(cx, i, b);
+        keys_for_source_type(cx, i, b, source_type);
+    }
+}
+
+/// The binding's source exchange, declared or builtin; its type, if it is one.
+fn binding_source<'a>(
+    cx: &mut Ctx,
+    exchanges: &ExchangeIndex<'a>,
+    i: usize,
+    vhost: &str,
+    b: &Binding,
+) -> Option<&'a ExchangeKind> {
+    let at = |f: &str| format!("/bindings/{i}/{f}");
+    match exchanges
+        .get(&(vhost, b.source.as_str()))
+        .copied()
+        .or_else(|| builtin_exchange_kind(&b.source))
+    {
+        Some(t) => Some(t),
+        None => {
+            let hint =
+                did_you_mean(&b.source, exchange_names_in(exchanges, vhost)).unwrap_or_else(|| {
+                    format!(
+                        "declare exchange `{}` under `exchanges` (vhost `{vhost}`)",
+                        b.source
+                    )
+                });
+            cx.error(
+                Code::UndeclaredExchange,
+                at("source"),
+                format!("binding source exchange `{}` is not declared", b.source),
+            )
+            .with_hint(hint);
+            None
+        }
+    }
+}
+
+/// The binding's destination, a declared queue or a declared or builtin exchange.
+fn binding_destination(
+    cx: &mut Ctx,
+    exchanges: &ExchangeIndex,
+    queues: &QueueIndex,
+    i: usize,
+    vhost: &str,
+    b: &Binding,
+) {
+    let at = |f: &str| format!("/bindings/{i}/{f}");
+    match b.destination_type.unwrap_or(DestinationType::Queue) {
+        DestinationType::Queue => {
+            if !queues.contains(&(vhost, b.destination.as_str())) {
+                let names = queues.iter().filter(|(v, _)| *v == vhost).map(|(_, n)| *n);
+                let hint = did_you_mean(&b.destination, names).unwrap_or_else(|| {
+                    format!(
+                        "declare queue `{}` under `queues`, or set `destination_type: exchange`",
+                        b.destination
+                    )
+                });
+                cx.error(
+                    Code::UndeclaredQueue,
+                    at("destination"),
+                    format!(
+                        "binding destination queue `{}` is not declared",
+                        b.destination
+                    ),
+                )
+                .with_hint(hint);
+            }
+        }
+        DestinationType::Exchange => {
+            let known = exchanges.contains_key(&(vhost, b.destination.as_str()))
+                || builtin_exchange_kind(&b.destination).is_some();
+            if !known {
+                let hint = did_you_mean(&b.destination, exchange_names_in(exchanges, vhost))
                     .unwrap_or_else(|| {
-                        format!(
-                            "declare exchange `{}` under `exchanges` (vhost `{vhost}`)",
-                            b.source
-                        )
+                        format!("declare exchange `{}` under `exchanges`", b.destination)
                     });
                 cx.error(
                     Code::UndeclaredExchange,
-                    at("source"),
-                    format!("binding source exchange `{}` is not declared", b.source),
+                    at("destination"),
+                    format!(
+                        "binding destination exchange `{}` is not declared",
+                        b.destination
+                    ),
                 )
                 .with_hint(hint);
-                None
             }
-        };
-        match b.destination_type.unwrap_or(DestinationType::Queue) {
-            DestinationType::Queue => {
-                if !queues.contains(&(vhost.as_str(), b.destination.as_str())) {
-                    let names = queues
-                        .iter()
-                        .filter(|(v, _)| *v == vhost.as_str())
-                        .map(|(_, n)| *n);
-                    let hint = did_you_mean(&b.destination, names).unwrap_or_else(|| {
-                        format!("declare queue `{}` under `queues`, or set `destination_type: exchange`", b.destination)
-                    });
-                    cx.error(
-                        Code::UndeclaredQueue,
-                        at("destination"),
-                        format!(
-                            "binding destination queue `{}` is not declared",
-                            b.destination
-                        ),
-                    )
-                    .with_hint(hint);
-                }
-            }
-            DestinationType::Exchange => {
-                let known = exchanges.contains_key(&(vhost.as_str(), b.destination.as_str()))
-                    || builtin_exchange_kind(&b.destination).is_some();
-                if !known {
-                    let hint = did_you_mean(&b.destination, exchange_names_in(&exchanges, &vhost))
-                        .unwrap_or_else(|| {
-                            format!("declare exchange `{}` under `exchanges`", b.destination)
-                        });
-                    cx.error(
-                        Code::UndeclaredExchange,
-                        at("destination"),
-                        format!(
-                            "binding destination exchange `{}` is not declared",
-                            b.destination
-                        ),
-                    )
-                    .with_hint(hint);
+        }
+    }
+}
+
+/// `routing_key` and `routing_keys`: one of them, and not an empty list.
+fn routing_key_fields(cx: &mut Ctx, i: usize, b: &Binding) {
+    let at = |f: &str| format!("/bindings/{i}/{f}");
+    if b.routing_key.is_some() && b.routing_keys.is_some() {
+        cx.error(
+            Code::ConflictingFields,
+            at("routing_keys"),
+            "`routing_key` and `routing_keys` are both set".into(),
+        )
+        .with_hint("use `routing_keys` for several keys, `routing_key` for one");
+    }
+    if b.routing_keys.as_ref().is_some_and(Vec::is_empty) {
+        cx.error(
+            Code::ConflictingFields,
+            at("routing_keys"),
+            "`routing_keys` is empty: no binding would be made".into(),
+        )
+        .with_hint("list at least one key, or remove the binding");
+    }
+}
+
+/// What the source's type asks of a binding: topic keys, or headers' `x-match`.
+fn keys_for_source_type(cx: &mut Ctx, i: usize, b: &Binding, source_type: Option<&ExchangeKind>) {
+    let at = |f: &str| format!("/bindings/{i}/{f}");
+    match source_type {
+        Some(ExchangeKind::Topic) => {
+            let keys: Vec<(String, String)> = match (&b.routing_keys, &b.routing_key) {
+                (Some(keys), _) => keys
+                    .iter()
+                    .enumerate()
+                    .map(|(k, key)| (format!("routing_keys/{k}"), key.clone()))
+                    .collect(),
+                (None, Some(key)) => vec![("routing_key".into(), key.clone())],
+                (None, None) => vec![],
+            };
+            for (field, key) in keys {
+                if let Err(why) = check_topic_key(&key) {
+                    cx.error(Code::TopicKey, at(&field), format!("invalid topic binding key `{key}`: {why}"))
+                        .with_hint("words are separated by `.`; `*` matches one word and `#` zero or more, each as a whole word (e.g. `order.*.created`, `order.#`)");
                 }
             }
         }
-        if b.routing_key.is_some() && b.routing_keys.is_some() {
-            cx.error(
-                Code::ConflictingFields,
-                at("routing_keys"),
-                "`routing_key` and `routing_keys` are both set".into(),
-            )
-            .with_hint("use `routing_keys` for several keys, `routing_key` for one");
-        }
-        if b.routing_keys.as_ref().is_some_and(Vec::is_empty) {
-            cx.error(
-                Code::ConflictingFields,
-                at("routing_keys"),
-                "`routing_keys` is empty: no binding would be made".into(),
-            )
-            .with_hint("list at least one key, or remove the binding");
-        }
-        match source_type {
-            Some(ExchangeKind::Topic) => {
-                let keys: Vec<(String, String)> = match (&b.routing_keys, &b.routing_key) {
-                    (Some(keys), _) => keys
-                        .iter()
-                        .enumerate()
-                        .map(|(k, key)| (format!("routing_keys/{k}"), key.clone()))
-                        .collect(),
-                    (None, Some(key)) => vec![("routing_key".into(), key.clone())],
-                    (None, None) => vec![],
-                };
-                for (field, key) in keys {
-                    if let Err(why) = check_topic_key(&key) {
-                        cx.error(Code::TopicKey, at(&field), format!("invalid topic binding key `{key}`: {why}"))
-                            .with_hint("words are separated by `.`; `*` matches one word and `#` zero or more, each as a whole word (e.g. `order.*.created`, `order.#`)");
-                    }
-                }
-            }
-            Some(ExchangeKind::Headers) => match b.arguments.get("x-match") {
+        Some(ExchangeKind::Headers) => {
+            match b.arguments.get("x-match") {
                 None => {
                     cx.error(Code::HeadersMatch, at("source"), "headers binding without `x-match`".into())
-                        .with_hint("add `arguments: {x-match: all, ...}` (or `any`, `all-with-x`, `any-with-x`)");
+                    .with_hint("add `arguments: {x-match: all, ...}` (or `any`, `all-with-x`, `any-with-x`)");
                 }
                 Some(v)
                     if !matches!(
@@ -683,9 +742,9 @@ fn bindings(cx: &mut Ctx) {
                     .with_hint("x-match is `all`, `any`, `all-with-x` or `any-with-x`");
                 }
                 Some(_) => {}
-            },
-            _ => {}
+            }
         }
+        _ => {}
     }
 }
 
@@ -909,12 +968,32 @@ fn users_and_permissions(cx: &mut Ctx) {
 
 fn services_and_transports(cx: &mut Ctx) {
     let t = cx.topo;
+    service_fields(cx);
     let services: HashMap<&str, usize> = t
         .services
         .iter()
         .enumerate()
         .map(|(i, s)| (s.name.as_str(), i))
         .collect();
+    let queues: HashMap<&str, (usize, &Queue)> = t
+        .queues
+        .iter()
+        .enumerate()
+        .filter(|(_, q)| cx.vhost(&q.vhost) == cx.vhost(&None))
+        .map(|(i, q)| (q.name.as_str(), (i, q)))
+        .collect();
+    for (i, tr) in t.transports.iter().enumerate() {
+        transport_ends(cx, i, tr, &services);
+        match tr.kind {
+            TransportKind::Tcp => tcp_transport(cx, i, tr, &services),
+            TransportKind::Rmq => rmq_transport(cx, i, tr, &services, &queues),
+        }
+    }
+}
+
+/// A service's own fields: replicas in order, a port where there is ingress.
+fn service_fields(cx: &mut Ctx) {
+    let t = cx.topo;
     for (i, s) in t.services.iter().enumerate() {
         if let Some(r) = &s.replicas
             && let (Some(min), Some(max)) = (r.min, r.max)
@@ -947,102 +1026,106 @@ fn services_and_transports(cx: &mut Ctx) {
             .with_hint("set `port:` to the port the service listens on");
         }
     }
-    let queues: HashMap<&str, (usize, &Queue)> = t
-        .queues
-        .iter()
-        .enumerate()
-        .filter(|(_, q)| cx.vhost(&q.vhost) == cx.vhost(&None))
-        .map(|(i, q)| (q.name.as_str(), (i, q)))
-        .collect();
-    for (i, tr) in t.transports.iter().enumerate() {
-        let at = |f: &str| format!("/transports/{i}/{f}");
-        for (field, name) in [("from", &tr.from), ("to", &tr.to)] {
-            if !services.contains_key(name.as_str()) {
-                let hint = did_you_mean(name, services.keys().copied())
-                    .unwrap_or_else(|| format!("declare service `{name}` under `services`"));
-                cx.error(
-                    Code::UndeclaredService,
-                    at(field),
-                    format!("transport {field} undeclared service `{name}`"),
-                )
-                .with_hint(hint);
-            }
-        }
-        match tr.kind {
-            TransportKind::Tcp => {
-                if tr.queue.is_some() || tr.pattern.is_some() || tr.assert_queue.is_some() {
-                    let field = if tr.queue.is_some() {
-                        "queue"
-                    } else if tr.pattern.is_some() {
-                        "pattern"
-                    } else {
-                        "assert_queue"
-                    };
-                    cx.error(
-                        Code::TransportFields,
-                        at(field),
-                        format!("`{field}` is for rmq transports, not tcp"),
-                    )
-                    .with_hint("remove it, or set `kind: rmq`");
-                }
-                let target_port = services
-                    .get(tr.to.as_str())
-                    .and_then(|&s| t.services[s].port);
-                if tr.port.is_none()
-                    && target_port.is_none()
-                    && services.contains_key(tr.to.as_str())
-                {
-                    let span = cx
-                        .tree
-                        .locate(&format!("/services/{}", services[tr.to.as_str()]));
-                    cx.error(
-                        Code::TcpNoPort,
-                        at("to"),
-                        format!("tcp transport to service `{}`, which has no port", tr.to),
-                    )
-                    .with_label(span, "service declared here")
-                    .with_hint(format!(
-                        "set `port:` on service `{}` or on the transport",
-                        tr.to
-                    ));
-                }
-            }
-            TransportKind::Rmq => {
-                if tr.port.is_some() {
-                    cx.error(
-                        Code::TransportFields,
-                        at("port"),
-                        "`port` is for tcp transports, not rmq".into(),
-                    )
-                    .with_hint("rmq transports reach the callee through `queue`; remove `port`");
-                }
-                let Some(qname) = &tr.queue else {
-                    cx.error(
-                        Code::TransportFields,
-                        format!("/transports/{i}"),
-                        "rmq transport without `queue`".into(),
-                    )
-                    .with_hint("name the declared queue the caller sends to: `queue: ...`");
-                    continue;
-                };
-                let Some(&(qi, q)) = queues.get(qname.as_str()) else {
-                    let hint = did_you_mean(qname, queues.keys().copied())
-                        .unwrap_or_else(|| format!("declare queue `{qname}` under `queues`"));
-                    cx.error(
-                        Code::UndeclaredQueue,
-                        at("queue"),
-                        format!("transport queue `{qname}` is not declared"),
-                    )
-                    .with_hint(hint);
-                    continue;
-                };
-                if tr.assert_queue == Some(false) {
-                    continue;
-                }
-                client_queue_mismatch(cx, i, tr, qi, q, &services);
-            }
+}
+
+/// Both ends of a transport are declared services.
+fn transport_ends(cx: &mut Ctx, i: usize, tr: &Transport, services: &HashMap<&str, usize>) {
+    let at = |f: &str| format!("/transports/{i}/{f}");
+    for (field, name) in [("from", &tr.from), ("to", &tr.to)] {
+        if !services.contains_key(name.as_str()) {
+            let hint = did_you_mean(name, services.keys().copied())
+                .unwrap_or_else(|| format!("declare service `{name}` under `services`"));
+            cx.error(
+                Code::UndeclaredService,
+                at(field),
+                format!("transport {field} undeclared service `{name}`"),
+            )
+            .with_hint(hint);
         }
     }
+}
+
+/// A tcp transport: no rmq fields, and a port to reach the callee at.
+fn tcp_transport(cx: &mut Ctx, i: usize, tr: &Transport, services: &HashMap<&str, usize>) {
+    let t = cx.topo;
+    let at = |f: &str| format!("/transports/{i}/{f}");
+    if tr.queue.is_some() || tr.pattern.is_some() || tr.assert_queue.is_some() {
+        let field = if tr.queue.is_some() {
+            "queue"
+        } else if tr.pattern.is_some() {
+            "pattern"
+        } else {
+            "assert_queue"
+        };
+        cx.error(
+            Code::TransportFields,
+            at(field),
+            format!("`{field}` is for rmq transports, not tcp"),
+        )
+        .with_hint("remove it, or set `kind: rmq`");
+    }
+    let target_port = services
+        .get(tr.to.as_str())
+        .and_then(|&s| t.services[s].port);
+    if tr.port.is_none() && target_port.is_none() && services.contains_key(tr.to.as_str()) {
+        let span = cx
+            .tree
+            .locate(&format!("/services/{}", services[tr.to.as_str()]));
+        cx.error(
+            Code::TcpNoPort,
+            at("to"),
+            format!("tcp transport to service `{}`, which has no port", tr.to),
+        )
+        .with_label(span, "service declared here")
+        .with_hint(format!(
+            "set `port:` on service `{}` or on the transport",
+            tr.to
+        ));
+    }
+}
+
+/// An rmq transport: a declared queue of the file's vhost, which the client's own
+/// declaration must match (unless `assert_queue: false`).
+fn rmq_transport(
+    cx: &mut Ctx,
+    i: usize,
+    tr: &Transport,
+    services: &HashMap<&str, usize>,
+    queues: &HashMap<&str, (usize, &Queue)>,
+) {
+    let at = |f: &str| format!("/transports/{i}/{f}");
+    if tr.port.is_some() {
+        cx.error(
+            Code::TransportFields,
+            at("port"),
+            "`port` is for tcp transports, not rmq".into(),
+        )
+        .with_hint("rmq transports reach the callee through `queue`; remove `port`");
+    }
+    let Some(qname) = &tr.queue else {
+        cx.error(
+            Code::TransportFields,
+            format!("/transports/{i}"),
+            "rmq transport without `queue`".into(),
+        )
+        .with_hint("name the declared queue the caller sends to: `queue: ...`");
+        return;
+    };
+    let Some(&(qi, q)) = queues.get(qname.as_str()) else {
+        let hint = did_you_mean(qname, queues.keys().copied())
+            .unwrap_or_else(|| format!("declare queue `{qname}` under `queues`"));
+        cx.error(
+            Code::UndeclaredQueue,
+            at("queue"),
+            format!("transport queue `{qname}` is not declared"),
+        )
+        .with_hint(hint);
+        return;
+    };
+    if tr.assert_queue == Some(false) {
+        return;
+    }
+    client_queue_mismatch(cx, i, tr, qi, q, services);
 }
 
 /// The NestJS RMQ client and aio-pika's `declare_queue(name, durable=True)` assert the
@@ -1051,7 +1134,7 @@ fn services_and_transports(cx: &mut Ctx) {
 fn client_queue_mismatch(
     cx: &mut Ctx,
     i: usize,
-    tr: &crate::topology::model::Transport,
+    tr: &Transport,
     qi: usize,
     q: &Queue,
     services: &HashMap<&str, usize>,
