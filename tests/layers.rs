@@ -25,6 +25,7 @@ const LAYERS: &[&[&str]] = &[
         "asyncapi",
         "report",
         "saved_plan",
+        "fmt",
     ],
     &["plan", "broker", "validate"],
     &["state"],
