@@ -24,7 +24,7 @@ use crate::trace;
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
-    /// Topology file (default: $TOPO_FILE, else ./topo.yaml).
+    /// Topology file (default: $TOPO_FILE, else ./topo.yaml; `-`: standard input).
     pub file: Option<PathBuf>,
 
     /// Output format.
