@@ -55,7 +55,8 @@ drop_vhost() {
 }
 
 mean() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["results"][int(sys.argv[2])]["mean"])' "$1" "$2"; }
-stats() { python3 -c 'import sys,statistics as s; v=[float(x) for x in sys.argv[1:]]; print(f"mean {s.mean(v):.2f} s  ({" / ".join(f"{x:.2f}" for x in v)})")' "$@"; }
+# No nested quotes in the f-strings: Python before 3.12 cannot parse them.
+stats() { python3 -c 'import sys,statistics as s; v=[float(x) for x in sys.argv[1:]]; print("mean %.2f s  (%s)" % (s.mean(v), " / ".join("%.2f" % x for x in v)))' "$@"; }
 
 timed() { # timed OUTVAR cmd...: wall seconds of one command, its stderr kept on failure
   local __var=$1; shift
