@@ -40,6 +40,21 @@ pub const BROKER_DATA_PATH: &str = "/var/lib/rabbitmq/mnesia";
 pub const TOPOLOGY_SECRET: &str = "topology";
 /// The Azure secret of the registry password.
 pub const REGISTRY_SECRET: &str = "registry-password";
+/// The deploy-time variable that holds a cluster's shared Erlang cookie. Nodes of one
+/// cluster authenticate each other (and the CLI tools of the health check) with it, so it is
+/// a secret like a password: compose reads it from the environment or `.env` into a compose
+/// secret, and it is never written into the rendered file.
+pub const ERLANG_COOKIE_VAR: &str = "RABBITMQ_ERLANG_COOKIE";
+/// The compose secret that carries the cookie.
+pub const ERLANG_COOKIE_SECRET: &str = "erlang-cookie";
+/// Where the official image's RabbitMQ (and the CLI tools, through the image's
+/// `/root/.erlang.cookie` link) read the cookie: `$HOME/.erlang.cookie` of user rabbitmq.
+pub const ERLANG_COOKIE_PATH: &str = "/var/lib/rabbitmq/.erlang.cookie";
+/// Where a cluster's peer-discovery configuration goes: the official image reads every
+/// `conf.d/*.conf` after its own `10-defaults.conf`, so the image's defaults stay.
+pub const CLUSTER_CONF_PATH: &str = "/etc/rabbitmq/conf.d/20-topo-cluster.conf";
+/// The compose config that carries it.
+pub const CLUSTER_CONF_NAME: &str = "rabbitmq-cluster";
 
 /// How one container reaches another.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,6 +96,47 @@ pub struct Context {
     pub refs: Vec<RefDef>,
     /// Variables `topo apply` reads for user passwords (`users[].password_env`), sorted.
     pub apply_env: Vec<String>,
+    /// `broker.nodes` above 1: the nodes of the broker cluster; none for a single broker.
+    pub cluster: Option<Cluster>,
+    /// The compose services that are the broker (the one broker, or every cluster node):
+    /// what the apply step and the services wait for.
+    pub broker_services: Vec<String>,
+}
+
+/// A broker of several nodes (`broker.nodes` above 1), rendered as one container per node.
+#[derive(Debug, Serialize)]
+pub struct Cluster {
+    /// `broker.nodes`.
+    pub size: u32,
+    pub nodes: Vec<ClusterNode>,
+    /// `rabbitmq.conf` lines that make the nodes find each other (classic peer discovery
+    /// with every node's name).
+    pub conf: String,
+    /// Where `conf` goes in each node's container.
+    pub conf_path: &'static str,
+    /// Name of the compose config that carries `conf`.
+    pub conf_name: &'static str,
+    /// The variable that holds the shared Erlang cookie at deploy time.
+    pub cookie_var: &'static str,
+    /// Name of the compose secret that carries it, and where it lands.
+    pub cookie_secret: &'static str,
+    pub cookie_path: &'static str,
+}
+
+/// One node of a cluster.
+#[derive(Debug, Serialize)]
+pub struct ClusterNode {
+    /// Compose service name and hostname: `{hostname}-{i}`, i from 1. Stable, since
+    /// RabbitMQ names a node (and its data directory) after the host.
+    pub name: String,
+    /// The Erlang node name, `rabbit@{name}`.
+    pub node_name: String,
+    /// Host ports the node's AMQP and management ports are published on (5672 + i - 1,
+    /// 15672 + i - 1), so that each node can be reached from the host.
+    pub amqp_port: u16,
+    pub management_port: u16,
+    /// The node's own named volume for `/var/lib/rabbitmq`.
+    pub volume: String,
 }
 
 /// One container: the broker, the apply step or a service.
@@ -243,7 +299,20 @@ pub fn build(
         Naming::Azure => azure_names::app_name(name.as_deref(), service),
     };
     let hostname = azure_names::broker_hostname(topo).to_string();
-    let broker_host = host_of(&hostname);
+    let cluster = cluster_of(topo)?;
+    // Services and the apply step reach a cluster through its first node (and get the
+    // list of all of them).
+    let broker_host = match &cluster {
+        Some(c) => host_of(&c.nodes[0].name),
+        None => host_of(&hostname),
+    };
+    let node_hosts: Option<String> = cluster.as_ref().map(|c| {
+        c.nodes
+            .iter()
+            .map(|n| host_of(&n.name))
+            .collect::<Vec<_>>()
+            .join(",")
+    });
     let vhost = topo.vhost.clone().unwrap_or_else(|| "/".to_string());
     let password_var = |user: &str| {
         topo.users
@@ -290,6 +359,9 @@ pub fn build(
                 for end in [t.from.as_str(), t.to.as_str()] {
                     let env = wiring.entry(end).or_default();
                     env.insert("RABBITMQ_HOST".into(), Value::Plain(broker_host.clone()));
+                    if let Some(hosts) = &node_hosts {
+                        env.insert("RABBITMQ_HOSTS".into(), Value::Plain(hosts.clone()));
+                    }
                     env.insert("RABBITMQ_PORT".into(), Value::Plain(AMQP_PORT.to_string()));
                     env.insert("RABBITMQ_VHOST".into(), Value::Plain(vhost.clone()));
                 }
@@ -340,6 +412,9 @@ pub fn build(
         .filter_map(|u| u.password_env.clone())
         .collect();
     required.extend(apply_env.iter().cloned());
+    if cluster.is_some() {
+        required.insert(ERLANG_COOKIE_VAR.to_string());
+    }
     let mut refs = Vec::new();
     let mut services = Vec::with_capacity(topo.services.len());
     for (index, s) in topo.services.iter().enumerate() {
@@ -499,13 +574,26 @@ pub fn build(
 
     // The apply step: the admin credentials and every user's password, nothing else.
     let mut apply_vars = BTreeMap::new();
+    // Every node, in order: topo uses the first that answers, pairs the two lists node by
+    // node, and `--wait` waits for all of them (docs/clusters.md).
+    let apply_hosts: Vec<String> = match &cluster {
+        Some(c) => c.nodes.iter().map(|n| host_of(&n.name)).collect(),
+        None => vec![broker_host.clone()],
+    };
+    let url_list = |scheme: &str, port: u16| {
+        apply_hosts
+            .iter()
+            .map(|h| format!("{scheme}://{h}:{port}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
     apply_vars.insert(
         "TOPO_AMQP_URL".to_string(),
-        Value::Plain(format!("amqp://{broker_host}:{AMQP_PORT}")),
+        Value::Plain(url_list("amqp", AMQP_PORT)),
     );
     apply_vars.insert(
         "TOPO_MANAGEMENT_URL".to_string(),
-        Value::Plain(format!("http://{broker_host}:{MANAGEMENT_PORT}")),
+        Value::Plain(url_list("http", MANAGEMENT_PORT)),
     );
     apply_vars.insert("NO_COLOR".to_string(), Value::Plain("1".into()));
     for (v, _) in BROKER_SECRETS {
@@ -593,7 +681,69 @@ pub fn build(
         required_env: required.into_iter().collect(),
         refs,
         apply_env: apply_env.into_iter().collect(),
+        broker_services: match &cluster {
+            Some(c) => c.nodes.iter().map(|n| n.name.clone()).collect(),
+            None => vec![hostname],
+        },
+        cluster,
     })
+}
+
+/// The nodes of `broker.nodes` above 1, named `{hostname}-1` .. `{hostname}-N`, and the
+/// peer-discovery configuration that names them all. Classic peer discovery (a fixed list
+/// of node names) is the backend that needs nothing but the names: compose gives each
+/// container a stable hostname, so the list is known when rendering.
+fn cluster_of(topo: &Topology) -> anyhow::Result<Option<Cluster>> {
+    let Some(size) = azure_names::cluster_size(topo) else {
+        return Ok(None);
+    };
+    // Node i is published on 5672 + i - 1 and 15672 + i - 1: check the last fits before
+    // making any.
+    let last = u16::try_from(size - 1)
+        .ok()
+        .and_then(|o| MANAGEMENT_PORT.checked_add(o));
+    if last.is_none() {
+        return Err(crate::error::Hinted::new(
+            format!("broker.nodes is {size}: the nodes' published ports would pass 65535"),
+            "a cluster has a handful of nodes (3, 5 or 7); lower `broker.nodes`",
+        )
+        .into());
+    }
+    let nodes: Vec<ClusterNode> = (1..=size)
+        .map(|i| {
+            let name = azure_names::broker_node_name(topo, i);
+            // Fits: checked above for the largest offset.
+            let offset = (i - 1) as u16;
+            ClusterNode {
+                node_name: format!("rabbit@{name}"),
+                volume: format!("{name}-data"),
+                name,
+                amqp_port: AMQP_PORT + offset,
+                management_port: MANAGEMENT_PORT + offset,
+            }
+        })
+        .collect();
+    let mut conf = String::from(
+        "# Written by `topo render`: the nodes of this cluster find each other by name.\n\
+         cluster_formation.peer_discovery_backend = classic_config\n",
+    );
+    for (i, n) in nodes.iter().enumerate() {
+        conf.push_str(&format!(
+            "cluster_formation.classic_config.nodes.{} = {}\n",
+            i + 1,
+            n.node_name
+        ));
+    }
+    Ok(Some(Cluster {
+        size,
+        nodes,
+        conf,
+        conf_path: CLUSTER_CONF_PATH,
+        conf_name: CLUSTER_CONF_NAME,
+        cookie_var: ERLANG_COOKIE_VAR,
+        cookie_secret: ERLANG_COOKIE_SECRET,
+        cookie_path: ERLANG_COOKIE_PATH,
+    }))
 }
 
 /// The container of an app: image, command, variables, resources.

@@ -14,8 +14,8 @@ use crate::diag::codes::AZURE_NAME;
 use crate::source::node::{Node, pointer_segment};
 use crate::topology::model::Topology;
 use crate::topology::names::{
-    BROKER_SECRETS, app_name, app_name_problem, broker_hostname, image_problem, is_env_name,
-    memory_problem, secret_name,
+    BROKER_SECRETS, app_name, app_name_problem, broker_hostname, image_problem, is_broker_node,
+    is_env_name, memory_problem, secret_name,
 };
 
 const MEMORY_HINT: &str = "write a number and a unit, e.g. `0.5Gi` or `512Mi`";
@@ -95,6 +95,17 @@ pub fn check(topo: &Topology, tree: &Node) -> Vec<Diagnostic> {
                 false,
                 format!("service `{}` has the broker's hostname", s.name),
                 "the broker runs as its own container under that name; rename the service or set `broker.deploy.hostname`",
+            );
+        }
+        if is_broker_node(topo, &s.name) {
+            err(
+                at("name"),
+                false,
+                format!(
+                    "service `{}` has the name of a broker node (`broker.nodes` renders `{hostname}-1` .. `{hostname}-N`)",
+                    s.name
+                ),
+                "each cluster node runs as its own container under that name; rename the service or set `broker.deploy.hostname`",
             );
         }
         let app = app_name(name, &s.name);
