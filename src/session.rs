@@ -206,11 +206,16 @@ pub async fn cluster_size(mgmt: &Management) -> usize {
     }
 }
 
-/// Warnings about quorum queues and streams that do not fit the cluster (stderr; the plan
-/// itself is unchanged).
-pub fn print_quorum_advice(desired: &State, live: &State, nodes: usize, clustered: bool) {
+/// Warnings about quorum queues and streams that do not fit the cluster. The plan itself
+/// is unchanged; they go to stderr and into the JSON plan's `warnings`.
+pub fn quorum_advice(desired: &State, live: &State, nodes: usize, clustered: bool) -> Vec<String> {
     use crate::plan::quorum::{ClusterView, warnings};
-    for w in warnings(desired, live, ClusterView { nodes, clustered }) {
+    warnings(desired, live, ClusterView { nodes, clustered })
+}
+
+/// A plan's warnings on stderr (talk), whatever the format of stdout.
+pub fn print_warnings(warnings: &[String]) {
+    for w in warnings {
         eprintln!("topo: warning: {w}");
     }
 }

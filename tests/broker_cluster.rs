@@ -565,6 +565,27 @@ fn quorum_queue_sizes_are_named_warned_about_and_exported() {
         err.contains(&format!("warning: quorum queue {pair} has 2 members (")),
         "{err}"
     );
+    // The JSON plan carries the same warning in `warnings`, with no changes.
+    let out = topo(
+        &["plan", "--format", "json", p(&file)],
+        c.amqp_of("C"),
+        c.mgmt_of("C"),
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(doc["changed"], false, "{doc}");
+    let warnings: Vec<&str> = doc["warnings"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no warnings list: {doc}"))
+        .iter()
+        .filter_map(|w| w.as_str())
+        .collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].starts_with(&format!("quorum queue {pair} has 2 members (")),
+        "{warnings:?}"
+    );
+    assert!(stderr(&out).contains(warnings[0]), "{}", stderr(&out));
 
     // Export names the field and shows the members the broker placed.
     let out = topo(

@@ -126,7 +126,7 @@ fn sample() -> topo::plan::Plan {
 
 fn render(format: Format, color: bool) -> String {
     let mut out = Vec::new();
-    report::render(&mut out, &sample(), format, color).unwrap();
+    report::render(&mut out, &sample(), &[], format, color).unwrap();
     String::from_utf8(out).unwrap()
 }
 
@@ -165,9 +165,73 @@ fn markdown() {
 #[test]
 fn no_changes() {
     let mut out = Vec::new();
-    report::render(&mut out, &topo::plan::Plan::default(), Format::Text, false).unwrap();
+    report::render(
+        &mut out,
+        &topo::plan::Plan::default(),
+        &[],
+        Format::Text,
+        false,
+    )
+    .unwrap();
     assert_eq!(
         String::from_utf8(out).unwrap(),
         "Plan: no changes: the broker matches the file.\n"
     );
+}
+
+/// The quorum advice of a cluster goes into the JSON contract's `warnings` (always present,
+/// empty without advice) and a markdown warning block, with changes or without; the text
+/// plan leaves it to stderr.
+#[test]
+fn warnings_reach_json_and_markdown() {
+    use topo::plan::quorum::{ClusterView, warnings};
+    let mut desired = State::default();
+    let mut small = queue(QueueType::Quorum, None, None);
+    small
+        .arguments
+        .insert("x-quorum-initial-group-size".into(), json!(2));
+    desired
+        .queues
+        .insert(EntityKey::new("/", "orders.work"), small.clone());
+    let cluster = ClusterView {
+        nodes: 3,
+        clustered: true,
+    };
+    let advice = warnings(&desired, &State::default(), cluster);
+    assert_eq!(advice.len(), 1, "{advice:?}");
+    assert!(advice[0].contains("orders.work will get 2 members on a cluster of 3 nodes"));
+    let out = |plan: &topo::plan::Plan, w: &[String], f: Format| {
+        let mut out = Vec::new();
+        report::render(&mut out, plan, w, f, false).unwrap();
+        String::from_utf8(out).unwrap()
+    };
+    let with_changes = plan(&desired, &State::default(), &PlanOptions::default());
+    let v: serde_json::Value =
+        serde_json::from_str(&out(&with_changes, &advice, Format::Json)).unwrap();
+    assert_eq!(v["warnings"], json!(advice));
+    assert_eq!(v["changed"], true);
+    // Live already as the file wants: no changes, the member count still short.
+    let mut live = State::default();
+    live.vhosts.insert("/".into(), VhostState::default());
+    let mut have = small;
+    have.members = Some(vec!["rabbit@a".into(), "rabbit@b".into()]);
+    live.queues.insert(EntityKey::new("/", "orders.work"), have);
+    let advice = warnings(&desired, &live, cluster);
+    let empty = plan(&desired, &live, &PlanOptions::default());
+    assert!(empty.is_empty(), "{empty:?}");
+    let v: serde_json::Value = serde_json::from_str(&out(&empty, &advice, Format::Json)).unwrap();
+    assert_eq!(v["changed"], false);
+    assert_eq!(v["warnings"][0], json!(advice[0]));
+    assert!(
+        advice[0].contains("has 2 members (rabbit@a, rabbit@b)"),
+        "{advice:?}"
+    );
+    let md = out(&empty, &advice, Format::Markdown);
+    assert!(
+        md.contains("> [!WARNING]\n> - quorum queue orders.work has 2 members"),
+        "{md}"
+    );
+    assert!(!out(&empty, &advice, Format::Text).contains("warning"));
+    let v: serde_json::Value = serde_json::from_str(&out(&empty, &[], Format::Json)).unwrap();
+    assert_eq!(v["warnings"], json!([]));
 }

@@ -825,3 +825,47 @@ fn interpolated_env_values_stay_references_filled_at_deploy_time() {
     assert!(run.calls.is_empty());
     assert!(run.stderr.contains("TOKEN"), "{}", run.stderr);
 }
+
+/// Issue 12 item 5: replicas of one Container App do not form a RabbitMQ cluster, so a file
+/// that asks for a cluster is refused with what to do instead (nothing written); the
+/// overlay the hint names, `broker: {nodes: 1}`, renders a single broker.
+#[test]
+fn a_cluster_is_refused_with_what_to_do_instead() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = topo(
+        &root(),
+        &[
+            "render",
+            "azure",
+            "topologies/cluster.yaml",
+            "-o",
+            dir.path().join("azure.sh").to_str().unwrap(),
+        ],
+        FIXED_ENV,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("broker.nodes is 3, and `topo render azure` cannot deploy a RabbitMQ cluster: replicas of one Container App do not form a cluster"),
+        "{err}"
+    );
+    assert!(
+        err.contains("hint:") && err.contains("broker: {nodes: 1}"),
+        "{err}"
+    );
+    assert!(!dir.path().join("azure.sh").exists());
+    let overlay = dir.path().join("azure.yaml");
+    std::fs::write(
+        &overlay,
+        format!(
+            "version: 1\nextends: {}\nbroker: {{nodes: 1}}\n",
+            root().join("topologies/cluster.yaml").display()
+        ),
+    )
+    .unwrap();
+    let script = render(dir.path(), "azure", "azure.yaml", FIXED_ENV);
+    assert!(script.contains("shop-rabbitmq"), "single broker app");
+    // compose renders the same file as a cluster.
+    let compose = render(&root(), "compose", "topologies/cluster.yaml", FIXED_ENV);
+    assert!(compose.contains("rabbitmq-3"));
+}

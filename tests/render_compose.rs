@@ -450,3 +450,196 @@ fn interpolated_env_values_stay_compose_references() {
         "{example}"
     );
 }
+
+/// The variables the cluster render needs: the shipped ones and the Erlang cookie.
+const CLUSTER_ENV: &[(&str, &str)] = &[
+    ("RABBITMQ_USER", "admin"),
+    ("RABBITMQ_PASSWORD", "admin-pw"),
+    ("PYTHON_SERVICE_PASSWORD", "py-pw"),
+    ("API_GATEWAY_PASSWORD", "gw-pw"),
+    ("SERVICE_A_PASSWORD", "a-pw"),
+    ("RABBITMQ_ERLANG_COOKIE", "cookie-at-deploy-time"),
+];
+
+/// Issue 12 item 5: `broker.nodes: 3` is three broker services that form a cluster by
+/// classic peer discovery, share a cookie that never appears in the file, are each checked
+/// for health (running and clustered), and are all waited for and given to the apply step.
+#[test]
+fn a_cluster_renders_one_service_per_node() {
+    let cookie = "cookie-value-at-render-time";
+    let mut env = FIXED_ENV.to_vec();
+    env.push(("RABBITMQ_ERLANG_COOKIE", cookie));
+    let text = render(&root(), "compose", "topologies/cluster.yaml", &env);
+    assert!(!text.contains(cookie), "the cookie's value is in the file");
+    let doc = parse(&text);
+    let p = problems(&doc);
+    assert!(p.is_empty(), "{}\n{text}", p.join("\n"));
+    let services = doc["services"].as_object().unwrap();
+    assert_eq!(
+        services.keys().collect::<Vec<_>>(),
+        [
+            "rabbitmq-1",
+            "rabbitmq-2",
+            "rabbitmq-3",
+            "topo-apply",
+            "api-gateway",
+            "service-a",
+            "service-b",
+            "python-service"
+        ]
+    );
+    let nodes = ["rabbitmq-1", "rabbitmq-2", "rabbitmq-3"];
+    let conf = doc["configs"]["rabbitmq-cluster"]["content"]
+        .as_str()
+        .unwrap();
+    assert!(
+        conf.contains("cluster_formation.peer_discovery_backend = classic_config\n"),
+        "{conf}"
+    );
+    let mut volumes = BTreeSet::new();
+    for (i, name) in nodes.iter().enumerate() {
+        let node = &services[*name];
+        // A stable hostname: RabbitMQ names the node (and its data) after it.
+        assert_eq!(node["hostname"], *name);
+        assert!(
+            conf.contains(&format!(
+                "cluster_formation.classic_config.nodes.{} = rabbit@{name}\n",
+                i + 1
+            )),
+            "{conf}"
+        );
+        assert_eq!(node["image"], "rabbitmq:4.3-management");
+        assert_eq!(
+            node["configs"][0],
+            serde_json::json!({"source": "rabbitmq-cluster", "target": "/etc/rabbitmq/conf.d/20-topo-cluster.conf"})
+        );
+        assert_eq!(node["secrets"][0]["source"], "erlang-cookie");
+        assert_eq!(
+            node["secrets"][0]["target"],
+            "/var/lib/rabbitmq/.erlang.cookie"
+        );
+        let test = node["healthcheck"]["test"].as_array().unwrap();
+        assert_eq!(test[0], "CMD-SHELL");
+        assert!(
+            test[1]
+                .as_str()
+                .unwrap()
+                .contains("rabbitmqctl -q await_online_nodes 3"),
+            "{test:?}"
+        );
+        assert_eq!(
+            node["ports"],
+            serde_json::json!([format!("{}:5672", 5672 + i), format!("{}:15672", 15672 + i)])
+        );
+        let volume = node["volumes"][0].as_str().unwrap().to_string();
+        assert_eq!(volume, format!("{name}-data:/var/lib/rabbitmq"));
+        volumes.insert(volume);
+        assert_eq!(
+            node["environment"]["RABBITMQ_DEFAULT_PASS"],
+            "${RABBITMQ_PASSWORD:?set RABBITMQ_PASSWORD in .env or the environment}"
+        );
+    }
+    assert_eq!(volumes.len(), 3, "each node keeps its own data");
+    assert!(doc["volumes"].get("rabbitmq-data").is_none());
+    // The cookie: a compose secret read from the environment at `up`, not a value.
+    assert_eq!(
+        doc["secrets"],
+        serde_json::json!({"erlang-cookie": {"environment": "RABBITMQ_ERLANG_COOKIE"}})
+    );
+    // Everything else waits for every node to be healthy.
+    for (name, svc) in services
+        .iter()
+        .filter(|(n, _)| !nodes.contains(&n.as_str()))
+    {
+        for n in nodes {
+            assert_eq!(
+                svc["depends_on"][n]["condition"], "service_healthy",
+                "{name} on {n}"
+            );
+        }
+        assert!(svc["depends_on"].get("rabbitmq").is_none(), "{name}");
+    }
+    let apply = &services["topo-apply"]["environment"];
+    assert_eq!(
+        apply["TOPO_AMQP_URL"],
+        "amqp://rabbitmq-1:5672,amqp://rabbitmq-2:5672,amqp://rabbitmq-3:5672"
+    );
+    assert_eq!(
+        apply["TOPO_MANAGEMENT_URL"],
+        "http://rabbitmq-1:15672,http://rabbitmq-2:15672,http://rabbitmq-3:15672"
+    );
+    let gw = &services["api-gateway"]["environment"];
+    assert_eq!(gw["RABBITMQ_HOST"], "rabbitmq-1");
+    assert_eq!(gw["RABBITMQ_HOSTS"], "rabbitmq-1,rabbitmq-2,rabbitmq-3");
+    // The single broker's wiring has no list.
+    let dev = parse(&render(
+        &root(),
+        "compose",
+        "topologies/dev.yaml",
+        FIXED_ENV,
+    ));
+    assert!(
+        dev["services"]["api-gateway"]["environment"]
+            .get("RABBITMQ_HOSTS")
+            .is_none()
+    );
+    // The cookie is a deploy-time input like the passwords.
+    let example = render(&root(), "env-example", "topologies/cluster.yaml", FIXED_ENV);
+    assert!(example.contains("\nRABBITMQ_ERLANG_COOKIE=\n"), "{example}");
+    // The real Compose accepts it.
+    if let Some(r) = compose_config(&text, CLUSTER_ENV) {
+        assert_eq!(r, Ok(()), "{text}");
+    }
+}
+
+/// The cookie secret keeps the owner-only mode RabbitMQ insists on through the real Compose's
+/// normalisation (`config` prints the file as it will run it).
+#[test]
+fn the_real_compose_reads_the_cluster_as_meant() {
+    let text = render(&root(), "compose", "topologies/cluster.yaml", FIXED_ENV);
+    let Some(normalised) = compose_config_output(&text, CLUSTER_ENV) else {
+        return;
+    };
+    let doc = parse(&normalised.expect("compose config"));
+    let secret = &doc["services"]["rabbitmq-2"]["secrets"][0];
+    assert_eq!(secret["target"], "/var/lib/rabbitmq/.erlang.cookie");
+    assert_eq!(secret["mode"], "0400", "{secret}");
+    assert_eq!(
+        doc["secrets"]["erlang-cookie"]["environment"],
+        "RABBITMQ_ERLANG_COOKIE"
+    );
+    let conf = doc["configs"]["rabbitmq-cluster"]["content"]
+        .as_str()
+        .unwrap();
+    assert!(conf.contains("nodes.3 = rabbit@rabbitmq-3"), "{conf}");
+}
+
+/// A service may not take a node's name, and a cluster too large for its published ports
+/// is refused at once (not after building millions of nodes).
+#[test]
+fn cluster_names_and_sizes_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_topology(
+        dir.path(),
+        "topo.yaml",
+        "version: 1\nname: shop\nbroker: {nodes: 3}\nservices:\n  - {name: rabbitmq-2, image: x:1}\n  - {name: rabbitmq-4, image: x:1}\n",
+    );
+    let out = topo(dir.path(), &["validate", &file], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("service `rabbitmq-2` has the name of a broker node"),
+        "{err}"
+    );
+    assert!(!err.contains("rabbitmq-4"), "{err}");
+    let file = write_topology(
+        dir.path(),
+        "big.yaml",
+        "version: 1\nbroker: {nodes: 4000000000}\n",
+    );
+    let out = topo(dir.path(), &["render", "compose", &file], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("ports would pass 65535"), "{err}");
+    assert!(out.stdout.is_empty());
+}

@@ -20,7 +20,7 @@ use crate::plan::PlanOptions;
 use crate::report::{self, Format};
 use crate::saved_plan::{self, SavedPlan, Stale};
 use crate::session::{
-    Lag, cluster_size, describes_cluster, env, make_plan, print_quorum_advice, read_live,
+    Lag, cluster_size, describes_cluster, env, make_plan, print_warnings, quorum_advice, read_live,
     reread_if_lagging, runtime, wait_for_amqp,
 };
 use crate::topology::FileSource;
@@ -136,12 +136,13 @@ pub fn run(args: ApplyArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
         {
             return Err(stale(&path, Stale::Changes));
         }
+        let nodes = cluster_size(&mgmt).await;
+        let warnings = quorum_advice(&desired, &live, nodes, clustered);
         {
             let mut out = std::io::stdout().lock();
-            report::render(&mut out, &plan, args.format, color.stdout())?;
+            report::render(&mut out, &plan, &warnings, args.format, color.stdout())?;
         }
-        let nodes = cluster_size(&mgmt).await;
-        print_quorum_advice(&desired, &live, nodes, clustered);
+        print_warnings(&warnings);
         if let Some(line) = super::plan::drift(&desired, &live, &opts) {
             eprintln!("topo: note: {line}");
         }
@@ -176,7 +177,7 @@ pub fn run(args: ApplyArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
                 live = read_live(&mgmt, &mut desired, None).await?;
                 plan = make_plan(&mgmt, &endpoints, &desired, &mut live, &opts).await?;
                 let mut out = std::io::stdout().lock();
-                report::render(&mut out, &plan, args.format, color.stdout())?;
+                report::render(&mut out, &plan, &warnings, args.format, color.stdout())?;
                 if plan.is_empty() {
                     eprintln!("topo: nothing to do: the broker matches the file");
                     return Ok(ExitStatus::Success);
@@ -255,7 +256,7 @@ pub fn run(args: ApplyArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
         .await?;
         if !left.is_empty() {
             let mut text = Vec::new();
-            report::render(&mut text, &left, Format::Text, false)?;
+            report::render(&mut text, &left, &[], Format::Text, false)?;
             return Err(Hinted::new(
                 format!(
                     "after apply the broker still differs from the file:\n{}",

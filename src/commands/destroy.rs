@@ -156,7 +156,7 @@ pub fn run(args: DestroyArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> 
         let plan = make_plan(&mgmt, &endpoints, &empty, &mut cut, &opts).await?;
         {
             let mut out = std::io::stdout().lock();
-            report::render(&mut out, &plan, args.format, color.stdout())?;
+            report::render(&mut out, &plan, &[], args.format, color.stdout())?;
         }
         if args.dry_run {
             return Ok(if plan.is_empty() {

@@ -16,7 +16,7 @@ use crate::plan::{PlanOptions, plan};
 use crate::report::{self, Format};
 use crate::saved_plan::{self, SavedOptions, SavedPlan};
 use crate::session::{
-    Lag, cluster_size, describes_cluster, env, make_plan, print_quorum_advice, read_live,
+    Lag, cluster_size, describes_cluster, env, make_plan, print_warnings, quorum_advice, read_live,
     reread_if_lagging, runtime, wait_for_amqp,
 };
 use crate::state::State;
@@ -60,7 +60,7 @@ pub fn run(args: PlanArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
     let clustered = describes_cluster(&prepared.topology, &endpoints);
     let opts = PlanOptions { prune: args.prune };
     let rt = runtime()?;
-    let (plan, fingerprint, drift) = rt.block_on(async {
+    let (plan, fingerprint, drift, warnings) = rt.block_on(async {
         let mgmt = Management::new(&endpoints)?;
         let t = Instant::now();
         let mut live = read_live(&mgmt, &mut prepared.desired, args.wait).await?;
@@ -93,14 +93,15 @@ pub fn run(args: PlanArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
             Lag::Plan,
         )
         .await?;
-        print_quorum_advice(&prepared.desired, &live, nodes, clustered);
+        let warnings = quorum_advice(&prepared.desired, &live, nodes, clustered);
+        print_warnings(&warnings);
         let t = Instant::now();
         let drift = drift(&prepared.desired, &live, &opts);
         trace::done(t, || "counting drift".into());
-        anyhow::Ok((plan, fingerprint, drift))
+        anyhow::Ok((plan, fingerprint, drift, warnings))
     })?;
     let mut out = std::io::stdout().lock();
-    report::render(&mut out, &plan, args.format, color.stdout())?;
+    report::render(&mut out, &plan, &warnings, args.format, color.stdout())?;
     if let Some(line) = drift {
         match args.format {
             Format::Text => writeln!(out, "{line}.")?,

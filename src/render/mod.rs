@@ -167,6 +167,11 @@ pub fn render(
     file: &str,
 ) -> anyhow::Result<String> {
     let name = templates.template_for(target)?.to_string();
+    if target == "azure"
+        && let Some(n) = crate::topology::names::cluster_size(topo)
+    {
+        return Err(azure_cluster_refused(n).into());
+    }
     let naming = if target == "azure" {
         Naming::Azure
     } else {
@@ -183,6 +188,22 @@ pub fn render(
         Ok(text) => Ok(text),
         Err(e) => bail!("cannot render template `{name}`: {e}"),
     }
+}
+
+/// Why `topo render azure` does not render `broker.nodes` above 1. Replicas of one Container
+/// App do not form a RabbitMQ cluster: each replica gets a changing hostname and its own
+/// Erlang node, nothing joins them, and the broker's storage (one Azure Files share) cannot
+/// hold several nodes' data. Rendering a single broker instead would deploy something other
+/// than the file asks for, with no sign of it in a pipeline but a line on stderr: a file
+/// that asks for a cluster gets a refusal that says what to do, as a Terraform provider
+/// refuses an argument it cannot honour.
+fn azure_cluster_refused(n: u32) -> Hinted {
+    Hinted::new(
+        format!(
+            "broker.nodes is {n}, and `topo render azure` cannot deploy a RabbitMQ cluster: replicas of one Container App do not form a cluster"
+        ),
+        "run the cluster outside Container Apps (a managed RabbitMQ, or VMs or AKS with the RabbitMQ Cluster Operator) and apply to it with `topo apply --amqp-url URL1,URL2,URL3`; or render this target from a file that `extends` this one with `broker: {nodes: 1}` to deploy a single broker (see docs/render.md)",
+    )
 }
 
 /// The source text of every service env value written with a `${...}` reference (before
@@ -220,16 +241,6 @@ pub fn raw_env(tree: &Node, sources: &Sources) -> context::RawEnv {
 /// not learn about from the deployed system.
 pub fn notes(topo: &Topology, target: &str) -> Vec<String> {
     let mut out = Vec::new();
-    if let Some(n) = topo
-        .broker
-        .as_ref()
-        .and_then(|b| b.nodes)
-        .filter(|n| *n > 1)
-    {
-        out.push(format!(
-            "broker.nodes is {n}, but `{target}` runs a single broker container"
-        ));
-    }
     if target == "azure" {
         let consumers: std::collections::BTreeSet<&str> = topo
             .transports

@@ -1,5 +1,6 @@
 //! The JSON contract of a plan (documented in docs/plan-apply.md):
-//! `{"changed": bool, "summary": {create, update, replace, delete}, "changes": [...]}` with
+//! `{"changed": bool, "summary": {create, update, replace, delete}, "warnings": [text],
+//! "changes": [...]}` with
 //! each change `{action, target: {kind, vhost?, name?|...}, description, fields: [{field,
 //! old, new}], messages?, rebind?}`. Secrets show as `"***"`.
 
@@ -23,21 +24,25 @@ pub fn to_value(plan: &Plan) -> Value {
 
 /// Streams the plan: one change's JSON at a time (a 30,000-change plan as one JSON tree
 /// would cost hundreds of MiB).
-pub fn render(out: &mut dyn Write, plan: &Plan) -> std::io::Result<()> {
+///
+/// `warnings` is always there (an empty list when there are none), before `changes`, so
+/// a bot can check it without walking the changes.
+pub fn render(out: &mut dyn Write, plan: &Plan, warnings: &[String]) -> std::io::Result<()> {
     let mut buf = std::io::BufWriter::new(&mut *out);
-    serde_json::to_writer_pretty(&mut buf, &Streamed(plan))?;
+    serde_json::to_writer_pretty(&mut buf, &Streamed(plan, warnings))?;
     writeln!(buf)?;
     buf.flush()
 }
 
-struct Streamed<'a>(&'a Plan);
+struct Streamed<'a>(&'a Plan, &'a [String]);
 struct Changes<'a>(&'a Plan);
 
 impl Serialize for Streamed<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_struct("Plan", 3)?;
+        let mut m = s.serialize_struct("Plan", 4)?;
         m.serialize_field("changed", &!self.0.is_empty())?;
         m.serialize_field("summary", &self.0.summary())?;
+        m.serialize_field("warnings", self.1)?;
         m.serialize_field("changes", &Changes(self.0))?;
         m.end()
     }

@@ -7,10 +7,18 @@ use super::text::{detail_lines, headline};
 use super::{capitalise, summary_line};
 use crate::plan::Plan;
 
-pub fn render(out: &mut dyn Write, plan: &Plan) -> std::io::Result<()> {
+pub fn render(out: &mut dyn Write, plan: &Plan, warnings: &[String]) -> std::io::Result<()> {
     writeln!(out, "### topo plan")?;
     writeln!(out)?;
     writeln!(out, "**{}**", capitalise(&summary_line(plan)))?;
+    // Advice that holds whether or not there are changes (a quorum queue short of members).
+    if !warnings.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "> [!WARNING]")?;
+        for w in warnings {
+            writeln!(out, "> - {}", w.replace('\n', " "))?;
+        }
+    }
     if plan.is_empty() {
         return Ok(());
     }

@@ -21,17 +21,21 @@ pub enum Format {
     Markdown,
 }
 
-/// Write `plan` in `format`; colour applies to text only.
+/// Write `plan` in `format`; colour applies to text only. `warnings` (advice that does not
+/// change the plan, such as quorum queues that do not fit the cluster) go into the JSON
+/// document's `warnings` and a markdown warning block; the text plan leaves them to stderr,
+/// where the commands print them for every format.
 pub fn render(
     out: &mut dyn Write,
     plan: &Plan,
+    warnings: &[String],
     format: Format,
     color: bool,
 ) -> std::io::Result<()> {
     match format {
         Format::Text => text::render(out, plan, color),
-        Format::Json => json::render(out, plan),
-        Format::Markdown => markdown::render(out, plan),
+        Format::Json => json::render(out, plan, warnings),
+        Format::Markdown => markdown::render(out, plan, warnings),
     }
 }
 

@@ -147,7 +147,10 @@ pub struct Broker {
 
     /// Broker nodes
     ///
-    /// Number of broker nodes render targets run. Default 1.
+    /// Number of broker nodes render targets run. Default 1. Above 1, `topo render
+    /// compose` runs a cluster of this many nodes (`{hostname}-1` .. `{hostname}-N`) and
+    /// `topo render azure` refuses (Container Apps replicas do not form a cluster); plan
+    /// and apply then expect quorum queues to survive the loss of a node.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
     pub nodes: Option<u32>,

@@ -34,6 +34,34 @@ pub fn broker_hostname(topo: &Topology) -> &str {
         .unwrap_or(DEFAULT_BROKER_HOSTNAME)
 }
 
+/// `broker.nodes` when it asks for a cluster (above 1).
+pub fn cluster_size(topo: &Topology) -> Option<u32> {
+    topo.broker
+        .as_ref()
+        .and_then(|b| b.nodes)
+        .filter(|n| *n > 1)
+}
+
+/// The compose service (and hostname) of node `i` (from 1) of a clustered broker:
+/// `{hostname}-{i}`.
+pub fn broker_node_name(topo: &Topology, i: u32) -> String {
+    format!("{}-{i}", broker_hostname(topo))
+}
+
+/// Whether `service` is the name of one of the broker's cluster nodes (worked out from the
+/// name, so a huge `broker.nodes` costs nothing here).
+pub fn is_broker_node(topo: &Topology, service: &str) -> bool {
+    let Some(n) = cluster_size(topo) else {
+        return false;
+    };
+    service
+        .strip_prefix(broker_hostname(topo))
+        .and_then(|rest| rest.strip_prefix('-'))
+        .filter(|i| !i.starts_with('0'))
+        .and_then(|i| i.parse::<u32>().ok())
+        .is_some_and(|i| (1..=n).contains(&i))
+}
+
 /// Why `name` breaks Azure's Container App naming rule, if it does: 2 to 32 characters,
 /// lowercase letters, digits and `-`, starting with a letter, ending with a letter or
 /// digit, no `--`.
@@ -124,4 +152,41 @@ pub fn memory_problem(memory: &str) -> Option<String> {
         && digits.chars().all(|c| c.is_ascii_digit() || c == '.')
         && !digits.ends_with('.');
     (!number_ok || unit.len() > 2).then(|| format!("`{memory}` is not a size like `1Gi`"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn topo(yaml: &str) -> Topology {
+        let node = crate::source::yaml::parse(yaml, crate::source::FileId(0)).unwrap();
+        serde::Deserialize::deserialize(&node.to_json()).unwrap()
+    }
+
+    #[test]
+    fn cluster_node_names() {
+        let t = topo("version: 1\nbroker: {nodes: 3, deploy: {hostname: mq}}\n");
+        assert_eq!(cluster_size(&t), Some(3));
+        assert_eq!(broker_node_name(&t, 2), "mq-2");
+        for (name, is) in [
+            ("mq-1", true),
+            ("mq-3", true),
+            ("mq-4", false),
+            ("mq-0", false),
+            ("mq-01", false),
+            ("mq", false),
+            ("mq-", false),
+            ("mq-x", false),
+            ("rabbitmq-1", false),
+        ] {
+            assert_eq!(is_broker_node(&t, name), is, "{name}");
+        }
+        // One node is not a cluster: the broker keeps its hostname.
+        let one = topo("version: 1\nbroker: {nodes: 1}\n");
+        assert_eq!(cluster_size(&one), None);
+        assert!(!is_broker_node(&one, "rabbitmq-1"));
+        // A huge size costs nothing to check against.
+        let huge = topo("version: 1\nbroker: {nodes: 4000000000}\n");
+        assert!(is_broker_node(&huge, "rabbitmq-3999999999"));
+    }
 }

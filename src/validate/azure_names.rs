@@ -13,8 +13,8 @@ use crate::diag::{Code, Diagnostic};
 use crate::source::node::{Node, pointer_segment};
 use crate::topology::model::{Service, Topology};
 use crate::topology::names::{
-    BROKER_SECRETS, app_name, app_name_problem, broker_hostname, image_problem, is_env_name,
-    memory_problem, secret_name,
+    BROKER_SECRETS, app_name, app_name_problem, broker_hostname, image_problem, is_broker_node,
+    is_env_name, memory_problem, secret_name,
 };
 
 const MEMORY_HINT: &str = "write a number and a unit, e.g. `0.5Gi` or `512Mi`";
@@ -29,7 +29,7 @@ pub fn check(topo: &Topology, tree: &Node) -> Vec<Diagnostic> {
     let hostname = broker_hostname(topo);
     broker(topo, name, hostname, &mut r);
     for (i, s) in topo.services.iter().enumerate() {
-        service(i, s, name, hostname, &mut r);
+        service(topo, i, s, name, hostname, &mut r);
     }
     r.out
 }
@@ -110,7 +110,14 @@ fn broker(topo: &Topology, name: Option<&str>, hostname: &str, r: &mut Report) {
 
 /// One service: its name against the broker's and Azure's rules, image, memory, env,
 /// secrets and command.
-fn service(i: usize, s: &Service, name: Option<&str>, hostname: &str, r: &mut Report) {
+fn service(
+    topo: &Topology,
+    i: usize,
+    s: &Service,
+    name: Option<&str>,
+    hostname: &str,
+    r: &mut Report,
+) {
     let at = |f: &str| format!("/services/{i}/{f}");
     if s.name == hostname {
         r.err(
@@ -118,6 +125,17 @@ fn service(i: usize, s: &Service, name: Option<&str>, hostname: &str, r: &mut Re
             false,
             format!("service `{}` has the broker's hostname", s.name),
             "the broker runs as its own container under that name; rename the service or set `broker.deploy.hostname`",
+        );
+    }
+    if is_broker_node(topo, &s.name) {
+        r.err(
+            at("name"),
+            false,
+            format!(
+                "service `{}` has the name of a broker node (`broker.nodes` renders `{hostname}-1` .. `{hostname}-N`)",
+                s.name
+            ),
+            "each cluster node runs as its own container under that name; rename the service or set `broker.deploy.hostname`",
         );
     }
     let app = app_name(name, &s.name);

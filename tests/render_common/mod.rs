@@ -312,15 +312,26 @@ pub fn assert_az_parses(calls: &[&Vec<String>]) -> usize {
 /// `docker-compose -f FILE config -q` with the real Compose, `vars` as the environment:
 /// Ok, or Compose's complaint. None when Compose is not installed and not required.
 pub fn compose_config(text: &str, vars: &[(&str, &str)]) -> Option<Result<(), String>> {
+    compose_run(text, vars, true).map(|r| r.map(drop))
+}
+
+/// The file as the real Compose normalises it (`config` without `-q`: what it would run),
+/// or its error; `None` when Compose is not installed (a loud skip).
+pub fn compose_config_output(text: &str, vars: &[(&str, &str)]) -> Option<Result<String, String>> {
+    compose_run(text, vars, false)
+}
+
+fn compose_run(text: &str, vars: &[(&str, &str)], quiet: bool) -> Option<Result<String, String>> {
     let compose = real_compose()?;
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("compose.yaml");
     std::fs::write(&file, text).unwrap();
     let mut cmd = Command::new(compose);
-    cmd.arg("-f")
-        .arg(&file)
-        .args(["config", "-q"])
-        .current_dir(dir.path())
+    cmd.arg("-f").arg(&file).arg("config");
+    if quiet {
+        cmd.arg("-q");
+    }
+    cmd.current_dir(dir.path())
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("HOME", dir.path());
@@ -329,7 +340,7 @@ pub fn compose_config(text: &str, vars: &[(&str, &str)]) -> Option<Result<(), St
     }
     let out = cmd.output().expect("run docker-compose");
     Some(if out.status.success() {
-        Ok(())
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     } else {
         Err(String::from_utf8_lossy(&out.stderr).into_owned())
     })

@@ -9,6 +9,7 @@
 
 mod app;
 mod azure;
+mod cluster;
 #[cfg(test)]
 mod tests;
 mod wiring;
@@ -25,6 +26,10 @@ use crate::topology::names::{self as azure_names, BROKER_SECRETS};
 pub use app::{App, AzureIngress, EnvVar, Secret, SecretEnv, compose_memory, env_prefix};
 use app::{Value, split_env};
 use azure::{app_definition, job_definition};
+pub use cluster::{
+    CLUSTER_CONF_NAME, CLUSTER_CONF_PATH, Cluster, ClusterNode, ERLANG_COOKIE_PATH,
+    ERLANG_COOKIE_SECRET, ERLANG_COOKIE_VAR,
+};
 
 /// The AMQP port of the broker container.
 pub const AMQP_PORT: u16 = 5672;
@@ -90,6 +95,11 @@ pub struct Context {
     pub refs: Vec<RefDef>,
     /// Variables `topo apply` reads for user passwords (`users[].password_env`), sorted.
     pub apply_env: Vec<String>,
+    /// `broker.nodes` above 1: the nodes of the broker cluster; none for a single broker.
+    pub cluster: Option<Cluster>,
+    /// The compose services that are the broker (the one broker, or every cluster node):
+    /// what the apply step and the services wait for.
+    pub broker_services: Vec<String>,
 }
 
 /// The source text of service env values that hold `${...}`, by (service index, key).
@@ -132,9 +142,17 @@ pub fn build(
         Naming::Azure => azure_names::app_name(name.as_deref(), service),
     };
     let hostname = azure_names::broker_hostname(topo).to_string();
-    let broker_host = host_of(&hostname);
+    let cluster = cluster::cluster_of(topo)?;
+    // Services and the apply step reach a cluster through its first node (and get the
+    // list of all of them).
+    let broker_hosts: Vec<String> = match &cluster {
+        Some(c) => c.nodes.iter().map(|n| host_of(&n.name)).collect(),
+        None => vec![host_of(&hostname)],
+    };
+    let broker_host = broker_hosts[0].clone();
+    let node_hosts = cluster.as_ref().map(|_| broker_hosts.join(","));
     let vhost = topo.vhost.clone().unwrap_or_else(|| "/".to_string());
-    let mut wiring = wiring::wire(topo, &host_of, &broker_host, &vhost);
+    let mut wiring = wiring::wire(topo, &host_of, &broker_host, node_hosts.as_deref(), &vhost);
 
     let mut required: BTreeSet<String> =
         BROKER_SECRETS.iter().map(|(v, _)| v.to_string()).collect();
@@ -144,6 +162,9 @@ pub fn build(
         .filter_map(|u| u.password_env.clone())
         .collect();
     required.extend(apply_env.iter().cloned());
+    if cluster.is_some() {
+        required.insert(ERLANG_COOKIE_VAR.to_string());
+    }
     let mut refs = Vec::new();
     let mut services = Vec::with_capacity(topo.services.len());
     for (index, s) in topo.services.iter().enumerate() {
@@ -173,7 +194,7 @@ pub fn build(
         tree,
         name.as_deref(),
         naming,
-        &broker_host,
+        &broker_hosts,
         &apply_env,
         host_of(APPLY_NAME),
     )?;
@@ -204,6 +225,11 @@ pub fn build(
         required_env: required.into_iter().collect(),
         refs,
         apply_env: apply_env.into_iter().collect(),
+        broker_services: match &cluster {
+            Some(c) => c.nodes.iter().map(|n| n.name.clone()).collect(),
+            None => vec![hostname],
+        },
+        cluster,
     })
 }
 
@@ -435,19 +461,28 @@ fn apply_app(
     tree: &Json,
     name: Option<&str>,
     naming: Naming,
-    broker_host: &str,
+    broker_hosts: &[String],
     apply_env: &BTreeSet<String>,
     host: String,
 ) -> anyhow::Result<(App, String, String)> {
     // The apply step: the admin credentials and every user's password, nothing else.
     let mut apply_vars = BTreeMap::new();
+    // Every node, in order: topo uses the first that answers, pairs the two lists node by
+    // node, and `--wait` waits for all of them (docs/clusters.md).
+    let url_list = |scheme: &str, port: u16| {
+        broker_hosts
+            .iter()
+            .map(|h| format!("{scheme}://{h}:{port}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
     apply_vars.insert(
         "TOPO_AMQP_URL".to_string(),
-        Value::Plain(format!("amqp://{broker_host}:{AMQP_PORT}")),
+        Value::Plain(url_list("amqp", AMQP_PORT)),
     );
     apply_vars.insert(
         "TOPO_MANAGEMENT_URL".to_string(),
-        Value::Plain(format!("http://{broker_host}:{MANAGEMENT_PORT}")),
+        Value::Plain(url_list("http", MANAGEMENT_PORT)),
     );
     apply_vars.insert("NO_COLOR".to_string(), Value::Plain("1".into()));
     for (v, _) in BROKER_SECRETS {

@@ -23,6 +23,7 @@ pub(super) fn wire<'a>(
     topo: &'a Topology,
     host_of: &dyn Fn(&str) -> String,
     broker_host: &str,
+    node_hosts: Option<&str>,
     vhost: &str,
 ) -> Wiring<'a> {
     let mut wiring: BTreeMap<&str, BTreeMap<String, Value>> = BTreeMap::new();
@@ -46,6 +47,9 @@ pub(super) fn wire<'a>(
                         "RABBITMQ_HOST".into(),
                         Value::Plain(broker_host.to_string()),
                     );
+                    if let Some(hosts) = node_hosts {
+                        env.insert("RABBITMQ_HOSTS".into(), Value::Plain(hosts.to_string()));
+                    }
                     env.insert("RABBITMQ_PORT".into(), Value::Plain(AMQP_PORT.to_string()));
                     env.insert("RABBITMQ_VHOST".into(), Value::Plain(vhost.to_string()));
                 }
