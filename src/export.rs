@@ -165,7 +165,12 @@ pub fn to_topology(state: &State, vhost: Option<&str>) -> anyhow::Result<Topolog
     insert_list(&mut top, "policies", policies);
 
     // Users that hold permissions in the exported vhosts; tags only (see module docs).
-    let users_here: BTreeSet<&String> = state.permissions.keys().map(|k| &k.user).collect();
+    let users_here: BTreeSet<&String> = state
+        .permissions
+        .keys()
+        .chain(state.topic_permissions.keys())
+        .map(|k| &k.user)
+        .collect();
     let users: Vec<Value> = state
         .users
         .iter()
@@ -196,6 +201,23 @@ pub fn to_topology(state: &State, vhost: Option<&str>) -> anyhow::Result<Topolog
         })
         .collect();
     insert_list(&mut top, "permissions", perms);
+
+    let mut topic_perms = Vec::new();
+    for (k, topics) in &state.topic_permissions {
+        if !state.users.contains_key(&k.user) {
+            continue;
+        }
+        for (exchange, t) in topics {
+            let mut m = Map::new();
+            m.insert("user".into(), json!(k.user));
+            with_vhost(&mut m, &k.vhost);
+            m.insert("exchange".into(), json!(exchange));
+            m.insert("write".into(), json!(t.write));
+            m.insert("read".into(), json!(t.read));
+            topic_perms.push(Value::Object(m));
+        }
+    }
+    insert_list(&mut top, "topic_permissions", topic_perms);
 
     serde_json::from_value(Value::Object(top))
         .map_err(|e| anyhow::anyhow!("the live broker does not fit the topology format: {e}"))

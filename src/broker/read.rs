@@ -7,8 +7,8 @@
 //! 3.4 s for `GET /api/definitions/{vhost}` (docs/plan-apply.md), and every plan, apply and
 //! apply's verification starts with this read. Brokers that stream that export (4.2.9+,
 //! 4.3.3+) answer it faster than the listings, so there topo reads it, plus the exchange
-//! listing ([`streams_definitions`]). Users, permissions and vhosts come from
-//! their own listings. Message counts are fetched separately and only for the queues a
+//! listing ([`streams_definitions`]). Users, permissions, topic permissions and vhosts come
+//! from their own listings. Message counts are fetched separately and only for the queues a
 //! plan would replace or delete ([`fill_message_counts`]).
 
 use std::collections::BTreeSet;
@@ -18,8 +18,8 @@ use serde_json::Value;
 use super::http::{HttpError, Management};
 use crate::state::{
     BindingKey, BindingState, Credential, EntityKey, ExchangeState, PermissionKey, PermissionState,
-    PolicyState, QueueState, State, UserState, VhostState, binding_arguments, canonical_args,
-    parse_queue_type,
+    PolicyState, QueueState, State, TopicPermissionState, UserState, VhostState, binding_arguments,
+    canonical_args, parse_queue_type,
 };
 use crate::topology::model::{DestinationType, QueueType};
 
@@ -158,7 +158,8 @@ pub async fn read_state(mgmt: &Management, scope: &Scope) -> Result<State, HttpE
     }
     let users = mgmt.get(&["users"], "listing users");
     let perms = mgmt.get(&["permissions"], "listing permissions");
-    let (users, perms) = tokio::join!(users, perms);
+    let topic_perms = mgmt.get(&["topic-permissions"], "listing topic permissions");
+    let (users, perms, topic_perms) = tokio::join!(users, perms, topic_perms);
     let mut defs = Vec::new();
     while let Some(joined) = tasks.join_next().await {
         let (name, d) = joined.map_err(|e| lost_task("reading the vhosts' entities", e))?;
@@ -191,6 +192,27 @@ pub async fn read_state(mgmt: &Management, scope: &Scope) -> Result<State, HttpE
                 read: str_of(p, "read").unwrap_or_default(),
             },
         );
+    }
+    for p in topic_perms?.as_array().into_iter().flatten() {
+        let (Some(user), Some(vhost), Some(exchange)) =
+            (str_of(p, "user"), str_of(p, "vhost"), str_of(p, "exchange"))
+        else {
+            continue;
+        };
+        if !present.contains(&vhost) {
+            continue;
+        }
+        state
+            .topic_permissions
+            .entry(PermissionKey { vhost, user })
+            .or_default()
+            .insert(
+                exchange,
+                TopicPermissionState {
+                    write: str_of(p, "write").unwrap_or_default(),
+                    read: str_of(p, "read").unwrap_or_default(),
+                },
+            );
     }
     Ok(state)
 }

@@ -51,6 +51,11 @@ pub mod codes {
     pub const MESSAGE_SCHEMA: &str = "TOPO032";
     /// A service's broker user and its permissions (see `validate::service_users`).
     pub const SERVICE_USER: &str = "TOPO033";
+    /// A permission, topic permission or policy pattern that is not a regular expression
+    /// the broker compiles.
+    pub const INVALID_REGEX: &str = "TOPO034";
+    /// A topic permission on an exchange that is not a topic exchange.
+    pub const NOT_TOPIC_EXCHANGE: &str = "TOPO035";
 
     /// Every code above, for the test that each has a failing and a passing case.
     pub const ALL: &[&str] = &[
@@ -87,6 +92,8 @@ pub mod codes {
         DEPRECATED_FEATURE,
         MESSAGE_SCHEMA,
         SERVICE_USER,
+        INVALID_REGEX,
+        NOT_TOPIC_EXCHANGE,
     ];
 }
 
