@@ -86,13 +86,25 @@ fn management_plugin_off_is_told_apart_from_broker_down() {
         return;
     };
     let file = v.file("f.yaml", "queues:\n  - {name: q}\n");
-    // The AMQP port answers, the management port does not.
+    // The AMQP port answers, the management port beside it (15671, which no test broker
+    // opens) does not: the plugin is off. Any other closed port is a wrong port.
+    let out = topo_cmd(
+        &["plan", path_str(&file)],
+        &[("TOPO_MANAGEMENT_URL", "http://127.0.0.1:15671")],
+    );
+    assert_clean_failure(&out, "guest:guest");
+    assert!(stderr(&out).contains("rabbitmq-plugins enable rabbitmq_management"));
     let out = topo_cmd(
         &["plan", path_str(&file)],
         &[("TOPO_MANAGEMENT_URL", "http://127.0.0.1:1")],
     );
     assert_clean_failure(&out, "guest:guest");
-    assert!(stderr(&out).contains("rabbitmq-plugins enable rabbitmq_management"));
+    assert!(
+        !stderr(&out).contains("rabbitmq-plugins"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("nothing listens at 127.0.0.1:1"));
 }
 
 #[test]

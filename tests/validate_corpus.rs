@@ -276,3 +276,100 @@ fn oversized_files_are_refused_before_reading() {
         loaded.diagnostics[0].message
     );
 }
+
+fn bad(name: &str) -> Loaded {
+    load(
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/corpus/validate/bad")
+            .join(name),
+    )
+}
+
+/// One typo is one error: the misspelt key, with the key it was meant to be, and not also
+/// "missing `type`" for the same mistake.
+#[test]
+fn a_misspelt_required_key_is_one_error_with_its_correction() {
+    let loaded = bad("TOPO004-typo-not-missing.yaml");
+    let all = rendered(&loaded);
+    assert_eq!(loaded.diagnostics.len(), 1, "{all}");
+    let d = &loaded.diagnostics[0];
+    assert_eq!(d.code, codes::UNKNOWN_KEY);
+    assert!(
+        d.message.contains("unknown key `tpye`") && d.message.contains("did you mean `type`?"),
+        "{all}"
+    );
+    assert!(all.contains("TOPO004-typo-not-missing.yaml:4:5"), "{all}");
+    // A key with no near miss still leaves the required one missing.
+    let far = load_with(
+        Path::new("t.yaml"),
+        &OneFile(b"version: 1\nexchanges:\n  - {name: x, zzzzzz: topic}\n"),
+        &EnvSource::Fixed(HashMap::new()),
+    );
+    let got: BTreeSet<&str> = far.diagnostics.iter().map(|d| d.code).collect();
+    assert_eq!(
+        got,
+        BTreeSet::from([codes::UNKNOWN_KEY, codes::MISSING_KEY]),
+        "{}",
+        rendered(&far)
+    );
+}
+
+#[test]
+fn a_tab_in_the_indentation_is_named_at_its_line_and_column() {
+    let loaded = bad("TOPO001-tab-indentation.yaml");
+    let all = rendered(&loaded);
+    assert_eq!(loaded.diagnostics.len(), 1, "{all}");
+    assert!(loaded.diagnostics[0].message.contains("tab"), "{all}");
+    assert!(all.contains("TOPO001-tab-indentation.yaml:4:1"), "{all}");
+}
+
+#[test]
+fn an_empty_or_comment_only_file_says_it_is_empty() {
+    for name in ["TOPO029-empty.yaml", "TOPO029-only-comments.yaml"] {
+        let loaded = bad(name);
+        let all = rendered(&loaded);
+        assert_eq!(loaded.diagnostics.len(), 1, "{all}");
+        assert!(loaded.diagnostics[0].message.contains("is empty"), "{all}");
+    }
+    // `null` written out is a value, not an empty file: the schema says what it expects.
+    let null = load_with(
+        Path::new("t.yaml"),
+        &OneFile(b"~\n"),
+        &EnvSource::Fixed(HashMap::new()),
+    );
+    assert!(
+        null.diagnostics
+            .iter()
+            .all(|d| !d.message.contains("empty")),
+        "{}",
+        rendered(&null)
+    );
+}
+
+#[test]
+fn yaml_1_1_booleans_say_to_write_true_or_false() {
+    let loaded = bad("TOPO003-yaml11-booleans.yaml");
+    let hints: Vec<&str> = loaded
+        .diagnostics
+        .iter()
+        .filter_map(|d| d.hint.as_deref())
+        .collect();
+    assert_eq!(hints.len(), 3, "{}", rendered(&loaded));
+    assert!(hints[0].starts_with("write `true`"), "{hints:?}");
+    assert!(hints[1].starts_with("write `false`"), "{hints:?}");
+    assert!(hints[2].starts_with("write `false`"), "{hints:?}");
+    assert!(hints.iter().all(|h| h.contains("YAML 1.2")), "{hints:?}");
+}
+
+/// The text given as `t.yaml`.
+struct OneFile<'a>(&'a [u8]);
+
+impl topo::topology::FileSource for OneFile<'_> {
+    fn read(&self, path: &Path) -> std::io::Result<Vec<u8>> {
+        if path == Path::new("t.yaml") {
+            Ok(self.0.to_vec())
+        } else {
+            Err(std::io::ErrorKind::NotFound.into())
+        }
+    }
+}

@@ -183,11 +183,7 @@ impl Amqp {
             AmqpError::Connect {
                 url,
                 vhost: vhost.to_string(),
-                detail: crate::commands::redact(&explain_connect(
-                    &e.to_string(),
-                    &self.ep.user,
-                    vhost,
-                )),
+                detail: crate::commands::redact(&explain_connect(&e.to_string(), &self.ep, vhost)),
             }
         })
     }
@@ -648,9 +644,13 @@ fn prepare(op: &Op) -> Result<Ready, String> {
     })
 }
 
-pub(crate) fn explain_connect(detail: &str, user: &str, vhost: &str) -> String {
+pub(crate) fn explain_connect(detail: &str, ep: &Endpoints, vhost: &str) -> String {
+    let user = &ep.user;
     if detail.contains("ACCESS_REFUSED") || detail.contains("ACCESS-REFUSED") {
-        format!("the broker refused the credentials of user `{user}`")
+        format!(
+            "the broker refused the credentials of user `{user}`; they came from {}",
+            ep.credentials_from
+        )
     } else if detail.contains("NOT_ALLOWED") || detail.contains("NOT-ALLOWED") {
         format!("user `{user}` has no access to vhost `{vhost}` (set its permissions)")
     } else if let Some(hint) = super::tls::explain(detail) {

@@ -75,6 +75,9 @@ pub struct Endpoints {
     pub nodes: Arc<Nodes>,
     pub user: String,
     pub password: Secret,
+    /// Where the user and password were taken from (a flag, a variable, the file's key, the
+    /// default), for errors about them. Never the values.
+    pub credentials_from: String,
     pub timeout: Duration,
     pub auth_mechanism: AuthMechanism,
     /// The TLS settings as given (for messages), and the configuration both clients use
@@ -161,14 +164,54 @@ impl Endpoints {
                 .unwrap_or_default();
             Some((user, pw))
         };
-        let (user, password) = from_url(&management)
-            .or_else(|| from_url(&amqp))
-            .or_else(|| match (env("RABBITMQ_USER"), env("RABBITMQ_PASSWORD")) {
-                (Some(u), Some(p)) if !u.is_empty() => Some((u, p)),
-                (Some(u), None) if !u.is_empty() => Some((u, String::new())),
-                _ => None,
-            })
-            .unwrap_or_else(|| ("guest".into(), "guest".into()));
+        // Where a URL list came from, for "the credentials came from ..." (never its text).
+        let origin = |flag: &Option<String>, var: &str, flag_name: &str, key: &str| match flag {
+            Some(text) if env(var).as_deref() == Some(text.as_str()) => {
+                format!("the user:password of the URL in {var}")
+            }
+            Some(_) => format!("the user:password of the URL given with {flag_name}"),
+            None => format!("the user:password of the URL in the file's `broker.{key}`"),
+        };
+        let (user, password, credentials_from) = match from_url(&management) {
+            Some((u, p)) => (
+                u,
+                p,
+                origin(
+                    &args.management_url,
+                    "TOPO_MANAGEMENT_URL",
+                    "--management-url",
+                    "management_url",
+                ),
+            ),
+            None => match from_url(&amqp) {
+                Some((u, p)) => (
+                    u,
+                    p,
+                    origin(&args.amqp_url, "TOPO_AMQP_URL", "--amqp-url", "amqp_url"),
+                ),
+                None => match (env("RABBITMQ_USER"), env("RABBITMQ_PASSWORD")) {
+                    (Some(u), Some(p)) if !u.is_empty() => (
+                        u,
+                        p,
+                        "the variables RABBITMQ_USER and RABBITMQ_PASSWORD".to_string(),
+                    ),
+                    (Some(u), None) if !u.is_empty() => (
+                        u,
+                        String::new(),
+                        "the variable RABBITMQ_USER (RABBITMQ_PASSWORD is not set: an empty \
+                         password)"
+                            .to_string(),
+                    ),
+                    _ => (
+                        "guest".into(),
+                        "guest".into(),
+                        "RabbitMQ's default guest/guest: no URL carries a user and \
+                         RABBITMQ_USER is not set"
+                            .to_string(),
+                    ),
+                },
+            },
+        };
         for u in amqp_nodes.iter_mut().chain(mgmt_nodes.iter_mut()) {
             let _ = u.set_username("");
             let _ = u.set_password(None);
@@ -236,6 +279,7 @@ impl Endpoints {
             nodes,
             user,
             password: Secret::new(password),
+            credentials_from,
             timeout: args.timeout,
             auth_mechanism,
             tls_settings,

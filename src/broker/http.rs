@@ -20,11 +20,21 @@ pub enum HttpError {
     Unreachable {
         url: String,
         detail: String,
-        /// Whether the AMQP port answered (then the broker runs without the plugin).
-        amqp_up: bool,
+        /// What answered at the management URL's address, and whether AMQP did: tells a
+        /// wrong port from a plugin that is off from something else listening there.
+        reach: Reach,
     },
-    #[error("the broker refused the credentials of user `{user}` (HTTP 401)")]
-    Unauthorized { user: String },
+    /// An HTTP server answered, but not RabbitMQ's management API (its answers are JSON).
+    #[error("{what}: {url} answers, but not as RabbitMQ's management API: {detail}")]
+    NotManagement {
+        what: String,
+        url: String,
+        detail: String,
+    },
+    #[error(
+        "the broker refused the credentials of user `{user}` (HTTP 401); they came from {from}"
+    )]
+    Unauthorized { user: String, from: String },
     #[error("user `{user}` is not allowed: {what} was refused{reason}")]
     Forbidden {
         user: String,
@@ -61,9 +71,63 @@ impl HttpError {
             HttpError::Unreachable { detail, .. } if super::tls::explain(detail).is_some() => {
                 super::tls::explain(detail).map(String::from)
             }
-            HttpError::Unreachable { amqp_up: true, .. } => Some(
-                "the AMQP port answers but the management API does not: enable it with \
-                 `rabbitmq-plugins enable rabbitmq_management`"
+            HttpError::Unreachable {
+                reach:
+                    Reach::Refused {
+                        addr,
+                        amqp_up: true,
+                        usual_port: true,
+                    },
+                ..
+            } => Some(format!(
+                "nothing listens at {addr}, while the broker's AMQP port answers: the \
+                 management plugin is off; enable it with `rabbitmq-plugins enable \
+                 rabbitmq_management` (or, if the API listens elsewhere, fix the port of \
+                 --management-url)"
+            )),
+            HttpError::Unreachable {
+                reach:
+                    Reach::Refused {
+                        addr,
+                        amqp_up: true,
+                        ..
+                    },
+                ..
+            } => Some(format!(
+                "nothing listens at {addr}, while the broker's AMQP port answers: check the port \
+                 of --management-url (or TOPO_MANAGEMENT_URL, or the file's \
+                 broker.management_url); the management API listens on 15672 by default, 15671 \
+                 with TLS"
+            )),
+            HttpError::Unreachable {
+                reach: Reach::Refused { addr, .. },
+                ..
+            } => Some(format!(
+                "nothing listens at {addr}, nor at the AMQP port: is the broker running? check \
+                 the host and port of --management-url (or TOPO_MANAGEMENT_URL, or the file's \
+                 broker.management_url), or pass --wait 60s to wait for a broker that is \
+                 starting"
+            )),
+            HttpError::Unreachable {
+                reach: Reach::Answered { addr, amqp: true },
+                ..
+            } => Some(format!(
+                "{addr} is an AMQP port, not the management API: give the management API's port \
+                 in --management-url (15672 by default, 15671 with TLS) and the AMQP port in \
+                 --amqp-url"
+            )),
+            HttpError::Unreachable {
+                reach: Reach::Answered { addr, amqp: false },
+                ..
+            } => Some(format!(
+                "something listens at {addr} but does not speak HTTP: it is not RabbitMQ's \
+                 management API; check the port of --management-url (15672 by default, 15671 \
+                 with TLS), and use https:// for a TLS port"
+            )),
+            HttpError::NotManagement { .. } => Some(
+                "check the host, port and path of --management-url (or TOPO_MANAGEMENT_URL): it \
+                 must point at RabbitMQ's management API, e.g. http://host:15672 (a path only \
+                 when the API is served under one, as behind a proxy)"
                     .into(),
             ),
             HttpError::Unreachable { .. } => Some(
@@ -71,9 +135,15 @@ impl HttpError {
                  pass --wait 60s to wait for a broker that is starting"
                     .into(),
             ),
+            HttpError::Unauthorized { from, .. } if from.contains("default guest") => Some(
+                "give topo's credentials: RABBITMQ_USER and RABBITMQ_PASSWORD, or user:password \
+                 in --management-url (RabbitMQ lets `guest` log in from localhost only)"
+                    .into(),
+            ),
             HttpError::Unauthorized { .. } => Some(
-                "set RABBITMQ_USER and RABBITMQ_PASSWORD, or put user:password in \
-                 --management-url"
+                "fix the user or password there (in a URL, `/`, `?`, `#`, `@` and `:` must be \
+                 percent-encoded), or give other credentials: user:password in \
+                 --management-url, or RABBITMQ_USER and RABBITMQ_PASSWORD"
                     .into(),
             ),
             HttpError::Forbidden { .. } => Some(
@@ -96,6 +166,7 @@ pub struct Management {
     nodes: Arc<Nodes>,
     user: String,
     password: Secret,
+    credentials_from: String,
     timeout: Duration,
 }
 
@@ -130,6 +201,7 @@ impl Management {
             nodes: ep.nodes.clone(),
             user: ep.user.clone(),
             password: ep.password.clone(),
+            credentials_from: ep.credentials_from.clone(),
             timeout: ep.timeout,
         })
     }
@@ -261,13 +333,11 @@ impl Management {
                     url = self.nodes.rebase(&url, at, next);
                     at = next;
                 }
-                Err(HttpError::Unreachable {
-                    detail, amqp_up, ..
-                }) if tried > 0 => {
+                Err(HttpError::Unreachable { detail, reach, .. }) if tried > 0 => {
                     return Err(HttpError::Unreachable {
                         url: format!("any node ({})", self.nodes.describe(Proto::Management)),
                         detail,
-                        amqp_up,
+                        reach,
                     });
                 }
                 Ok(v) => {
@@ -323,11 +393,12 @@ impl Management {
             // A connect that timed out is a node that is not there: the next may be.
             Ok(Err(e)) if e.is_timeout() && !e.is_connect() => return Err(self.timeout_err(what)),
             Ok(Err(e)) => {
-                let amqp_up = self.amqp_answers().await;
+                let detail = error_chain(&e);
+                let reach = self.reach(&url, &detail).await;
                 return Err(HttpError::Unreachable {
                     url: base,
-                    detail: error_chain(&e),
-                    amqp_up,
+                    detail,
+                    reach,
                 });
             }
             Ok(Ok(r)) => r,
@@ -343,6 +414,26 @@ impl Management {
             }
             Ok(Ok(b)) => b,
         };
+        // RabbitMQ's API answers JSON, errors included (`{"error": ..., "reason": ...}`): a
+        // 404 or a success that is not JSON comes from some other server, and must not read
+        // as "that vhost does not exist" or as a broken broker.
+        let json = || serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_ok();
+        if (status.is_success() && !bytes.is_empty() || status == StatusCode::NOT_FOUND) && !json()
+        {
+            return Err(HttpError::NotManagement {
+                what: what.into(),
+                url: base,
+                detail: format!(
+                    "HTTP {} with {} that is not JSON",
+                    status.as_u16(),
+                    if bytes.is_empty() {
+                        "an empty body"
+                    } else {
+                        "a body"
+                    }
+                ),
+            });
+        }
         if status.is_success() {
             if bytes.is_empty() {
                 return Ok(None);
@@ -375,6 +466,7 @@ impl Management {
             }
             StatusCode::UNAUTHORIZED => HttpError::Unauthorized {
                 user: self.user.clone(),
+                from: self.credentials_from.clone(),
             },
             StatusCode::FORBIDDEN => HttpError::Forbidden {
                 user: self.user.clone(),
@@ -393,6 +485,40 @@ impl Management {
         HttpError::Timeout {
             what: what.into(),
             secs: self.timeout.as_secs(),
+        }
+    }
+
+    /// What answered at the address of a request that failed below HTTP: nothing (and
+    /// whether AMQP did, to tell a plugin that is off from a wrong port), something that is
+    /// not HTTP (and whether it speaks AMQP), or a TLS failure.
+    async fn reach(&self, url: &Url, detail: &str) -> Reach {
+        let addr = url
+            .host_str()
+            .map(|h| format!("{h}:{}", url.port_or_known_default().unwrap_or(15672)))
+            .unwrap_or_default();
+        if super::tls::explain(detail).is_some() {
+            return Reach::Tls;
+        }
+        if detail.contains("Connection refused") || detail.contains("os error 111") {
+            let amqp = self.nodes.current(Proto::Amqp).1;
+            let amqp_port = amqp.port_or_known_default().unwrap_or(5672);
+            let port = url.port_or_known_default().unwrap_or(15672);
+            // The management port that goes with the AMQP one: 15672 (15671 with TLS), or
+            // the +10000 rule that test and container setups follow (5682 and 15682).
+            let usual_port =
+                port == amqp_port.saturating_add(10000) || port == 15672 || port == 15671;
+            return Reach::Refused {
+                addr,
+                amqp_up: self.amqp_answers().await,
+                usual_port,
+            };
+        }
+        if never_sent(detail) {
+            return Reach::Other;
+        }
+        Reach::Answered {
+            amqp: speaks_amqp(&addr, self.timeout.min(Duration::from_secs(2))).await,
+            addr,
         }
     }
 
@@ -415,6 +541,39 @@ impl Management {
             Ok(Ok(_))
         )
     }
+}
+
+/// What a request that got no HTTP answer met at its address (see [`Management::reach`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reach {
+    /// Nothing listens there.
+    Refused {
+        addr: String,
+        /// Whether the AMQP port of the broker answers.
+        amqp_up: bool,
+        /// Whether the port is the one the management API has beside that AMQP port.
+        usual_port: bool,
+    },
+    /// Something took the connection but answered no HTTP; `amqp`: it is an AMQP listener.
+    Answered { addr: String, amqp: bool },
+    /// The TLS handshake failed ([`super::tls::explain`] names why).
+    Tls,
+    /// A name that does not resolve, a host that cannot be reached, ...
+    Other,
+}
+
+/// Whether the server at `addr` speaks AMQP: an AMQP listener answers anything that is not
+/// its protocol header with its own header (`AMQP` then the version it speaks) and closes.
+async fn speaks_amqp(addr: &str, limit: Duration) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let probe = async {
+        let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
+        s.write_all(b"GET / HTTP/1.0\r\n\r\n").await.ok()?;
+        let mut buf = [0u8; 4];
+        s.read_exact(&mut buf).await.ok()?;
+        Some(&buf == b"AMQP")
+    };
+    matches!(tokio::time::timeout(limit, probe).await, Ok(Some(true)))
 }
 
 /// Whether a transport error happened before the request left (the connection was never

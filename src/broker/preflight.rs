@@ -242,7 +242,7 @@ pub async fn check(
         format!(
             "cannot connect over AMQP to {} (vhost {target}): {}; nothing was changed",
             ep.nodes.describe(super::failover::Proto::Amqp),
-            amqp::explain_connect(&detail, &me, &target)
+            amqp::explain_connect(&detail, ep, &target)
         ),
         "apply needs both the management API and AMQP: check --amqp-url (TOPO_AMQP_URL), the \
          credentials and the TLS settings",

@@ -13,7 +13,7 @@ use crate::output::ColorChoice;
 
 #[derive(Debug, Args)]
 pub struct ConfigArgs {
-    /// Topology file (default: $TOPO_FILE, else ./topo.yaml).
+    /// Topology file (default: $TOPO_FILE, else ./topo.yaml; `-`: standard input).
     pub file: Option<PathBuf>,
 }
 

@@ -56,6 +56,11 @@ pub fn parse(text: &str, file: FileId) -> Result<Node, Diagnostic> {
     let mut documents = 0usize;
     let syntax = |message: String, at: usize| {
         let at = at.min(text.len());
+        if let Some(tab) = tab_in_indentation(text, at) {
+            return Diagnostic::error(codes::YAML_SYNTAX, "invalid YAML: a tab in the indentation")
+                .at(Span::new(file, tab, tab + 1))
+                .hint("YAML indents with spaces only: replace the tab with spaces");
+        }
         Diagnostic::error(codes::YAML_SYNTAX, format!("invalid YAML: {message}"))
             .at(Span::new(file, at, at + 1))
             .hint("check indentation, quoting and the `:` after each key")
@@ -180,6 +185,29 @@ pub fn parse(text: &str, file: FileId) -> Result<Node, Diagnostic> {
     }
     Ok(b.root
         .unwrap_or_else(|| Node::new(NodeKind::Null, Span::new(file, 0, 0))))
+}
+
+/// The offset of a tab in the leading whitespace of the line of a syntax error, or of the
+/// line before it (libyaml reports a tab-indented line at its first token or at the next
+/// line, with "found character that cannot start any token"; the tab is the news).
+fn tab_in_indentation(text: &str, at: usize) -> Option<usize> {
+    let at = (0..=at.min(text.len()))
+        .rev()
+        .find(|i| text.is_char_boundary(*i))
+        .unwrap_or(0);
+    let line_start = |i: usize| text[..i].rfind('\n').map_or(0, |n| n + 1);
+    let this = line_start(at);
+    let before = this.checked_sub(1).map(line_start);
+    [Some(this), before]
+        .into_iter()
+        .flatten()
+        .find_map(|start| {
+            text[start..]
+                .bytes()
+                .take_while(|b| *b == b' ' || *b == b'\t')
+                .position(|b| b == b'\t')
+                .map(|i| start + i)
+        })
 }
 
 impl Builder {

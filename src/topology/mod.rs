@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use crate::diag::{Diagnostic, codes};
-use crate::source::node::Node;
+use crate::source::node::{Node, NodeKind};
 use crate::source::{Sources, Span, yaml};
 use interpolate::Vars;
 pub use model::Topology;
@@ -35,11 +35,14 @@ pub trait FileSource {
     fn read(&self, path: &Path) -> std::io::Result<Vec<u8>>;
 }
 
-/// Files on disk, with a size limit checked before reading.
+/// Files on disk, with a size limit checked before reading; `-` is standard input.
 pub struct Disk;
 
 impl FileSource for Disk {
     fn read(&self, path: &Path) -> std::io::Result<Vec<u8>> {
+        if crate::source::is_stdin(path) {
+            return crate::source::read_stdin(MAX_FILE_BYTES);
+        }
         let meta = std::fs::metadata(path)?;
         if meta.len() > MAX_FILE_BYTES {
             return Err(std::io::Error::other(format!(
@@ -217,6 +220,33 @@ fn load_tree(
             return None;
         }
     };
+    if matches!(tree.kind, NodeKind::Null) && is_blank_yaml(text) {
+        // Said plainly: "expected a mapping, found nothing" reads as a parser bug when the
+        // file is simply empty (a redirect that failed, a wrong path in CI).
+        loaded.diagnostics.push(
+            Diagnostic::error(
+                if from.is_some() {
+                    codes::EXTENDS
+                } else {
+                    codes::FILE
+                },
+                format!(
+                    "`{}` is empty{}",
+                    crate::source::display_path(path),
+                    if text.trim().is_empty() {
+                        ""
+                    } else {
+                        " (only comments)"
+                    }
+                ),
+            )
+            .at(Span::new(file, 0, 0))
+            .hint(
+                "a topology starts with `version: 1`; `topo init` writes an example to start from",
+            ),
+        );
+        return None;
+    }
 
     let Some(extends) = tree.get("extends") else {
         return Some(tree);
@@ -313,4 +343,12 @@ fn read_dotenv(
         }
     }
     vars
+}
+
+/// Whether a YAML text holds nothing but blank lines, comments and document markers.
+fn is_blank_yaml(text: &str) -> bool {
+    text.lines().all(|l| {
+        let t = l.trim();
+        t.is_empty() || t.starts_with('#') || t == "---" || t == "..."
+    })
 }

@@ -6,9 +6,13 @@ use std::sync::OnceLock;
 use jsonschema::error::ValidationErrorKind;
 use serde_json::Value;
 
-use crate::diag::{Diagnostic, codes, did_you_mean};
+use crate::diag::{Diagnostic, closest, codes, did_you_mean};
 use crate::source::node::Node;
 use crate::topology::model::Topology;
+
+/// Where the schema is published: its `$id`, and the `$schema` line `topo init` writes
+/// (one constant, so the two cannot drift apart).
+pub const SCHEMA_ID: &str = "https://topo.dev/schema/topology.schema.json";
 
 /// The schema document, as `topo schema` prints it and `schema/topology.schema.json` holds it.
 pub fn schema_json() -> Value {
@@ -16,10 +20,7 @@ pub fn schema_json() -> Value {
     let mut value = serde_json::to_value(schema).unwrap_or(Value::Null);
     split_titles(&mut value);
     if let Value::Object(map) = &mut value {
-        map.insert(
-            "$id".into(),
-            Value::from("https://topo.dev/schema/topology.schema.json"),
-        );
+        map.insert("$id".into(), Value::from(SCHEMA_ID));
     }
     value
 }
@@ -81,8 +82,29 @@ pub fn check(tree: &Node, value: &Value) -> Vec<Diagnostic> {
         )];
     };
     let schema = schema();
+    let errors: Vec<_> = validator.iter_errors(value).collect();
+    // A misspelt key is one mistake: the key it was meant to be is then "missing" too, which
+    // is a knock-on of the same typo. Keys that an unknown key is a near miss of, by object.
+    let meant: Vec<(String, String)> = errors
+        .iter()
+        .filter_map(|err| match err.kind() {
+            ValidationErrorKind::AdditionalProperties { unexpected } => {
+                let pointer = err.instance_path().to_string();
+                let allowed = allowed_keys(schema, &pointer);
+                Some(
+                    unexpected
+                        .iter()
+                        .filter_map(|key| closest(key, allowed.iter().map(String::as_str)))
+                        .map(|k| (pointer.clone(), k.to_string()))
+                        .collect::<Vec<_>>(),
+                )
+            }
+            _ => None,
+        })
+        .flatten()
+        .collect();
     let mut out = Vec::new();
-    for err in validator.iter_errors(value) {
+    for err in errors {
         let pointer = err.instance_path().to_string();
         let d = match err.kind() {
             ValidationErrorKind::AdditionalProperties { unexpected } => {
@@ -90,24 +112,37 @@ pub fn check(tree: &Node, value: &Value) -> Vec<Diagnostic> {
                 for key in unexpected {
                     let key_pointer =
                         format!("{pointer}/{}", crate::source::node::pointer_segment(key));
-                    let hint = did_you_mean(key, allowed.iter().map(String::as_str))
-                        .unwrap_or_else(|| {
-                            if allowed.is_empty() {
-                                "remove it".to_string()
-                            } else {
-                                format!("known keys here: {}", allowed.join(", "))
-                            }
-                        });
-                    out.push(
-                        Diagnostic::error(
-                            codes::UNKNOWN_KEY,
+                    let (message, hint) = match closest(key, allowed.iter().map(String::as_str)) {
+                        Some(near) => (
+                            format!(
+                                "unknown key `{key}`{}, did you mean `{near}`?",
+                                where_(&pointer)
+                            ),
+                            format!("rename `{key}` to `{near}`"),
+                        ),
+                        None if allowed.is_empty() => (
                             format!("unknown key `{key}`{}", where_(&pointer)),
-                        )
-                        .at(tree.locate_key(&key_pointer))
-                        .path(key_pointer)
-                        .hint(hint),
+                            "remove it".to_string(),
+                        ),
+                        None => (
+                            format!("unknown key `{key}`{}", where_(&pointer)),
+                            format!("known keys here: {}", allowed.join(", ")),
+                        ),
+                    };
+                    out.push(
+                        Diagnostic::error(codes::UNKNOWN_KEY, message)
+                            .at(tree.locate_key(&key_pointer))
+                            .path(key_pointer)
+                            .hint(hint),
                     );
                 }
+                continue;
+            }
+            ValidationErrorKind::Required { property }
+                if property
+                    .as_str()
+                    .is_some_and(|name| meant.iter().any(|(p, k)| *p == pointer && k == name)) =>
+            {
                 continue;
             }
             ValidationErrorKind::Required { property } => {
@@ -185,6 +220,25 @@ pub fn check(tree: &Node, value: &Value) -> Vec<Diagnostic> {
                         did_you_mean(word, choices.iter().map(String::as_str))
                             .unwrap_or_else(|| type_hint(schema, &pointer)),
                     )
+                } else if let (ValidationErrorKind::Type { .. }, Some(word)) = (
+                    err.kind(),
+                    got.as_str()
+                        .and_then(yaml11_bool)
+                        .filter(|_| expected_types(schema, &pointer) == "true or false"),
+                ) {
+                    let text = got.as_str().unwrap_or_default();
+                    Diagnostic::error(
+                        codes::SCHEMA_TYPE,
+                        format!(
+                            "expected true or false{}, found the text \"{text}\"",
+                            where_(&pointer)
+                        ),
+                    )
+                    .at(tree.locate(&pointer))
+                    .hint(format!(
+                        "write `{word}`: topo reads YAML 1.2, where only true and false are \
+                         booleans and `{text}` is text"
+                    ))
                 } else if let ValidationErrorKind::Type { .. } = err.kind() {
                     Diagnostic::error(
                         codes::SCHEMA_TYPE,
@@ -207,6 +261,15 @@ pub fn check(tree: &Node, value: &Value) -> Vec<Diagnostic> {
         out.push(d.path(pointer));
     }
     out
+}
+
+/// The boolean a YAML 1.1 word meant (`yes`, `off`, `y`, ...), which YAML 1.2 reads as text.
+fn yaml11_bool(word: &str) -> Option<&'static str> {
+    match word.to_ascii_lowercase().as_str() {
+        "yes" | "y" | "on" => Some("true"),
+        "no" | "n" | "off" => Some("false"),
+        _ => None,
+    }
 }
 
 /// " at `queues[2].name`" for a pointer, empty for the root.
