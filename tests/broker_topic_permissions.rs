@@ -1,5 +1,7 @@
 //! Topic permissions against the real broker (3.10 and 4.x): apply, no false diff, the
 //! broker enforcing them, field-level update, prune, export.
+// Test support outside `#[test]` functions: a failed set-up step is a failed test.
+#![allow(clippy::unwrap_used)]
 
 #[path = "common/broker.rs"]
 mod broker;
