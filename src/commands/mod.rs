@@ -55,12 +55,17 @@ pub(crate) fn prepare(
     color: ColorChoice,
 ) -> anyhow::Result<Result<Prepared, ExitStatus>> {
     let path = resolve_file(file)?;
+    let t = std::time::Instant::now();
     match load_valid(&path, color) {
         Ok(mut valid) => {
+            crate::trace::done(t, || "loading and checking the file".into());
             if let Some(v) = vhost {
                 crate::topology::retarget::retarget(&mut valid.topology, v);
             }
-            Prepared::from_valid(valid).map(Ok)
+            let t = std::time::Instant::now();
+            let prepared = Prepared::from_valid(valid).map(Ok);
+            crate::trace::done(t, || "the file's desired state".into());
+            prepared
         }
         Err(status) => Ok(Err(status)),
     }

@@ -68,7 +68,7 @@ pub fn check(topo: &Topology, tree: &Node) -> Vec<Diagnostic> {
                 "/broker/image".into(),
                 false,
                 format!("the broker image {why}"),
-                "write a plain image reference such as `rabbitmq:3.13-management`",
+                "write a plain image reference such as `rabbitmq:4.3-management`",
             );
         }
         if let Some(why) = b
