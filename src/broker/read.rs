@@ -121,7 +121,9 @@ pub enum Scope {
 pub async fn read_state(mgmt: &Management, scope: &Scope) -> Result<State, HttpError> {
     let mut state = State::default();
     let (vhosts, version, nodes) = tokio::join!(
-        mgmt.get(&["vhosts"], "listing vhosts"),
+        // Name, description, tags and default queue type are all the plan compares; the
+        // per-vhost message rates are left out.
+        mgmt.get_typed_query::<Value>(&["vhosts"], &[("disable_stats", "true")], "listing vhosts"),
         broker_version(mgmt),
         super::cluster::node_count(mgmt)
     );
@@ -331,13 +333,20 @@ fn as_exported(mut d: Definitions) -> Definitions {
     d
 }
 
-/// The broker's version from `/api/overview`, read once per run.
+/// The broker's version from `/api/overview`, read once per run. Without statistics: the
+/// full overview aggregates the message rates and totals of the whole cluster (0.37-0.70 s
+/// on a busy 3.10.8 here, against 0.02-0.27 s with `disable_stats=true`, which 3.10 and 4.3
+/// both honour), and every state read waits for this answer before it reads the vhosts.
 pub async fn broker_version(mgmt: &Management) -> Result<Option<String>, HttpError> {
     mgmt.memo()
         .version
         .get_or_try_init(|| async {
-            let o = mgmt
-                .get(&["overview"], "reading the broker overview")
+            let o: Value = mgmt
+                .get_typed_query(
+                    &["overview"],
+                    &[("disable_stats", "true")],
+                    "reading the broker overview",
+                )
                 .await?;
             Ok(str_of(&o, "rabbitmq_version"))
         })
