@@ -1,6 +1,7 @@
 //! Carrying out a [`Plan`] against a live broker, in dependency order: vhosts, users,
 //! permissions and policies through the management API; exchanges, queues and bindings
-//! over AMQP, pipelined; then deletes in reverse order. A replace deletes the entity,
+//! over AMQP, pipelined; topic permissions through the management API once the exchanges
+//! exist; then deletes in reverse order. A replace deletes the entity,
 //! declares it again and re-creates the bindings the broker dropped with it.
 //!
 //! A failure stops the apply and says which change failed and what had already landed;
@@ -18,7 +19,8 @@ use crate::broker::amqp::{Amqp, AmqpError, Op};
 use crate::broker::http::{HttpError, Management};
 use crate::plan::{
     Action, BindingChange, Change, EntityChange, ExchangeChange, PermissionChange, Plan,
-    PolicyChange, QueueChange, UserChange, UserDefinition, UserPassword, VhostChange,
+    PolicyChange, QueueChange, TopicPermissionChange, UserChange, UserDefinition, UserPassword,
+    VhostChange,
 };
 use crate::state::BindingKey;
 use crate::state::password;
@@ -196,7 +198,7 @@ pub async fn apply(
     // 2. AMQP, per vhost, stage by stage.
     let mut per_vhost: BTreeMap<&str, Vec<&Change>> = BTreeMap::new();
     for c in &plan.changes {
-        if c.rank() >= 4
+        if (4..=6).contains(&c.rank())
             && let Some(v) = c.entity.vhost()
         {
             per_vhost.entry(v).or_default().push(c);
@@ -259,8 +261,26 @@ pub async fn apply(
         }
     }
 
-    // 3. Management API deletes: policies, then permissions.
-    for (rank, step) in [(3u8, "deleting policies"), (2, "deleting permissions")] {
+    // 3. Topic permissions: the clears an update needs before its sets, then the sets.
+    let changes = forward(7);
+    let (clears, sets) = topic_permission_calls(&changes);
+    progress.stage("topic permissions", clears.len() + sets.len());
+    run_http(
+        mgmt,
+        clears,
+        "clearing topic permissions",
+        &mut ledger,
+        progress,
+    )
+    .await?;
+    run_http(mgmt, sets, "topic permissions", &mut ledger, progress).await?;
+
+    // 4. Management API deletes: topic permissions, policies, then permissions.
+    for (rank, step) in [
+        (7u8, "deleting topic permissions"),
+        (3, "deleting policies"),
+        (2, "deleting permissions"),
+    ] {
         let changes = deletes(rank);
         let calls: Vec<HttpCall> = changes.iter().filter_map(|c| http_delete(c)).collect();
         progress.stage(step, calls.len());
@@ -312,7 +332,8 @@ async fn import_creates(
             | EntityChange::Vhost(..)
             | EntityChange::User(..)
             | EntityChange::Permission(..)
-            | EntityChange::Policy(..) => {}
+            | EntityChange::Policy(..)
+            | EntityChange::TopicPermission(..) => {}
         }
     }
     progress.stage(
@@ -465,7 +486,8 @@ fn entity_ops<'a>(
             | E::Vhost(..)
             | E::User(..)
             | E::Permission(..)
-            | E::Policy(..),
+            | E::Policy(..)
+            | E::TopicPermission(..),
             Stage::DeleteReplaced
             | Stage::Exchanges
             | Stage::Queues
@@ -543,7 +565,9 @@ fn http_put(c: &Change) -> Option<HttpCall> {
         | E::Policy(_, PolicyChange::Delete)
         | E::Exchange(..)
         | E::Queue(..)
-        | E::Binding(..) => return None,
+        | E::Binding(..)
+        // One call per exchange: see `topic_permission_calls`.
+        | E::TopicPermission(..) => return None,
     };
     Some(HttpCall {
         delete: false,
@@ -562,7 +586,14 @@ fn http_delete(c: &Change) -> Option<HttpCall> {
         E::Policy(k, PolicyChange::Delete) => {
             vec!["policies".into(), k.vhost.clone(), k.name.clone()]
         }
-        E::Permission(_, PermissionChange::Create(_) | PermissionChange::Update(_))
+        E::TopicPermission(k, TopicPermissionChange::Delete) => {
+            vec!["topic-permissions".into(), k.vhost.clone(), k.user.clone()]
+        }
+        E::TopicPermission(
+            _,
+            TopicPermissionChange::Create(_) | TopicPermissionChange::Update { .. },
+        )
+        | E::Permission(_, PermissionChange::Create(_) | PermissionChange::Update(_))
         | E::Policy(_, PolicyChange::Create(_) | PolicyChange::Update(_))
         | E::Vhost(..)
         | E::User(..)
@@ -576,6 +607,51 @@ fn http_delete(c: &Change) -> Option<HttpCall> {
         body: Value::Null,
         what: format!("delete {}", c.target()),
     })
+}
+
+/// The calls of topic permission creates and updates: the clears (one `DELETE` per user and
+/// vhost an update clears, which removes every exchange's) and the sets (one `PUT` per
+/// exchange: the API takes one exchange at a time).
+fn topic_permission_calls(changes: &[&Change]) -> (Vec<HttpCall>, Vec<HttpCall>) {
+    let (mut clears, mut sets) = (Vec::new(), Vec::new());
+    for c in changes {
+        let EntityChange::TopicPermission(k, change) = &c.entity else {
+            continue;
+        };
+        let path = vec![
+            "topic-permissions".to_string(),
+            k.vhost.clone(),
+            k.user.clone(),
+        ];
+        let topics = match change {
+            TopicPermissionChange::Create(topics) => topics,
+            TopicPermissionChange::Update { topics, clear } => {
+                if *clear {
+                    clears.push(HttpCall {
+                        delete: true,
+                        path: path.clone(),
+                        body: Value::Null,
+                        what: format!("clear {}", c.target()),
+                    });
+                }
+                topics
+            }
+            TopicPermissionChange::Delete => continue,
+        };
+        for (exchange, t) in topics {
+            sets.push(HttpCall {
+                delete: false,
+                path: path.clone(),
+                body: json!({"exchange": exchange, "write": t.write, "read": t.read}),
+                what: format!(
+                    "{} {} (exchange {exchange})",
+                    c.action().as_str(),
+                    c.target()
+                ),
+            });
+        }
+    }
+    (clears, sets)
 }
 
 /// The whole user, as `PUT /api/users/{name}` replaces it: the password (as a hash) always

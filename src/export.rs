@@ -15,7 +15,7 @@ use serde_json::{Map, Value, json};
 use crate::state::queue_args::named_arg;
 use crate::state::{
     BindingKey, DEFAULT_VHOST, EntityKey, ExchangeState, PermissionKey, PermissionState,
-    PolicyState, QueueState, State, UserState, VhostState,
+    PolicyState, QueueState, State, TopicPermissionState, TopicPermissions, UserState, VhostState,
 };
 use crate::topology::Topology;
 use crate::topology::model::{ApplyTo, DestinationType, QueueType};
@@ -32,6 +32,7 @@ pub fn to_topology(state: &State, vhost: Option<&str>) -> anyhow::Result<Topolog
         policies,
         users,
         permissions,
+        topic_permissions,
     } = state;
     let mut top = Map::new();
     top.insert("version".into(), json!(1));
@@ -54,8 +55,13 @@ pub fn to_topology(state: &State, vhost: Option<&str>) -> anyhow::Result<Topolog
     insert_list(&mut top, "bindings", list.collect());
     let list = policies.iter().map(|(k, p)| policy_entry(here, k, p));
     insert_list(&mut top, "policies", list.collect());
-    // Users that hold permissions in the exported vhosts; tags only (see module docs).
-    let users_here: BTreeSet<&String> = permissions.keys().map(|k| &k.user).collect();
+    // Users that hold permissions or topic permissions in the exported vhosts; tags only
+    // (see module docs).
+    let users_here: BTreeSet<&String> = permissions
+        .keys()
+        .chain(topic_permissions.keys())
+        .map(|k| &k.user)
+        .collect();
     let list = users
         .iter()
         .filter(|(name, _)| users_here.contains(name))
@@ -66,6 +72,11 @@ pub fn to_topology(state: &State, vhost: Option<&str>) -> anyhow::Result<Topolog
         .filter(|(k, _)| users.contains_key(&k.user))
         .map(|(k, p)| permission_entry(here, k, p));
     insert_list(&mut top, "permissions", list.collect());
+    let list = topic_permissions
+        .iter()
+        .filter(|(k, _)| users.contains_key(&k.user))
+        .flat_map(|(k, topics)| topic_permission_entries(here, k, topics));
+    insert_list(&mut top, "topic_permissions", list.collect());
 
     serde_json::from_value(Value::Object(top))
         .map_err(|e| anyhow::anyhow!("the live broker does not fit the topology format: {e}"))
@@ -267,6 +278,27 @@ fn permission_entry(here: Here, k: &PermissionKey, p: &PermissionState) -> Value
     m.insert("write".into(), json!(write));
     m.insert("read".into(), json!(read));
     Value::Object(m)
+}
+
+/// One file entry per exchange of a user's topic permissions in a vhost.
+fn topic_permission_entries(
+    here: Here,
+    k: &PermissionKey,
+    topics: &TopicPermissions,
+) -> Vec<Value> {
+    topics
+        .iter()
+        .map(|(exchange, t)| {
+            let TopicPermissionState { write, read } = t;
+            let mut m = Map::new();
+            m.insert("user".into(), json!(k.user));
+            here.vhost(&mut m, &k.vhost);
+            m.insert("exchange".into(), json!(exchange));
+            m.insert("write".into(), json!(write));
+            m.insert("read".into(), json!(read));
+            Value::Object(m)
+        })
+        .collect()
 }
 
 fn insert_list(top: &mut Map<String, Value>, key: &str, items: Vec<Value>) {

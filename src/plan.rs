@@ -3,8 +3,8 @@
 //! `plan` is a pure function of two States (no I/O), so the same code serves `topo plan`
 //! against a broker and `topo diff` between two files, and it is property-tested alone.
 //! Changes come out in apply order: creates, updates and replaces in dependency order
-//! (vhosts, users, permissions, policies, exchanges, queues, bindings), then deletes in
-//! the reverse order.
+//! (vhosts, users, permissions, policies, exchanges, queues, bindings, topic permissions),
+//! then deletes in the reverse order.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
@@ -15,7 +15,8 @@ use serde_json::Value;
 use crate::state::password;
 use crate::state::{
     Args, BindingKey, BindingState, Credential, EntityKey, ExchangeState, PermissionKey,
-    PermissionState, PolicyState, QueueState, Secret, State, UserState, VhostState,
+    PermissionState, PolicyState, QueueState, Secret, State, TopicPermissions, UserState,
+    VhostState,
 };
 use crate::topology::model::{DestinationType, QueueType};
 
@@ -70,6 +71,9 @@ pub enum Target {
     Exchange(EntityKey),
     Queue(EntityKey),
     Binding(BindingKey),
+    /// One user's topic permissions in one vhost (every exchange's: see
+    /// [`crate::state::TopicPermissions`]).
+    TopicPermission(PermissionKey),
 }
 
 impl Target {
@@ -83,6 +87,7 @@ impl Target {
             Target::Exchange(_) => "exchange",
             Target::Queue(_) => "queue",
             Target::Binding(_) => "binding",
+            Target::TopicPermission(_) => "topic_permission",
         }
     }
 
@@ -94,6 +99,7 @@ impl Target {
             Target::Permission(k) => Some(&k.vhost),
             Target::Policy(k) | Target::Exchange(k) | Target::Queue(k) => Some(&k.vhost),
             Target::Binding(k) => Some(&k.vhost),
+            Target::TopicPermission(k) => Some(&k.vhost),
         }
     }
 
@@ -107,6 +113,7 @@ impl Target {
             Target::Exchange(_) => 4,
             Target::Queue(_) => 5,
             Target::Binding(_) => 6,
+            Target::TopicPermission(_) => 7,
         }
     }
 }
@@ -121,6 +128,9 @@ impl fmt::Display for Target {
             Target::Exchange(k) => write!(f, "exchange {k}"),
             Target::Queue(k) => write!(f, "queue {k}"),
             Target::Binding(k) => write!(f, "binding {k}"),
+            Target::TopicPermission(k) => {
+                write!(f, "topic permissions of {} in vhost {}", k.user, k.vhost)
+            }
         }
     }
 }
@@ -155,6 +165,7 @@ pub enum EntityChange {
     Exchange(EntityKey, ExchangeChange),
     Queue(EntityKey, QueueChange),
     Binding(BindingKey, BindingChange),
+    TopicPermission(PermissionKey, TopicPermissionChange),
 }
 
 /// Vhosts are never deleted: deleting one deletes everything in it, which is not a
@@ -196,6 +207,20 @@ pub enum UserPassword {
 pub enum PermissionChange {
     Create(PermissionState),
     Update(PermissionState),
+    Delete,
+}
+
+/// A user's topic permissions in a vhost, all exchanges at once (the management API
+/// deletes them only all at once).
+#[derive(Debug, Clone, PartialEq)]
+pub enum TopicPermissionChange {
+    Create(TopicPermissions),
+    /// `topics`: what the user holds afterwards. `clear`: a live exchange's permission goes
+    /// (`--prune`), so apply deletes them all first and then sets `topics`.
+    Update {
+        topics: TopicPermissions,
+        clear: bool,
+    },
     Delete,
 }
 
@@ -260,18 +285,21 @@ impl EntityChange {
             | E::Policy(_, PolicyChange::Create(_))
             | E::Exchange(_, ExchangeChange::Create(_))
             | E::Queue(_, QueueChange::Create(_))
-            | E::Binding(_, BindingChange::Create) => Action::Create,
+            | E::Binding(_, BindingChange::Create)
+            | E::TopicPermission(_, TopicPermissionChange::Create(_)) => Action::Create,
             E::Vhost(_, VhostChange::Update(_))
             | E::User(_, UserChange::Update(_))
             | E::Permission(_, PermissionChange::Update(_))
-            | E::Policy(_, PolicyChange::Update(_)) => Action::Update,
+            | E::Policy(_, PolicyChange::Update(_))
+            | E::TopicPermission(_, TopicPermissionChange::Update { .. }) => Action::Update,
             E::Exchange(_, ExchangeChange::Replace { .. })
             | E::Queue(_, QueueChange::Replace { .. }) => Action::Replace,
             E::Permission(_, PermissionChange::Delete)
             | E::Policy(_, PolicyChange::Delete)
             | E::Exchange(_, ExchangeChange::Delete)
             | E::Queue(_, QueueChange::Delete { .. })
-            | E::Binding(_, BindingChange::Delete) => Action::Delete,
+            | E::Binding(_, BindingChange::Delete)
+            | E::TopicPermission(_, TopicPermissionChange::Delete) => Action::Delete,
         }
     }
 
@@ -286,6 +314,7 @@ impl EntityChange {
             E::Exchange(k, _) => Target::Exchange(k.clone()),
             E::Queue(k, _) => Target::Queue(k.clone()),
             E::Binding(k, _) => Target::Binding(k.clone()),
+            E::TopicPermission(k, _) => Target::TopicPermission(k.clone()),
         }
     }
 
@@ -300,6 +329,7 @@ impl EntityChange {
             E::Exchange(..) => 4,
             E::Queue(..) => 5,
             E::Binding(..) => 6,
+            E::TopicPermission(..) => 7,
         }
     }
 
@@ -312,6 +342,7 @@ impl EntityChange {
             E::Permission(k, _) => Some(&k.vhost),
             E::Policy(k, _) | E::Exchange(k, _) | E::Queue(k, _) => Some(&k.vhost),
             E::Binding(k, _) => Some(&k.vhost),
+            E::TopicPermission(k, _) => Some(&k.vhost),
         }
     }
 }
@@ -341,7 +372,8 @@ impl Change {
             | EntityChange::Permission(..)
             | EntityChange::Policy(..)
             | EntityChange::Exchange(..)
-            | EntityChange::Binding(..) => None,
+            | EntityChange::Binding(..)
+            | EntityChange::TopicPermission(..) => None,
         }
     }
 
@@ -357,7 +389,8 @@ impl Change {
             | EntityChange::Permission(..)
             | EntityChange::Policy(..)
             | EntityChange::Exchange(..)
-            | EntityChange::Binding(..) => None,
+            | EntityChange::Binding(..)
+            | EntityChange::TopicPermission(..) => None,
         }
     }
 
@@ -372,7 +405,8 @@ impl Change {
             | EntityChange::User(..)
             | EntityChange::Permission(..)
             | EntityChange::Policy(..)
-            | EntityChange::Binding(..) => &[],
+            | EntityChange::Binding(..)
+            | EntityChange::TopicPermission(..) => &[],
         }
     }
 
@@ -396,7 +430,8 @@ impl Change {
             | EntityChange::Permission(..)
             | EntityChange::Policy(..)
             | EntityChange::Exchange(..)
-            | EntityChange::Binding(..) => {}
+            | EntityChange::Binding(..)
+            | EntityChange::TopicPermission(..) => {}
         }
         c
     }
@@ -444,6 +479,9 @@ impl Change {
             (Target::Policy(k), Action::Update) => E::Policy(k, PolicyChange::Update(policy())),
             (Target::Policy(k), Action::Delete) => E::Policy(k, PolicyChange::Delete),
             (Target::Permission(k), Action::Delete) => E::Permission(k, PermissionChange::Delete),
+            (Target::TopicPermission(k), Action::Delete) => {
+                E::TopicPermission(k, TopicPermissionChange::Delete)
+            }
             (Target::Exchange(k), Action::Create) => {
                 E::Exchange(k, ExchangeChange::Create(exchange()))
             }
@@ -590,6 +628,7 @@ pub fn plan(desired: &State, live: &State, opts: &PlanOptions) -> Plan {
         &mut forward,
         &mut deletes,
     );
+    plan_topic_permissions(desired, live, opts, &scope, &mut forward, &mut deletes);
     plan_exchanges(desired, live, opts, &scope, &mut forward, &mut deletes);
     plan_queues(desired, live, opts, &scope, &mut forward, &mut deletes);
     let deleted_bindings = plan_bindings(desired, live, opts, &scope, &mut forward, &mut deletes);
@@ -632,6 +671,56 @@ fn plan_vhosts(desired: &State, live: &State, scope: &BTreeSet<String>, out: &mu
                     ));
                 }
             }
+        }
+    }
+}
+
+/// Topic permissions, per user and vhost. Exchanges the live user has and the file lacks
+/// stay, unless `--prune` (then the update clears them all and sets the file's); a user and
+/// vhost the file has none for lose them all under `--prune` only.
+fn plan_topic_permissions(
+    desired: &State,
+    live: &State,
+    opts: &PlanOptions,
+    scope: &BTreeSet<String>,
+    forward: &mut Vec<Change>,
+    deletes: &mut Vec<Change>,
+) {
+    for (key, want) in &desired.topic_permissions {
+        let pruning = opts.prune && scope.contains(&key.vhost);
+        let (change, fields) = match live.topic_permissions.get(key) {
+            None => (
+                TopicPermissionChange::Create(want.clone()),
+                topic_permission_fields(want, None, false),
+            ),
+            Some(have) => {
+                let clear = pruning && have.keys().any(|x| !want.contains_key(x));
+                let fields = topic_permission_fields(want, Some(have), clear);
+                if fields.is_empty() {
+                    continue;
+                }
+                let topics = if clear {
+                    want.clone()
+                } else {
+                    let mut merged = have.clone();
+                    merged.extend(want.iter().map(|(x, t)| (x.clone(), t.clone())));
+                    merged
+                };
+                (TopicPermissionChange::Update { topics, clear }, fields)
+            }
+        };
+        forward.push(change_of(
+            EntityChange::TopicPermission(key.clone(), change),
+            fields,
+        ));
+    }
+    for key in live.topic_permissions.keys() {
+        if opts.prune && scope.contains(&key.vhost) && !desired.topic_permissions.contains_key(key)
+        {
+            deletes.push(change_of(
+                EntityChange::TopicPermission(key.clone(), TopicPermissionChange::Delete),
+                Vec::new(),
+            ));
         }
     }
 }
@@ -805,7 +894,8 @@ fn fill_rebinds(live: &State, deleted: &BTreeSet<&BindingKey>, forward: &mut [Ch
             | EntityChange::User(..)
             | EntityChange::Permission(..)
             | EntityChange::Policy(..)
-            | EntityChange::Binding(..) => {}
+            | EntityChange::Binding(..)
+            | EntityChange::TopicPermission(..) => {}
         }
     }
 }
@@ -913,6 +1003,15 @@ fn apply_change(s: &mut State, c: &Change) {
         }
         E::Binding(k, BindingChange::Delete) => {
             s.bindings.remove(k);
+        }
+        E::TopicPermission(
+            k,
+            TopicPermissionChange::Create(topics) | TopicPermissionChange::Update { topics, .. },
+        ) => {
+            s.topic_permissions.insert(k.clone(), topics.clone());
+        }
+        E::TopicPermission(k, TopicPermissionChange::Delete) => {
+            s.topic_permissions.remove(k);
         }
     }
 }
@@ -1161,6 +1260,35 @@ fn permission_fields(want: &PermissionState, have: Option<&PermissionState>) -> 
     );
     cmp(&mut out, "write", &want.write, have.map(|h| &h.write));
     cmp(&mut out, "read", &want.read, have.map(|h| &h.read));
+    out
+}
+
+/// `EXCHANGE.write` and `EXCHANGE.read` per exchange that differs; with `clear`, the live
+/// exchanges the file lacks show as going.
+fn topic_permission_fields(
+    want: &TopicPermissions,
+    have: Option<&TopicPermissions>,
+    clear: bool,
+) -> Vec<FieldChange> {
+    let mut out = Vec::new();
+    for (x, t) in want {
+        let h = have.and_then(|h| h.get(x));
+        cmp(
+            &mut out,
+            &format!("{x}.write"),
+            &t.write,
+            h.map(|h| &h.write),
+        );
+        cmp(&mut out, &format!("{x}.read"), &t.read, h.map(|h| &h.read));
+    }
+    if clear {
+        for (x, t) in have.into_iter().flatten() {
+            if !want.contains_key(x) {
+                out.push(field(&format!("{x}.write"), to_value(&t.write), None));
+                out.push(field(&format!("{x}.read"), to_value(&t.read), None));
+            }
+        }
+    }
     out
 }
 

@@ -146,6 +146,7 @@ pub fn fingerprint(live: &State, desired: &State) -> String {
         policies,
         users,
         permissions,
+        topic_permissions,
     } = live;
     // Entity keys are structs, which JSON maps cannot key on: hash (key, value) pairs.
     for (name, v) in vhosts.iter().filter(|(n, _)| scope.contains(*n)) {
@@ -165,6 +166,12 @@ pub fn fingerprint(live: &State, desired: &State) -> String {
     }
     for (k, p) in permissions.iter().filter(|(k, _)| scope.contains(&k.vhost)) {
         let _ = serde_json::to_writer(&mut h, &(k, p));
+    }
+    for (k, t) in topic_permissions
+        .iter()
+        .filter(|(k, _)| scope.contains(&k.vhost))
+    {
+        let _ = serde_json::to_writer(&mut h, &(k, t));
     }
     format!("sha256:{}", hex(&h.0.finalize()))
 }

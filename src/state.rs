@@ -259,6 +259,18 @@ pub struct PermissionState {
     pub read: String,
 }
 
+/// A user's topic permission on one exchange.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TopicPermissionState {
+    pub write: String,
+    pub read: String,
+}
+
+/// One user's topic permissions in one vhost, by exchange. They are one entity because
+/// the management API deletes them together (`DELETE /api/topic-permissions/{vhost}/{user}`
+/// clears every exchange's, on 3.10 and 4.x alike), so a plan changes them together.
+pub type TopicPermissions = BTreeMap<String, TopicPermissionState>;
+
 /// Broker state, desired or live, in one canonical shape.
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct State {
@@ -269,6 +281,7 @@ pub struct State {
     pub policies: BTreeMap<EntityKey, PolicyState>,
     pub users: BTreeMap<String, UserState>,
     pub permissions: BTreeMap<PermissionKey, PermissionState>,
+    pub topic_permissions: BTreeMap<PermissionKey, TopicPermissions>,
 }
 
 /// Queue arguments whose values are numbers; the broker and clients send some as strings.
@@ -382,6 +395,24 @@ impl State {
             };
             state.permissions.insert(key, permission_state(p));
         }
+
+        for p in &topo.topic_permissions {
+            state
+                .topic_permissions
+                .entry(PermissionKey {
+                    vhost: vh(&p.vhost),
+                    user: p.user.clone(),
+                })
+                .or_default()
+                .insert(
+                    p.exchange.clone(),
+                    TopicPermissionState {
+                        write: p.write.clone(),
+                        read: p.read.clone(),
+                    },
+                );
+        }
+
         state
     }
 
@@ -393,6 +424,7 @@ impl State {
         names.extend(self.bindings.keys().map(|k| k.vhost.clone()));
         names.extend(self.policies.keys().map(|k| k.vhost.clone()));
         names.extend(self.permissions.keys().map(|k| k.vhost.clone()));
+        names.extend(self.topic_permissions.keys().map(|k| k.vhost.clone()));
         names
     }
 }

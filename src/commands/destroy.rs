@@ -103,6 +103,14 @@ pub fn destroy_states(desired: &State, live: &State, me: &str) -> (State, State)
         .filter(|(k, _)| desired.permissions.contains_key(*k) && k.user != me)
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
+    // The API deletes a user's topic permissions in a vhost all at once: those of a user the
+    // file gives some in that vhost go whole.
+    cut.topic_permissions = live
+        .topic_permissions
+        .iter()
+        .filter(|(k, _)| desired.topic_permissions.contains_key(*k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     // A binding goes when the file declares it, or when its queue or exchange goes (the
     // broker drops those with them; the planner lists them so the count is honest).
     cut.bindings = live

@@ -107,6 +107,7 @@ fn empty_topology() -> Topology {
         policies: Vec::new(),
         users: Vec::new(),
         permissions: Vec::new(),
+        topic_permissions: Vec::new(),
         services: Vec::new(),
         transports: Vec::new(),
     }

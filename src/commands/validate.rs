@@ -102,6 +102,7 @@ fn summary(t: &topology::Topology) -> String {
         (t.policies.len(), "policy"),
         (t.users.len(), "user"),
         (t.permissions.len(), "permission"),
+        (t.topic_permissions.len(), "topic permission"),
         (t.services.len(), "service"),
         (t.transports.len(), "transport"),
     ];

@@ -2,7 +2,7 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 
 use super::*;
-use crate::state::{BindingArgs, Secret};
+use crate::state::{BindingArgs, Secret, TopicPermissionState};
 use crate::topology::model::{ApplyTo, QueueType};
 
 fn ek(v: &str, n: &str) -> EntityKey {
@@ -440,6 +440,77 @@ fn policy_update_is_field_by_field() {
     );
 }
 
+#[test]
+fn topic_permissions_update_per_exchange_and_clear_only_under_prune() {
+    let tp = |w: &str| TopicPermissionState {
+        write: w.into(),
+        read: ".*".into(),
+    };
+    let key = PermissionKey {
+        vhost: "v".into(),
+        user: "u".into(),
+    };
+    let mut d = State::default();
+    d.topic_permissions
+        .insert(key.clone(), [("amq.topic".to_string(), tp("^a"))].into());
+    let mut live = State::default();
+    live.vhosts.insert("v".into(), VhostState::default());
+    live.topic_permissions.insert(
+        key.clone(),
+        [
+            ("amq.topic".to_string(), tp("^b")),
+            ("t".to_string(), tp(".*")),
+        ]
+        .into(),
+    );
+    live.topic_permissions.insert(
+        PermissionKey {
+            vhost: "v".into(),
+            user: "other".into(),
+        },
+        [("amq.topic".to_string(), tp(".*"))].into(),
+    );
+
+    // Without prune: the one pattern changes, the live exchange `t` stays.
+    let p = plan(&d, &live, &PlanOptions::default());
+    assert_eq!(lines(&p), vec!["~ topic permissions of u in vhost v"]);
+    assert_eq!(
+        p.changes[0].fields,
+        vec![FieldChange {
+            field: "amq.topic.write".into(),
+            old: Some(json!("^b")),
+            new: Some(json!("^a")),
+        }]
+    );
+    match &p.changes[0].entity {
+        EntityChange::TopicPermission(_, TopicPermissionChange::Update { topics, clear }) => {
+            assert!(!clear);
+            assert_eq!(topics.len(), 2);
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // With prune: `t` goes (the update clears, then sets), and the other user's go whole.
+    let p = plan(&d, &live, &prune());
+    assert_eq!(
+        lines(&p),
+        vec![
+            "~ topic permissions of u in vhost v",
+            "- topic permissions of other in vhost v"
+        ]
+    );
+    assert!(
+        p.changes[0]
+            .fields
+            .iter()
+            .any(|f| f.field == "t.write" && f.new.is_none())
+    );
+    let after = apply_to_state(&p, &live);
+    assert_eq!(after.topic_permissions.len(), 1);
+    assert_eq!(after.topic_permissions[&key], d.topic_permissions[&key]);
+    assert!(plan(&d, &after, &prune()).is_empty());
+}
+
 // ---- properties -----------------------------------------------------------------------
 
 const VHOSTS: &[&str] = &["/", "v1"];
@@ -575,9 +646,21 @@ fn state() -> impl Strategy<Value = State> {
             }),
             0..3,
         ),
+        prop::collection::btree_map(
+            (vhost(), name()).prop_map(|(vhost, user)| PermissionKey { vhost, user }),
+            prop::collection::btree_map(
+                prop::sample::select(&["amq.topic", "t1", "t2"][..]).prop_map(String::from),
+                prop::sample::select(&[".*", "^a", "^$"][..]).prop_map(|r| TopicPermissionState {
+                    write: r.into(),
+                    read: r.into(),
+                }),
+                1..3,
+            ),
+            0..3,
+        ),
     )
         .prop_map(
-            |(vhosts, exchanges, queues, bindings, policies, users, permissions)| State {
+            |(vhosts, exchanges, queues, bindings, policies, users, permissions, topics)| State {
                 vhosts,
                 exchanges,
                 queues,
@@ -585,6 +668,7 @@ fn state() -> impl Strategy<Value = State> {
                 policies,
                 users,
                 permissions,
+                topic_permissions: topics,
             },
         )
 }

@@ -85,6 +85,9 @@ pub fn target(t: &Target) -> Value {
         Target::Vhost(name) => json!({"kind": "vhost", "name": name}),
         Target::User(name) => json!({"kind": "user", "name": name}),
         Target::Permission(k) => json!({"kind": "permission", "vhost": k.vhost, "user": k.user}),
+        Target::TopicPermission(k) => {
+            json!({"kind": "topic_permission", "vhost": k.vhost, "user": k.user})
+        }
         Target::Policy(k) => json!({"kind": "policy", "vhost": k.vhost, "name": k.name}),
         Target::Exchange(k) => json!({"kind": "exchange", "vhost": k.vhost, "name": k.name}),
         Target::Queue(k) => json!({"kind": "queue", "vhost": k.vhost, "name": k.name}),

@@ -102,6 +102,7 @@ pub fn drift_line(pruned: &Plan) -> Option<String> {
         ("binding", "bindings", 0),
         ("policy", "policies", 0),
         ("permission", "permissions", 0),
+        ("topic permission", "topic permissions", 0),
     ];
     for c in pruned
         .changes
@@ -114,6 +115,7 @@ pub fn drift_line(pruned: &Plan) -> Option<String> {
             Target::Binding(_) => "binding",
             Target::Policy(_) => "policy",
             Target::Permission(_) => "permission",
+            Target::TopicPermission(_) => "topic permission",
             Target::Vhost(_) | Target::User(_) => continue,
         };
         if let Some(e) = counts.iter_mut().find(|(k, _, _)| *k == kind) {

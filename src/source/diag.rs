@@ -75,6 +75,11 @@ diagnostic_codes! {
     MessageSchema = "TOPO032",
     /// A service's broker user and its permissions (see `validate::service_users`).
     ServiceUser = "TOPO033",
+    /// A permission, topic permission or policy pattern that is not a regular expression
+    /// the broker compiles.
+    InvalidRegex = "TOPO034",
+    /// A topic permission on an exchange that is not a topic exchange.
+    NotTopicExchange = "TOPO035",
 }
 
 impl fmt::Display for Code {

@@ -83,6 +83,7 @@ fn is_entity_list(key: &str) -> bool {
             | "policies"
             | "users"
             | "permissions"
+            | "topic_permissions"
             | "services"
             | "transports"
     )
@@ -99,6 +100,7 @@ fn identity(list: &str, item: &Node, default_vhost: &str) -> Option<String> {
         "vhosts" | "users" | "services" => s("name"),
         "exchanges" | "queues" | "policies" => format!("{vhost}\u{0}{}", s("name")),
         "permissions" => format!("{vhost}\u{0}{}", s("user")),
+        "topic_permissions" => format!("{vhost}\u{0}{}\u{0}{}", s("user"), s("exchange")),
         "transports" => format!(
             "{}\u{0}{}\u{0}{}\u{0}{}",
             s("from"),

@@ -21,7 +21,8 @@ pub const DEFAULT_VHOST: &str = "/";
 /// A RabbitMQ messaging topology
 ///
 /// One file describes the broker entities (vhosts, exchanges, queues, bindings, policies,
-/// users, permissions) and the services that use them. See the topo README for the format.
+/// users, permissions, topic permissions) and the services that use them. See the topo
+/// README for the format.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(title = "topo topology file")]
@@ -105,6 +106,14 @@ pub struct Topology {
     /// Per-vhost permissions of users.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub permissions: Vec<Permission>,
+
+    /// Topic permissions
+    ///
+    /// Per-vhost, per-exchange limits on the routing keys a user may publish with (`write`)
+    /// and bind or consume with (`read`), for topic exchanges. Where a user has none for an
+    /// exchange, RabbitMQ does not restrict its routing keys.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub topic_permissions: Vec<TopicPermission>,
 
     /// Services
     ///
@@ -804,6 +813,41 @@ pub struct Permission {
     /// Read
     ///
     /// Regular expression of resources the user may consume from.
+    pub read: String,
+}
+
+/// A user's topic permissions on one topic exchange of one vhost
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TopicPermission {
+    /// User
+    ///
+    /// A user declared under `users`.
+    pub user: String,
+
+    /// Vhost
+    ///
+    /// Vhost of the exchange. Default: the file's `vhost`, else `/`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vhost: Option<String>,
+
+    /// Exchange
+    ///
+    /// A topic exchange declared under `exchanges`, or `amq.topic`.
+    #[schemars(length(min = 1))]
+    pub exchange: String,
+
+    /// Write
+    ///
+    /// Regular expression (as Erlang's `re` reads it) that the routing key of a message
+    /// the user publishes to the exchange must match. `{username}`, `{vhost}` and
+    /// `{client_id}` expand at check time.
+    pub write: String,
+
+    /// Read
+    ///
+    /// Regular expression that the routing key of a binding from the exchange (and of a
+    /// consumer's topic subscription, for MQTT and STOMP) must match.
     pub read: String,
 }
 

@@ -88,6 +88,8 @@ pub fn check(topo: &Topology, tree: &Node, sources: &Sources) -> Vec<Diagnostic>
     bindings(&mut cx);
     queues(&mut cx);
     users_and_permissions(&mut cx);
+    topic_permissions(&mut cx);
+    patterns(&mut cx);
     services_and_transports(&mut cx);
     literal_secrets(&mut cx);
     deprecated_features(&mut cx);
@@ -142,6 +144,14 @@ fn duplicates(cx: &mut Ctx) {
             "user",
         ),
         (
+            "topic_permissions",
+            t.topic_permissions
+                .iter()
+                .map(|p| format!("{}\u{0}{}\u{0}{}", cx.vhost(&p.vhost), p.user, p.exchange))
+                .collect(),
+            "exchange",
+        ),
+        (
             "services",
             t.services.iter().map(|s| s.name.clone()).collect(),
             "name",
@@ -176,6 +186,9 @@ fn duplicates(cx: &mut Ctx) {
                         format!("{name}` in vhost `{vhost}")
                     }
                     ("transports", [from, to, kind, ..]) => format!("{from} -> {to} ({kind})"),
+                    ("topic_permissions", [vhost, user, exchange]) => {
+                        format!("{user}` on exchange `{exchange}` in vhost `{vhost}")
+                    }
                     _ => parts.join(" / "),
                 };
                 cx.error(
@@ -962,6 +975,169 @@ fn users_and_permissions(cx: &mut Ctx) {
                 ),
             )
             .with_hint(hint);
+        }
+    }
+}
+
+/// Topic permissions: a declared user, a vhost the file knows, a topic exchange of the
+/// file (or `amq.topic`) in that vhost.
+fn topic_permissions(cx: &mut Ctx) {
+    let t = cx.topo;
+    let users: BTreeSet<&str> = t.users.iter().map(|u| u.name.as_str()).collect();
+    let vhosts = known_vhosts(cx);
+    for (i, p) in t.topic_permissions.iter().enumerate() {
+        if !users.contains(p.user.as_str()) {
+            let hint = did_you_mean(&p.user, users.iter().copied())
+                .unwrap_or_else(|| format!("declare user `{}` under `users`", p.user));
+            cx.error(
+                Code::UndeclaredUser,
+                format!("/topic_permissions/{i}/user"),
+                format!("topic permission for undeclared user `{}`", p.user),
+            )
+            .with_hint(hint);
+        }
+        let vhost = cx.vhost(&p.vhost).to_string();
+        if !vhosts.contains(&vhost) {
+            let hint = did_you_mean(&vhost, vhosts.iter().map(String::as_str))
+                .unwrap_or_else(|| format!("add `{{name: {vhost}}}` under `vhosts`"));
+            cx.error(
+                Code::UndeclaredVhost,
+                format!("/topic_permissions/{i}/vhost"),
+                format!(
+                    "topic permission for vhost `{vhost}` that the topology neither declares \
+                     nor uses"
+                ),
+            )
+            .with_hint(hint);
+        }
+        if p.exchange == "amq.topic" {
+            continue;
+        }
+        let pointer = format!("/topic_permissions/{i}/exchange");
+        let declared = t
+            .exchanges
+            .iter()
+            .find(|x| x.name == p.exchange && cx.vhost(&x.vhost) == vhost);
+        match declared {
+            Some(x) if x.kind == ExchangeKind::Topic => {}
+            Some(x) => {
+                let kind = x.kind.as_str().to_string();
+                cx.error(
+                    Code::NotTopicExchange,
+                    pointer,
+                    format!(
+                        "topic permission on exchange `{}`, which is a {kind} exchange",
+                        p.exchange
+                    ),
+                )
+                .with_hint(
+                    "RabbitMQ checks topic permissions on topic exchanges only: name a topic \
+                     exchange, or use `permissions` to limit this one",
+                );
+            }
+            None if builtin_exchange_kind(&p.exchange).is_some() => {
+                cx.error(
+                    Code::NotTopicExchange,
+                    pointer,
+                    format!(
+                        "topic permission on `{}`, which is not a topic exchange",
+                        p.exchange
+                    ),
+                )
+                .with_hint("the built-in topic exchange is `amq.topic`");
+            }
+            None => {
+                let names = t
+                    .exchanges
+                    .iter()
+                    .filter(|x| x.kind == ExchangeKind::Topic && cx.vhost(&x.vhost) == vhost)
+                    .map(|x| x.name.as_str())
+                    .chain(["amq.topic"]);
+                let hint = did_you_mean(&p.exchange, names).unwrap_or_else(|| {
+                    format!(
+                        "declare `{}` under `exchanges` with `type: topic` in vhost `{vhost}`",
+                        p.exchange
+                    )
+                });
+                cx.error(
+                    Code::UndeclaredExchange,
+                    pointer,
+                    format!(
+                        "topic permission on exchange `{}`, not declared in vhost `{vhost}`",
+                        p.exchange
+                    ),
+                )
+                .with_hint(hint);
+            }
+        }
+    }
+}
+
+/// Vhosts the file declares or uses for entities.
+fn known_vhosts(cx: &Ctx) -> BTreeSet<String> {
+    let t = cx.topo;
+    let mut vhosts: BTreeSet<String> = t.vhosts.iter().map(|v| v.name.clone()).collect();
+    vhosts.insert(t.vhost.clone().unwrap_or_else(|| DEFAULT_VHOST.to_string()));
+    vhosts.extend(t.exchanges.iter().map(|x| cx.vhost(&x.vhost).to_string()));
+    vhosts.extend(t.queues.iter().map(|x| cx.vhost(&x.vhost).to_string()));
+    vhosts.extend(t.bindings.iter().map(|x| cx.vhost(&x.vhost).to_string()));
+    vhosts.extend(t.policies.iter().map(|x| cx.vhost(&x.vhost).to_string()));
+    vhosts
+}
+
+/// Why RabbitMQ would refuse `pattern` as a regular expression, or `None`.
+///
+/// The broker compiles patterns with Erlang's `re`, which is PCRE. fancy-regex is the
+/// closest well-kept Rust engine: on top of the `regex` crate's syntax it has look-around,
+/// backreferences, atomic groups and possessive quantifiers, as PCRE does. Known gaps: PCRE
+/// takes a `{` that starts no quantifier as a literal (the topic permission variables
+/// `{username}`, `{vhost}` and `{client_id}` are replaced by a literal before the check, so
+/// those pass), and fancy-regex refuses a few PCRE-only constructs (`\Q...\E`, recursion
+/// `(?R)`, callouts, `(*VERB)`s). So a refusal here may be a pattern PCRE takes; the hint
+/// says so. What it accepts, PCRE accepts.
+pub fn regex_problem(pattern: &str) -> Option<String> {
+    let expanded = pattern
+        .replace("{username}", "u")
+        .replace("{vhost}", "v")
+        .replace("{client_id}", "c");
+    fancy_regex::Regex::new(&expanded)
+        .err()
+        .map(|e| e.to_string())
+}
+
+/// Every pattern the broker compiles as a regular expression: permissions, topic
+/// permissions, policies.
+fn patterns(cx: &mut Ctx) {
+    let t = cx.topo;
+    let mut found: Vec<(String, &str)> = Vec::new();
+    for (i, p) in t.permissions.iter().enumerate() {
+        for (field, pat) in [
+            ("configure", &p.configure),
+            ("write", &p.write),
+            ("read", &p.read),
+        ] {
+            found.push((format!("/permissions/{i}/{field}"), pat));
+        }
+    }
+    for (i, p) in t.topic_permissions.iter().enumerate() {
+        for (field, pat) in [("write", &p.write), ("read", &p.read)] {
+            found.push((format!("/topic_permissions/{i}/{field}"), pat));
+        }
+    }
+    for (i, p) in t.policies.iter().enumerate() {
+        found.push((format!("/policies/{i}/pattern"), &p.pattern));
+    }
+    for (pointer, pat) in found {
+        if let Some(problem) = regex_problem(pat) {
+            cx.error(
+                Code::InvalidRegex,
+                pointer,
+                format!("`{pat}` is not a regular expression: {problem}"),
+            )
+            .with_hint(
+                "RabbitMQ refuses it (it compiles patterns with Erlang's PCRE): fix the \
+                 pattern, e.g. escape a literal `(`, `[` or `.` with `\\`",
+            );
         }
     }
 }
