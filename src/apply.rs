@@ -58,60 +58,61 @@ pub struct ApplyFailure {
     pub unbound: Vec<BindingKey>,
 }
 
-/// Progress on stderr: a bar on a terminal, plain lines otherwise.
+/// Progress on stderr: a bar on a terminal, plain lines otherwise (CI logs).
+///
+/// The bar is per stage: its length is the stage's operations and it moves as the broker
+/// confirms them, so a 10,000-queue stage shows how far it got rather than sitting on one
+/// overall count. It is drawn as soon as the first stage starts (the first change), and a
+/// steady tick keeps the elapsed time moving while a stage waits on the broker.
 pub struct Progress {
-    bar: Option<ProgressBar>,
+    /// The bar's look, on a terminal only.
+    style: Option<ProgressStyle>,
+    /// The current stage's bar: a new one per stage, so that no redraw ever mixes one
+    /// stage's name with another's counts.
+    bar: std::sync::Mutex<Option<ProgressBar>>,
     total: usize,
     done: AtomicUsize,
-    started: std::time::Instant,
-    shown: std::sync::atomic::AtomicBool,
 }
 
 impl Progress {
     pub fn new(total: usize) -> Progress {
-        let bar = if std::io::stderr().is_terminal() && total > 0 {
-            // Hidden at first: it only shows up when the apply takes longer than a moment.
-            let b = ProgressBar::with_draw_target(
-                Some(total as u64),
-                indicatif::ProgressDrawTarget::hidden(),
-            );
-            b.set_style(
-                ProgressStyle::with_template(
-                    "{spinner} {msg:24} [{bar:30}] {pos}/{len} ({elapsed})",
-                )
+        let style = (std::io::stderr().is_terminal() && total > 0).then(|| {
+            // The counts before the bar: a narrow terminal cuts the line's end, and the
+            // counts are what says how far the stage got.
+            ProgressStyle::with_template("{spinner} {msg} {pos}/{len} [{wide_bar}] {elapsed}")
                 .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
-            );
-            Some(b)
-        } else {
-            None
-        };
+                .progress_chars("=> ")
+        });
         Progress {
-            bar,
+            style,
+            bar: std::sync::Mutex::new(None),
             total,
             done: AtomicUsize::new(0),
-            started: std::time::Instant::now(),
-            shown: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
-    fn reveal(&self, b: &ProgressBar) {
-        if self.started.elapsed() > Duration::from_millis(500)
-            && !self.shown.swap(true, Ordering::Relaxed)
-        {
-            b.set_draw_target(indicatif::ProgressDrawTarget::stderr());
-            b.enable_steady_tick(Duration::from_millis(120));
-        }
+    fn current(&self) -> std::sync::MutexGuard<'_, Option<ProgressBar>> {
+        // A poisoned lock only means a panic elsewhere; the bar itself is still usable.
+        self.bar.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// A stage of `n` operations starts (nothing is shown for an empty one).
     fn stage(&self, name: &str, n: usize) {
         if n == 0 {
             return;
         }
-        match &self.bar {
-            Some(b) => {
-                self.reveal(b);
-                b.set_message(name.to_string())
+        match &self.style {
+            Some(style) => {
+                let b = ProgressBar::with_draw_target(
+                    Some(n as u64),
+                    indicatif::ProgressDrawTarget::stderr(),
+                )
+                .with_style(style.clone())
+                .with_message(name.to_string());
+                b.enable_steady_tick(Duration::from_millis(100));
+                if let Some(old) = self.current().replace(b) {
+                    old.finish_and_clear();
+                }
             }
             None => eprintln!(
                 "topo: {name}: {n} ({} of {} done)",
@@ -121,16 +122,16 @@ impl Progress {
         }
     }
 
+    /// `n` more operations of the current stage were confirmed.
     fn advance(&self, n: usize) {
         self.done.fetch_add(n, Ordering::Relaxed);
-        if let Some(b) = &self.bar {
-            self.reveal(b);
+        if let Some(b) = self.current().as_ref() {
             b.inc(n as u64);
         }
     }
 
     pub fn finish(&self) {
-        if let Some(b) = &self.bar {
+        if let Some(b) = self.current().take() {
             b.finish_and_clear();
         }
     }
@@ -220,8 +221,8 @@ async fn apply_tracked(
         (3, "policies"),
     ] {
         let changes = forward(rank);
-        progress.stage(step, changes.len());
         let calls: Vec<HttpCall> = changes.iter().filter_map(|c| http_put(c)).collect();
+        progress.stage(step, calls.len());
         run_http(mgmt, calls, step, &mut ledger, progress).await?;
     }
 
@@ -245,7 +246,7 @@ async fn apply_tracked(
             // holding every stage's copies at once is tens of MiB.
             let ops = stage_ops(stage, changes, imported);
             let n = ops.len();
-            progress.stage(step, n);
+            progress.stage(&format!("{step} in {vhost}"), n);
             let last = AtomicUsize::new(0);
             let tick = |d: usize| {
                 let prev = last.swap(d, Ordering::Relaxed);
@@ -314,8 +315,8 @@ async fn apply_tracked(
     // 3. Management API deletes: policies, then permissions.
     for (rank, step) in [(3u8, "deleting policies"), (2, "deleting permissions")] {
         let changes = deletes(rank);
-        progress.stage(step, changes.len());
         let calls: Vec<HttpCall> = changes.iter().filter_map(|c| http_delete(c)).collect();
+        progress.stage(step, calls.len());
         run_http(mgmt, calls, step, &mut ledger, progress).await?;
     }
 

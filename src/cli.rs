@@ -37,6 +37,8 @@ pub enum Command {
     Apply(commands::apply::ApplyArgs),
     /// Print the file as topo reads it: extends merged, .env and ${VAR} resolved, secrets ***.
     Config(commands::config::ConfigArgs),
+    /// Rewrite topology files in canonical key order and layout, comments kept (--check: CI).
+    Fmt(commands::fmt::FmtArgs),
     /// Write a starting topology file (one service, one queue) that validates.
     Init(commands::init::InitArgs),
     /// Remove from the broker what the file declares (not users, not vhosts), after a plan.
@@ -91,6 +93,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Apply(args) => commands::apply::run(args, cli.color),
         Command::Destroy(args) => commands::destroy::run(args, cli.color),
         Command::Init(args) => commands::init::run(args),
+        Command::Fmt(args) => commands::fmt::run(args, cli.color),
         Command::Config(args) => commands::config::run(args, cli.color),
         Command::Export(args) => commands::export::run(args),
         Command::Diff(args) => commands::diff::run(args, cli.color),

@@ -17,6 +17,7 @@ pub mod diff;
 pub mod error;
 pub mod exit;
 pub mod export;
+pub mod fmt;
 pub mod graph;
 pub mod output;
 pub mod plan;

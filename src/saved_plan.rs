@@ -195,7 +195,7 @@ pub fn read(path: &Path, text: &str) -> anyhow::Result<SavedPlan> {
     let saved: SavedPlan = serde_json::from_str(text).map_err(|e| {
         anyhow::anyhow!(
             "{}:{}:{}: not a saved plan topo can read: {e}",
-            path.display(),
+            crate::source::display_path(path),
             e.line(),
             e.column()
         )
@@ -203,7 +203,7 @@ pub fn read(path: &Path, text: &str) -> anyhow::Result<SavedPlan> {
     if saved.topo_plan != FORMAT {
         anyhow::bail!(
             "{}: saved plan format {} is not supported (this topo reads format {FORMAT}); re-run topo plan -o",
-            path.display(),
+            crate::source::display_path(path),
             saved.topo_plan
         );
     }

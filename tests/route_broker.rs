@@ -49,7 +49,10 @@ fn broker_available() -> bool {
         .join()
         .unwrap_or_else(|e| std::panic::resume_unwind(e))
 }
-const TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A hang guard, not a timing assertion: a loaded 2-core CI machine has taken over 20 s for
+/// one import on the 4.x node.
+const TIMEOUT: Duration = Duration::from_secs(90);
 
 async fn timed<T>(what: &str, f: impl Future<Output = T>) -> T {
     match tokio::time::timeout(TIMEOUT, f).await {

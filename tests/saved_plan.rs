@@ -204,3 +204,58 @@ fn a_saved_plan_is_for_the_broker_it_was_made_against() {
     );
     assert!(v.get_opt(&["queues", &v.name, "a"]).is_none());
 }
+
+/// `-` on the broker commands: plan and apply read the topology from standard input, and
+/// `topo apply -` also takes a saved plan piped in.
+#[test]
+fn plan_and_apply_read_stdin() {
+    let Some(v) = TestVhost::try_new() else {
+        return;
+    };
+    let run = |args: &[&str], input: &str| {
+        use std::io::Write;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_topo"))
+            .args(args)
+            .current_dir(v.dir.path())
+            .env_remove("TOPO_FILE")
+            .env("TOPO_AMQP_URL", broker::amqp())
+            .env("TOPO_MANAGEMENT_URL", broker::mgmt())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let input = input.to_string();
+        let w = std::thread::spawn(move || {
+            let _ = stdin.write_all(input.as_bytes());
+        });
+        let out = child.wait_with_output().unwrap();
+        let _ = w.join();
+        out
+    };
+    let body = format!(
+        "version: 1\nvhost: {}\nqueues:\n  - {{name: piped}}\n",
+        v.name
+    );
+    let plan = run(&["plan", "-"], &body);
+    assert_eq!(code(&plan), 2, "{}", stderr(&plan));
+    assert!(
+        stdout(&plan).contains("+ create queue piped@"),
+        "{}",
+        stdout(&plan)
+    );
+    let applied = run(&["apply", "-"], &body);
+    assert_eq!(code(&applied), 0, "{}", stderr(&applied));
+    assert!(v.get_opt(&["queues", &v.name, "piped"]).is_some());
+
+    // A saved plan piped into apply.
+    let file = v.file("s.yaml", "queues:\n  - {name: piped}\n  - {name: saved}\n");
+    let saved = v.dir.path().join("plan.json");
+    let p = v.topo(&["plan", path_str(&file), "-o", path_str(&saved)], &[]);
+    assert_eq!(code(&p), 2, "{}", stderr(&p));
+    let text = std::fs::read_to_string(&saved).unwrap();
+    let applied = run(&["apply", "-"], &text);
+    assert_eq!(code(&applied), 0, "{}", stderr(&applied));
+    assert!(v.get_opt(&["queues", &v.name, "saved"]).is_some());
+}

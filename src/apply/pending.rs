@@ -54,6 +54,10 @@ pub fn path_for(file: &Path) -> PathBuf {
 /// The pending bindings beside `file`; none when there is no such file. A file that does
 /// not read is an error naming it: silently dropping it would lose the bindings again.
 pub fn read(file: &Path) -> anyhow::Result<Vec<BindingKey>> {
+    // A topology read from standard input has no place beside it.
+    if crate::source::is_stdin(file) {
+        return Ok(Vec::new());
+    }
     let path = path_for(file);
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,
@@ -119,6 +123,11 @@ fn canonical(args: &serde_json::Map<String, serde_json::Value>) -> String {
 /// there are none. Written to a temporary file and renamed, so a crash leaves the old one.
 pub fn write(file: &Path, bindings: &[BindingKey]) -> anyhow::Result<PathBuf> {
     let path = path_for(file);
+    if crate::source::is_stdin(file) {
+        return Err(anyhow::anyhow!(
+            "the topology came from standard input: there is no place beside it to keep them"
+        ));
+    }
     if bindings.is_empty() {
         return match std::fs::remove_file(&path) {
             Ok(()) => Ok(path),

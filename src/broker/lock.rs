@@ -56,8 +56,27 @@ pub enum LockError {
         holder: String,
         waited: String,
     },
+    /// The broker did not answer in time: not a refusal, so no permission is to blame.
+    #[error("cannot take the apply lock on vhost {vhost}: {detail}")]
+    TimedOut { vhost: String, detail: String },
+    /// The broker answered and said no (permissions, a closed connection, ...).
     #[error("cannot take the apply lock on vhost {vhost}: {detail}")]
     Broker { vhost: String, detail: String },
+}
+
+impl LockError {
+    /// Whether the broker refused topo's user (then permissions are worth checking).
+    pub fn is_access_refused(&self) -> bool {
+        match self {
+            LockError::Broker { detail, .. } => {
+                detail.contains("ACCESS_REFUSED")
+                    || detail.contains("403")
+                    || detail.contains("not allowed")
+                    || detail.contains("refused the credentials")
+            }
+            LockError::Held { .. } | LockError::TimedOut { .. } => false,
+        }
+    }
 }
 
 /// Who this process is, as the lock records it.
@@ -95,9 +114,15 @@ pub async fn acquire(
         let exists = mgmt
             .get_opt(&["vhosts", vhost], "read the vhost")
             .await
-            .map_err(|e| LockError::Broker {
-                vhost: vhost.clone(),
-                detail: e.to_string(),
+            .map_err(|e| match e {
+                super::http::HttpError::Timeout { .. } => LockError::TimedOut {
+                    vhost: vhost.clone(),
+                    detail: e.to_string(),
+                },
+                _ => LockError::Broker {
+                    vhost: vhost.clone(),
+                    detail: e.to_string(),
+                },
             })?;
         if exists.is_none() {
             continue;
@@ -120,6 +145,13 @@ pub async fn acquire(
                     .to_string(),
                 });
             }
+            Err(TakeError::TimedOut(detail)) => {
+                lock.release(ep.timeout).await;
+                return Err(LockError::TimedOut {
+                    vhost: vhost.clone(),
+                    detail,
+                });
+            }
             Err(TakeError::Other(detail)) => {
                 lock.release(ep.timeout).await;
                 return Err(LockError::Broker {
@@ -134,6 +166,8 @@ pub async fn acquire(
 
 enum TakeError {
     Locked,
+    /// No answer within `--timeout`.
+    TimedOut(String),
     Other(String),
 }
 
@@ -150,8 +184,8 @@ async fn take_one(
         Ok(Ok(c)) => c,
         Ok(Err(e)) => return Err(TakeError::Other(crate::error::redact(&e.to_string()))),
         Err(_) => {
-            return Err(TakeError::Other(format!(
-                "no answer within {}s",
+            return Err(TakeError::TimedOut(format!(
+                "connecting got no answer within {}s",
                 t.as_secs()
             )));
         }
@@ -171,7 +205,12 @@ async fn take_one(
         let chan = match tokio::time::timeout(t, conn.create_channel()).await {
             Ok(Ok(c)) => c,
             Ok(Err(e)) => return Err(TakeError::Other(e.to_string())),
-            Err(_) => return Err(TakeError::Other("opening a channel timed out".into())),
+            Err(_) => {
+                return Err(TakeError::TimedOut(format!(
+                    "opening a channel got no answer within {}s",
+                    t.as_secs()
+                )));
+            }
         };
         let declared =
             tokio::time::timeout(t, chan.queue_declare(LOCK_QUEUE.into(), opts, args.clone()))
@@ -191,7 +230,12 @@ async fn take_one(
                 tokio::time::sleep(Duration::from_millis(250)).await;
             }
             Ok(Err(e)) => return Err(TakeError::Other(e.to_string())),
-            Err(_) => return Err(TakeError::Other("the lock declare timed out".into())),
+            Err(_) => {
+                return Err(TakeError::TimedOut(format!(
+                    "the lock declare got no answer within {}s",
+                    t.as_secs()
+                )));
+            }
         }
     }
 }

@@ -24,10 +24,11 @@ use crate::session::{
     reread_if_lagging, runtime, wait_for_amqp,
 };
 use crate::state::BindingKey;
+use crate::topology::FileSource;
 
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
-    /// Topology file (default: $TOPO_FILE, else ./topo.yaml), or a plan saved by
+    /// Topology file (default: $TOPO_FILE, else ./topo.yaml; `-`: standard input). or a plan saved by
     /// `topo plan -o PATH`, applied exactly as saved.
     pub file: Option<PathBuf>,
 
@@ -352,7 +353,12 @@ pub fn run(args: ApplyArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
 fn read_saved(path: &std::path::Path) -> anyhow::Result<Option<SavedPlan>> {
     // A topology file is read again by the loader, with its own errors; only a readable
     // file that looks like a saved plan is one.
-    let Ok(text) = std::fs::read_to_string(path) else {
+    // Through the loader's file source: `-` (standard input) is read once and kept, so the
+    // loader sees the same bytes when it is a topology after all.
+    let Ok(text) = crate::topology::Disk
+        .read(path)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+    else {
         return Ok(None);
     };
     if !saved_plan::sniff(&text) {
@@ -362,15 +368,27 @@ fn read_saved(path: &std::path::Path) -> anyhow::Result<Option<SavedPlan>> {
 }
 
 fn lock_error(e: lock::LockError) -> anyhow::Error {
-    let hint = match &e {
+    let hint = lock_hint(&e);
+    Hinted::new(format!("{e}; nothing was changed"), hint).into()
+}
+
+/// What to do about a lock that was not taken: a timeout is not a refusal, so only a
+/// refusal of topo's user points at its permissions.
+fn lock_hint(e: &lock::LockError) -> &'static str {
+    match e {
         lock::LockError::Held { .. } => {
             "wait for it to finish, or pass --lock-timeout 5m to wait; a crashed apply's lock goes with its connection"
         }
-        lock::LockError::Broker { .. } => {
-            "check topo's permissions on the vhost, or pass --no-lock to apply without the lock"
+        lock::LockError::TimedOut { .. } => {
+            "the broker did not answer in time: check that it is up and not overloaded, raise --timeout, or pass --no-lock to apply without the lock"
         }
-    };
-    Hinted::new(format!("{e}; nothing was changed"), hint).into()
+        lock::LockError::Broker { .. } if e.is_access_refused() => {
+            "topo's user needs configure permission on the queue topo.apply-lock in the vhost; grant it, or pass --no-lock to apply without the lock"
+        }
+        lock::LockError::Broker { .. } => {
+            "see the broker's reason above; run topo apply again, or pass --no-lock to apply without the lock"
+        }
+    }
 }
 
 fn stale(path: &std::path::Path, why: Stale) -> anyhow::Error {
@@ -386,4 +404,37 @@ fn stale(path: &std::path::Path, why: Stale) -> anyhow::Error {
 
 fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::broker::lock::LockError;
+
+    /// A lock declare that timed out must not blame permissions; a refusal must.
+    #[test]
+    fn lock_hints_tell_a_timeout_from_a_refusal() {
+        let timed_out = LockError::TimedOut {
+            vhost: "v".into(),
+            detail: "the lock declare got no answer within 30s".into(),
+        };
+        assert!(!lock_hint(&timed_out).contains("permission"));
+        assert!(lock_hint(&timed_out).contains("--timeout"));
+        let refused = LockError::Broker {
+            vhost: "v".into(),
+            detail: "ACCESS_REFUSED - configure access to queue 'topo.apply-lock' refused".into(),
+        };
+        assert!(lock_hint(&refused).contains("configure permission"));
+        let closed = LockError::Broker {
+            vhost: "v".into(),
+            detail: "connection closed by the broker".into(),
+        };
+        assert!(!lock_hint(&closed).contains("permission"));
+        let held = LockError::Held {
+            vhost: "v".into(),
+            holder: "h".into(),
+            waited: "0s".into(),
+        };
+        assert!(lock_hint(&held).contains("--lock-timeout"));
+    }
 }

@@ -15,7 +15,7 @@ use crate::topology::EnvSource;
 
 #[derive(Debug, Args)]
 pub struct ConfigArgs {
-    /// Topology file (default: $TOPO_FILE, else ./topo.yaml).
+    /// Topology file (default: $TOPO_FILE, else ./topo.yaml; `-`: standard input).
     pub file: Option<PathBuf>,
 }
 

@@ -32,7 +32,7 @@ use crate::state::State;
 
 #[derive(Debug, Args)]
 pub struct DestroyArgs {
-    /// Topology file (default: $TOPO_FILE, else ./topo.yaml).
+    /// Topology file (default: $TOPO_FILE, else ./topo.yaml; `-`: standard input).
     pub file: Option<PathBuf>,
 
     /// Allow deleting queues that hold messages (the messages are lost).

@@ -17,8 +17,8 @@ use crate::topology::{Disk, EnvSource, FileSource, Topology};
 
 #[derive(Debug, Args)]
 pub struct DiffArgs {
-    /// The old and the new topology file; with `--git`, only the file (default:
-    /// $TOPO_FILE, else ./topo.yaml).
+    /// The old and the new topology file (either may be `-`, standard input); with
+    /// `--git`, only the file (default: $TOPO_FILE, else ./topo.yaml).
     #[arg(value_name = "FILE", num_args = 0..=2)]
     pub files: Vec<PathBuf>,
 
@@ -120,6 +120,13 @@ pub fn run(args: DiffArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
                 return Err(Hinted::new("--git takes one FILE, not two", usage).into());
             }
             let file = crate::commands::resolve_file(args.files.first().cloned())?;
+            if crate::source::is_stdin(&file) {
+                return Err(Hinted::new(
+                    "--git compares a file of the repository at REV; standard input (`-`) has no revision",
+                    "name the file in the repository, or compare two files: git show REV:FILE | topo diff - FILE",
+                )
+                .into());
+            }
             let source = GitSource::new(rev, &file)?;
             let old_label = format!("{} at {rev}", crate::source::display_path(&file));
             let new_label = crate::source::display_path(&file);
@@ -147,6 +154,13 @@ pub fn run(args: DiffArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
             let [old_path, new_path] = args.files.as_slice() else {
                 return Err(Hinted::new("topo diff needs two files", usage).into());
             };
+            if crate::source::is_stdin(old_path) && crate::source::is_stdin(new_path) {
+                return Err(Hinted::new(
+                    "both files are `-`: standard input can be one side of the diff only",
+                    "pipe one file in and name the other: topo diff - new.yaml",
+                )
+                .into());
+            }
             let old_label = crate::source::display_path(old_path);
             let new_label = crate::source::display_path(new_path);
             let old = load_side(old_path, &old_label, &Disk, color);

@@ -12,7 +12,7 @@ use crate::output::ColorChoice;
 
 #[derive(Debug, Args)]
 pub struct GraphArgs {
-    /// Topology file (default: $TOPO_FILE, else ./topo.yaml).
+    /// Topology file (default: $TOPO_FILE, else ./topo.yaml; `-`: standard input).
     pub file: Option<PathBuf>,
 
     /// Output format: mermaid (GitHub renders it in Markdown) or dot (Graphviz).

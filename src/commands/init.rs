@@ -15,8 +15,8 @@ pub struct InitArgs {
     pub file: Option<PathBuf>,
 }
 
-/// Where the schema is published (the `$id` of schema/topology.schema.json).
-pub const SCHEMA_URL: &str = "https://topo.dev/schema/topology.schema.json";
+/// Where the schema is published: the `$id` of schema/topology.schema.json.
+pub const SCHEMA_URL: &str = crate::validate::schema::SCHEMA_ID;
 
 /// The starting file. A test validates it.
 pub fn starter() -> String {

@@ -8,6 +8,7 @@ pub mod confirm;
 pub mod destroy;
 pub mod diff;
 pub mod export;
+pub mod fmt;
 pub mod graph;
 pub mod init;
 pub mod plan;
@@ -126,7 +127,7 @@ pub fn load_valid_with(
             let _ = writeln!(
                 err,
                 "error: {} is not valid ({n} problem{})",
-                loaded.entry.display(),
+                crate::source::display_path(&loaded.entry),
                 if n == 1 { "" } else { "s" }
             );
             Err(ExitStatus::Failure)

@@ -23,7 +23,7 @@ use crate::state::State;
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
-    /// Topology file (default: $TOPO_FILE, else ./topo.yaml).
+    /// Topology file (default: $TOPO_FILE, else ./topo.yaml; `-`: standard input).
     pub file: Option<PathBuf>,
 
     /// Output format.

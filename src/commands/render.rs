@@ -23,7 +23,7 @@ pub struct RenderArgs {
     /// --templates.
     pub target: String,
 
-    /// Topology file (default: $TOPO_FILE, else ./topo.yaml).
+    /// Topology file (default: $TOPO_FILE, else ./topo.yaml; `-`: standard input).
     pub file: Option<PathBuf>,
 
     /// Write to this file instead of stdout. A file rendered by topo before is replaced;

@@ -18,7 +18,7 @@ use crate::state::{DEFAULT_VHOST, State};
 
 #[derive(Debug, Args)]
 pub struct RouteArgs {
-    /// Topology file (default: $TOPO_FILE, else ./topo.yaml).
+    /// Topology file (default: $TOPO_FILE, else ./topo.yaml; `-`: standard input).
     pub file: Option<PathBuf>,
 
     /// Exchange to publish to; `''` is the default exchange.

@@ -14,7 +14,7 @@ use crate::topology;
 
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
-    /// Topology files (default: $TOPO_FILE, else ./topo.yaml).
+    /// Topology files (default: $TOPO_FILE, else ./topo.yaml; `-`: standard input).
     pub files: Vec<PathBuf>,
 
     /// Output format: text (diagnostics on stderr) or json (on stdout).

@@ -9,7 +9,60 @@ pub mod libyaml;
 pub mod node;
 pub mod yaml;
 
+use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+/// The file name that stands for standard input wherever topo takes a file (`topo plan -`),
+/// as `docker compose -f -` and `kubectl apply -f -` read it. Relative paths in it
+/// (`extends`, message schemas) and its `.env` resolve against the current directory.
+pub const STDIN: &str = "-";
+/// How standard input is named in diagnostics and headers.
+pub const STDIN_NAME: &str = "<stdin>";
+
+/// Whether `path` is [`STDIN`].
+pub fn is_stdin(path: &Path) -> bool {
+    path.as_os_str() == STDIN
+}
+
+/// Standard input, read to its end once and kept: `topo apply -` looks at its input for a
+/// saved plan before loading it as a topology, and both reads must see the same bytes.
+/// At most `limit` bytes; a terminal is refused rather than waited on (nobody may be about
+/// to type a topology, and a command must not hang).
+pub fn read_stdin(limit: u64) -> std::io::Result<Vec<u8>> {
+    static READ: OnceLock<Result<Vec<u8>, (std::io::ErrorKind, String)>> = OnceLock::new();
+    let read = READ.get_or_init(|| {
+        let stdin = std::io::stdin();
+        if stdin.is_terminal() {
+            return Err((
+                std::io::ErrorKind::InvalidInput,
+                "`-` reads the file from standard input, which is a terminal: pipe the file in \
+                 (`topo validate - < topo.yaml`)"
+                    .into(),
+            ));
+        }
+        let mut bytes = Vec::new();
+        stdin
+            .lock()
+            .take(limit.saturating_add(1))
+            .read_to_end(&mut bytes)
+            .map_err(|e| (e.kind(), e.to_string()))?;
+        if bytes.len() as u64 > limit {
+            return Err((
+                std::io::ErrorKind::InvalidData,
+                format!(
+                    "standard input holds more than {} MiB; topo reads topology files up to that",
+                    limit / (1024 * 1024)
+                ),
+            ));
+        }
+        Ok(bytes)
+    });
+    match read {
+        Ok(b) => Ok(b.clone()),
+        Err((kind, msg)) => Err(std::io::Error::new(*kind, msg.clone())),
+    }
+}
 
 /// Index of a file in [`Sources`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
@@ -100,6 +153,9 @@ impl Sources {
 
 /// A path as the user would type it: relative to the current directory when below it.
 pub fn display_path(path: &Path) -> String {
+    if is_stdin(path) {
+        return STDIN_NAME.to_string();
+    }
     if let Ok(cwd) = std::env::current_dir()
         && let Ok(rel) = path.strip_prefix(&cwd)
     {

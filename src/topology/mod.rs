@@ -35,11 +35,14 @@ pub trait FileSource {
     fn read(&self, path: &Path) -> std::io::Result<Vec<u8>>;
 }
 
-/// Files on disk, with a size limit checked before reading.
+/// Files on disk, with a size limit checked before reading; `-` is standard input.
 pub struct Disk;
 
 impl FileSource for Disk {
     fn read(&self, path: &Path) -> std::io::Result<Vec<u8>> {
+        if crate::source::is_stdin(path) {
+            return crate::source::read_stdin(MAX_FILE_BYTES);
+        }
         let meta = std::fs::metadata(path)?;
         if meta.len() > MAX_FILE_BYTES {
             return Err(std::io::Error::other(format!(

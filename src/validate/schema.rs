@@ -10,16 +10,17 @@ use crate::diag::{Diagnostic, closest, codes, did_you_mean};
 use crate::source::node::Node;
 use crate::topology::model::Topology;
 
+/// Where the schema is published: its `$id`, and the `$schema` line `topo init` writes
+/// (one constant, so the two cannot drift apart).
+pub const SCHEMA_ID: &str = "https://topo.dev/schema/topology.schema.json";
+
 /// The schema document, as `topo schema` prints it and `schema/topology.schema.json` holds it.
 pub fn schema_json() -> Value {
     let schema = schemars::schema_for!(Topology);
     let mut value = serde_json::to_value(schema).unwrap_or(Value::Null);
     split_titles(&mut value);
     if let Value::Object(map) = &mut value {
-        map.insert(
-            "$id".into(),
-            Value::from("https://topo.dev/schema/topology.schema.json"),
-        );
+        map.insert("$id".into(), Value::from(SCHEMA_ID));
     }
     value
 }
