@@ -24,6 +24,7 @@ use crate::plan::{
 };
 use crate::state::BindingKey;
 use crate::state::password;
+use crate::state::queue_args::QUEUE_TYPE_ARGUMENT;
 use crate::topology::model::QueueType;
 
 /// Concurrent management API calls.
@@ -405,7 +406,7 @@ async fn import_creates(
                 let q = &d.queue;
                 let mut args = serde_json::to_value(&q.arguments).unwrap_or_else(|_| json!({}));
                 if q.kind != QueueType::Classic || d.explicit_type {
-                    args["x-queue-type"] = json!(q.kind.as_str());
+                    args[QUEUE_TYPE_ARGUMENT] = json!(q.kind.as_str());
                 }
                 queues.push(json!({
                     "name": k.name, "vhost": vhost, "durable": q.durable,
@@ -415,7 +416,7 @@ async fn import_creates(
             EntityChange::Binding(b, BindingChange::Create) => bindings.push(json!({
                 "source": b.source, "vhost": vhost, "destination": b.destination,
                 "destination_type": b.destination_type.as_str(), "routing_key": b.routing_key,
-                "arguments": b.arguments_map(),
+                "arguments": b.arguments.map(),
             })),
             // Only creates are imported: replaces, deletes and the management API's
             // entities go their own way.
@@ -651,7 +652,7 @@ fn http_put(c: &Change) -> Option<HttpCall> {
         E::Policy(k, PolicyChange::Create(p) | PolicyChange::Update(p)) => (
             vec!["policies".into(), k.vhost.clone(), k.name.clone()],
             json!({"pattern": p.pattern, "definition": p.definition, "priority": p.priority,
-                   "apply-to": p.apply_to}),
+                   "apply-to": p.apply_to.as_str()}),
         ),
         E::Permission(_, PermissionChange::Delete)
         | E::Policy(_, PolicyChange::Delete)
@@ -808,7 +809,7 @@ mod tests {
             destination_type: crate::topology::model::DestinationType::Queue,
             destination: format!("q{n}"),
             routing_key: String::new(),
-            arguments: "{}".into(),
+            arguments: Default::default(),
         }
     }
 

@@ -12,13 +12,27 @@ use std::collections::BTreeSet;
 
 use serde_json::{Map, Value, json};
 
-use crate::state::{DEFAULT_VHOST, State};
+use crate::state::queue_args::named_arg;
+use crate::state::{
+    BindingKey, DEFAULT_VHOST, EntityKey, ExchangeState, PermissionKey, PermissionState,
+    PolicyState, QueueState, State, UserState, VhostState,
+};
 use crate::topology::Topology;
-use crate::topology::model::{DestinationType, QueueType};
+use crate::topology::model::{ApplyTo, DestinationType, QueueType};
 
 /// The topology of `state`. With `vhost`, the file's `vhost:` is that vhost and entities
 /// name none; otherwise every entity outside `/` names its vhost.
 pub fn to_topology(state: &State, vhost: Option<&str>) -> anyhow::Result<Topology> {
+    // Every kind, so that a new one does not compile until export decides how to write it.
+    let State {
+        vhosts,
+        exchanges,
+        queues,
+        bindings,
+        policies,
+        users,
+        permissions,
+    } = state;
     let mut top = Map::new();
     top.insert("version".into(), json!(1));
     if let Some(v) = vhost
@@ -26,217 +40,238 @@ pub fn to_topology(state: &State, vhost: Option<&str>) -> anyhow::Result<Topolog
     {
         top.insert("vhost".into(), json!(v));
     }
-    let file_vhost = vhost.unwrap_or(DEFAULT_VHOST);
-    let with_vhost = |m: &mut Map<String, Value>, v: &str| {
-        if v != file_vhost {
-            m.insert("vhost".into(), json!(v));
-        }
-    };
+    let here = Here(vhost.unwrap_or(DEFAULT_VHOST));
 
-    let vhosts: Vec<Value> = state
-        .vhosts
+    let list = vhosts.iter().filter_map(|(n, v)| vhost_entry(n, v));
+    insert_list(&mut top, "vhosts", list.collect());
+    let list = exchanges
         .iter()
-        .filter_map(|(name, v)| {
-            let mut m = Map::new();
-            if let Some(d) = v.description.as_ref().filter(|d| !d.is_empty()) {
-                if name == DEFAULT_VHOST && d == "Default virtual host" {
-                    return None;
-                }
-                m.insert("description".into(), json!(d));
-            }
-            if let Some(t) = v.default_queue_type {
-                m.insert("default_queue_type".into(), json!(t.as_str()));
-            }
-            if let Some(t) = v.tags.as_ref().filter(|t| !t.is_empty()) {
-                m.insert("tags".into(), json!(t));
-            }
-            if m.is_empty() {
-                return None;
-            }
-            m.insert("name".into(), json!(name));
-            Some(Value::Object(m))
-        })
-        .collect();
-    insert_list(&mut top, "vhosts", vhosts);
-
-    let mut exchanges = Vec::new();
-    for (k, x) in &state.exchanges {
-        if k.name.is_empty() || k.name.starts_with("amq.") {
-            continue;
-        }
-        let mut m = Map::new();
-        m.insert("name".into(), json!(k.name));
-        with_vhost(&mut m, &k.vhost);
-        m.insert("type".into(), json!(x.kind));
-        if !x.durable {
-            m.insert("durable".into(), json!(false));
-        }
-        if x.auto_delete {
-            m.insert("auto_delete".into(), json!(true));
-        }
-        if x.internal {
-            m.insert("internal".into(), json!(true));
-        }
-        let mut args = x.arguments.clone();
-        if let Some(Value::String(ae)) = args.get("alternate-exchange").cloned() {
-            args.remove("alternate-exchange");
-            m.insert("alternate_exchange".into(), json!(ae));
-        }
-        if !args.is_empty() {
-            m.insert("arguments".into(), json!(args));
-        }
-        exchanges.push(Value::Object(m));
-    }
-    insert_list(&mut top, "exchanges", exchanges);
-
-    let mut queues = Vec::new();
-    for (k, q) in &state.queues {
-        if k.name.starts_with("amq.") {
-            continue;
-        }
-        let mut m = Map::new();
-        m.insert("name".into(), json!(k.name));
-        with_vhost(&mut m, &k.vhost);
-        if q.kind != QueueType::Classic {
-            m.insert("type".into(), json!(q.kind.as_str()));
-        }
-        if !q.durable {
-            m.insert("durable".into(), json!(false));
-        }
-        if q.auto_delete {
-            m.insert("auto_delete".into(), json!(true));
-        }
-        let mut raw = Map::new();
-        for (arg, v) in &q.arguments {
-            match named_queue_field(arg, v) {
-                Some(field) => {
-                    m.insert(field.into(), v.clone());
-                }
-                None => {
-                    raw.insert(arg.clone(), v.clone());
-                }
-            }
-        }
-        if !raw.is_empty() {
-            m.insert("arguments".into(), Value::Object(raw));
-        }
-        queues.push(Value::Object(m));
-    }
-    insert_list(&mut top, "queues", queues);
-
-    let mut bindings = Vec::new();
-    for b in state.bindings.keys() {
-        if b.source.is_empty() {
-            continue;
-        }
-        let mut m = Map::new();
-        m.insert("source".into(), json!(b.source));
-        m.insert("destination".into(), json!(b.destination));
-        if b.destination_type == DestinationType::Exchange {
-            m.insert("destination_type".into(), json!("exchange"));
-        }
-        if !b.routing_key.is_empty() {
-            m.insert("routing_key".into(), json!(b.routing_key));
-        }
-        let args = b.arguments_map();
-        if !args.is_empty() {
-            m.insert("arguments".into(), json!(args));
-        }
-        with_vhost(&mut m, &b.vhost);
-        bindings.push(Value::Object(m));
-    }
-    insert_list(&mut top, "bindings", bindings);
-
-    let mut policies = Vec::new();
-    for (k, p) in &state.policies {
-        let mut m = Map::new();
-        m.insert("name".into(), json!(k.name));
-        with_vhost(&mut m, &k.vhost);
-        m.insert("pattern".into(), json!(p.pattern));
-        if p.apply_to != "all" {
-            m.insert("apply_to".into(), json!(p.apply_to));
-        }
-        if p.priority != 0 {
-            m.insert("priority".into(), json!(p.priority));
-        }
-        m.insert("definition".into(), json!(p.definition));
-        policies.push(Value::Object(m));
-    }
-    insert_list(&mut top, "policies", policies);
-
+        .filter_map(|(k, x)| exchange_entry(here, k, x));
+    insert_list(&mut top, "exchanges", list.collect());
+    let list = queues.iter().filter_map(|(k, q)| queue_entry(here, k, q));
+    insert_list(&mut top, "queues", list.collect());
+    let list = bindings.keys().filter_map(|b| binding_entry(here, b));
+    insert_list(&mut top, "bindings", list.collect());
+    let list = policies.iter().map(|(k, p)| policy_entry(here, k, p));
+    insert_list(&mut top, "policies", list.collect());
     // Users that hold permissions in the exported vhosts; tags only (see module docs).
-    let users_here: BTreeSet<&String> = state.permissions.keys().map(|k| &k.user).collect();
-    let users: Vec<Value> = state
-        .users
+    let users_here: BTreeSet<&String> = permissions.keys().map(|k| &k.user).collect();
+    let list = users
         .iter()
         .filter(|(name, _)| users_here.contains(name))
-        .map(|(name, u)| {
-            let mut m = Map::new();
-            m.insert("name".into(), json!(name));
-            if !u.tags.is_empty() {
-                m.insert("tags".into(), json!(u.tags));
-            }
-            Value::Object(m)
-        })
-        .collect();
-    insert_list(&mut top, "users", users);
-
-    let perms: Vec<Value> = state
-        .permissions
+        .map(|(name, u)| user_entry(name, u));
+    insert_list(&mut top, "users", list.collect());
+    let list = permissions
         .iter()
-        .filter(|(k, _)| state.users.contains_key(&k.user))
-        .map(|(k, p)| {
-            let mut m = Map::new();
-            m.insert("user".into(), json!(k.user));
-            with_vhost(&mut m, &k.vhost);
-            m.insert("configure".into(), json!(p.configure));
-            m.insert("write".into(), json!(p.write));
-            m.insert("read".into(), json!(p.read));
-            Value::Object(m)
-        })
-        .collect();
-    insert_list(&mut top, "permissions", perms);
+        .filter(|(k, _)| users.contains_key(&k.user))
+        .map(|(k, p)| permission_entry(here, k, p));
+    insert_list(&mut top, "permissions", list.collect());
 
     serde_json::from_value(Value::Object(top))
         .map_err(|e| anyhow::anyhow!("the live broker does not fit the topology format: {e}"))
 }
 
-fn insert_list(top: &mut Map<String, Value>, key: &str, items: Vec<Value>) {
-    if !items.is_empty() {
-        top.insert(key.into(), Value::Array(items));
+/// The vhost the exported file names at its top (`/` without `--vhost`): entities there
+/// name no vhost of their own.
+#[derive(Clone, Copy)]
+struct Here<'a>(&'a str);
+
+impl Here<'_> {
+    fn vhost(self, m: &mut Map<String, Value>, v: &str) {
+        if v != self.0 {
+            m.insert("vhost".into(), json!(v));
+        }
     }
 }
 
-/// The file's named field for a queue argument, when the value fits it.
-fn named_queue_field(arg: &str, v: &Value) -> Option<&'static str> {
-    let uint = v.as_u64().is_some();
-    match arg {
-        "x-message-ttl" if uint => Some("message_ttl"),
-        "x-expires" if v.as_u64().is_some_and(|n| n >= 1) => Some("expires"),
-        "x-max-length" if uint => Some("max_length"),
-        "x-max-length-bytes" if uint => Some("max_length_bytes"),
-        "x-overflow"
-            if matches!(
-                v.as_str(),
-                Some("drop-head" | "reject-publish" | "reject-publish-dlx")
-            ) =>
-        {
-            Some("overflow")
+// One entry per entity kind. Each destructures its state without `..`, so that a field
+// added to the state does not compile until export writes it (or says why not).
+
+fn vhost_entry(name: &str, v: &VhostState) -> Option<Value> {
+    let VhostState {
+        description,
+        default_queue_type,
+        tags,
+    } = v;
+    let mut m = Map::new();
+    if let Some(d) = description.as_ref().filter(|d| !d.is_empty()) {
+        if name == DEFAULT_VHOST && d == "Default virtual host" {
+            return None;
         }
-        "x-dead-letter-exchange" if v.is_string() => Some("dead_letter_exchange"),
-        "x-dead-letter-routing-key" if v.is_string() => Some("dead_letter_routing_key"),
-        "x-max-priority" if v.as_u64().is_some_and(|n| (1..=255).contains(&n)) => {
-            Some("max_priority")
+        m.insert("description".into(), json!(d));
+    }
+    if let Some(t) = default_queue_type {
+        m.insert("default_queue_type".into(), json!(t.as_str()));
+    }
+    if let Some(t) = tags.as_ref().filter(|t| !t.is_empty()) {
+        m.insert("tags".into(), json!(t));
+    }
+    if m.is_empty() {
+        return None;
+    }
+    m.insert("name".into(), json!(name));
+    Some(Value::Object(m))
+}
+
+fn exchange_entry(here: Here, k: &EntityKey, x: &ExchangeState) -> Option<Value> {
+    let ExchangeState {
+        kind,
+        durable,
+        auto_delete,
+        internal,
+        arguments,
+    } = x;
+    if k.name.is_empty() || k.name.starts_with("amq.") {
+        return None;
+    }
+    let mut m = Map::new();
+    m.insert("name".into(), json!(k.name));
+    here.vhost(&mut m, &k.vhost);
+    m.insert("type".into(), json!(kind));
+    if !durable {
+        m.insert("durable".into(), json!(false));
+    }
+    if *auto_delete {
+        m.insert("auto_delete".into(), json!(true));
+    }
+    if *internal {
+        m.insert("internal".into(), json!(true));
+    }
+    let mut args = arguments.clone();
+    if let Some(Value::String(ae)) = args.get("alternate-exchange").cloned() {
+        args.remove("alternate-exchange");
+        m.insert("alternate_exchange".into(), json!(ae));
+    }
+    if !args.is_empty() {
+        m.insert("arguments".into(), json!(args));
+    }
+    Some(Value::Object(m))
+}
+
+fn queue_entry(here: Here, k: &EntityKey, q: &QueueState) -> Option<Value> {
+    let QueueState {
+        kind,
+        durable,
+        auto_delete,
+        arguments,
+        // Live facts, not part of a declaration (members go into a comment).
+        messages: _,
+        members: _,
+    } = q;
+    if k.name.starts_with("amq.") {
+        return None;
+    }
+    let mut m = Map::new();
+    m.insert("name".into(), json!(k.name));
+    here.vhost(&mut m, &k.vhost);
+    if *kind != QueueType::Classic {
+        m.insert("type".into(), json!(kind.as_str()));
+    }
+    if !durable {
+        m.insert("durable".into(), json!(false));
+    }
+    if *auto_delete {
+        m.insert("auto_delete".into(), json!(true));
+    }
+    let mut raw = Map::new();
+    for (arg, v) in arguments {
+        match named_arg(arg).filter(|named| (named.fits)(v)) {
+            Some(named) => {
+                m.insert(named.field.into(), v.clone());
+            }
+            None => {
+                raw.insert(arg.clone(), v.clone());
+            }
         }
-        "x-delivery-limit" if uint => Some("delivery_limit"),
-        "x-single-active-consumer" if v.is_boolean() => Some("single_active_consumer"),
-        "x-quorum-initial-group-size" if v.as_u64().is_some_and(|n| n >= 1) => {
-            Some("initial_group_size")
-        }
-        "x-initial-cluster-size" if v.as_u64().is_some_and(|n| n >= 1) => {
-            Some("initial_cluster_size")
-        }
-        _ => None,
+    }
+    if !raw.is_empty() {
+        m.insert("arguments".into(), Value::Object(raw));
+    }
+    Some(Value::Object(m))
+}
+
+fn binding_entry(here: Here, b: &BindingKey) -> Option<Value> {
+    let BindingKey {
+        vhost,
+        source,
+        destination_type,
+        destination,
+        routing_key,
+        arguments,
+    } = b;
+    // The default exchange's bindings are implicit: the broker makes one per queue.
+    if source.is_empty() {
+        return None;
+    }
+    let mut m = Map::new();
+    m.insert("source".into(), json!(source));
+    m.insert("destination".into(), json!(destination));
+    if *destination_type == DestinationType::Exchange {
+        m.insert("destination_type".into(), json!("exchange"));
+    }
+    if !routing_key.is_empty() {
+        m.insert("routing_key".into(), json!(routing_key));
+    }
+    if !arguments.is_empty() {
+        m.insert("arguments".into(), json!(arguments.map()));
+    }
+    here.vhost(&mut m, vhost);
+    Some(Value::Object(m))
+}
+
+fn policy_entry(here: Here, k: &EntityKey, p: &PolicyState) -> Value {
+    let PolicyState {
+        pattern,
+        apply_to,
+        priority,
+        definition,
+    } = p;
+    let mut m = Map::new();
+    m.insert("name".into(), json!(k.name));
+    here.vhost(&mut m, &k.vhost);
+    m.insert("pattern".into(), json!(pattern));
+    if *apply_to != ApplyTo::All {
+        m.insert("apply_to".into(), json!(apply_to.as_str()));
+    }
+    if *priority != 0 {
+        m.insert("priority".into(), json!(priority));
+    }
+    m.insert("definition".into(), json!(definition));
+    Value::Object(m)
+}
+
+fn user_entry(name: &str, u: &UserState) -> Value {
+    let UserState {
+        tags,
+        // Never exported (see the module docs).
+        credential: _,
+    } = u;
+    let mut m = Map::new();
+    m.insert("name".into(), json!(name));
+    if !tags.is_empty() {
+        m.insert("tags".into(), json!(tags));
+    }
+    Value::Object(m)
+}
+
+fn permission_entry(here: Here, k: &PermissionKey, p: &PermissionState) -> Value {
+    let PermissionState {
+        configure,
+        write,
+        read,
+    } = p;
+    let mut m = Map::new();
+    m.insert("user".into(), json!(k.user));
+    here.vhost(&mut m, &k.vhost);
+    m.insert("configure".into(), json!(configure));
+    m.insert("write".into(), json!(write));
+    m.insert("read".into(), json!(read));
+    Value::Object(m)
+}
+
+fn insert_list(top: &mut Map<String, Value>, key: &str, items: Vec<Value>) {
+    if !items.is_empty() {
+        top.insert(key.into(), Value::Array(items));
     }
 }
 

@@ -20,7 +20,7 @@ use std::ops::Range;
 
 use serde_json::Value;
 
-use crate::diag::{Diagnostic, codes};
+use crate::diag::{Code, Diagnostic};
 use crate::source::node::{Entry, Node, NodeKind};
 use crate::source::{FileId, Span, yaml};
 
@@ -56,7 +56,7 @@ pub fn format(text: &str, file: FileId) -> Result<String, Diagnostic> {
 
 fn changed_meaning(why: String) -> Diagnostic {
     Diagnostic::error(
-        codes::YAML_STRUCTURE,
+        Code::YamlStructure,
         format!("topo fmt would change what the file means ({why}); the file was left as it is"),
     )
     .hint("this is a bug in topo fmt: please report it with the file")

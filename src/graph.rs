@@ -132,14 +132,15 @@ fn exchange_node(graph: &mut Graph, state: &State, vhost: &str, name: &str) -> S
         let key = EntityKey::new(vhost, name);
         let (detail, signature) = match state.exchanges.get(&key) {
             Some(x) => {
-                let mut detail = x.kind.clone();
+                let mut detail = x.kind.to_string();
                 if x.internal {
                     detail.push_str(", internal");
                 }
                 (detail, serde_json::to_string(x).unwrap_or_default())
             }
             None => {
-                let kind = crate::route::builtin_kind(name).unwrap_or("undeclared");
+                let kind =
+                    crate::state::builtin_exchange_kind(name).map_or("undeclared", |k| k.as_str());
                 (format!("{kind}, builtin"), String::new())
             }
         };
@@ -234,10 +235,10 @@ impl Graph {
                 }
                 DestinationType::Queue => node_id(NodeKind::Queue, Some(&b.vhost), &b.destination),
             };
-            let args = b.arguments_map();
+            let args = b.arguments.map();
             let label = match (b.routing_key.is_empty(), args.is_empty()) {
-                (_, false) if b.routing_key.is_empty() => args_label(&args),
-                (_, false) => format!("{} {}", b.routing_key, args_label(&args)),
+                (_, false) if b.routing_key.is_empty() => args_label(args),
+                (_, false) => format!("{} {}", b.routing_key, args_label(args)),
                 (_, true) => b.routing_key.clone(),
             };
             g.edges.insert((EdgeKind::Binding, from, to, label), None);

@@ -407,9 +407,10 @@ impl Change {
     /// A change of `action` to `target` with plain default definitions, for the tests of
     /// code that reads plans. Panics on a change the planner never makes (a vhost delete).
     pub(crate) fn sample(action: Action, target: Target, fields: Vec<FieldChange>) -> Change {
+        use crate::topology::model::{ApplyTo, ExchangeKind};
         use EntityChange as E;
         let exchange = || ExchangeState {
-            kind: "direct".into(),
+            kind: ExchangeKind::Direct,
             durable: true,
             auto_delete: false,
             internal: false,
@@ -428,7 +429,7 @@ impl Change {
         };
         let policy = || PolicyState {
             pattern: ".*".into(),
-            apply_to: "all".into(),
+            apply_to: ApplyTo::All,
             priority: 0,
             definition: Args::new(),
         };
@@ -1062,6 +1063,13 @@ fn args_diff(out: &mut Vec<FieldChange>, prefix: &str, new: &Args, old: Option<&
 
 /// Only the fields the file manages (`Some`) count.
 fn vhost_fields(want: &VhostState, have: Option<&VhostState>) -> Vec<FieldChange> {
+    // Every field, so that a new one does not compile until it is compared (or said not to
+    // be); the same in each of these.
+    let VhostState {
+        description: _,
+        default_queue_type: _,
+        tags: _,
+    } = want;
     let mut out = Vec::new();
     cmp_managed(
         &mut out,
@@ -1100,6 +1108,10 @@ fn credential_shown(c: &Credential) -> Option<Value> {
 }
 
 fn user_fields(want: &UserState, have: Option<&UserState>) -> Vec<FieldChange> {
+    let UserState {
+        tags: _,
+        credential: _,
+    } = want;
     let mut out = Vec::new();
     cmp(&mut out, "tags", &want.tags, have.map(|h| &h.tags));
     let password_changes = match have {
@@ -1135,6 +1147,11 @@ pub fn credential_unchanged(want: &Credential, have: &Credential) -> bool {
 }
 
 fn permission_fields(want: &PermissionState, have: Option<&PermissionState>) -> Vec<FieldChange> {
+    let PermissionState {
+        configure: _,
+        write: _,
+        read: _,
+    } = want;
     let mut out = Vec::new();
     cmp(
         &mut out,
@@ -1148,6 +1165,12 @@ fn permission_fields(want: &PermissionState, have: Option<&PermissionState>) -> 
 }
 
 fn policy_fields(want: &PolicyState, have: Option<&PolicyState>) -> Vec<FieldChange> {
+    let PolicyState {
+        pattern: _,
+        apply_to: _,
+        priority: _,
+        definition: _,
+    } = want;
     let mut out = Vec::new();
     cmp(&mut out, "pattern", &want.pattern, have.map(|h| &h.pattern));
     cmp(
@@ -1172,6 +1195,13 @@ fn policy_fields(want: &PolicyState, have: Option<&PolicyState>) -> Vec<FieldCha
 }
 
 fn exchange_fields(want: &ExchangeState, have: Option<&ExchangeState>) -> Vec<FieldChange> {
+    let ExchangeState {
+        kind: _,
+        durable: _,
+        auto_delete: _,
+        internal: _,
+        arguments: _,
+    } = want;
     let mut out = Vec::new();
     cmp(&mut out, "type", &want.kind, have.map(|h| &h.kind));
     cmp(&mut out, "durable", &want.durable, have.map(|h| &h.durable));
@@ -1197,6 +1227,15 @@ fn exchange_fields(want: &ExchangeState, have: Option<&ExchangeState>) -> Vec<Fi
 }
 
 fn queue_fields(want: &QueueState, have: Option<&QueueState>) -> Vec<FieldChange> {
+    let QueueState {
+        kind: _,
+        durable: _,
+        auto_delete: _,
+        arguments: _,
+        // Live facts, not part of the definition: a count and the broker's placement.
+        messages: _,
+        members: _,
+    } = want;
     let mut out = Vec::new();
     cmp(&mut out, "type", &want.kind, have.map(|h| &h.kind));
     cmp(&mut out, "durable", &want.durable, have.map(|h| &h.durable));

@@ -27,17 +27,10 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::state::{BindingKey, EntityKey, ExchangeState, State};
-use crate::topology::model::DestinationType;
-
-/// Exchanges every vhost has, with their types (the default exchange is `""`).
-pub const BUILTIN_EXCHANGES: &[(&str, &str)] = &[
-    ("amq.direct", "direct"),
-    ("amq.fanout", "fanout"),
-    ("amq.topic", "topic"),
-    ("amq.headers", "headers"),
-    ("amq.match", "headers"),
-];
+use crate::state::{
+    BUILTIN_EXCHANGES, BindingKey, EntityKey, ExchangeState, State, builtin_exchange_kind,
+};
+use crate::topology::model::{ApplyTo, DestinationType, ExchangeKind};
 
 /// A message as a publisher sends it.
 #[derive(Debug, Clone, Default)]
@@ -117,18 +110,10 @@ fn routing_keys(msg: &Message) -> Result<Vec<String>, RouteError> {
     Ok(keys)
 }
 
-/// The type of a builtin exchange, if `name` is one.
-pub fn builtin_kind(name: &str) -> Option<&'static str> {
-    BUILTIN_EXCHANGES
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, kind)| *kind)
-}
-
 /// Builtin exchanges as state, so routing treats them like declared ones.
 fn builtin(name: &str) -> Option<ExchangeState> {
-    builtin_kind(name).map(|kind| ExchangeState {
-        kind: kind.to_string(),
+    builtin_exchange_kind(name).map(|kind| ExchangeState {
+        kind: kind.clone(),
         durable: true,
         auto_delete: false,
         internal: false,
@@ -255,12 +240,16 @@ fn match_bindings(
     headers: &BTreeMap<String, Value>,
 ) -> Result<Vec<(DestinationType, String)>, RouteError> {
     let bindings = bindings.map(Vec::as_slice).unwrap_or(&[]);
-    let matches: Box<dyn Fn(&BindingKey) -> bool> = match x.kind.as_str() {
-        "direct" => Box::new(|b: &BindingKey| keys.contains(&b.routing_key)),
-        "fanout" => Box::new(|_: &BindingKey| true),
-        "topic" => Box::new(|b: &BindingKey| keys.iter().any(|k| topic_matches(&b.routing_key, k))),
-        "headers" => Box::new(|b: &BindingKey| headers_match(&b.arguments_map(), headers)),
-        other => {
+    let matches: Box<dyn Fn(&BindingKey) -> bool> = match &x.kind {
+        ExchangeKind::Direct => Box::new(|b: &BindingKey| keys.contains(&b.routing_key)),
+        ExchangeKind::Fanout => Box::new(|_: &BindingKey| true),
+        ExchangeKind::Topic => {
+            Box::new(|b: &BindingKey| keys.iter().any(|k| topic_matches(&b.routing_key, k)))
+        }
+        ExchangeKind::Headers => {
+            Box::new(|b: &BindingKey| headers_match(b.arguments.map(), headers))
+        }
+        ExchangeKind::Plugin(other) => {
             return Err(RouteError::PluginType {
                 exchange: name.to_string(),
                 kind: other.to_string(),
@@ -297,7 +286,7 @@ fn effective_policy<'a>(
         .iter()
         .filter(|(k, p)| {
             k.vhost == vhost
-                && (p.apply_to == "exchanges" || p.apply_to == "all")
+                && matches!(p.apply_to, ApplyTo::Exchanges | ApplyTo::All)
                 && regex::Regex::new(&p.pattern).is_ok_and(|re| re.is_match(name))
         })
         .max_by_key(|(_, p)| p.priority)
@@ -466,7 +455,7 @@ mod tests {
                     destination_type: DestinationType::Queue,
                     destination: (*dst).into(),
                     routing_key: (*key).into(),
-                    arguments: "{}".into(),
+                    arguments: Default::default(),
                 },
                 crate::state::BindingState {},
             );

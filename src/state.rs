@@ -7,6 +7,7 @@
 //! States that describe the same broker compare equal, so a false diff is a bug here.
 
 pub mod password;
+pub mod queue_args;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -14,13 +15,36 @@ use std::fmt;
 use serde::Serialize;
 use serde_json::Value;
 
-pub use crate::topology::identity::binding_arguments;
-use crate::topology::model::{DestinationType, QueueType, Topology};
+pub use crate::topology::identity::BindingArgs;
+use crate::topology::model::{
+    ApplyTo, DestinationType, Exchange, ExchangeKind, Permission, Policy, Queue, QueueType,
+    Topology, User, Vhost,
+};
+use queue_args::{QUEUE_NAMED_ARGS, QUEUE_TYPE_ARGUMENT};
 
 /// Canonical arguments: sorted keys, canonical values (see [`canonical_value`]).
 pub type Args = BTreeMap<String, Value>;
 
 pub use crate::topology::model::DEFAULT_VHOST;
+
+/// Exchanges every vhost has, with their types (the default exchange, `""`, aside).
+/// Bindings, alternate exchanges and dead-letter exchanges may name them undeclared;
+/// routing treats them like declared ones; export leaves them out.
+pub const BUILTIN_EXCHANGES: &[(&str, ExchangeKind)] = &[
+    ("amq.direct", ExchangeKind::Direct),
+    ("amq.fanout", ExchangeKind::Fanout),
+    ("amq.topic", ExchangeKind::Topic),
+    ("amq.headers", ExchangeKind::Headers),
+    ("amq.match", ExchangeKind::Headers),
+];
+
+/// The type of a builtin exchange, if `name` is one.
+pub fn builtin_exchange_kind(name: &str) -> Option<&'static ExchangeKind> {
+    BUILTIN_EXCHANGES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, kind)| kind)
+}
 
 /// Identity of a vhost-scoped named entity (exchange, queue, policy).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -50,8 +74,8 @@ impl fmt::Display for EntityKey {
 
 /// Identity of a binding, as RabbitMQ has it: everything about a binding is its identity.
 ///
-/// `arguments` is the canonical JSON text of the arguments so that keys order and compare;
-/// never compute the server's `properties_key`.
+/// `arguments` is canonical (see [`BindingArgs`]): two keys are equal exactly when the
+/// broker holds one binding. Never compute the server's `properties_key`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct BindingKey {
     pub vhost: String,
@@ -59,14 +83,14 @@ pub struct BindingKey {
     pub destination_type: DestinationType,
     pub destination: String,
     pub routing_key: String,
-    pub arguments: String,
+    pub arguments: BindingArgs,
 }
 
 impl BindingKey {
     /// The bindings one entry of a file declares: one per routing key (`routing_keys`,
     /// else `routing_key`, else the empty key), in `vhost` (the entry's, resolved).
     pub fn of_file(b: &crate::topology::model::Binding, vhost: &str) -> Vec<BindingKey> {
-        let arguments = binding_arguments(&b.arguments);
+        let arguments = BindingArgs::new(&b.arguments);
         let keys: Vec<String> = match (&b.routing_keys, &b.routing_key) {
             (Some(keys), _) => keys.clone(),
             (None, Some(key)) => vec![key.clone()],
@@ -83,12 +107,6 @@ impl BindingKey {
             })
             .collect()
     }
-
-    /// The arguments back as a map (they were serialized from one, so this cannot fail
-    /// on keys this module made; a foreign string yields an empty map).
-    pub fn arguments_map(&self) -> Args {
-        serde_json::from_str(&self.arguments).unwrap_or_default()
-    }
 }
 
 impl fmt::Display for BindingKey {
@@ -101,7 +119,7 @@ impl fmt::Display for BindingKey {
         if !self.routing_key.is_empty() {
             write!(f, " [{}]", self.routing_key)?;
         }
-        if self.arguments != "{}" {
+        if !self.arguments.is_empty() {
             write!(f, " {}", self.arguments)?;
         }
         if self.vhost != DEFAULT_VHOST {
@@ -136,8 +154,7 @@ pub struct VhostState {
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ExchangeState {
-    /// `direct`, `fanout`, `topic`, `headers` or a plugin type.
-    pub kind: String,
+    pub kind: ExchangeKind,
     pub durable: bool,
     pub auto_delete: bool,
     pub internal: bool,
@@ -179,8 +196,8 @@ pub struct BindingState {}
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PolicyState {
     pub pattern: String,
-    /// One of RabbitMQ's `apply-to` values (`queues`, `exchanges`, `all`, ...).
-    pub apply_to: String,
+    /// RabbitMQ's `apply-to` (the file's default, `all`, filled in).
+    pub apply_to: ApplyTo,
     pub priority: i64,
     pub definition: Args,
 }
@@ -318,11 +335,6 @@ pub fn canonical_args<'a>(items: impl IntoIterator<Item = (&'a String, &'a Value
         .collect()
 }
 
-/// The canonical text of arguments, as used in [`BindingKey::arguments`].
-pub fn args_text(args: &Args) -> String {
-    serde_json::to_string(args).unwrap_or_else(|_| "{}".to_string())
-}
-
 impl State {
     /// The desired state a topology describes. `env` looks up the environment variables
     /// that hold user passwords (pass `|_| None` offline).
@@ -330,160 +342,46 @@ impl State {
     /// Assumes a topology that passed validation: duplicates are resolved last-wins
     /// rather than reported.
     pub fn from_topology(topo: &Topology, env: &dyn Fn(&str) -> Option<String>) -> State {
-        let default_vhost = topo
-            .vhost
-            .clone()
-            .unwrap_or_else(|| DEFAULT_VHOST.to_string());
-        let vh = |v: &Option<String>| v.clone().unwrap_or_else(|| default_vhost.clone());
-        let mut state = State::default();
-
-        for v in &topo.vhosts {
-            state.vhosts.insert(
-                v.name.clone(),
-                VhostState {
-                    description: v.description.clone(),
-                    default_queue_type: v.default_queue_type,
-                    tags: v.tags.as_ref().map(|t| sorted_unique(t)),
-                },
-            );
-        }
-
-        for x in &topo.exchanges {
-            let mut arguments = canonical_args(&x.arguments);
-            if let Some(ae) = &x.alternate_exchange {
-                arguments.insert("alternate-exchange".into(), Value::from(ae.clone()));
-            }
-            state.exchanges.insert(
-                EntityKey::new(vh(&x.vhost), &x.name),
-                ExchangeState {
-                    kind: x.kind.clone(),
-                    durable: x.durable.unwrap_or(true),
-                    auto_delete: x.auto_delete.unwrap_or(false),
-                    internal: x.internal.unwrap_or(false),
-                    arguments,
-                },
-            );
-        }
-
-        for q in &topo.queues {
-            let vhost = vh(&q.vhost);
-            let mut arguments = canonical_args(&q.arguments);
-            let raw_type = arguments.remove("x-queue-type");
-            let named: [(&str, Option<Value>); 12] = [
-                ("x-message-ttl", q.message_ttl.map(Value::from)),
-                ("x-expires", q.expires.map(Value::from)),
-                ("x-max-length", q.max_length.map(Value::from)),
-                ("x-max-length-bytes", q.max_length_bytes.map(Value::from)),
-                ("x-overflow", q.overflow.map(|o| Value::from(o.as_str()))),
-                (
-                    "x-dead-letter-exchange",
-                    q.dead_letter_exchange.clone().map(Value::from),
-                ),
-                (
-                    "x-dead-letter-routing-key",
-                    q.dead_letter_routing_key.clone().map(Value::from),
-                ),
-                ("x-max-priority", q.max_priority.map(Value::from)),
-                ("x-delivery-limit", q.delivery_limit.map(Value::from)),
-                (
-                    "x-single-active-consumer",
-                    q.single_active_consumer.map(Value::from),
-                ),
-                (
-                    "x-quorum-initial-group-size",
-                    q.initial_group_size.map(Value::from),
-                ),
-                (
-                    "x-initial-cluster-size",
-                    q.initial_cluster_size.map(Value::from),
-                ),
-            ];
-            for (name, value) in named {
-                if let Some(value) = value {
-                    arguments.insert(name.to_string(), value);
-                }
-            }
-            let vhost_default = topo
-                .vhosts
+        let default_vhost = topo.vhost.as_deref().unwrap_or(DEFAULT_VHOST);
+        let vh = |v: &Option<String>| v.as_deref().unwrap_or(default_vhost).to_string();
+        let vhost_default_type = |vhost: &str| {
+            topo.vhosts
                 .iter()
                 .find(|v| v.name == vhost)
-                .and_then(|v| v.default_queue_type);
-            let kind = q
-                .kind
-                .or_else(|| {
-                    raw_type
-                        .as_ref()
-                        .and_then(|t| parse_queue_type(t.as_str()?))
-                })
-                .or(vhost_default)
-                .unwrap_or(QueueType::Classic);
-            state.queues.insert(
-                EntityKey::new(vhost, &q.name),
-                QueueState {
-                    kind,
-                    durable: q.durable.unwrap_or(true),
-                    auto_delete: q.auto_delete.unwrap_or(false),
-                    arguments,
-                    messages: None,
-                    members: None,
-                },
-            );
+                .and_then(|v| v.default_queue_type)
+        };
+        let mut state = State::default();
+        for v in &topo.vhosts {
+            state.vhosts.insert(v.name.clone(), vhost_state(v));
         }
-
+        for x in &topo.exchanges {
+            let key = EntityKey::new(vh(&x.vhost), &x.name);
+            state.exchanges.insert(key, exchange_state(x));
+        }
+        for q in &topo.queues {
+            let key = EntityKey::new(vh(&q.vhost), &q.name);
+            let queue = queue_state(q, vhost_default_type(&key.vhost));
+            state.queues.insert(key, queue);
+        }
         for b in &topo.bindings {
-            let vhost = vh(&b.vhost);
-            for key in BindingKey::of_file(b, &vhost) {
+            for key in BindingKey::of_file(b, &vh(&b.vhost)) {
                 state.bindings.insert(key, BindingState {});
             }
         }
-
         for p in &topo.policies {
-            state.policies.insert(
-                EntityKey::new(vh(&p.vhost), &p.name),
-                PolicyState {
-                    pattern: p.pattern.clone(),
-                    apply_to: p.apply_to.map(|a| a.as_str()).unwrap_or("all").to_string(),
-                    priority: p.priority.unwrap_or(0),
-                    definition: canonical_args(&p.definition),
-                },
-            );
+            let key = EntityKey::new(vh(&p.vhost), &p.name);
+            state.policies.insert(key, policy_state(p));
         }
-
         for u in &topo.users {
-            let credential = match (&u.password_env, &u.password_hash) {
-                (Some(var), _) => Credential::Env {
-                    var: var.clone(),
-                    value: env(var).map(Secret::new),
-                },
-                (None, Some(hash)) => Credential::Hash {
-                    hash: Secret::new(hash.clone()),
-                    algorithm: None,
-                },
-                (None, None) => Credential::None,
-            };
-            state.users.insert(
-                u.name.clone(),
-                UserState {
-                    tags: sorted_unique(u.tags.as_deref().unwrap_or(&[])),
-                    credential,
-                },
-            );
+            state.users.insert(u.name.clone(), user_state(u, env));
         }
-
         for p in &topo.permissions {
-            state.permissions.insert(
-                PermissionKey {
-                    vhost: vh(&p.vhost),
-                    user: p.user.clone(),
-                },
-                PermissionState {
-                    configure: p.configure.clone(),
-                    write: p.write.clone(),
-                    read: p.read.clone(),
-                },
-            );
+            let key = PermissionKey {
+                vhost: vh(&p.vhost),
+                user: p.user.clone(),
+            };
+            state.permissions.insert(key, permission_state(p));
         }
-
         state
     }
 
@@ -496,6 +394,156 @@ impl State {
         names.extend(self.policies.keys().map(|k| k.vhost.clone()));
         names.extend(self.permissions.keys().map(|k| k.vhost.clone()));
         names
+    }
+}
+
+// One conversion per entity kind. Each destructures its file entry without `..`, so that a
+// field added to the model does not compile until normalization decides what it means.
+
+fn vhost_state(v: &Vhost) -> VhostState {
+    let Vhost {
+        name: _,
+        description,
+        default_queue_type,
+        tags,
+    } = v;
+    VhostState {
+        description: description.clone(),
+        default_queue_type: *default_queue_type,
+        tags: tags.as_ref().map(|t| sorted_unique(t)),
+    }
+}
+
+fn exchange_state(x: &Exchange) -> ExchangeState {
+    let Exchange {
+        name: _,
+        vhost: _,
+        kind,
+        durable,
+        auto_delete,
+        internal,
+        alternate_exchange,
+        arguments,
+    } = x;
+    let mut arguments = canonical_args(arguments);
+    if let Some(ae) = alternate_exchange {
+        arguments.insert("alternate-exchange".into(), Value::from(ae.clone()));
+    }
+    ExchangeState {
+        kind: kind.clone(),
+        durable: durable.unwrap_or(true),
+        auto_delete: auto_delete.unwrap_or(false),
+        internal: internal.unwrap_or(false),
+        arguments,
+    }
+}
+
+/// A queue of the file; `vhost_default` is its vhost's `default_queue_type`, if the file
+/// sets one.
+fn queue_state(q: &Queue, vhost_default: Option<QueueType>) -> QueueState {
+    let Queue {
+        name: _,
+        vhost: _,
+        kind,
+        durable,
+        auto_delete,
+        // Refused by validation (TOPO019); never declared.
+        exclusive: _,
+        // Folded into `arguments` through the table below.
+        message_ttl: _,
+        expires: _,
+        max_length: _,
+        max_length_bytes: _,
+        overflow: _,
+        dead_letter_exchange: _,
+        dead_letter_routing_key: _,
+        max_priority: _,
+        delivery_limit: _,
+        single_active_consumer: _,
+        initial_group_size: _,
+        initial_cluster_size: _,
+        arguments,
+        // For renders only; the broker never sees it.
+        message_schema: _,
+    } = q;
+    let mut arguments = canonical_args(arguments);
+    let raw_type = arguments.remove(QUEUE_TYPE_ARGUMENT);
+    for named in QUEUE_NAMED_ARGS {
+        if let Some(value) = (named.value)(q) {
+            arguments.insert(named.argument.to_string(), value);
+        }
+    }
+    let kind = kind
+        .or_else(|| {
+            raw_type
+                .as_ref()
+                .and_then(|t| parse_queue_type(t.as_str()?))
+        })
+        .or(vhost_default)
+        .unwrap_or(QueueType::Classic);
+    QueueState {
+        kind,
+        durable: durable.unwrap_or(true),
+        auto_delete: auto_delete.unwrap_or(false),
+        arguments,
+        messages: None,
+        members: None,
+    }
+}
+
+fn policy_state(p: &Policy) -> PolicyState {
+    let Policy {
+        name: _,
+        vhost: _,
+        pattern,
+        apply_to,
+        priority,
+        definition,
+    } = p;
+    PolicyState {
+        pattern: pattern.clone(),
+        apply_to: apply_to.unwrap_or(ApplyTo::All),
+        priority: priority.unwrap_or(0),
+        definition: canonical_args(definition),
+    }
+}
+
+fn user_state(u: &User, env: &dyn Fn(&str) -> Option<String>) -> UserState {
+    let User {
+        name: _,
+        password_env,
+        password_hash,
+        tags,
+    } = u;
+    let credential = match (password_env, password_hash) {
+        (Some(var), _) => Credential::Env {
+            var: var.clone(),
+            value: env(var).map(Secret::new),
+        },
+        (None, Some(hash)) => Credential::Hash {
+            hash: Secret::new(hash.clone()),
+            algorithm: None,
+        },
+        (None, None) => Credential::None,
+    };
+    UserState {
+        tags: sorted_unique(tags.as_deref().unwrap_or(&[])),
+        credential,
+    }
+}
+
+fn permission_state(p: &Permission) -> PermissionState {
+    let Permission {
+        user: _,
+        vhost: _,
+        configure,
+        write,
+        read,
+    } = p;
+    PermissionState {
+        configure: configure.clone(),
+        write: write.clone(),
+        read: read.clone(),
     }
 }
 

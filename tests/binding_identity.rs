@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use broker::{TestVhost, code, path_str, stderr, stdout};
-use topo::diag::codes;
+use topo::diag::Code;
 use topo::state::State;
 use topo::topology::{EnvSource, FileSource, Loaded};
 use topo::validate::load_with;
@@ -44,7 +44,7 @@ fn load(bindings: &str) -> Loaded {
 fn duplicates(l: &Loaded) -> usize {
     l.diagnostics
         .iter()
-        .filter(|d| d.code == codes::DUPLICATE)
+        .filter(|d| d.code == Code::Duplicate)
         .count()
 }
 

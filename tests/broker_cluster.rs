@@ -10,6 +10,8 @@
 //! The tests stop and kill nodes of one shared cluster, so they run one at a time (a lock),
 //! and every test that takes a node away brings it back and waits for a whole cluster before
 //! it ends, even when it fails (a guard), so the next test starts from a healthy cluster.
+// Test support outside `#[test]` functions: a failed set-up step is a failed test.
+#![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

@@ -9,7 +9,7 @@ use std::time::Duration;
 use broker::{TestVhost, code, path_str, stderr};
 use topo::broker::amqp::{Amqp, AmqpError, Op};
 use topo::broker::endpoint::{ConnectArgs, Endpoints};
-use topo::state::{BindingKey, EntityKey};
+use topo::state::{BindingArgs, BindingKey, EntityKey};
 use topo::topology::model::DestinationType;
 
 fn endpoints() -> Endpoints {
@@ -46,7 +46,10 @@ fn amqp_layer_refuses_short_strings_over_255_bytes_without_panicking() {
         destination_type: DestinationType::Exchange,
         destination: "amq.fanout".into(),
         routing_key: key,
-        arguments: args.into(),
+        arguments: BindingArgs::new(
+            &serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(args)
+                .unwrap_or_default(),
+        ),
     };
     let cases = vec![
         Op::Bind(binding("k".repeat(256), "")),

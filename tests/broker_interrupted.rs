@@ -1,5 +1,7 @@
 //! The AMQP connection is cut in the middle of an apply (a TCP proxy in the test drops it
 //! after some traffic): apply ends with exit 1 and says what was done; a re-run converges.
+// Test support outside `#[test]` functions: a failed set-up step is a failed test.
+#![allow(clippy::unwrap_used)]
 
 #[path = "common/broker.rs"]
 mod broker;

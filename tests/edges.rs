@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use topo::diag::{Diagnostic, codes, render_text};
+use topo::diag::{Code, Diagnostic, render_text};
 use topo::topology::{Disk, EnvSource, Loaded};
 use topo::validate::load_with;
 
@@ -89,7 +89,7 @@ bindings:
     let msgs: Vec<String> = errs.iter().map(|d| d.message.clone()).collect();
     assert_eq!(errs.len(), 4, "{}", rendered(&loaded));
     for d in &errs {
-        assert_eq!(d.code, codes::SCHEMA_TYPE, "{}", d.message);
+        assert_eq!(d.code, Code::SchemaType, "{}", d.message);
         assert!(d.message.contains("255 bytes"), "{}", d.message);
         assert!(d.hint.is_some());
     }
@@ -244,9 +244,9 @@ services:
 ",
         &[],
     );
-    let codes_seen: Vec<&str> = loaded.diagnostics.iter().map(|d| d.code).collect();
+    let codes_seen: Vec<Code> = loaded.diagnostics.iter().map(|d| d.code).collect();
     assert!(
-        codes_seen.iter().all(|c| *c == codes::INTERPOLATION),
+        codes_seen.iter().all(|c| *c == Code::Interpolation),
         "{}",
         rendered(&loaded)
     );
@@ -333,7 +333,7 @@ fn a_dotenv_line_that_does_not_parse_is_located_without_its_value() {
     assert!(loaded.has_errors(), "{shown}");
     assert!(!shown.contains("s3cr3t"), "{shown}");
     let d = &loaded.diagnostics[0];
-    assert_eq!(d.code, codes::DOTENV);
+    assert_eq!(d.code, Code::Dotenv);
     assert!(d.message.contains("line 2"), "{shown}");
     let json = serde_json::to_string(&topo::diag::to_json(&loaded.sources, d)).expect("json");
     assert!(!json.contains("s3cr3t"), "{json}");

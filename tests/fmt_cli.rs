@@ -1,6 +1,8 @@
 //! `topo fmt`: canonical order with comments kept, `--check` for CI, `-` as a filter; and
 //! two properties over generated files in any key order and style: formatting twice is
 //! formatting once, and the formatted file loads as the same topology.
+// Test support outside `#[test]` functions: a failed set-up step is a failed test.
+#![allow(clippy::unwrap_used)]
 
 use std::collections::HashMap;
 use std::io::Write;

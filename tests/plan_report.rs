@@ -1,13 +1,15 @@
 //! Snapshots of a plan with every kind of change in the three formats.
+// Test support outside `#[test]` functions: a failed set-up step is a failed test.
+#![allow(clippy::unwrap_used)]
 
 use serde_json::json;
 use topo::plan::{PlanOptions, plan};
 use topo::report::{self, Format};
 use topo::state::{
-    Args, BindingKey, BindingState, Credential, EntityKey, ExchangeState, PermissionKey,
-    PermissionState, PolicyState, QueueState, Secret, State, UserState, VhostState,
+    Args, BindingArgs, BindingKey, BindingState, Credential, EntityKey, ExchangeState,
+    PermissionKey, PermissionState, PolicyState, QueueState, Secret, State, UserState, VhostState,
 };
-use topo::topology::model::{DestinationType, QueueType};
+use topo::topology::model::{ApplyTo, DestinationType, QueueType};
 
 fn queue(kind: QueueType, ttl: Option<i64>, messages: Option<u64>) -> QueueState {
     let mut arguments = Args::new();
@@ -41,7 +43,10 @@ fn binding(src: &str, dst: &str, rk: &str, args: &str) -> BindingKey {
         destination_type: DestinationType::Queue,
         destination: dst.into(),
         routing_key: rk.into(),
-        arguments: args.into(),
+        arguments: BindingArgs::new(
+            &serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(args)
+                .expect("arguments"),
+        ),
     }
 }
 
@@ -84,7 +89,7 @@ fn sample() -> topo::plan::Plan {
         .insert(binding("orders", "old", "x", "{}"), BindingState {});
     let policy = |ttl: i64| PolicyState {
         pattern: "^orders\\.".into(),
-        apply_to: "queues".into(),
+        apply_to: ApplyTo::Queues,
         priority: 0,
         definition: [("max-length".to_string(), json!(ttl))]
             .into_iter()

@@ -4,6 +4,8 @@
 //! environment and stops before any change when an input or a probe fails. Every az call
 //! it makes, on each path, also goes through the real Azure CLI's argument parser
 //! (`$TOPO_AZ`, required in CI by TOPO_REQUIRE_AZ=1).
+// Test support outside `#[test]` functions: a failed set-up step is a failed test.
+#![allow(clippy::unwrap_used)]
 
 mod render_common;
 

@@ -3,6 +3,8 @@
 //! Compose's `config` check (`$TOPO_COMPOSE`, docker-compose 2.x, required in CI by
 //! TOPO_REQUIRE_COMPOSE=1), converges the broker before the services start, and carries
 //! every value through YAML and compose interpolation unchanged.
+// Test support outside `#[test]` functions: a failed set-up step is a failed test.
+#![allow(clippy::unwrap_used)]
 
 mod render_common;
 

@@ -2,6 +2,8 @@
 //! There is no Docker engine here to build it: hadolint (`$TOPO_HADOLINT`, required in CI
 //! by TOPO_REQUIRE_HADOLINT=1) lints it, and the build context is checked to hold every
 //! file the build reads.
+// Test support outside `#[test]` functions: a failed set-up step is a failed test.
+#![allow(clippy::unwrap_used)]
 
 mod render_common;
 

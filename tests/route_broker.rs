@@ -23,7 +23,7 @@ use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 use topo::route::{Message, RouteError, route};
 use topo::state::{
-    BindingKey, BindingState, EntityKey, ExchangeState, QueueState, State, args_text,
+    BindingArgs, BindingKey, BindingState, EntityKey, ExchangeState, QueueState, State,
 };
 use topo::topology::model::{DestinationType, QueueType};
 
@@ -159,7 +159,7 @@ fn definitions(state: &State, vhost: &str) -> Value {
         .map(|b| {
             json!({"source": b.source, "vhost": vhost, "destination": b.destination,
                    "destination_type": b.destination_type.as_str(),
-                   "routing_key": b.routing_key, "arguments": b.arguments_map()})
+                   "routing_key": b.routing_key, "arguments": b.arguments.map()})
         })
         .collect();
     let policies: Vec<Value> = state
@@ -596,8 +596,11 @@ async fn route_predicts_the_broker() {
             destination_type: DestinationType::Queue,
             destination: "q.h-void".into(),
             routing_key: String::new(),
-            arguments: args_text(
-                &serde_json::from_value(json!({"x-match": "all", "present": null})).expect("args"),
+            arguments: BindingArgs::new(
+                &serde_json::from_value::<serde_json::Map<String, serde_json::Value>>(
+                    json!({"x-match": "all", "present": null}),
+                )
+                .expect("args"),
             ),
         },
         BindingState {},
@@ -648,7 +651,7 @@ fn random_state(seed: u64) -> State {
         s.exchanges.insert(
             EntityKey::new("/", exchanges[i].clone()),
             ExchangeState {
-                kind: (*kind).to_string(),
+                kind: (*kind).into(),
                 durable: true,
                 auto_delete: false,
                 internal: i > 0 && rng.random_range(0..5) == 0,
@@ -694,7 +697,7 @@ fn random_state(seed: u64) -> State {
                     values[rng.random_range(0..values.len())].clone(),
                 );
             }
-            (String::new(), args_text(&args))
+            (String::new(), BindingArgs::new(&args))
         } else {
             let n = rng.random_range(0..4);
             let key: Vec<&str> = (0..n)
@@ -708,7 +711,7 @@ fn random_state(seed: u64) -> State {
                     .collect::<Vec<_>>()
                     .join(".")
             };
-            (key, "{}".to_string())
+            (key, BindingArgs::default())
         };
         s.bindings.insert(
             BindingKey {

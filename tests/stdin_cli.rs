@@ -2,6 +2,8 @@
 //! binary: relative `extends`, message schemas and `.env` resolve against the current
 //! directory (as `docker compose -f -` does), diagnostics name `<stdin>`, and the cases
 //! that cannot work (`diff - -`, `diff --git REV -`, a terminal on stdin) say why.
+// Test support outside `#[test]` functions: a failed set-up step is a failed test.
+#![allow(clippy::unwrap_used)]
 
 use std::io::Write;
 use std::path::Path;

@@ -1,5 +1,7 @@
 //! Offline workflow commands of issue 15: `diff --vhost`, `diff --git REV FILE` for a file
 //! that did not exist at REV (a real git repository), `destroy` and `apply` help.
+// Test support outside `#[test]` functions: a failed set-up step is a failed test.
+#![allow(clippy::unwrap_used)]
 
 use std::path::Path;
 use std::process::{Command, Output};

@@ -21,8 +21,9 @@ use url::Url;
 
 use super::endpoint::Endpoints;
 use super::failover::Proto;
+use crate::state::queue_args::QUEUE_TYPE_ARGUMENT;
 use crate::state::{Args, BindingKey, EntityKey, ExchangeState, QueueState};
-use crate::topology::model::{DestinationType, QueueType};
+use crate::topology::model::{self, DestinationType, QueueType};
 
 /// Channels per vhost connection and requests in flight across them. The broker runs
 /// each channel's methods one after another in one process, so the channel count bounds
@@ -197,7 +198,7 @@ impl Amqp {
             AmqpError::Connect {
                 url,
                 vhost: vhost.to_string(),
-                detail: crate::commands::redact(&explain_connect(&e.to_string(), &self.ep, vhost)),
+                detail: crate::error::redact(&explain_connect(&e.to_string(), &self.ep, vhost)),
             }
         })
     }
@@ -636,7 +637,7 @@ pub async fn connect(ep: &Endpoints, vhost: &str) -> lapin::Result<Connection> {
             return Err(error);
         }
         let next = nodes.advance(Proto::Amqp, at);
-        nodes.report_failure(Proto::Amqp, at, &crate::commands::redact(&text), next);
+        nodes.report_failure(Proto::Amqp, at, &crate::error::redact(&text), next);
         at = next;
     }
 }
@@ -678,14 +679,14 @@ enum Ready {
 fn prepare(op: &Op) -> Result<Ready, String> {
     Ok(match op {
         Op::DeclareExchange(k, x) => {
-            short(&x.kind, "exchange type")?;
+            short(x.kind.as_str(), "exchange type")?;
             Ready::Entity(short(&k.name, "exchange name")?, field_table(&x.arguments)?)
         }
         Op::DeclareQueue(k, q, explicit_classic) => {
             let mut args = field_table(&q.arguments)?;
             if q.kind != QueueType::Classic || *explicit_classic {
                 args.insert(
-                    "x-queue-type".into(),
+                    QUEUE_TYPE_ARGUMENT.into(),
                     AMQPValue::LongString(q.kind.as_str().into()),
                 );
             }
@@ -695,7 +696,7 @@ fn prepare(op: &Op) -> Result<Ready, String> {
             short(&b.destination, "binding destination")?,
             short(&b.source, "binding source")?,
             short(&b.routing_key, "routing key")?,
-            field_table(&b.arguments_map())?,
+            field_table(b.arguments.map())?,
         ),
         Op::DeleteQueue(k) => Ready::Entity(short(&k.name, "queue name")?, FieldTable::default()),
         Op::DeleteExchange(k) => {
@@ -720,13 +721,13 @@ pub(crate) fn explain_connect(detail: &str, ep: &Endpoints, vhost: &str) -> Stri
     }
 }
 
-fn exchange_kind(kind: &str) -> ExchangeKind {
+fn exchange_kind(kind: &model::ExchangeKind) -> ExchangeKind {
     match kind {
-        "direct" => ExchangeKind::Direct,
-        "fanout" => ExchangeKind::Fanout,
-        "topic" => ExchangeKind::Topic,
-        "headers" => ExchangeKind::Headers,
-        other => ExchangeKind::Custom(other.to_string()),
+        model::ExchangeKind::Direct => ExchangeKind::Direct,
+        model::ExchangeKind::Fanout => ExchangeKind::Fanout,
+        model::ExchangeKind::Topic => ExchangeKind::Topic,
+        model::ExchangeKind::Headers => ExchangeKind::Headers,
+        model::ExchangeKind::Plugin(other) => ExchangeKind::Custom(other.clone()),
     }
 }
 

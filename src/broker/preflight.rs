@@ -265,7 +265,7 @@ mod tests {
             },
             PolicyState {
                 pattern: ".*".into(),
-                apply_to: "queues".into(),
+                apply_to: crate::topology::model::ApplyTo::Queues,
                 priority: 0,
                 definition: serde_json::from_value(def).unwrap(),
             },

@@ -16,12 +16,13 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 
 use super::http::{HttpError, Management};
+use crate::state::queue_args::QUEUE_TYPE_ARGUMENT;
 use crate::state::{
-    BindingKey, BindingState, Credential, EntityKey, ExchangeState, PermissionKey, PermissionState,
-    PolicyState, QueueState, State, UserState, VhostState, binding_arguments, canonical_args,
+    BindingArgs, BindingKey, BindingState, Credential, EntityKey, ExchangeState, PermissionKey,
+    PermissionState, PolicyState, QueueState, State, UserState, VhostState, canonical_args,
     parse_queue_type,
 };
-use crate::topology::model::{DestinationType, QueueType};
+use crate::topology::model::{ApplyTo, DestinationType, ExchangeKind, QueueType};
 
 /// One vhost's entities as a definitions export lists them (no vhost field, no
 /// statistics), typed.
@@ -38,7 +39,7 @@ pub struct Definitions {
 pub struct DefExchange {
     pub name: String,
     #[serde(rename = "type", default = "direct")]
-    pub kind: String,
+    pub kind: ExchangeKind,
     #[serde(default = "yes")]
     pub durable: bool,
     #[serde(default)]
@@ -88,8 +89,9 @@ pub struct DefPolicy {
     pub name: String,
     #[serde(default)]
     pub pattern: String,
+    /// RabbitMQ spells its `apply-to` values as the file does (`classic_queues`, ...).
     #[serde(rename = "apply-to", default = "all")]
-    pub apply_to: String,
+    pub apply_to: ApplyTo,
     #[serde(default)]
     pub priority: Value,
     #[serde(default)]
@@ -99,11 +101,11 @@ pub struct DefPolicy {
 fn yes() -> bool {
     true
 }
-fn direct() -> String {
-    "direct".into()
+fn direct() -> ExchangeKind {
+    ExchangeKind::Direct
 }
-fn all() -> String {
-    "all".into()
+fn all() -> ApplyTo {
+    ApplyTo::All
 }
 
 /// Which vhosts to read.
@@ -435,7 +437,7 @@ pub fn add_definitions(
     for q in defs.queues {
         let mut arguments = canonical_args(q.arguments.iter());
         let kind = arguments
-            .remove("x-queue-type")
+            .remove(QUEUE_TYPE_ARGUMENT)
             .and_then(|t| t.as_str().and_then(parse_queue_type))
             .or_else(|| q.kind.as_deref().and_then(parse_queue_type))
             .or(default_type)
@@ -464,7 +466,7 @@ pub fn add_definitions(
                 destination_type,
                 destination: b.destination,
                 routing_key: b.routing_key,
-                arguments: binding_arguments(b.arguments.iter()),
+                arguments: BindingArgs::new(b.arguments.iter()),
             },
             BindingState {},
         );
@@ -521,7 +523,7 @@ mod tests {
         let b = s.bindings.keys().next().unwrap();
         // Keys sorted; values keep their type (a float stays a float: the broker keeps a
         // double apart from an integer).
-        assert_eq!(b.arguments, r#"{"a":"x","b":1.0}"#);
+        assert_eq!(b.arguments.as_str(), r#"{"a":"x","b":1.0}"#);
         let p = &s.policies[&EntityKey::new("v", "p")];
         assert_eq!(
             (p.priority, p.definition["max-length"].clone()),

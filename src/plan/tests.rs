@@ -2,8 +2,8 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 
 use super::*;
-use crate::state::{Secret, args_text};
-use crate::topology::model::QueueType;
+use crate::state::{BindingArgs, Secret};
+use crate::topology::model::{ApplyTo, QueueType};
 
 fn ek(v: &str, n: &str) -> EntityKey {
     EntityKey::new(v, n)
@@ -40,7 +40,7 @@ fn bk(v: &str, src: &str, dt: DestinationType, dst: &str, rk: &str) -> BindingKe
         destination_type: dt,
         destination: dst.into(),
         routing_key: rk.into(),
-        arguments: "{}".into(),
+        arguments: Default::default(),
     }
 }
 
@@ -186,7 +186,7 @@ fn prune_is_scoped_and_spares_reserved_entities() {
         ek("app", "p"),
         PolicyState {
             pattern: ".*".into(),
-            apply_to: "all".into(),
+            apply_to: ApplyTo::All,
             priority: 0,
             definition: Args::new(),
         },
@@ -417,7 +417,7 @@ fn vhost_fields_not_in_the_file_are_not_managed() {
 fn policy_update_is_field_by_field() {
     let mk = |ttl: i64| PolicyState {
         pattern: "^q".into(),
-        apply_to: "queues".into(),
+        apply_to: ApplyTo::Queues,
         priority: 1,
         definition: [("message-ttl".to_string(), json!(ttl))]
             .into_iter()
@@ -517,7 +517,7 @@ fn binding_key() -> impl Strategy<Value = BindingKey> {
                 },
                 destination,
                 routing_key: rk.into(),
-                arguments: args_text(&a),
+                arguments: BindingArgs::new(&a),
             },
         )
 }
@@ -554,7 +554,7 @@ fn state() -> impl Strategy<Value = State> {
             key(),
             (0i64..2, args()).prop_map(|(priority, definition)| PolicyState {
                 pattern: ".*".into(),
-                apply_to: "all".into(),
+                apply_to: ApplyTo::All,
                 priority,
                 definition,
             }),

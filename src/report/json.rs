@@ -100,6 +100,6 @@ fn binding(k: &BindingKey) -> Value {
         "destination_type": k.destination_type.as_str(),
         "destination": k.destination,
         "routing_key": k.routing_key,
-        "arguments": k.arguments_map(),
+        "arguments": k.arguments.map(),
     })
 }

@@ -3,6 +3,7 @@
 //! command reports them the same way: rustc-style snippets on a terminal, plain when piped
 //! or `NO_COLOR` is set, JSON with `--format json`.
 
+use std::fmt;
 use std::io::Write;
 
 use codespan_reporting::diagnostic::{Diagnostic as CsDiagnostic, Label, Severity as CsSeverity};
@@ -12,82 +13,80 @@ use serde::Serialize;
 
 use super::{FileId, Sources, Span};
 
-/// Stable diagnostic codes. Documented in README.md; never renumber.
-pub mod codes {
-    pub const YAML_SYNTAX: &str = "TOPO001";
-    pub const YAML_STRUCTURE: &str = "TOPO002";
-    pub const SCHEMA_TYPE: &str = "TOPO003";
-    pub const UNKNOWN_KEY: &str = "TOPO004";
-    pub const MISSING_KEY: &str = "TOPO005";
-    pub const VERSION: &str = "TOPO006";
-    pub const INTERPOLATION: &str = "TOPO007";
-    pub const EXTENDS: &str = "TOPO008";
-    pub const DOTENV: &str = "TOPO009";
-    pub const DUPLICATE: &str = "TOPO010";
-    pub const UNDECLARED_EXCHANGE: &str = "TOPO011";
-    pub const UNDECLARED_QUEUE: &str = "TOPO012";
-    pub const UNDECLARED_USER: &str = "TOPO013";
-    pub const UNDECLARED_VHOST: &str = "TOPO014";
-    pub const UNDECLARED_SERVICE: &str = "TOPO015";
-    pub const DEFAULT_EXCHANGE: &str = "TOPO016";
-    pub const TOPIC_KEY: &str = "TOPO017";
-    pub const HEADERS_MATCH: &str = "TOPO018";
-    pub const EXCLUSIVE_QUEUE: &str = "TOPO019";
-    pub const QUEUE_TYPE_DURABILITY: &str = "TOPO020";
-    pub const QUEUE_TYPE_ARGUMENT: &str = "TOPO021";
-    pub const NAMED_AND_RAW: &str = "TOPO022";
-    pub const TCP_NO_PORT: &str = "TOPO023";
-    pub const CLIENT_QUEUE_MISMATCH: &str = "TOPO024";
-    pub const LITERAL_SECRET: &str = "TOPO025";
-    pub const RESERVED_NAME: &str = "TOPO026";
-    pub const CONFLICTING_FIELDS: &str = "TOPO027";
-    pub const TRANSPORT_FIELDS: &str = "TOPO028";
-    pub const FILE: &str = "TOPO029";
-    /// A feature RabbitMQ 4.x deprecates or removes (a warning: 3.x still takes it).
-    pub const DEPRECATED_FEATURE: &str = "TOPO031";
-    /// Names and values render targets cannot pass intact (see `validate::azure_names`).
-    pub const AZURE_NAME: &str = "TOPO030";
-    /// A `message_schema` file that is missing, not JSON, or not a JSON Schema.
-    pub const MESSAGE_SCHEMA: &str = "TOPO032";
-    /// A service's broker user and its permissions (see `validate::service_users`).
-    pub const SERVICE_USER: &str = "TOPO033";
+/// Declares [`Code`] from one list, so that [`Code::ALL`] (which the corpus test walks) and
+/// the spelling of every code cannot drift apart.
+macro_rules! diagnostic_codes {
+    ($($(#[$doc:meta])* $variant:ident = $text:literal,)*) => {
+        /// Stable diagnostic codes. Documented in README.md; never renumber.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum Code {
+            $($(#[$doc])* $variant,)*
+        }
 
-    /// Every code above, for the test that each has a failing and a passing case.
-    pub const ALL: &[&str] = &[
-        YAML_SYNTAX,
-        YAML_STRUCTURE,
-        SCHEMA_TYPE,
-        UNKNOWN_KEY,
-        MISSING_KEY,
-        VERSION,
-        INTERPOLATION,
-        EXTENDS,
-        DOTENV,
-        DUPLICATE,
-        UNDECLARED_EXCHANGE,
-        UNDECLARED_QUEUE,
-        UNDECLARED_USER,
-        UNDECLARED_VHOST,
-        UNDECLARED_SERVICE,
-        DEFAULT_EXCHANGE,
-        TOPIC_KEY,
-        HEADERS_MATCH,
-        EXCLUSIVE_QUEUE,
-        QUEUE_TYPE_DURABILITY,
-        QUEUE_TYPE_ARGUMENT,
-        NAMED_AND_RAW,
-        TCP_NO_PORT,
-        CLIENT_QUEUE_MISMATCH,
-        LITERAL_SECRET,
-        RESERVED_NAME,
-        CONFLICTING_FIELDS,
-        TRANSPORT_FIELDS,
-        FILE,
-        AZURE_NAME,
-        DEPRECATED_FEATURE,
-        MESSAGE_SCHEMA,
-        SERVICE_USER,
-    ];
+        impl Code {
+            /// Every code, in number order.
+            pub const ALL: &[Code] = &[$(Code::$variant,)*];
+
+            /// The code as users see it (`TOPO010`).
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Code::$variant => $text,)*
+                }
+            }
+        }
+    };
+}
+
+diagnostic_codes! {
+    YamlSyntax = "TOPO001",
+    YamlStructure = "TOPO002",
+    SchemaType = "TOPO003",
+    UnknownKey = "TOPO004",
+    MissingKey = "TOPO005",
+    Version = "TOPO006",
+    Interpolation = "TOPO007",
+    Extends = "TOPO008",
+    Dotenv = "TOPO009",
+    Duplicate = "TOPO010",
+    UndeclaredExchange = "TOPO011",
+    UndeclaredQueue = "TOPO012",
+    UndeclaredUser = "TOPO013",
+    UndeclaredVhost = "TOPO014",
+    UndeclaredService = "TOPO015",
+    DefaultExchange = "TOPO016",
+    TopicKey = "TOPO017",
+    HeadersMatch = "TOPO018",
+    ExclusiveQueue = "TOPO019",
+    QueueTypeDurability = "TOPO020",
+    QueueTypeArgument = "TOPO021",
+    NamedAndRaw = "TOPO022",
+    TcpNoPort = "TOPO023",
+    ClientQueueMismatch = "TOPO024",
+    LiteralSecret = "TOPO025",
+    ReservedName = "TOPO026",
+    ConflictingFields = "TOPO027",
+    TransportFields = "TOPO028",
+    File = "TOPO029",
+    /// Names and values render targets cannot pass intact (see `validate::azure_names`).
+    AzureName = "TOPO030",
+    /// A feature RabbitMQ 4.x deprecates or removes (a warning: 3.x still takes it).
+    DeprecatedFeature = "TOPO031",
+    /// A `message_schema` file that is missing, not JSON, or not a JSON Schema.
+    MessageSchema = "TOPO032",
+    /// A service's broker user and its permissions (see `validate::service_users`).
+    ServiceUser = "TOPO033",
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Code {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -100,7 +99,7 @@ pub enum Severity {
 /// One problem. `span` is the offending value; `labels` point at related places.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Diagnostic {
-    pub code: &'static str,
+    pub code: Code,
     pub severity: Severity,
     pub message: String,
     pub span: Option<Span>,
@@ -113,7 +112,7 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
-    pub fn error(code: &'static str, message: impl Into<String>) -> Diagnostic {
+    pub fn error(code: Code, message: impl Into<String>) -> Diagnostic {
         Diagnostic {
             code,
             severity: Severity::Error,
@@ -126,7 +125,7 @@ impl Diagnostic {
         }
     }
 
-    pub fn warning(code: &'static str, message: impl Into<String>) -> Diagnostic {
+    pub fn warning(code: Code, message: impl Into<String>) -> Diagnostic {
         Diagnostic {
             severity: Severity::Warning,
             ..Diagnostic::error(code, message)
@@ -303,7 +302,7 @@ pub fn render_text(
             }
         }
         let mut cs = CsDiagnostic::new(severity)
-            .with_code(d.code)
+            .with_code(d.code.as_str())
             .with_message(&d.message)
             .with_labels(labels);
         if let Some(h) = &d.hint {
@@ -362,7 +361,7 @@ pub fn to_json(sources: &Sources, d: &Diagnostic) -> JsonDiagnostic {
         None => (None, None, None),
     };
     JsonDiagnostic {
-        code: d.code,
+        code: d.code.as_str(),
         severity: d.severity,
         message: d.message.clone(),
         file,

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use super::libyaml::{Event, Events, Style};
 use super::node::{Entry, Node, NodeKind};
 use super::{FileId, Span};
-use crate::diag::{Diagnostic, codes};
+use crate::diag::{Code, Diagnostic};
 
 /// Deepest nesting accepted. Topology files need about 6 levels.
 pub const MAX_DEPTH: usize = 64;
@@ -57,11 +57,11 @@ pub fn parse(text: &str, file: FileId) -> Result<Node, Diagnostic> {
     let syntax = |message: String, at: usize| {
         let at = at.min(text.len());
         if let Some(tab) = tab_in_indentation(text, at) {
-            return Diagnostic::error(codes::YAML_SYNTAX, "invalid YAML: a tab in the indentation")
+            return Diagnostic::error(Code::YamlSyntax, "invalid YAML: a tab in the indentation")
                 .at(Span::new(file, tab, tab + 1))
                 .hint("YAML indents with spaces only: replace the tab with spaces");
         }
-        Diagnostic::error(codes::YAML_SYNTAX, format!("invalid YAML: {message}"))
+        Diagnostic::error(Code::YamlSyntax, format!("invalid YAML: {message}"))
             .at(Span::new(file, at, at + 1))
             .hint("check indentation, quoting and the `:` after each key")
     };
@@ -73,7 +73,7 @@ pub fn parse(text: &str, file: FileId) -> Result<Node, Diagnostic> {
             Event::DocumentStart => {
                 documents += 1;
                 if documents > 1 {
-                    return Err(Diagnostic::error(codes::YAML_STRUCTURE, "more than one YAML document in the file")
+                    return Err(Diagnostic::error(Code::YamlStructure, "more than one YAML document in the file")
                         .at(Span::new(file, start, end.max(start + 3)))
                         .hint("a topology is one document: remove the extra `---` or split into files joined with `extends`"));
                 }
@@ -81,7 +81,7 @@ pub fn parse(text: &str, file: FileId) -> Result<Node, Diagnostic> {
             Event::Alias { anchor } => {
                 let unknown = || {
                     Diagnostic::error(
-                        codes::YAML_STRUCTURE,
+                        Code::YamlStructure,
                         format!("alias `*{anchor}` to an unknown anchor"),
                     )
                     .at(Span::new(file, start, end))
@@ -109,7 +109,7 @@ pub fn parse(text: &str, file: FileId) -> Result<Node, Diagnostic> {
                 tag,
             } => {
                 let kind = resolve_scalar(value, style, tag.as_deref()).map_err(|msg| {
-                    Diagnostic::error(codes::YAML_STRUCTURE, msg)
+                    Diagnostic::error(Code::YamlStructure, msg)
                         .at(Span::new(file, start, end))
                         .hint("topo reads plain YAML values; remove the tag")
                 })?;
@@ -120,7 +120,7 @@ pub fn parse(text: &str, file: FileId) -> Result<Node, Diagnostic> {
             }
             Event::SequenceStart { anchor, tag } => {
                 check_collection_tag(tag.as_deref(), "seq").map_err(|m| {
-                    Diagnostic::error(codes::YAML_STRUCTURE, m)
+                    Diagnostic::error(Code::YamlStructure, m)
                         .at(Span::new(file, start, end))
                         .hint("remove the tag")
                 })?;
@@ -136,7 +136,7 @@ pub fn parse(text: &str, file: FileId) -> Result<Node, Diagnostic> {
             }
             Event::MappingStart { anchor, tag } => {
                 check_collection_tag(tag.as_deref(), "map").map_err(|m| {
-                    Diagnostic::error(codes::YAML_STRUCTURE, m)
+                    Diagnostic::error(Code::YamlStructure, m)
                         .at(Span::new(file, start, end))
                         .hint("remove the tag")
                 })?;
@@ -215,7 +215,7 @@ impl Builder {
         self.nodes = self.nodes.saturating_add(n);
         if self.nodes > MAX_NODES {
             return Err(Diagnostic::error(
-                codes::YAML_STRUCTURE,
+                Code::YamlStructure,
                 format!("the document expands to more than {MAX_NODES} values (aliases included)"),
             )
             .at(Span::new(self.file, start, end))
@@ -227,7 +227,7 @@ impl Builder {
     fn open(&mut self, frame: Frame, start: usize, end: usize) -> Result<(), Diagnostic> {
         if self.stack.len() >= MAX_DEPTH {
             return Err(Diagnostic::error(
-                codes::YAML_STRUCTURE,
+                Code::YamlStructure,
                 format!("nesting deeper than {MAX_DEPTH} levels"),
             )
             .at(Span::new(self.file, start, end))
@@ -276,7 +276,7 @@ impl Builder {
                         NodeKind::Null => "null".to_string(),
                         NodeKind::Seq(_) | NodeKind::Map(_) => {
                             return Err(Diagnostic::error(
-                                codes::YAML_STRUCTURE,
+                                Code::YamlStructure,
                                 "a mapping key must be a plain value",
                             )
                             .at(node.span));
@@ -292,7 +292,7 @@ impl Builder {
                     }
                     if let Some(first) = entries.iter().find(|e| e.key == name) {
                         return Err(Diagnostic::error(
-                            codes::YAML_STRUCTURE,
+                            Code::YamlStructure,
                             format!("duplicate key `{name}`"),
                         )
                         .at(key_span)
@@ -536,7 +536,7 @@ mod tests {
     #[test]
     fn duplicate_keys_are_errors() {
         let err = p("a: 1\nb: 2\na: 3\n").expect_err("duplicate");
-        assert_eq!(err.code, codes::YAML_STRUCTURE);
+        assert_eq!(err.code, Code::YamlStructure);
         assert!(err.message.contains("duplicate key `a`"));
     }
 

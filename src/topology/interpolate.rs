@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
-use crate::diag::{Diagnostic, codes};
+use crate::diag::{Code, Diagnostic};
 use crate::source::node::{Node, NodeKind};
 use crate::source::yaml::resolve_plain;
 use crate::source::{Sources, Span};
@@ -95,7 +95,7 @@ pub fn interpolate_tree(
                     for e in errors {
                         let span = sub_span(sources, node.span, value, e.offset, e.len);
                         out.push(
-                            Diagnostic::error(codes::INTERPOLATION, e.message)
+                            Diagnostic::error(Code::Interpolation, e.message)
                                 .at(span)
                                 .path(path.clone())
                                 .hint(e.hint),

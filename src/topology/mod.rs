@@ -16,7 +16,7 @@ pub mod retarget;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use crate::diag::{Diagnostic, codes};
+use crate::diag::{Code, Diagnostic};
 use crate::source::node::{Node, NodeKind};
 use crate::source::{Sources, Span, yaml};
 use interpolate::Vars;
@@ -162,9 +162,9 @@ fn load_tree(
         Ok(b) => b,
         Err(e) => {
             let (code, what) = if from.is_some() {
-                (codes::EXTENDS, "base topology")
+                (Code::Extends, "base topology")
             } else {
-                (codes::FILE, "topology file")
+                (Code::File, "topology file")
             };
             let d = Diagnostic::error(
                 code,
@@ -192,9 +192,9 @@ fn load_tree(
             loaded.diagnostics.push(
                 Diagnostic::error(
                     if from.is_some() {
-                        codes::EXTENDS
+                        Code::Extends
                     } else {
-                        codes::FILE
+                        Code::File
                     },
                     format!(
                         "`{}` is not UTF-8 text (invalid byte at offset {at})",
@@ -226,9 +226,9 @@ fn load_tree(
         loaded.diagnostics.push(
             Diagnostic::error(
                 if from.is_some() {
-                    codes::EXTENDS
+                    Code::Extends
                 } else {
-                    codes::FILE
+                    Code::File
                 },
                 format!(
                     "`{}` is empty{}",
@@ -261,7 +261,7 @@ fn load_tree(
     if chain.contains(&canonical) {
         loaded.diagnostics.push(
             Diagnostic::error(
-                codes::EXTENDS,
+                Code::Extends,
                 format!("`extends` cycle: `{rel}` extends this file again"),
             )
             .at(extends.span)
@@ -272,7 +272,7 @@ fn load_tree(
     if chain.len() >= MAX_EXTENDS_DEPTH {
         loaded.diagnostics.push(
             Diagnostic::error(
-                codes::EXTENDS,
+                Code::Extends,
                 format!("`extends` chain longer than {MAX_EXTENDS_DEPTH} files"),
             )
             .at(extends.span),
@@ -318,7 +318,7 @@ fn read_dotenv(
                             None => "a line".to_string(),
                         };
                         let mut d = Diagnostic::error(
-                            codes::DOTENV,
+                            Code::Dotenv,
                             format!(
                                 "cannot parse {which} of `.env` at column {col}"
                             ),
@@ -330,10 +330,10 @@ fn read_dotenv(
                         d
                     }
                     dotenvy::Error::Io(io) => Diagnostic::error(
-                        codes::DOTENV,
+                        Code::Dotenv,
                         format!("cannot read `.env`: {}", io.kind()),
                     ),
-                    _ => Diagnostic::error(codes::DOTENV, "cannot read `.env`"),
+                    _ => Diagnostic::error(Code::Dotenv, "cannot read `.env`"),
                 }
                 .hint("each line of .env is `NAME=value`; quote a value with spaces, `#` or quotes in it (`NAME='a value'`)");
                 d.sensitive = true;

@@ -291,6 +291,70 @@ pub struct Vhost {
     pub tags: Option<Vec<String>>,
 }
 
+/// An exchange type: one of RabbitMQ's four, or a plugin's (`x-consistent-hash`).
+///
+/// Kept as its text in the file and the JSON Schema (a pattern, not a closed list: plugins
+/// add types), and as this enum everywhere else, so that routing and validation `match`
+/// on it instead of comparing strings.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ExchangeKind {
+    Direct,
+    Fanout,
+    Topic,
+    Headers,
+    /// Any other type, as the broker spells it (a plugin's, e.g. `x-consistent-hash`).
+    Plugin(String),
+}
+
+impl ExchangeKind {
+    /// RabbitMQ's name of the type.
+    pub fn as_str(&self) -> &str {
+        match self {
+            ExchangeKind::Direct => "direct",
+            ExchangeKind::Fanout => "fanout",
+            ExchangeKind::Topic => "topic",
+            ExchangeKind::Headers => "headers",
+            ExchangeKind::Plugin(name) => name,
+        }
+    }
+
+    /// The type RabbitMQ names `name` (any name is a type: unknown ones are plugins').
+    pub fn parse(name: &str) -> ExchangeKind {
+        match name {
+            "direct" => ExchangeKind::Direct,
+            "fanout" => ExchangeKind::Fanout,
+            "topic" => ExchangeKind::Topic,
+            "headers" => ExchangeKind::Headers,
+            other => ExchangeKind::Plugin(other.to_string()),
+        }
+    }
+}
+
+impl From<&str> for ExchangeKind {
+    fn from(name: &str) -> Self {
+        ExchangeKind::parse(name)
+    }
+}
+
+impl std::fmt::Display for ExchangeKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for ExchangeKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for ExchangeKind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        Ok(ExchangeKind::parse(&name))
+    }
+}
+
 /// An exchange
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -312,8 +376,11 @@ pub struct Exchange {
     /// `direct`, `fanout`, `topic`, `headers`, or a plugin type starting with `x-`
     /// (e.g. `x-consistent-hash`).
     #[serde(rename = "type")]
-    #[schemars(regex(pattern = r"^(direct|fanout|topic|headers|x-[A-Za-z0-9._-]+)$"))]
-    pub kind: String,
+    #[schemars(
+        with = "String",
+        regex(pattern = r"^(direct|fanout|topic|headers|x-[A-Za-z0-9._-]+)$")
+    )]
+    pub kind: ExchangeKind,
 
     /// Durable
     ///

@@ -9,8 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::diag::Diagnostic;
-use crate::diag::codes::AZURE_NAME;
+use crate::diag::{Code, Diagnostic};
 use crate::source::node::{Node, pointer_segment};
 use crate::topology::model::Topology;
 use crate::topology::names::{
@@ -30,7 +29,7 @@ pub fn check(topo: &Topology, tree: &Node) -> Vec<Diagnostic> {
             tree.locate(&pointer)
         };
         out.push(
-            Diagnostic::error(AZURE_NAME, message)
+            Diagnostic::error(Code::AzureName, message)
                 .at(span)
                 .path(pointer)
                 .hint(hint),

@@ -4,7 +4,7 @@
 //! validate time means a typo in a path or a broken schema shows up in review, located at
 //! the `message_schema` value, rather than as a document the AsyncAPI tools reject.
 
-use crate::diag::{Diagnostic, codes};
+use crate::diag::{Code, Diagnostic};
 use crate::source::Sources;
 use crate::source::node::Node;
 use crate::topology::FileSource;
@@ -50,7 +50,7 @@ pub fn check(
         };
         if let Some((message, hint)) = problem {
             out.push(
-                Diagnostic::error(codes::MESSAGE_SCHEMA, message)
+                Diagnostic::error(Code::MessageSchema, message)
                     .at(file.span)
                     .path(file.pointer)
                     .hint(hint),

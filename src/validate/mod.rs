@@ -10,7 +10,7 @@ pub mod service_users;
 
 use std::path::Path;
 
-use crate::diag::{Diagnostic, codes};
+use crate::diag::{Code, Diagnostic};
 use crate::topology::{self, Disk, EnvSource, FileSource, Loaded, Topology};
 
 /// Load and check a topology file from disk with the process environment.
@@ -29,7 +29,7 @@ pub fn load_with(path: &Path, files: &dyn FileSource, env: &EnvSource) -> Loaded
     let failed: Vec<String> = loaded
         .diagnostics
         .iter()
-        .filter(|d| d.code == codes::INTERPOLATION)
+        .filter(|d| d.code == Code::Interpolation)
         .filter_map(|d| d.path.clone())
         .collect();
     let knock_on = |d: &Diagnostic| {
@@ -64,7 +64,7 @@ pub fn load_with(path: &Path, files: &dyn FileSource, env: &EnvSource) -> Loaded
             Err(_) if !failed.is_empty() => {}
             Err(e) => loaded.diagnostics.push(
                 Diagnostic::error(
-                    codes::SCHEMA_TYPE,
+                    Code::SchemaType,
                     format!("the file does not fit the topology format: {e}"),
                 )
                 .at(tree.span),

@@ -7,37 +7,15 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use serde_json::Value;
 
-use crate::diag::{Diagnostic, codes, did_you_mean};
+use crate::diag::{Code, Diagnostic, did_you_mean};
 use crate::source::Sources;
 use crate::source::node::Node;
-use crate::state::{BindingKey, DEFAULT_VHOST};
-use crate::topology::model::{DestinationType, Queue, QueueType, Runtime, Topology, TransportKind};
-
-/// Exchanges every vhost has; bindings may use them as sources.
-pub const BUILTIN_EXCHANGES: &[&str] = &[
-    "amq.direct",
-    "amq.fanout",
-    "amq.topic",
-    "amq.headers",
-    "amq.match",
-];
-
-/// The queue fields that stand for an `x-` argument: (field, argument).
-pub const QUEUE_NAMED_ARGS: &[(&str, &str)] = &[
-    ("type", "x-queue-type"),
-    ("message_ttl", "x-message-ttl"),
-    ("expires", "x-expires"),
-    ("max_length", "x-max-length"),
-    ("max_length_bytes", "x-max-length-bytes"),
-    ("overflow", "x-overflow"),
-    ("dead_letter_exchange", "x-dead-letter-exchange"),
-    ("dead_letter_routing_key", "x-dead-letter-routing-key"),
-    ("max_priority", "x-max-priority"),
-    ("delivery_limit", "x-delivery-limit"),
-    ("single_active_consumer", "x-single-active-consumer"),
-    ("initial_group_size", "x-quorum-initial-group-size"),
-    ("initial_cluster_size", "x-initial-cluster-size"),
-];
+use crate::state::queue_args::{QUEUE_NAMED_ARGS, QUEUE_TYPE_ARGUMENT, named_arg};
+use crate::state::{BindingKey, DEFAULT_VHOST, builtin_exchange_kind};
+use crate::topology::model::{
+    Binding, DestinationType, ExchangeKind, Queue, QueueType, Runtime, Topology, Transport,
+    TransportKind,
+};
 
 struct Ctx<'a> {
     tree: &'a Node,
@@ -47,7 +25,7 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    fn warning(&mut self, code: &'static str, pointer: String, message: String) -> &mut Diagnostic {
+    fn warning(&mut self, code: Code, pointer: String, message: String) -> &mut Diagnostic {
         let span = self.tree.locate(&pointer);
         self.out
             .push(Diagnostic::warning(code, message).at(span).path(pointer));
@@ -55,11 +33,11 @@ impl Ctx<'_> {
         &mut self.out[last]
     }
 
-    fn error(&mut self, code: &'static str, pointer: String, message: String) -> &mut Diagnostic {
+    fn error(&mut self, code: Code, pointer: String, message: String) -> &mut Diagnostic {
         let span = self.tree.locate(&pointer);
         let mut d = Diagnostic::error(code, message).at(span).path(pointer);
         // A literal secret is the offending text itself: never echo its line.
-        d.sensitive = code == codes::LITERAL_SECRET;
+        d.sensitive = code == Code::LiteralSecret;
         self.out.push(d);
         let last = self.out.len() - 1;
         &mut self.out[last]
@@ -201,7 +179,7 @@ fn duplicates(cx: &mut Ctx) {
                     _ => parts.join(" / "),
                 };
                 cx.error(
-                    codes::DUPLICATE,
+                    Code::Duplicate,
                     format!("/{list}/{i}/{field}"),
                     format!("duplicate entry in `{list}`: `{shown}`"),
                 )
@@ -217,7 +195,7 @@ fn duplicates(cx: &mut Ctx) {
         if let Some(first) = seen.get(id).copied() {
             if first != i {
                 let first_span = cx.tree.locate(&format!("/bindings/{first}"));
-                cx.error(codes::DUPLICATE, format!("/bindings/{i}"), "duplicate binding".to_string())
+                cx.error(Code::Duplicate, format!("/bindings/{i}"), "duplicate binding".to_string())
                     .with_label(first_span, "first declared here")
                     .with_hint("a binding is identified by vhost, source, destination, routing key and arguments");
             }
@@ -254,9 +232,17 @@ const SHORT_STRING_HINT: &str = "RabbitMQ refuses names, routing keys, header na
 
 /// Empty or blank names (often an empty `${VAR}`), and everything AMQP sends as a short
 /// string checked against its 255-byte limit, before a broker ever sees them.
+/// Names must have visible characters; names, types, keys and argument keys that AMQP
+/// carries as short strings must fit in 255 bytes.
 fn names_and_short_strings(cx: &mut Ctx) {
-    let t = cx.topo;
-    let mut names: Vec<(String, &str, &str)> = Vec::new();
+    let names = entity_names(cx.topo);
+    blank_names(cx, &names);
+    short_strings(cx, names);
+}
+
+/// Every name of the file, with its pointer and what it names.
+fn entity_names(t: &Topology) -> Vec<(String, &'static str, &str)> {
+    let mut names: Vec<(String, &'static str, &str)> = Vec::new();
     if let Some(v) = &t.vhost {
         names.push(("/vhost".into(), "vhost", v));
     }
@@ -303,11 +289,15 @@ fn names_and_short_strings(cx: &mut Ctx) {
     for (i, s) in t.services.iter().enumerate() {
         names.push((format!("/services/{i}/name"), "service name", &s.name));
     }
-    for (pointer, what, name) in &names {
+    names
+}
+
+fn blank_names(cx: &mut Ctx, names: &[(String, &str, &str)]) {
+    for (pointer, what, name) in names {
         if name.trim().is_empty() {
             let from_var = source_has_reference(cx, pointer);
             let shown = if name.is_empty() { "empty" } else { "blank" };
-            cx.error(codes::SCHEMA_TYPE, pointer.clone(), format!("{what} is {shown}"))
+            cx.error(Code::SchemaType, pointer.clone(), format!("{what} is {shown}"))
                 .with_hint(if from_var {
                     "the variable it comes from is set but empty: give it a value, or use `${VAR:?message}` to require one".to_string()
                 } else {
@@ -315,7 +305,11 @@ fn names_and_short_strings(cx: &mut Ctx) {
                 });
         }
     }
+}
 
+/// What AMQP sends as a short string: at most 255 bytes.
+fn short_strings(cx: &mut Ctx, names: Vec<(String, &'static str, &str)>) {
+    let t = cx.topo;
     let mut short: Vec<(String, &str, &str)> = names
         .into_iter()
         .filter(|(_, what, _)| {
@@ -328,7 +322,11 @@ fn names_and_short_strings(cx: &mut Ctx) {
     let mut keys: Vec<(String, &str, &str)> = Vec::new();
     let exchanges = exchange_index(t);
     for (i, x) in t.exchanges.iter().enumerate() {
-        short.push((format!("/exchanges/{i}/type"), "exchange type", &x.kind));
+        short.push((
+            format!("/exchanges/{i}/type"),
+            "exchange type",
+            x.kind.as_str(),
+        ));
         table_keys(
             &format!("/exchanges/{i}/arguments"),
             "argument key",
@@ -350,12 +348,8 @@ fn names_and_short_strings(cx: &mut Ctx) {
         let topic = exchanges
             .get(&(vhost, b.source.as_str()))
             .copied()
-            .or_else(|| {
-                BUILTIN_EXCHANGES
-                    .contains(&b.source.as_str())
-                    .then(|| builtin_type(&b.source))
-            })
-            == Some("topic");
+            .or_else(|| builtin_exchange_kind(&b.source))
+            == Some(&ExchangeKind::Topic);
         // Topic keys are checked (length included) by TOPO017.
         if !topic {
             if let Some(k) = &b.routing_key {
@@ -379,7 +373,7 @@ fn names_and_short_strings(cx: &mut Ctx) {
     for (pointer, what, value) in short {
         if let Some(why) = short_string_problem(value) {
             cx.error(
-                codes::SCHEMA_TYPE,
+                Code::SchemaType,
                 pointer,
                 format!("{what} `{}` {why}", shorten(value)),
             )
@@ -390,13 +384,10 @@ fn names_and_short_strings(cx: &mut Ctx) {
         if let Some(why) = short_string_problem(key) {
             let span = cx.tree.locate_key(&pointer);
             cx.out.push(
-                Diagnostic::error(
-                    codes::SCHEMA_TYPE,
-                    format!("{what} `{}` {why}", shorten(key)),
-                )
-                .at(span)
-                .path(pointer)
-                .hint(SHORT_STRING_HINT),
+                Diagnostic::error(Code::SchemaType, format!("{what} `{}` {why}", shorten(key)))
+                    .at(span)
+                    .path(pointer)
+                    .hint(SHORT_STRING_HINT),
             );
         }
     }
@@ -438,7 +429,7 @@ fn reserved_names(cx: &mut Ctx) {
     for (i, x) in t.exchanges.iter().enumerate() {
         if x.name.starts_with("amq.") {
             cx.error(
-                codes::RESERVED_NAME,
+                Code::ReservedName,
                 format!("/exchanges/{i}/name"),
                 format!("exchange name `{}` is reserved", x.name),
             )
@@ -450,7 +441,7 @@ fn reserved_names(cx: &mut Ctx) {
     for (i, q) in t.queues.iter().enumerate() {
         if q.name.starts_with("amq.") {
             cx.error(
-                codes::RESERVED_NAME,
+                Code::ReservedName,
                 format!("/queues/{i}/name"),
                 format!("queue name `{}` is reserved", q.name),
             )
@@ -461,7 +452,7 @@ fn reserved_names(cx: &mut Ctx) {
 
 /// Declared exchanges by (vhost, name), and their types; borrowed, so lookups allocate
 /// nothing (rules run on every binding of files with tens of thousands).
-type ExchangeIndex<'a> = HashMap<(&'a str, &'a str), &'a str>;
+type ExchangeIndex<'a> = HashMap<(&'a str, &'a str), &'a ExchangeKind>;
 
 fn default_vhost(topo: &Topology) -> &str {
     topo.vhost.as_deref().unwrap_or(DEFAULT_VHOST)
@@ -474,7 +465,7 @@ fn exchange_index(topo: &Topology) -> ExchangeIndex<'_> {
         .map(|x| {
             (
                 (x.vhost.as_deref().unwrap_or(default), x.name.as_str()),
-                x.kind.as_str(),
+                &x.kind,
             )
         })
         .collect()
@@ -503,7 +494,7 @@ fn exchange_references(cx: &mut Ctx) {
         });
         if let Some(ae) = ae
             && !index.contains_key(&(vhost.as_str(), ae.as_str()))
-            && !BUILTIN_EXCHANGES.contains(&ae.as_str())
+            && builtin_exchange_kind(&ae).is_none()
         {
             let field = if x.alternate_exchange.is_some() {
                 "alternate_exchange".to_string()
@@ -514,7 +505,7 @@ fn exchange_references(cx: &mut Ctx) {
                 format!("declare exchange `{ae}` under `exchanges` (vhost `{vhost}`)")
             });
             cx.error(
-                codes::UNDECLARED_EXCHANGE,
+                Code::UndeclaredExchange,
                 format!("/exchanges/{i}/{field}"),
                 format!("alternate exchange `{ae}` is not declared"),
             )
@@ -522,7 +513,7 @@ fn exchange_references(cx: &mut Ctx) {
         }
         if x.alternate_exchange.is_some() && x.arguments.contains_key("alternate-exchange") {
             cx.error(
-                codes::NAMED_AND_RAW,
+                Code::NamedAndRaw,
                 format!("/exchanges/{i}/arguments/alternate-exchange"),
                 "`alternate_exchange` and the raw argument `alternate-exchange` are both set"
                     .into(),
@@ -547,7 +538,7 @@ fn exchange_references(cx: &mut Ctx) {
         };
         // "" is the default exchange: dead-lettering straight to a queue by routing key.
         if dlx.is_empty()
-            || BUILTIN_EXCHANGES.contains(&dlx.as_str())
+            || builtin_exchange_kind(&dlx).is_some()
             || index.contains_key(&(vhost.as_str(), dlx.as_str()))
         {
             continue;
@@ -556,7 +547,7 @@ fn exchange_references(cx: &mut Ctx) {
             format!("declare exchange `{dlx}` under `exchanges` (vhost `{vhost}`)")
         });
         cx.error(
-            codes::UNDECLARED_EXCHANGE,
+            Code::UndeclaredExchange,
             format!("/queues/{i}/{field}"),
             format!("dead-letter exchange `{dlx}` is not declared"),
         )
@@ -564,7 +555,10 @@ fn exchange_references(cx: &mut Ctx) {
     }
 }
 
-fn queue_index(topo: &Topology) -> HashSet<(&str, &str)> {
+/// Declared queues by (vhost, name).
+type QueueIndex<'a> = HashSet<(&'a str, &'a str)>;
+
+fn queue_index(topo: &Topology) -> QueueIndex<'_> {
     let default = default_vhost(topo);
     topo.queues
         .iter()
@@ -580,109 +574,151 @@ fn bindings(cx: &mut Ctx) {
         let vhost = cx.vhost(&b.vhost).to_string();
         let at = |f: &str| format!("/bindings/{i}/{f}");
         if b.source.is_empty() || b.source == "amq.default" {
-            cx.error(codes::DEFAULT_EXCHANGE, at("source"), "bindings to the default exchange are not allowed".into())
+            cx.error(Code::DefaultExchange, at("source"), "bindings to the default exchange are not allowed".into())
                 .with_hint("every queue is bound to the default exchange by its name already; publish with the queue name as routing key");
             continue;
         }
-        let source_type = match exchanges.get(&(vhost.as_str(), b.source.as_str())) {
-            Some(t) => Some(*t),
-            None if BUILTIN_EXCHANGES.contains(&b.source.as_str()) => Some(builtin_type(&b.source)),
-            None => {
-                let hint = did_you_mean(&b.source, exchange_names_in(&exchanges, &vhost))
-                    .unwrap_or_else(|| {
-                        format!(
-                            "declare exchange `{}` under `exchanges` (vhost `{vhost}`)",
-                            b.source
-                        )
-                    });
+        let source_type = binding_source(cx, &exchanges, i, &vhost, b);
+        binding_destination(cx, &exchanges, &queues, i, &vhost, b);
+        routing_key_fields(cx, i, b);
+        keys_for_source_type(cx, i, b, source_type);
+    }
+}
+
+/// The binding's source exchange, declared or builtin; its type, if it is one.
+fn binding_source<'a>(
+    cx: &mut Ctx,
+    exchanges: &ExchangeIndex<'a>,
+    i: usize,
+    vhost: &str,
+    b: &Binding,
+) -> Option<&'a ExchangeKind> {
+    let at = |f: &str| format!("/bindings/{i}/{f}");
+    match exchanges
+        .get(&(vhost, b.source.as_str()))
+        .copied()
+        .or_else(|| builtin_exchange_kind(&b.source))
+    {
+        Some(t) => Some(t),
+        None => {
+            let hint =
+                did_you_mean(&b.source, exchange_names_in(exchanges, vhost)).unwrap_or_else(|| {
+                    format!(
+                        "declare exchange `{}` under `exchanges` (vhost `{vhost}`)",
+                        b.source
+                    )
+                });
+            cx.error(
+                Code::UndeclaredExchange,
+                at("source"),
+                format!("binding source exchange `{}` is not declared", b.source),
+            )
+            .with_hint(hint);
+            None
+        }
+    }
+}
+
+/// The binding's destination, a declared queue or a declared or builtin exchange.
+fn binding_destination(
+    cx: &mut Ctx,
+    exchanges: &ExchangeIndex,
+    queues: &QueueIndex,
+    i: usize,
+    vhost: &str,
+    b: &Binding,
+) {
+    let at = |f: &str| format!("/bindings/{i}/{f}");
+    match b.destination_type.unwrap_or(DestinationType::Queue) {
+        DestinationType::Queue => {
+            if !queues.contains(&(vhost, b.destination.as_str())) {
+                let names = queues.iter().filter(|(v, _)| *v == vhost).map(|(_, n)| *n);
+                let hint = did_you_mean(&b.destination, names).unwrap_or_else(|| {
+                    format!(
+                        "declare queue `{}` under `queues`, or set `destination_type: exchange`",
+                        b.destination
+                    )
+                });
                 cx.error(
-                    codes::UNDECLARED_EXCHANGE,
-                    at("source"),
-                    format!("binding source exchange `{}` is not declared", b.source),
+                    Code::UndeclaredQueue,
+                    at("destination"),
+                    format!(
+                        "binding destination queue `{}` is not declared",
+                        b.destination
+                    ),
                 )
                 .with_hint(hint);
-                None
             }
-        };
-        match b.destination_type.unwrap_or(DestinationType::Queue) {
-            DestinationType::Queue => {
-                if !queues.contains(&(vhost.as_str(), b.destination.as_str())) {
-                    let names = queues
-                        .iter()
-                        .filter(|(v, _)| *v == vhost.as_str())
-                        .map(|(_, n)| *n);
-                    let hint = did_you_mean(&b.destination, names).unwrap_or_else(|| {
-                        format!("declare queue `{}` under `queues`, or set `destination_type: exchange`", b.destination)
+        }
+        DestinationType::Exchange => {
+            let known = exchanges.contains_key(&(vhost, b.destination.as_str()))
+                || builtin_exchange_kind(&b.destination).is_some();
+            if !known {
+                let hint = did_you_mean(&b.destination, exchange_names_in(exchanges, vhost))
+                    .unwrap_or_else(|| {
+                        format!("declare exchange `{}` under `exchanges`", b.destination)
                     });
-                    cx.error(
-                        codes::UNDECLARED_QUEUE,
-                        at("destination"),
-                        format!(
-                            "binding destination queue `{}` is not declared",
-                            b.destination
-                        ),
-                    )
-                    .with_hint(hint);
-                }
+                cx.error(
+                    Code::UndeclaredExchange,
+                    at("destination"),
+                    format!(
+                        "binding destination exchange `{}` is not declared",
+                        b.destination
+                    ),
+                )
+                .with_hint(hint);
             }
-            DestinationType::Exchange => {
-                let known = exchanges.contains_key(&(vhost.as_str(), b.destination.as_str()))
-                    || BUILTIN_EXCHANGES.contains(&b.destination.as_str());
-                if !known {
-                    let hint = did_you_mean(&b.destination, exchange_names_in(&exchanges, &vhost))
-                        .unwrap_or_else(|| {
-                            format!("declare exchange `{}` under `exchanges`", b.destination)
-                        });
-                    cx.error(
-                        codes::UNDECLARED_EXCHANGE,
-                        at("destination"),
-                        format!(
-                            "binding destination exchange `{}` is not declared",
-                            b.destination
-                        ),
-                    )
-                    .with_hint(hint);
+        }
+    }
+}
+
+/// `routing_key` and `routing_keys`: one of them, and not an empty list.
+fn routing_key_fields(cx: &mut Ctx, i: usize, b: &Binding) {
+    let at = |f: &str| format!("/bindings/{i}/{f}");
+    if b.routing_key.is_some() && b.routing_keys.is_some() {
+        cx.error(
+            Code::ConflictingFields,
+            at("routing_keys"),
+            "`routing_key` and `routing_keys` are both set".into(),
+        )
+        .with_hint("use `routing_keys` for several keys, `routing_key` for one");
+    }
+    if b.routing_keys.as_ref().is_some_and(Vec::is_empty) {
+        cx.error(
+            Code::ConflictingFields,
+            at("routing_keys"),
+            "`routing_keys` is empty: no binding would be made".into(),
+        )
+        .with_hint("list at least one key, or remove the binding");
+    }
+}
+
+/// What the source's type asks of a binding: topic keys, or headers' `x-match`.
+fn keys_for_source_type(cx: &mut Ctx, i: usize, b: &Binding, source_type: Option<&ExchangeKind>) {
+    let at = |f: &str| format!("/bindings/{i}/{f}");
+    match source_type {
+        Some(ExchangeKind::Topic) => {
+            let keys: Vec<(String, String)> = match (&b.routing_keys, &b.routing_key) {
+                (Some(keys), _) => keys
+                    .iter()
+                    .enumerate()
+                    .map(|(k, key)| (format!("routing_keys/{k}"), key.clone()))
+                    .collect(),
+                (None, Some(key)) => vec![("routing_key".into(), key.clone())],
+                (None, None) => vec![],
+            };
+            for (field, key) in keys {
+                if let Err(why) = check_topic_key(&key) {
+                    cx.error(Code::TopicKey, at(&field), format!("invalid topic binding key `{key}`: {why}"))
+                        .with_hint("words are separated by `.`; `*` matches one word and `#` zero or more, each as a whole word (e.g. `order.*.created`, `order.#`)");
                 }
             }
         }
-        if b.routing_key.is_some() && b.routing_keys.is_some() {
-            cx.error(
-                codes::CONFLICTING_FIELDS,
-                at("routing_keys"),
-                "`routing_key` and `routing_keys` are both set".into(),
-            )
-            .with_hint("use `routing_keys` for several keys, `routing_key` for one");
-        }
-        if b.routing_keys.as_ref().is_some_and(Vec::is_empty) {
-            cx.error(
-                codes::CONFLICTING_FIELDS,
-                at("routing_keys"),
-                "`routing_keys` is empty: no binding would be made".into(),
-            )
-            .with_hint("list at least one key, or remove the binding");
-        }
-        match source_type {
-            Some("topic") => {
-                let keys: Vec<(String, String)> = match (&b.routing_keys, &b.routing_key) {
-                    (Some(keys), _) => keys
-                        .iter()
-                        .enumerate()
-                        .map(|(k, key)| (format!("routing_keys/{k}"), key.clone()))
-                        .collect(),
-                    (None, Some(key)) => vec![("routing_key".into(), key.clone())],
-                    (None, None) => vec![],
-                };
-                for (field, key) in keys {
-                    if let Err(why) = check_topic_key(&key) {
-                        cx.error(codes::TOPIC_KEY, at(&field), format!("invalid topic binding key `{key}`: {why}"))
-                            .with_hint("words are separated by `.`; `*` matches one word and `#` zero or more, each as a whole word (e.g. `order.*.created`, `order.#`)");
-                    }
-                }
-            }
-            Some("headers") => match b.arguments.get("x-match") {
+        Some(ExchangeKind::Headers) => {
+            match b.arguments.get("x-match") {
                 None => {
-                    cx.error(codes::HEADERS_MATCH, at("source"), "headers binding without `x-match`".into())
-                        .with_hint("add `arguments: {x-match: all, ...}` (or `any`, `all-with-x`, `any-with-x`)");
+                    cx.error(Code::HeadersMatch, at("source"), "headers binding without `x-match`".into())
+                    .with_hint("add `arguments: {x-match: all, ...}` (or `any`, `all-with-x`, `any-with-x`)");
                 }
                 Some(v)
                     if !matches!(
@@ -695,7 +731,7 @@ fn bindings(cx: &mut Ctx) {
                         .map(String::from)
                         .unwrap_or_else(|| v.to_string());
                     cx.error(
-                        codes::HEADERS_MATCH,
+                        Code::HeadersMatch,
                         at("arguments/x-match"),
                         format!("invalid `x-match` value `{got}`"),
                     )
@@ -706,18 +742,9 @@ fn bindings(cx: &mut Ctx) {
                     .with_hint("x-match is `all`, `any`, `all-with-x` or `any-with-x`");
                 }
                 Some(_) => {}
-            },
-            _ => {}
+            }
         }
-    }
-}
-
-fn builtin_type(name: &str) -> &'static str {
-    match name {
-        "amq.topic" => "topic",
-        "amq.fanout" => "fanout",
-        "amq.headers" | "amq.match" => "headers",
-        _ => "direct",
+        _ => {}
     }
 }
 
@@ -769,7 +796,7 @@ fn unsupported_args(kind: QueueType) -> &'static [&'static str] {
 fn queue_type(cx: &Ctx, q: &Queue) -> QueueType {
     let raw = q
         .arguments
-        .get("x-queue-type")
+        .get(QUEUE_TYPE_ARGUMENT)
         .and_then(Value::as_str)
         .and_then(crate::state::parse_queue_type);
     let vhost = cx.vhost(&q.vhost);
@@ -787,46 +814,23 @@ fn queue_arg_pointer(q: &Queue, i: usize, arg: &str) -> String {
     if q.arguments.contains_key(arg) {
         return format!("/queues/{i}/arguments/{arg}");
     }
-    match QUEUE_NAMED_ARGS.iter().find(|(_, a)| *a == arg) {
-        Some((field, _)) => format!("/queues/{i}/{field}"),
+    match named_arg(arg) {
+        Some(named) => format!("/queues/{i}/{}", named.field),
         None => format!("/queues/{i}"),
     }
 }
 
 /// Every `x-` argument the queue sets, named fields included (not `x-queue-type`).
 fn queue_args(q: &Queue) -> BTreeSet<String> {
-    let named = [
-        ("x-message-ttl", q.message_ttl.is_some()),
-        ("x-expires", q.expires.is_some()),
-        ("x-max-length", q.max_length.is_some()),
-        ("x-max-length-bytes", q.max_length_bytes.is_some()),
-        ("x-overflow", q.overflow.is_some()),
-        ("x-dead-letter-exchange", q.dead_letter_exchange.is_some()),
-        (
-            "x-dead-letter-routing-key",
-            q.dead_letter_routing_key.is_some(),
-        ),
-        ("x-max-priority", q.max_priority.is_some()),
-        ("x-delivery-limit", q.delivery_limit.is_some()),
-        (
-            "x-single-active-consumer",
-            q.single_active_consumer.is_some(),
-        ),
-        (
-            "x-quorum-initial-group-size",
-            q.initial_group_size.is_some(),
-        ),
-        ("x-initial-cluster-size", q.initial_cluster_size.is_some()),
-    ];
-    let mut set: BTreeSet<String> = named
+    let mut set: BTreeSet<String> = QUEUE_NAMED_ARGS
         .iter()
-        .filter(|(_, on)| *on)
-        .map(|(a, _)| a.to_string())
+        .filter(|named| (named.value)(q).is_some())
+        .map(|named| named.argument.to_string())
         .collect();
     set.extend(
         q.arguments
             .keys()
-            .filter(|k| k.as_str() != "x-queue-type")
+            .filter(|k| k.as_str() != QUEUE_TYPE_ARGUMENT)
             .cloned(),
     );
     set
@@ -837,17 +841,18 @@ fn queues(cx: &mut Ctx) {
     for (i, q) in t.queues.iter().enumerate() {
         let at = |f: &str| format!("/queues/{i}/{f}");
         if q.exclusive == Some(true) {
-            cx.error(codes::EXCLUSIVE_QUEUE, at("exclusive"), format!("queue `{}` is exclusive", q.name))
+            cx.error(Code::ExclusiveQueue, at("exclusive"), format!("queue `{}` is exclusive", q.name))
                 .with_hint("an exclusive queue belongs to the connection that declares it and vanishes with it; let the client declare it, and remove it from the topology");
         }
-        for (field, arg) in QUEUE_NAMED_ARGS {
-            let named_set = match *field {
-                "type" => q.kind.is_some(),
-                _ => queue_args_named(q, field),
-            };
-            if named_set && q.arguments.contains_key(*arg) {
+        let type_field = q.kind.is_some().then_some(("type", QUEUE_TYPE_ARGUMENT));
+        let named_fields = QUEUE_NAMED_ARGS
+            .iter()
+            .filter(|named| (named.value)(q).is_some())
+            .map(|named| (named.field, named.argument));
+        for (field, arg) in type_field.into_iter().chain(named_fields) {
+            if q.arguments.contains_key(arg) {
                 cx.error(
-                    codes::NAMED_AND_RAW,
+                    Code::NamedAndRaw,
                     at(&format!("arguments/{arg}")),
                     format!("`{field}` and the raw argument `{arg}` are both set"),
                 )
@@ -861,7 +866,7 @@ fn queues(cx: &mut Ctx) {
             let name = kind.as_str();
             if q.durable == Some(false) {
                 cx.error(
-                    codes::QUEUE_TYPE_DURABILITY,
+                    Code::QueueTypeDurability,
                     at("durable"),
                     format!("{name} queue `{}` cannot be non-durable", q.name),
                 )
@@ -871,7 +876,7 @@ fn queues(cx: &mut Ctx) {
             }
             if q.auto_delete == Some(true) {
                 cx.error(
-                    codes::QUEUE_TYPE_DURABILITY,
+                    Code::QueueTypeDurability,
                     at("auto_delete"),
                     format!("{name} queue `{}` cannot be auto-delete", q.name),
                 )
@@ -884,7 +889,7 @@ fn queues(cx: &mut Ctx) {
         for bad in unsupported_args(kind) {
             if args.contains(*bad) {
                 cx.error(
-                    codes::QUEUE_TYPE_ARGUMENT,
+                    Code::QueueTypeArgument,
                     queue_arg_pointer(q, i, bad),
                     format!("{} queue `{}` does not support `{bad}`", kind.as_str(), q.name),
                 )
@@ -899,7 +904,7 @@ fn queues(cx: &mut Ctx) {
         if kind == QueueType::Quorum && q.overflow.map(|o| o.as_str()) == Some("reject-publish-dlx")
         {
             cx.error(
-                codes::QUEUE_TYPE_ARGUMENT,
+                Code::QueueTypeArgument,
                 at("overflow"),
                 format!(
                     "quorum queue `{}` does not support overflow `reject-publish-dlx`",
@@ -911,31 +916,13 @@ fn queues(cx: &mut Ctx) {
     }
 }
 
-fn queue_args_named(q: &Queue, field: &str) -> bool {
-    match field {
-        "message_ttl" => q.message_ttl.is_some(),
-        "expires" => q.expires.is_some(),
-        "max_length" => q.max_length.is_some(),
-        "max_length_bytes" => q.max_length_bytes.is_some(),
-        "overflow" => q.overflow.is_some(),
-        "dead_letter_exchange" => q.dead_letter_exchange.is_some(),
-        "dead_letter_routing_key" => q.dead_letter_routing_key.is_some(),
-        "max_priority" => q.max_priority.is_some(),
-        "delivery_limit" => q.delivery_limit.is_some(),
-        "single_active_consumer" => q.single_active_consumer.is_some(),
-        "initial_group_size" => q.initial_group_size.is_some(),
-        "initial_cluster_size" => q.initial_cluster_size.is_some(),
-        _ => false,
-    }
-}
-
 fn users_and_permissions(cx: &mut Ctx) {
     let t = cx.topo;
     let users: BTreeSet<&str> = t.users.iter().map(|u| u.name.as_str()).collect();
     for (i, u) in t.users.iter().enumerate() {
         if u.password_env.is_some() && u.password_hash.is_some() {
             cx.error(
-                codes::CONFLICTING_FIELDS,
+                Code::ConflictingFields,
                 format!("/users/{i}/password_hash"),
                 format!(
                     "user `{}` has both `password_env` and `password_hash`",
@@ -957,7 +944,7 @@ fn users_and_permissions(cx: &mut Ctx) {
             let hint = did_you_mean(&p.user, users.iter().copied())
                 .unwrap_or_else(|| format!("declare user `{}` under `users`", p.user));
             cx.error(
-                codes::UNDECLARED_USER,
+                Code::UndeclaredUser,
                 format!("/permissions/{i}/user"),
                 format!("permission for undeclared user `{}`", p.user),
             )
@@ -968,7 +955,7 @@ fn users_and_permissions(cx: &mut Ctx) {
             let hint = did_you_mean(&vhost, vhosts.iter().map(String::as_str))
                 .unwrap_or_else(|| format!("add `{{name: {vhost}}}` under `vhosts`"));
             cx.error(
-                codes::UNDECLARED_VHOST,
+                Code::UndeclaredVhost,
                 format!("/permissions/{i}/vhost"),
                 format!(
                     "permission for vhost `{vhost}` that the topology neither declares nor uses"
@@ -981,19 +968,39 @@ fn users_and_permissions(cx: &mut Ctx) {
 
 fn services_and_transports(cx: &mut Ctx) {
     let t = cx.topo;
+    service_fields(cx);
     let services: HashMap<&str, usize> = t
         .services
         .iter()
         .enumerate()
         .map(|(i, s)| (s.name.as_str(), i))
         .collect();
+    let queues: HashMap<&str, (usize, &Queue)> = t
+        .queues
+        .iter()
+        .enumerate()
+        .filter(|(_, q)| cx.vhost(&q.vhost) == cx.vhost(&None))
+        .map(|(i, q)| (q.name.as_str(), (i, q)))
+        .collect();
+    for (i, tr) in t.transports.iter().enumerate() {
+        transport_ends(cx, i, tr, &services);
+        match tr.kind {
+            TransportKind::Tcp => tcp_transport(cx, i, tr, &services),
+            TransportKind::Rmq => rmq_transport(cx, i, tr, &services, &queues),
+        }
+    }
+}
+
+/// A service's own fields: replicas in order, a port where there is ingress.
+fn service_fields(cx: &mut Ctx) {
+    let t = cx.topo;
     for (i, s) in t.services.iter().enumerate() {
         if let Some(r) = &s.replicas
             && let (Some(min), Some(max)) = (r.min, r.max)
             && min > max
         {
             cx.error(
-                codes::CONFLICTING_FIELDS,
+                Code::ConflictingFields,
                 format!("/services/{i}/replicas/min"),
                 format!(
                     "service `{}`: replicas min {min} is above max {max}",
@@ -1012,109 +1019,113 @@ fn services_and_transports(cx: &mut Ctx) {
             )
         {
             cx.error(
-                codes::TCP_NO_PORT,
+                Code::TcpNoPort,
                 format!("/services/{i}/ingress"),
                 format!("service `{}` has ingress but no `port`", s.name),
             )
             .with_hint("set `port:` to the port the service listens on");
         }
     }
-    let queues: HashMap<&str, (usize, &Queue)> = t
-        .queues
-        .iter()
-        .enumerate()
-        .filter(|(_, q)| cx.vhost(&q.vhost) == cx.vhost(&None))
-        .map(|(i, q)| (q.name.as_str(), (i, q)))
-        .collect();
-    for (i, tr) in t.transports.iter().enumerate() {
-        let at = |f: &str| format!("/transports/{i}/{f}");
-        for (field, name) in [("from", &tr.from), ("to", &tr.to)] {
-            if !services.contains_key(name.as_str()) {
-                let hint = did_you_mean(name, services.keys().copied())
-                    .unwrap_or_else(|| format!("declare service `{name}` under `services`"));
-                cx.error(
-                    codes::UNDECLARED_SERVICE,
-                    at(field),
-                    format!("transport {field} undeclared service `{name}`"),
-                )
-                .with_hint(hint);
-            }
-        }
-        match tr.kind {
-            TransportKind::Tcp => {
-                if tr.queue.is_some() || tr.pattern.is_some() || tr.assert_queue.is_some() {
-                    let field = if tr.queue.is_some() {
-                        "queue"
-                    } else if tr.pattern.is_some() {
-                        "pattern"
-                    } else {
-                        "assert_queue"
-                    };
-                    cx.error(
-                        codes::TRANSPORT_FIELDS,
-                        at(field),
-                        format!("`{field}` is for rmq transports, not tcp"),
-                    )
-                    .with_hint("remove it, or set `kind: rmq`");
-                }
-                let target_port = services
-                    .get(tr.to.as_str())
-                    .and_then(|&s| t.services[s].port);
-                if tr.port.is_none()
-                    && target_port.is_none()
-                    && services.contains_key(tr.to.as_str())
-                {
-                    let span = cx
-                        .tree
-                        .locate(&format!("/services/{}", services[tr.to.as_str()]));
-                    cx.error(
-                        codes::TCP_NO_PORT,
-                        at("to"),
-                        format!("tcp transport to service `{}`, which has no port", tr.to),
-                    )
-                    .with_label(span, "service declared here")
-                    .with_hint(format!(
-                        "set `port:` on service `{}` or on the transport",
-                        tr.to
-                    ));
-                }
-            }
-            TransportKind::Rmq => {
-                if tr.port.is_some() {
-                    cx.error(
-                        codes::TRANSPORT_FIELDS,
-                        at("port"),
-                        "`port` is for tcp transports, not rmq".into(),
-                    )
-                    .with_hint("rmq transports reach the callee through `queue`; remove `port`");
-                }
-                let Some(qname) = &tr.queue else {
-                    cx.error(
-                        codes::TRANSPORT_FIELDS,
-                        format!("/transports/{i}"),
-                        "rmq transport without `queue`".into(),
-                    )
-                    .with_hint("name the declared queue the caller sends to: `queue: ...`");
-                    continue;
-                };
-                let Some(&(qi, q)) = queues.get(qname.as_str()) else {
-                    let hint = did_you_mean(qname, queues.keys().copied())
-                        .unwrap_or_else(|| format!("declare queue `{qname}` under `queues`"));
-                    cx.error(
-                        codes::UNDECLARED_QUEUE,
-                        at("queue"),
-                        format!("transport queue `{qname}` is not declared"),
-                    )
-                    .with_hint(hint);
-                    continue;
-                };
-                if tr.assert_queue == Some(false) {
-                    continue;
-                }
-                client_queue_mismatch(cx, i, tr, qi, q, &services);
-            }
+}
+
+/// Both ends of a transport are declared services.
+fn transport_ends(cx: &mut Ctx, i: usize, tr: &Transport, services: &HashMap<&str, usize>) {
+    let at = |f: &str| format!("/transports/{i}/{f}");
+    for (field, name) in [("from", &tr.from), ("to", &tr.to)] {
+        if !services.contains_key(name.as_str()) {
+            let hint = did_you_mean(name, services.keys().copied())
+                .unwrap_or_else(|| format!("declare service `{name}` under `services`"));
+            cx.error(
+                Code::UndeclaredService,
+                at(field),
+                format!("transport {field} undeclared service `{name}`"),
+            )
+            .with_hint(hint);
         }
     }
+}
+
+/// A tcp transport: no rmq fields, and a port to reach the callee at.
+fn tcp_transport(cx: &mut Ctx, i: usize, tr: &Transport, services: &HashMap<&str, usize>) {
+    let t = cx.topo;
+    let at = |f: &str| format!("/transports/{i}/{f}");
+    if tr.queue.is_some() || tr.pattern.is_some() || tr.assert_queue.is_some() {
+        let field = if tr.queue.is_some() {
+            "queue"
+        } else if tr.pattern.is_some() {
+            "pattern"
+        } else {
+            "assert_queue"
+        };
+        cx.error(
+            Code::TransportFields,
+            at(field),
+            format!("`{field}` is for rmq transports, not tcp"),
+        )
+        .with_hint("remove it, or set `kind: rmq`");
+    }
+    let target_port = services
+        .get(tr.to.as_str())
+        .and_then(|&s| t.services[s].port);
+    if tr.port.is_none() && target_port.is_none() && services.contains_key(tr.to.as_str()) {
+        let span = cx
+            .tree
+            .locate(&format!("/services/{}", services[tr.to.as_str()]));
+        cx.error(
+            Code::TcpNoPort,
+            at("to"),
+            format!("tcp transport to service `{}`, which has no port", tr.to),
+        )
+        .with_label(span, "service declared here")
+        .with_hint(format!(
+            "set `port:` on service `{}` or on the transport",
+            tr.to
+        ));
+    }
+}
+
+/// An rmq transport: a declared queue of the file's vhost, which the client's own
+/// declaration must match (unless `assert_queue: false`).
+fn rmq_transport(
+    cx: &mut Ctx,
+    i: usize,
+    tr: &Transport,
+    services: &HashMap<&str, usize>,
+    queues: &HashMap<&str, (usize, &Queue)>,
+) {
+    let at = |f: &str| format!("/transports/{i}/{f}");
+    if tr.port.is_some() {
+        cx.error(
+            Code::TransportFields,
+            at("port"),
+            "`port` is for tcp transports, not rmq".into(),
+        )
+        .with_hint("rmq transports reach the callee through `queue`; remove `port`");
+    }
+    let Some(qname) = &tr.queue else {
+        cx.error(
+            Code::TransportFields,
+            format!("/transports/{i}"),
+            "rmq transport without `queue`".into(),
+        )
+        .with_hint("name the declared queue the caller sends to: `queue: ...`");
+        return;
+    };
+    let Some(&(qi, q)) = queues.get(qname.as_str()) else {
+        let hint = did_you_mean(qname, queues.keys().copied())
+            .unwrap_or_else(|| format!("declare queue `{qname}` under `queues`"));
+        cx.error(
+            Code::UndeclaredQueue,
+            at("queue"),
+            format!("transport queue `{qname}` is not declared"),
+        )
+        .with_hint(hint);
+        return;
+    };
+    if tr.assert_queue == Some(false) {
+        return;
+    }
+    client_queue_mismatch(cx, i, tr, qi, q, services);
 }
 
 /// The NestJS RMQ client and aio-pika's `declare_queue(name, durable=True)` assert the
@@ -1123,7 +1134,7 @@ fn services_and_transports(cx: &mut Ctx) {
 fn client_queue_mismatch(
     cx: &mut Ctx,
     i: usize,
-    tr: &crate::topology::model::Transport,
+    tr: &Transport,
     qi: usize,
     q: &Queue,
     services: &HashMap<&str, usize>,
@@ -1189,7 +1200,7 @@ fn client_queue_mismatch(
         _ => "the NestJS RMQ client (queueOptions {durable: true})",
     };
     cx.error(
-        codes::CLIENT_QUEUE_MISMATCH,
+        Code::ClientQueueMismatch,
         pointer,
         format!(
             "queue `{}` is declared with {}, but `{client}` ({}) asserts it as a durable classic queue without arguments: it will fail with PRECONDITION_FAILED",
@@ -1240,7 +1251,7 @@ fn literal_secrets(cx: &mut Ctx) {
                         .is_ok_and(|u| !u.username().is_empty() || u.password().is_some())
                 })
             }) {
-                cx.error(codes::LITERAL_SECRET, format!("/broker/{field}"), format!("`broker.{field}` contains credentials"))
+                cx.error(Code::LiteralSecret, format!("/broker/{field}"), format!("`broker.{field}` contains credentials"))
                     .with_hint("credentials never go in the file: set RABBITMQ_USER / RABBITMQ_PASSWORD, or put userinfo in TOPO_AMQP_URL / TOPO_MANAGEMENT_URL");
             }
         }
@@ -1254,11 +1265,11 @@ fn literal_secrets(cx: &mut Ctx) {
             let text = value.to_string();
             let literal = !source_has_reference(cx, &pointer);
             if literal && !text.is_empty() && is_secret_name(key) {
-                cx.error(codes::LITERAL_SECRET, pointer.clone(), format!("service `{}` has a literal secret in env `{key}`", s.name))
+                cx.error(Code::LiteralSecret, pointer.clone(), format!("service `{}` has a literal secret in env `{key}`", s.name))
                     .with_hint(format!("move it to `secrets: {{{key}: SOME_ENV_VAR}}` so it comes from the environment at deploy time"));
             } else if literal && has_userinfo_password(&text) {
                 cx.error(
-                    codes::LITERAL_SECRET,
+                    Code::LiteralSecret,
                     pointer,
                     format!("service `{}` env `{key}` is a URL with a password", s.name),
                 )
@@ -1273,7 +1284,7 @@ fn literal_secrets(cx: &mut Ctx) {
                 && var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
             if !valid_name {
                 cx.error(
-                    codes::LITERAL_SECRET,
+                    Code::LiteralSecret,
                     format!("/services/{i}/secrets/{}", crate::source::node::pointer_segment(key)),
                     format!("secret `{key}` of service `{}` must name an environment variable, not hold a value", s.name),
                 )
@@ -1301,7 +1312,7 @@ fn deprecated_features(cx: &mut Ctx) {
         let kind = queue_type(cx, q);
         if kind == QueueType::Classic && q.durable == Some(false) && q.exclusive != Some(true) {
             cx.warning(
-                codes::DEPRECATED_FEATURE,
+                Code::DeprecatedFeature,
                 format!("/queues/{i}/durable"),
                 format!("transient non-exclusive queue `{}` is deprecated in RabbitMQ 4.x", q.name),
             )
@@ -1309,7 +1320,7 @@ fn deprecated_features(cx: &mut Ctx) {
         }
         if q.arguments.contains_key("x-queue-master-locator") {
             cx.warning(
-                codes::DEPRECATED_FEATURE,
+                Code::DeprecatedFeature,
                 format!("/queues/{i}/arguments/x-queue-master-locator"),
                 format!("queue `{}`: `x-queue-master-locator` is deprecated in RabbitMQ 4.x (queue_master_locator)", q.name),
             )
@@ -1317,7 +1328,7 @@ fn deprecated_features(cx: &mut Ctx) {
         }
         if q.arguments.get("x-queue-version").and_then(Value::as_i64) == Some(1) {
             cx.warning(
-                codes::DEPRECATED_FEATURE,
+                Code::DeprecatedFeature,
                 format!("/queues/{i}/arguments/x-queue-version"),
                 format!("queue `{}`: `x-queue-version: 1` is gone in RabbitMQ 4.x", q.name),
             )
@@ -1325,7 +1336,7 @@ fn deprecated_features(cx: &mut Ctx) {
         }
         if kind == QueueType::Classic && q.arguments.contains_key("x-consumer-timeout") {
             cx.warning(
-                codes::DEPRECATED_FEATURE,
+                Code::DeprecatedFeature,
                 format!("/queues/{i}/arguments/x-consumer-timeout"),
                 format!("classic queue `{}`: `x-consumer-timeout` is quorum-only from RabbitMQ 4.3.2", q.name),
             )
@@ -1336,7 +1347,7 @@ fn deprecated_features(cx: &mut Ctx) {
         for key in p.definition.keys() {
             if key.starts_with("ha-") || key == "queue-master-locator" {
                 cx.warning(
-                    codes::DEPRECATED_FEATURE,
+                    Code::DeprecatedFeature,
                     format!("/policies/{i}/definition/{key}"),
                     format!("policy `{}`: `{key}` is removed or denied in RabbitMQ 4.x", p.name),
                 )

@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 use jsonschema::error::ValidationErrorKind;
 use serde_json::Value;
 
-use crate::diag::{Diagnostic, closest, codes, did_you_mean};
+use crate::diag::{Code, Diagnostic, closest, did_you_mean};
 use crate::source::node::Node;
 use crate::topology::model::Topology;
 
@@ -77,7 +77,7 @@ fn validator() -> Option<&'static jsonschema::Validator> {
 pub fn check(tree: &Node, value: &Value) -> Vec<Diagnostic> {
     let Some(validator) = validator() else {
         return vec![Diagnostic::error(
-            codes::SCHEMA_TYPE,
+            Code::SchemaType,
             "internal error: the topology schema does not compile",
         )];
     };
@@ -130,7 +130,7 @@ pub fn check(tree: &Node, value: &Value) -> Vec<Diagnostic> {
                         ),
                     };
                     out.push(
-                        Diagnostic::error(codes::UNKNOWN_KEY, message)
+                        Diagnostic::error(Code::UnknownKey, message)
                             .at(tree.locate_key(&key_pointer))
                             .path(key_pointer)
                             .hint(hint),
@@ -148,7 +148,7 @@ pub fn check(tree: &Node, value: &Value) -> Vec<Diagnostic> {
             ValidationErrorKind::Required { property } => {
                 let name = property.as_str().unwrap_or_default();
                 Diagnostic::error(
-                    codes::MISSING_KEY,
+                    Code::MissingKey,
                     format!("missing required key `{name}`{}", where_(&pointer)),
                 )
                 .at(tree.locate(&pointer))
@@ -157,7 +157,7 @@ pub fn check(tree: &Node, value: &Value) -> Vec<Diagnostic> {
             ValidationErrorKind::Enum { options } if pointer == "/version" => {
                 let _ = options;
                 Diagnostic::error(
-                    codes::VERSION,
+                    Code::Version,
                     format!("unsupported topology version {}", err.instance()),
                 )
                 .at(tree.locate(&pointer))
@@ -182,7 +182,7 @@ pub fn check(tree: &Node, value: &Value) -> Vec<Diagnostic> {
                     .map(String::from)
                     .unwrap_or_else(|| err.instance().to_string());
                 Diagnostic::error(
-                    codes::SCHEMA_TYPE,
+                    Code::SchemaType,
                     format!(
                         "`{got}` is not one of: {}{}",
                         choices.join(", "),
@@ -197,7 +197,7 @@ pub fn check(tree: &Node, value: &Value) -> Vec<Diagnostic> {
                 let hint = pattern_hint(&pointer, &got)
                     .unwrap_or_else(|| format!("it must match `{pattern}`"));
                 Diagnostic::error(
-                    codes::SCHEMA_TYPE,
+                    Code::SchemaType,
                     format!("invalid value `{got}`{}", where_(&pointer)),
                 )
                 .at(tree.locate(&pointer))
@@ -208,7 +208,7 @@ pub fn check(tree: &Node, value: &Value) -> Vec<Diagnostic> {
                 if let (Some(choices), Some(word)) = (enum_choices(schema, &pointer), got.as_str())
                 {
                     Diagnostic::error(
-                        codes::SCHEMA_TYPE,
+                        Code::SchemaType,
                         format!(
                             "`{word}` is not one of: {}{}",
                             choices.join(", "),
@@ -228,7 +228,7 @@ pub fn check(tree: &Node, value: &Value) -> Vec<Diagnostic> {
                 ) {
                     let text = got.as_str().unwrap_or_default();
                     Diagnostic::error(
-                        codes::SCHEMA_TYPE,
+                        Code::SchemaType,
                         format!(
                             "expected true or false{}, found the text \"{text}\"",
                             where_(&pointer)
@@ -241,7 +241,7 @@ pub fn check(tree: &Node, value: &Value) -> Vec<Diagnostic> {
                     ))
                 } else if let ValidationErrorKind::Type { .. } = err.kind() {
                     Diagnostic::error(
-                        codes::SCHEMA_TYPE,
+                        Code::SchemaType,
                         format!(
                             "expected {}{}, found {}",
                             expected_types(schema, &pointer),
@@ -252,7 +252,7 @@ pub fn check(tree: &Node, value: &Value) -> Vec<Diagnostic> {
                     .at(tree.locate(&pointer))
                     .hint(type_hint(schema, &pointer))
                 } else {
-                    Diagnostic::error(codes::SCHEMA_TYPE, format!("{err}{}", where_(&pointer)))
+                    Diagnostic::error(Code::SchemaType, format!("{err}{}", where_(&pointer)))
                         .at(tree.locate(&pointer))
                         .hint(type_hint(schema, &pointer))
                 }

@@ -16,12 +16,9 @@
 
 use std::collections::BTreeSet;
 
-use crate::diag::Diagnostic;
+use crate::diag::{Code, Diagnostic};
 use crate::source::node::Node;
 use crate::topology::model::{Pattern, Topology, TransportKind};
-
-/// Diagnostic code of every problem this module finds.
-pub use crate::diag::codes::SERVICE_USER;
 
 /// The resource RabbitMQ checks for a publish to the default exchange.
 const DEFAULT_EXCHANGE: &str = "amq.default";
@@ -122,7 +119,7 @@ pub fn check(topo: &Topology, tree: &Node) -> Vec<Diagnostic> {
                 });
             out.push(
                 Diagnostic::error(
-                    SERVICE_USER,
+                    Code::ServiceUser,
                     format!("service `{}` connects as undeclared user `{user}`", s.name),
                 )
                 .at(tree.locate(&at))
@@ -134,7 +131,7 @@ pub fn check(topo: &Topology, tree: &Node) -> Vec<Diagnostic> {
         if u.password_env.is_none() {
             out.push(
                 Diagnostic::error(
-                    SERVICE_USER,
+                    Code::ServiceUser,
                     format!(
                         "service `{}` connects as `{user}`, whose password renders cannot pass on (no `password_env`)",
                         s.name
@@ -156,7 +153,7 @@ pub fn check(topo: &Topology, tree: &Node) -> Vec<Diagnostic> {
             if !needs.is_empty() {
                 out.push(
                     Diagnostic::error(
-                        SERVICE_USER,
+                        Code::ServiceUser,
                         format!(
                             "service `{}` connects as `{user}`, who has no permissions in vhost `{vhost}`",
                             s.name
@@ -182,7 +179,7 @@ pub fn check(topo: &Topology, tree: &Node) -> Vec<Diagnostic> {
                 let pointer = format!("/permissions/{pi}/{field}");
                 out.push(
                     Diagnostic::error(
-                        SERVICE_USER,
+                        Code::ServiceUser,
                         format!(
                             "user `{user}` of service `{}` may not {field} `{resource}`, which it needs: {why}",
                             s.name

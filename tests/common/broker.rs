@@ -10,6 +10,8 @@
 //!
 //! Include with `#[path = "common/broker.rs"] mod broker;`.
 #![allow(dead_code)]
+// Test support: a failed set-up step is a failed test, with its message.
+#![allow(clippy::unwrap_used)]
 
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};

@@ -3,6 +3,8 @@
 //! Azure's resources), and judge what the script called with the real Azure CLI's parser
 //! and a rendered compose file with the real Compose.
 #![allow(dead_code)]
+// Test support outside `#[test]` functions: a failed set-up step is a failed test.
+#![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
