@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Hinted;
 use crate::state::BindingKey;
+use crate::topology::identity::BindingArgs;
 use crate::topology::model::DestinationType;
 
 /// The version of the file's format.
@@ -95,7 +96,7 @@ pub fn read(file: &Path) -> anyhow::Result<Vec<BindingKey>> {
                 destination_type,
                 destination: b.destination,
                 routing_key: b.routing_key,
-                arguments: canonical(&b.arguments),
+                arguments: BindingArgs::new(&b.arguments),
             })
         })
         .collect()
@@ -111,12 +112,6 @@ fn broken(path: &Path, why: &str) -> anyhow::Error {
          them by hand and remove it",
     )
     .into()
-}
-
-/// The canonical JSON text of a binding's arguments, as [`BindingKey`] holds it.
-fn canonical(args: &serde_json::Map<String, serde_json::Value>) -> String {
-    let sorted: std::collections::BTreeMap<&String, &serde_json::Value> = args.iter().collect();
-    serde_json::to_string(&sorted).unwrap_or_else(|_| "{}".into())
 }
 
 /// Write `bindings` beside `file` (replacing what was there), or remove the file when
@@ -150,7 +145,12 @@ pub fn write(file: &Path, bindings: &[BindingKey]) -> anyhow::Result<PathBuf> {
                 destination: b.destination.clone(),
                 destination_type: b.destination_type.as_str().to_string(),
                 routing_key: b.routing_key.clone(),
-                arguments: serde_json::from_str(&b.arguments).unwrap_or_default(),
+                arguments: b
+                    .arguments
+                    .map()
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
             })
             .collect(),
     };
@@ -178,7 +178,7 @@ mod tests {
                 destination_type: DestinationType::Queue,
                 destination: "q".into(),
                 routing_key: "a.#".into(),
-                arguments: "{}".into(),
+                arguments: BindingArgs::default(),
             },
             BindingKey {
                 vhost: "/".into(),
@@ -186,7 +186,10 @@ mod tests {
                 destination_type: DestinationType::Exchange,
                 destination: "x".into(),
                 routing_key: String::new(),
-                arguments: r#"{"a":1,"x-match":"all"}"#.into(),
+                arguments: BindingArgs::new(&serde_json::Map::from_iter([
+                    ("x-match".to_string(), serde_json::json!("all")),
+                    ("a".to_string(), serde_json::json!(1)),
+                ])),
             },
         ];
         assert!(read(&file).expect("none").is_empty());
