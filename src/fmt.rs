@@ -206,6 +206,9 @@ impl<'a> Doc<'a> {
             }
             let child = schema.and_then(|s| property(root, s, &e.key));
             let mut lines = self.copy(start..keys[i] + 1);
+            if let Some(l) = lines.last_mut() {
+                self.rewrite_flow(l, keys[i], &e.value, child, root);
+            }
             lines.extend(self.value(e, keys[i], keys[i] + 1..stop, child, root));
             let key_line = keys[i] - start;
             if let Kind::Item { dash } = kind
@@ -342,15 +345,7 @@ impl<'a> Doc<'a> {
             match (&item.kind, dash) {
                 (NodeKind::Map(_), _) if self.is_flow(item) => {
                     let mut lines = self.copy(line..end);
-                    if let Some(text) = self.flow_map(item, schema, root)
-                        && self.line_of(item.span.end) == line
-                    {
-                        let (a, b) = (self.col_of(item.span.start), self.col_of(item.span.end));
-                        let l = &lines[0];
-                        if b <= l.len() && l.is_char_boundary(a) && l.is_char_boundary(b) {
-                            lines[0] = format!("{}{text}{}", &l[..a], &l[b..]);
-                        }
-                    }
+                    self.rewrite_flow(&mut lines[0], line, item, schema, root);
                     out.extend(lines);
                 }
                 (NodeKind::Map(_), Some(dash)) => {
@@ -361,6 +356,32 @@ impl<'a> Doc<'a> {
             out.extend(self.copy(end..next));
         }
         out
+    }
+
+    /// Put `node`, when it is a one-line flow mapping on line `line`, in canonical order
+    /// in `text` (that line's copy).
+    fn rewrite_flow(
+        &self,
+        text: &mut String,
+        line: usize,
+        node: &Node,
+        schema: Option<&Value>,
+        root: &Value,
+    ) {
+        if !matches!(node.kind, NodeKind::Map(_))
+            || !self.is_flow(node)
+            || self.line_of(node.span.start) != line
+            || self.line_of(node.span.end) != line
+        {
+            return;
+        }
+        let Some(flow) = self.flow_map(node, schema, root) else {
+            return;
+        };
+        let (a, b) = (self.col_of(node.span.start), self.col_of(node.span.end));
+        if a <= b && b <= text.len() && text.is_char_boundary(a) && text.is_char_boundary(b) {
+            *text = format!("{}{flow}{}", &text[..a], &text[b..]);
+        }
     }
 
     /// A one-line flow mapping written `{key: value, ...}` in canonical order, or `None`
@@ -507,6 +528,14 @@ mod tests {
         let out = fmt(text);
         assert!(out.contains("  - <<: *q\n    name: b\n"), "{out}");
         assert!(out.contains("&q {type: quorum, name: a}"), "{out}");
+    }
+
+    #[test]
+    fn a_flow_mapping_after_a_key_is_put_in_order_too() {
+        let text = "version: 1\nbroker:\n  deploy: {memory: 2Gi, cpu: 1.0}\n";
+        let out = fmt(text);
+        assert!(out.contains("  deploy: {cpu: 1.0, memory: 2Gi}\n"), "{out}");
+        assert_eq!(fmt(&out), out);
     }
 
     #[test]

@@ -29,6 +29,7 @@ pub mod session;
 pub mod source;
 pub mod state;
 pub mod topology;
+pub mod trace;
 pub mod validate;
 
 /// Diagnostics live beside the positions they point at (see [`source`]); this path is the

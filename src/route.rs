@@ -1,5 +1,6 @@
-//! Offline routing: which queues a published message reaches, decided the way RabbitMQ 3.10
-//! decides it, from a [`State`] alone.
+//! Offline routing: which queues a published message reaches, decided the way RabbitMQ
+//! decides it, from a [`State`] alone (the rules of 3.10 and of 3.13 and later differ in one
+//! place, numbers in headers bindings: [`Numbers`]).
 //!
 //! This module mirrors the broker's own routing (`rabbit_exchange:route/2` and the exchange
 //! type modules) rather than a textbook description of it, because reviewers use it to
@@ -12,7 +13,8 @@
 //! - headers bindings: `x-match` defaults to `all`; `all`/`any` ignore binding arguments that
 //!   start with `x-`, `all-with-x`/`any-with-x` do not (but never `x-match` itself); a binding
 //!   argument of JSON `null` (AMQP void) matches on presence; values compare by type
-//!   (string `"1"` never equals integer `1`; integers and floats compare numerically);
+//!   (string `"1"` never equals integer `1`); an integer and a float are equal when their
+//!   values are on 3.12 and older, never on 3.13 and later ([`Numbers`]);
 //! - the alternate exchange of an exchange is tried only when that exchange's own bindings
 //!   matched nothing (not when its destinations did), from the `alternate-exchange` argument
 //!   or else the highest-priority policy that sets it;
@@ -31,6 +33,46 @@ use crate::state::{
     BUILTIN_EXCHANGES, BindingKey, EntityKey, ExchangeState, State, builtin_exchange_kind,
 };
 use crate::topology::model::{ApplyTo, DestinationType, ExchangeKind};
+
+/// How a headers exchange compares a number in a binding with a number in a message: the
+/// one routing rule that differs between the broker versions topo meets.
+///
+/// RabbitMQ 3.12 and older compare with Erlang's `==` (`1 == 1.0`); 3.13 rewrote the
+/// headers exchange over its message containers and compares with `=:=`, so an integer
+/// never equals a float there, while integers of any width still equal each other (a
+/// publisher's 32-bit `1` matches a binding's 64-bit `1`). Seen on the real brokers by
+/// `tests/route_broker.rs`: 3.10.8 routes a float header `1.0` to a binding `1`, 4.3.6 does
+/// not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Numbers {
+    /// 3.12 and older: integers and floats compare by value.
+    ByValue,
+    /// 3.13 and later: an integer equals only an integer, a float only a float.
+    ByType,
+}
+
+impl Numbers {
+    /// The rule of a RabbitMQ version (`3.10.8`, `4.3`, `4`); `None` when `version` does not
+    /// start with a number.
+    pub fn of_version(version: &str) -> Option<Numbers> {
+        let mut parts = version.trim().split(['.', '-', '+']);
+        let major: u32 = parts.next()?.parse().ok()?;
+        let minor: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+        Some(if (major, minor) >= (3, 13) {
+            Numbers::ByType
+        } else {
+            Numbers::ByValue
+        })
+    }
+
+    /// The rule of the broker a container image runs (`rabbitmq:3.13-management`,
+    /// `registry/rabbitmq:4.3.6`); `None` when its tag names no version (`latest`, a digest).
+    pub fn of_image(image: &str) -> Option<Numbers> {
+        let last = image.rsplit('/').next().unwrap_or(image);
+        let (_, tag) = last.split_once(':')?;
+        Numbers::of_version(tag)
+    }
+}
 
 /// A message as a publisher sends it.
 #[derive(Debug, Clone, Default)]
@@ -127,6 +169,7 @@ pub fn route(
     vhost: &str,
     exchange: &str,
     msg: &Message,
+    numbers: Numbers,
 ) -> Result<Routed, RouteError> {
     let keys = routing_keys(msg)?;
     if exchange.is_empty() {
@@ -167,7 +210,14 @@ pub fn route(
     let mut queues = BTreeSet::new();
     while let Some((name, x)) = work.pop_front() {
         visited.push(name.clone());
-        let dests = match_bindings(&name, &x, by_source.get(name.as_str()), &keys, &visible)?;
+        let dests = match_bindings(
+            &name,
+            &x,
+            by_source.get(name.as_str()),
+            &keys,
+            &visible,
+            numbers,
+        )?;
         let mut next: Vec<(DestinationType, String)> = Vec::new();
         if dests.is_empty()
             && let Some(ae) = alternate_exchange(state, vhost, &name, &x)
@@ -238,6 +288,7 @@ fn match_bindings(
     bindings: Option<&Vec<&BindingKey>>,
     keys: &[String],
     headers: &BTreeMap<String, Value>,
+    numbers: Numbers,
 ) -> Result<Vec<(DestinationType, String)>, RouteError> {
     let bindings = bindings.map(Vec::as_slice).unwrap_or(&[]);
     let matches: Box<dyn Fn(&BindingKey) -> bool> = match &x.kind {
@@ -247,7 +298,7 @@ fn match_bindings(
             Box::new(|b: &BindingKey| keys.iter().any(|k| topic_matches(&b.routing_key, k)))
         }
         ExchangeKind::Headers => {
-            Box::new(|b: &BindingKey| headers_match(b.arguments.map(), headers))
+            Box::new(|b: &BindingKey| headers_match(b.arguments.map(), headers, numbers))
         }
         ExchangeKind::Plugin(other) => {
             return Err(RouteError::PluginType {
@@ -331,7 +382,11 @@ enum MatchKind {
 }
 
 /// Whether a headers binding's arguments match the message headers.
-pub fn headers_match(args: &BTreeMap<String, Value>, headers: &BTreeMap<String, Value>) -> bool {
+pub fn headers_match(
+    args: &BTreeMap<String, Value>,
+    headers: &BTreeMap<String, Value>,
+    numbers: Numbers,
+) -> bool {
     let kind = match args.get("x-match").and_then(Value::as_str) {
         Some("any") => MatchKind::Any,
         Some("all-with-x") => MatchKind::AllWithX,
@@ -346,7 +401,7 @@ pub fn headers_match(args: &BTreeMap<String, Value>, headers: &BTreeMap<String, 
         .map(|(k, want)| match (want, headers.get(k)) {
             (_, None) => false,
             (Value::Null, Some(_)) => true,
-            (want, Some(got)) => amqp_equal(want, got),
+            (want, Some(got)) => amqp_equal(want, got, numbers),
         });
     match kind {
         MatchKind::All | MatchKind::AllWithX => results.all(|r| r),
@@ -354,25 +409,27 @@ pub fn headers_match(args: &BTreeMap<String, Value>, headers: &BTreeMap<String, 
     }
 }
 
-/// Erlang's `==` on AMQP field values: numbers compare numerically whatever their width
-/// or kind, everything else only with its own type.
-fn amqp_equal(a: &Value, b: &Value) -> bool {
+/// The broker's equality of AMQP field values: integers compare numerically whatever
+/// their width, floats too, an integer with a float as `numbers` says, everything else only
+/// with its own type.
+fn amqp_equal(a: &Value, b: &Value, numbers: Numbers) -> bool {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => match (x.as_i64(), y.as_i64()) {
             (Some(i), Some(j)) => i == j,
             _ => match (x.as_u64(), y.as_u64()) {
                 (Some(i), Some(j)) => i == j,
+                _ if numbers == Numbers::ByType && x.is_f64() != y.is_f64() => false,
                 _ => x.as_f64() == y.as_f64(),
             },
         },
         (Value::Null, _) | (_, Value::Null) => false,
         (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| amqp_equal(a, b))
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| amqp_equal(a, b, numbers))
         }
         (Value::Object(x), Value::Object(y)) => {
             x.len() == y.len()
                 && x.iter()
-                    .all(|(k, v)| y.get(k).is_some_and(|w| amqp_equal(v, w)))
+                    .all(|(k, v)| y.get(k).is_some_and(|w| amqp_equal(v, w, numbers)))
         }
         _ => a == b,
     }
@@ -474,7 +531,7 @@ mod tests {
     fn plugin_types_are_refused_not_guessed() {
         let s = state(&[("hash", "x-consistent-hash")], &[("hash", "q", "1")]);
         assert_eq!(
-            route(&s, "/", "hash", &msg("k")),
+            route(&s, "/", "hash", &msg("k"), Numbers::ByType),
             Err(RouteError::PluginType {
                 exchange: "hash".into(),
                 kind: "x-consistent-hash".into()
@@ -486,16 +543,16 @@ mod tests {
     fn vhosts_do_not_mix() {
         let s = state(&[("d", "direct")], &[("d", "q", "k")]);
         assert_eq!(
-            route(&s, "/", "d", &msg("k")).map(|r| r.queues),
+            route(&s, "/", "d", &msg("k"), Numbers::ByType).map(|r| r.queues),
             Ok(vec!["q".to_string()])
         );
         assert!(matches!(
-            route(&s, "other", "d", &msg("k")),
+            route(&s, "other", "d", &msg("k"), Numbers::ByType),
             Err(RouteError::UnknownExchange { .. })
         ));
         // The default exchange only finds queues of the vhost published in.
         assert_eq!(
-            route(&s, "other", "", &msg("q")).map(|r| r.queues),
+            route(&s, "other", "", &msg("q"), Numbers::ByType).map(|r| r.queues),
             Ok(vec![])
         );
     }
@@ -504,11 +561,11 @@ mod tests {
     fn builtin_exchanges_exist_in_every_vhost() {
         let s = state(&[], &[]);
         assert_eq!(
-            route(&s, "any", "amq.fanout", &msg("")).map(|r| r.queues),
+            route(&s, "any", "amq.fanout", &msg(""), Numbers::ByType).map(|r| r.queues),
             Ok(vec![])
         );
         assert!(matches!(
-            route(&s, "/", "amq.defualt", &msg("")),
+            route(&s, "/", "amq.defualt", &msg(""), Numbers::ByType),
             Err(RouteError::UnknownExchange { .. })
         ));
     }
@@ -540,48 +597,106 @@ mod tests {
 
     #[test]
     fn headers_table() {
+        // (binding arguments, headers, matches on 3.12 and older, on 3.13 and later)
         let cases = [
-            (json!({"x-match": "all", "a": "1"}), json!({"a": "1"}), true),
-            (json!({"x-match": "all", "a": "1"}), json!({"a": 1}), false),
-            (json!({"a": "1", "b": "2"}), json!({"a": "1"}), false),
+            (
+                json!({"x-match": "all", "a": "1"}),
+                json!({"a": "1"}),
+                true,
+                true,
+            ),
+            (
+                json!({"x-match": "all", "a": "1"}),
+                json!({"a": 1}),
+                false,
+                false,
+            ),
+            (json!({"a": "1", "b": "2"}), json!({"a": "1"}), false, false),
             (
                 json!({"x-match": "any", "a": "1", "b": "2"}),
                 json!({"a": "1"}),
+                true,
                 true,
             ),
             (
                 json!({"x-match": "any", "x-a": "1"}),
                 json!({"x-a": "1"}),
                 false,
+                false,
             ),
-            (json!({"x-match": "all", "x-a": "1"}), json!({}), true),
-            (json!({"x-match": "any"}), json!({"a": "1"}), false),
+            (json!({"x-match": "all", "x-a": "1"}), json!({}), true, true),
+            (json!({"x-match": "any"}), json!({"a": "1"}), false, false),
             (
                 json!({"x-match": "all-with-x", "x-a": "1"}),
                 json!({"x-a": "1"}),
+                true,
                 true,
             ),
             (
                 json!({"x-match": "all-with-x", "x-a": "1"}),
                 json!({}),
                 false,
+                false,
             ),
             (
                 json!({"x-match": "any-with-x", "x-a": "1", "b": 2}),
                 json!({"b": 2.0}),
                 true,
+                false,
             ),
-            (json!({"a": null}), json!({"a": false}), true),
-            (json!({"a": null}), json!({}), false),
-            (json!({"a": true}), json!({"a": "true"}), false),
-            (json!({"a": 1}), json!({"a": 1.0}), true),
+            (json!({"a": null}), json!({"a": false}), true, true),
+            (json!({"a": null}), json!({}), false, false),
+            (json!({"a": true}), json!({"a": "true"}), false, false),
+            (json!({"a": 1}), json!({"a": 1.0}), true, false),
+            (json!({"a": 1.0}), json!({"a": 1}), true, false),
+            (json!({"a": 1.5}), json!({"a": 1.5}), true, true),
+            (json!({"a": 2}), json!({"a": 2}), true, true),
+            (
+                json!({"a": [1, "x"]}),
+                json!({"a": [1.0, "x"]}),
+                true,
+                false,
+            ),
         ];
-        for (args, headers, want) in cases {
-            assert_eq!(
-                headers_match(&m(args.clone()), &m(headers.clone())),
-                want,
-                "{args} vs {headers}"
-            );
+        for (args, headers, old, new) in cases {
+            for (numbers, want) in [(Numbers::ByValue, old), (Numbers::ByType, new)] {
+                assert_eq!(
+                    headers_match(&m(args.clone()), &m(headers.clone()), numbers),
+                    want,
+                    "{args} vs {headers} ({numbers:?})"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn number_rules_by_version_and_image() {
+        for (v, want) in [
+            ("3.10.8", Some(Numbers::ByValue)),
+            ("3.12", Some(Numbers::ByValue)),
+            ("3.13.0", Some(Numbers::ByType)),
+            ("3.13", Some(Numbers::ByType)),
+            ("4", Some(Numbers::ByType)),
+            ("4.3.6", Some(Numbers::ByType)),
+            ("3", Some(Numbers::ByValue)),
+            ("latest", None),
+            ("", None),
+        ] {
+            assert_eq!(Numbers::of_version(v), want, "{v}");
+        }
+        for (image, want) in [
+            ("rabbitmq:3.10-management", Some(Numbers::ByValue)),
+            ("rabbitmq:4.3-management", Some(Numbers::ByType)),
+            ("rabbitmq:4-management-alpine", Some(Numbers::ByType)),
+            (
+                "registry.example:5000/rabbitmq:3.12.1",
+                Some(Numbers::ByValue),
+            ),
+            ("registry.example:5000/rabbitmq", None),
+            ("rabbitmq:management", None),
+            ("rabbitmq", None),
+        ] {
+            assert_eq!(Numbers::of_image(image), want, "{image}");
         }
     }
 }

@@ -204,8 +204,8 @@ pub fn describes_cluster(topo: &Topology, endpoints: &Endpoints) -> bool {
 /// Nodes of the cluster behind the management API (1 when it cannot be told: the number
 /// only feeds advice and the lag re-read).
 pub async fn cluster_size(mgmt: &Management) -> usize {
-    match crate::broker::cluster::read_cluster(mgmt).await {
-        Ok(c) => c.size().max(1),
+    match crate::broker::cluster::node_count(mgmt).await {
+        Ok(n) => n.max(1),
         Err(_) => 1,
     }
 }

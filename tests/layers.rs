@@ -31,7 +31,7 @@ const LAYERS: &[&[&str]] = &[
     &["state"],
     &["topology"],
     &["source"],
-    &["error", "exit", "output"],
+    &["error", "exit", "output", "trace"],
 ];
 
 fn layer(module: &str) -> Option<usize> {

@@ -210,7 +210,7 @@ fn shipped_topologies_render_valid_compose_files() {
     ));
     assert_eq!(
         prod["services"]["rabbitmq"]["image"],
-        "rabbitmq:3.13-management"
+        "rabbitmq:4.3-management"
     );
     // Compose's spelling of the file's `1Gi` / `0.5Gi`.
     assert_eq!(

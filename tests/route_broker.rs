@@ -21,7 +21,7 @@ use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
-use topo::route::{Message, RouteError, route};
+use topo::route::{Message, Numbers, RouteError, route};
 use topo::state::{
     BindingArgs, BindingKey, BindingState, EntityKey, ExchangeState, QueueState, State,
 };
@@ -231,6 +231,8 @@ struct Case {
     exchange: String,
     msg: Message,
     want: Option<Vec<String>>,
+    /// Where 3.13 and later route it, when that differs from `want` (3.12 and older).
+    want_by_type: Option<Vec<String>>,
 }
 
 fn case(exchange: &str, key: &str, headers: Value, want: &[&str]) -> Case {
@@ -241,7 +243,16 @@ fn case(exchange: &str, key: &str, headers: Value, want: &[&str]) -> Case {
             headers: serde_json::from_value(headers).expect("headers"),
         },
         want: Some(want.iter().map(|s| s.to_string()).collect()),
+        want_by_type: None,
     }
+}
+
+/// A case the broker versions route differently: `old` on 3.12 and older (numbers compare
+/// by value), `new` on 3.13 and later (an integer never equals a float).
+fn case_by_version(exchange: &str, key: &str, headers: Value, old: &[&str], new: &[&str]) -> Case {
+    let mut c = case(exchange, key, headers, old);
+    c.want_by_type = Some(new.iter().map(|s| s.to_string()).collect());
+    c
 }
 
 /// Hand-written cases, each with the queues a reader of RabbitMQ's docs expects.
@@ -313,7 +324,16 @@ fn tricky() -> Vec<Case> {
         ),
         case("by-header", "", json!({"format": "pdf"}), &["q.h-any"]),
         case("by-header", "", json!({"size": 1}), &["q.h-any"]),
-        case("by-header", "", json!({"size": 1.0}), &["q.h-any"]),
+        // The binding's `size: 1` is an integer: a float header equals it on 3.x only.
+        case_by_version("by-header", "", json!({"size": 1.0}), &["q.h-any"], &[]),
+        case_by_version(
+            "by-header",
+            "",
+            json!({"size": 1.0, "format": "pdf"}),
+            &["q.h-any"],
+            &["q.h-any"],
+        ),
+        case("by-header", "", json!({"size": 1.5}), &[]),
         case("by-header", "", json!({"size": "1"}), &[]),
         case(
             "by-header",
@@ -398,6 +418,7 @@ fn generated(seed: u64, n: usize, exchanges: &[String]) -> Vec<Case> {
                 headers,
             },
             want: None,
+            want_by_type: None,
         });
     }
     cases
@@ -446,35 +467,34 @@ async fn connect(vhost: &str) -> (Connection, Channel) {
     (conn, ch)
 }
 
-/// The cases whose routing both brokers agree on. RabbitMQ 4.x matches a headers binding's
-/// number only against a header of the same number type (a float header `1.0` does not
-/// match a binding's integer `1`); 3.x compares numerically, and so does `topo route`.
-/// On 4.x the cases with a float header are left out, and the test says how many.
-fn for_this_broker(cases: Vec<Case>) -> Vec<Case> {
+/// The number rule of the test broker, from its version (3.10.8: by value; 4.x: by type),
+/// said once per test so a run shows which rules were checked.
+fn numbers_of_this_broker() -> Numbers {
     let name = std::thread::current()
         .name()
         .unwrap_or("route test")
         .to_string();
-    let v4 = std::thread::Builder::new()
+    let version = std::thread::Builder::new()
         .name(name)
-        .spawn(broker::is_4x)
+        .spawn(broker::version)
         .expect("thread")
         .join()
         .unwrap_or_else(|e| std::panic::resume_unwind(e));
-    if !v4 {
-        return cases;
-    }
-    let before = cases.len();
-    let kept: Vec<Case> = cases
-        .into_iter()
-        .filter(|c| !c.msg.headers.values().any(|v| v.is_f64()))
-        .collect();
-    eprintln!(
-        "note: RabbitMQ 4.x compares header numbers by type; {} of {before} cases with a float \
-         header left out (topo route follows 3.x)",
-        before - kept.len()
-    );
-    kept
+    let numbers = Numbers::of_version(&version)
+        .unwrap_or_else(|| panic!("the broker's version {version:?} is not a version"));
+    eprintln!("note: RabbitMQ {version}: route checked with header numbers compared {numbers:?}");
+    numbers
+}
+
+/// How many cases `route` sends elsewhere under the 3.12 rule than under the 3.13 one.
+fn telling_apart(state: &State, cases: &[Case]) -> usize {
+    cases
+        .iter()
+        .filter(|c| {
+            let by = |n| route(state, "/", &c.exchange, &c.msg, n).map(|r| r.queues);
+            by(Numbers::ByValue) != by(Numbers::ByType)
+        })
+        .count()
 }
 
 /// Publish every case (confirms, mandatory), drain every queue, and compare with route.
@@ -483,6 +503,7 @@ async fn compare(
     state: &State,
     ch: &Channel,
     cases: &[Case],
+    numbers: Numbers,
 ) -> (Vec<BTreeSet<String>>, Vec<String>) {
     timed(
         "confirm.select",
@@ -499,9 +520,13 @@ async fn compare(
         visible
             .headers
             .insert("topo-test-id".into(), json!(id.to_string()));
-        let routed = route(state, "/", &c.exchange, &visible)
+        let routed = route(state, "/", &c.exchange, &visible, numbers)
             .unwrap_or_else(|e| panic!("route failed for case {id}: {e}"));
-        if let Some(want) = &c.want {
+        let want = match numbers {
+            Numbers::ByType => c.want_by_type.as_ref().or(c.want.as_ref()),
+            Numbers::ByValue => c.want.as_ref(),
+        };
+        if let Some(want) = want {
             assert_eq!(
                 &routed.queues, want,
                 "case {id}: exchange {:?} key {:?} headers {:?}",
@@ -616,8 +641,12 @@ async fn route_predicts_the_broker() {
     publishable.extend(["", "amq.topic", "amq.direct"].map(String::from));
     cases.extend(generated(0x5eed_0001, 400, &publishable));
 
-    let cases = for_this_broker(cases);
-    let (predicted, mismatches) = compare(&state, &ch, &cases).await;
+    // A case must route differently under the two rules, or the rule that differs between
+    // the brokers goes unchecked.
+    let differ = telling_apart(&state, &cases);
+    assert!(differ >= 1, "no case tells the number rules apart");
+    let numbers = numbers_of_this_broker();
+    let (predicted, mismatches) = compare(&state, &ch, &cases, numbers).await;
     let _ = timed("close", conn.close(200, "done".into())).await;
     assert!(
         mismatches.is_empty(),
@@ -770,6 +799,7 @@ fn random_messages(seed: u64, n: usize, state: &State) -> Vec<Case> {
                     headers,
                 },
                 want: None,
+                want_by_type: None,
             }
         })
         .collect()
@@ -780,6 +810,7 @@ fn random_messages(seed: u64, n: usize, state: &State) -> Vec<Case> {
 async fn route_predicts_the_broker_on_random_topologies() {
     let mut routed = 0;
     let mut total = 0;
+    let mut differ = 0;
     for seed in [11u64, 22, 33] {
         let state = random_state(seed);
         let Some(vhost) = TestVhost::create().await else {
@@ -787,8 +818,9 @@ async fn route_predicts_the_broker_on_random_topologies() {
         };
         import(&state, &vhost.name).await;
         let (conn, ch) = connect(&vhost.name).await;
-        let cases = for_this_broker(random_messages(seed ^ 0xabc, 150, &state));
-        let (predicted, mismatches) = compare(&state, &ch, &cases).await;
+        let cases = random_messages(seed ^ 0xabc, 150, &state);
+        differ += telling_apart(&state, &cases);
+        let (predicted, mismatches) = compare(&state, &ch, &cases, numbers_of_this_broker()).await;
         let _ = timed("close", conn.close(200, "done".into())).await;
         assert!(
             mismatches.is_empty(),
@@ -804,6 +836,10 @@ async fn route_predicts_the_broker_on_random_topologies() {
         routed > total / 5 && routed < total,
         "routed {routed} of {total}"
     );
+    // Random float and integer headers against random number bindings: the rule that
+    // differs between the brokers must have been met.
+    assert!(differ > 0, "no random case tells the number rules apart");
+    eprintln!("note: {differ} of {total} random cases route differently by broker version");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -812,7 +848,7 @@ async fn internal_exchange_is_refused_by_both() {
     let valid = loaded.into_valid().ok().expect("fixture valid");
     let state = State::from_topology(&valid.topology, &|_| None);
     assert_eq!(
-        route(&state, "/", "inner", &Message::default()),
+        route(&state, "/", "inner", &Message::default(), Numbers::ByType),
         Err(RouteError::Internal("inner".into()))
     );
     let Some(vhost) = TestVhost::create().await else {

@@ -176,3 +176,80 @@ fn the_files_vhost_is_the_default_and_names_are_exact() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("no exchange `in|bound` in vhost `ops/eu`"));
 }
+
+#[test]
+fn numbers_follow_the_broker_version() {
+    // The lab binds `size: 1` (an integer); the message carries the float `1.0`.
+    let route = |extra: &[&str]| {
+        let mut args = vec!["route", LAB, "-e", "by-header", "-H", "size:=1.0"];
+        args.extend_from_slice(extra);
+        topo(&args)
+    };
+    let old = route(&["--broker-version", "3.10"]);
+    assert_eq!(text(&old.stdout), "q.h-any\n", "{}", text(&old.stderr));
+    assert!(!text(&old.stderr).contains("note"), "{}", text(&old.stderr));
+    let new = route(&["--broker-version", "4.3.6"]);
+    assert_eq!(new.status.code(), Some(0));
+    assert_eq!(text(&new.stdout), "");
+    assert!(
+        !text(&new.stderr).contains("3.12 and older"),
+        "{}",
+        text(&new.stderr)
+    );
+
+    // Nothing says which broker: the default image's (4.x) rule, and a note that 3.12 and
+    // older would deliver elsewhere.
+    let guessed = route(&[]);
+    assert_eq!(guessed.status.code(), Some(0));
+    assert_eq!(text(&guessed.stdout), "");
+    let err = text(&guessed.stderr);
+    assert!(
+        err.contains("3.12 and older") && err.contains("q.h-any"),
+        "{err}"
+    );
+    assert!(err.contains("--broker-version"), "{err}");
+    // Where both rules agree there is no note.
+    let same = topo(&["route", LAB, "-e", "by-header", "-H", "size:=1"]);
+    assert!(
+        !text(&same.stderr).contains("note"),
+        "{}",
+        text(&same.stderr)
+    );
+
+    // The file's broker.image names the version.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lab = std::fs::read_to_string(LAB).expect("lab");
+    let f = dir.path().join("lab-3.yaml");
+    std::fs::write(
+        &f,
+        format!("{lab}\nbroker:\n  image: rabbitmq:3.12-management\n"),
+    )
+    .expect("write");
+    let by_image = topo(&[
+        "route",
+        f.to_str().expect("utf-8"),
+        "-e",
+        "by-header",
+        "-H",
+        "size:=1.0",
+    ]);
+    assert_eq!(
+        text(&by_image.stdout),
+        "q.h-any\n",
+        "{}",
+        text(&by_image.stderr)
+    );
+    assert!(
+        !text(&by_image.stderr).contains("note"),
+        "{}",
+        text(&by_image.stderr)
+    );
+
+    let bad = route(&["--broker-version", "latest"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        text(&bad.stderr).contains("is not a RabbitMQ version"),
+        "{}",
+        text(&bad.stderr)
+    );
+}

@@ -1,7 +1,9 @@
 //! TLS end to end against the real TLS listeners of the RabbitMQ 4.x node that
 //! `scripts/rabbitmq4.sh` starts (AMQPS with mutual TLS, management over HTTPS, a CA the
 //! script made). Certificates that must be wrong — a foreign CA, an expired client
-//! certificate — are made here with rcgen.
+//! certificate, an expired server certificate — are made here with rcgen; the expired server
+//! certificate is shown by a small rustls server of the test's own (a real TLS handshake: a
+//! broker's listener cannot be handed a new certificate per test).
 //!
 //! Endpoints: `TOPO_TEST_TLS_AMQPS_URL`, `TOPO_TEST_TLS_MANAGEMENT_URL`, `TOPO_TEST_TLS_DIR`
 //! (`scripts/rabbitmq4.sh env` prints them; defaults are the script's). Without them the
@@ -12,6 +14,7 @@ mod broker;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
+use std::sync::Arc;
 use std::time::Duration;
 
 use broker::{code, path_str, stderr, stdout, topo_cmd};
@@ -305,10 +308,7 @@ fn an_expired_client_certificate_is_named() {
     let dir = tempfile::tempdir().expect("tempdir");
     let f = file(dir.path(), &v.name);
     // Issued by the broker's own CA, but expired in 2021.
-    let ca_pem = std::fs::read_to_string(t.dir.join("ca.pem")).expect("ca");
-    let ca_key = KeyPair::from_pem(&std::fs::read_to_string(t.dir.join("ca.key")).expect("key"))
-        .expect("CA key");
-    let issuer = Issuer::from_ca_cert_pem(&ca_pem, ca_key).expect("issuer");
+    let issuer = broker_ca(&t);
     let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
     params.distinguished_name.push(DnType::CommonName, "guest");
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
@@ -326,5 +326,102 @@ fn an_expired_client_certificate_is_named() {
     ];
     let out = topo(&t, &["apply", path_str(&f)], &flags);
     failed_with(&out, "expired");
+    assert!(!v.exists(), "a failed apply created the vhost");
+}
+
+/// The broker's CA, as an rcgen issuer (to sign the test's own certificates with it).
+fn broker_ca(t: &Tls) -> Issuer<'static, KeyPair> {
+    let ca_pem = std::fs::read_to_string(t.dir.join("ca.pem")).expect("ca");
+    let ca_key = KeyPair::from_pem(&std::fs::read_to_string(t.dir.join("ca.key")).expect("key"))
+        .expect("CA key");
+    Issuer::from_ca_cert_pem(&ca_pem, ca_key).expect("issuer")
+}
+
+/// A TLS server on 127.0.0.1 that shows `cert` and then does nothing: each connection is
+/// taken through the handshake until the client gives up. Runs until the test process ends.
+fn tls_server(cert: &rcgen::Certificate, key: &KeyPair) -> u16 {
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+    let chain = vec![CertificateDer::from(cert.der().to_vec())];
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("protocol versions")
+    .with_no_client_auth()
+    .with_single_cert(chain, key)
+    .expect("server config");
+    let config = Arc::new(config);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
+    let port = listener.local_addr().expect("address").port();
+    std::thread::spawn(move || {
+        for tcp in listener.incoming() {
+            let Ok(mut tcp) = tcp else { continue };
+            let config = config.clone();
+            std::thread::spawn(move || {
+                let _ = tcp.set_read_timeout(Some(Duration::from_secs(20)));
+                let Ok(mut conn) = rustls::ServerConnection::new(config) else {
+                    return;
+                };
+                while conn.is_handshaking() {
+                    if conn.complete_io(&mut tcp).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+fn with_flags<'a>(args: &[&'a str], flags: &'a [String]) -> Vec<&'a str> {
+    let mut all = args.to_vec();
+    all.extend(flags.iter().map(String::as_str));
+    all
+}
+
+#[test]
+fn an_expired_server_certificate_is_named_and_changes_nothing() {
+    let Some(t) = tls() else { return };
+    let v = Vhost::new(&t);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let f = file(dir.path(), &v.name);
+    // Issued by the broker's own CA for `localhost`, so expiry is its only fault.
+    let mut params = CertificateParams::new(vec!["localhost".to_string()]).expect("params");
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "localhost");
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+    let key = KeyPair::generate().expect("key");
+    let cert = params.signed_by(&key, &broker_ca(&t)).expect("sign");
+    let port = tls_server(&cert, &key);
+    let good = t.good_flags();
+
+    // Over HTTPS: plan reads nothing.
+    let https = format!("https://localhost:{port}");
+    let out = topo_cmd(
+        &with_flags(&["plan", path_str(&f)], &good),
+        &[
+            ("TOPO_AMQP_URL", &t.amqps),
+            ("TOPO_MANAGEMENT_URL", &https),
+            ("SSL_CERT_FILE", "/nonexistent-so-only-flags-count"),
+        ],
+    );
+    failed_with(&out, "the broker's certificate has expired");
+
+    // Over AMQPS, with the management API the real broker's: apply's preflight stops
+    // before the vhost is created.
+    let amqps = format!("amqps://localhost:{port}");
+    let out = topo_cmd(
+        &with_flags(&["apply", path_str(&f)], &good),
+        &[
+            ("TOPO_AMQP_URL", &amqps),
+            ("TOPO_MANAGEMENT_URL", &t.https),
+            ("SSL_CERT_FILE", "/nonexistent-so-only-flags-count"),
+        ],
+    );
+    failed_with(&out, "the broker's certificate has expired");
     assert!(!v.exists(), "a failed apply created the vhost");
 }

@@ -49,6 +49,17 @@ pub async fn read_cluster(mgmt: &Management) -> Result<Cluster, HttpError> {
     Ok(Cluster { nodes })
 }
 
+/// How many nodes the cluster has, read once per run (the state read decides by it how to
+/// read, the plan's advice and the lag re-read by it what to say and do). `--wait` polls
+/// [`read_cluster`] itself; by the time this is first asked, the wait is over.
+pub async fn node_count(mgmt: &Management) -> Result<usize, HttpError> {
+    mgmt.memo()
+        .nodes
+        .get_or_try_init(|| async { read_cluster(mgmt).await.map(|c| c.size()) })
+        .await
+        .copied()
+}
+
 /// Why the cluster is not ready yet (`None`: ready): a node it knows is down, or it has fewer
 /// nodes than the command line listed.
 pub fn not_ready(cluster: &Cluster, listed: usize) -> Option<String> {

@@ -123,13 +123,13 @@ pub async fn read_state(mgmt: &Management, scope: &Scope) -> Result<State, HttpE
     let (vhosts, version, nodes) = tokio::join!(
         mgmt.get(&["vhosts"], "listing vhosts"),
         broker_version(mgmt),
-        mgmt.get(&["nodes"], "listing the cluster's nodes")
+        super::cluster::node_count(mgmt)
     );
     let vhosts = vhosts?;
     // The streamed export is the cheaper read, but it does not carry quorum queue members and
     // stream replicas; on a cluster, where those matter, the queue listing is read instead. A
     // user who may not list the nodes (no monitoring tag) gets the listing: always correct.
-    let clustered = nodes.map_or(true, |n| n.as_array().is_some_and(|n| n.len() > 1));
+    let clustered = nodes.map_or(true, |n| n > 1);
     let streamed = !clustered && version?.is_some_and(|v| streams_definitions(&v));
     let mut present = Vec::new();
     for v in vhosts.as_array().into_iter().flatten() {
@@ -309,12 +309,18 @@ fn as_exported(mut d: Definitions) -> Definitions {
     d
 }
 
-/// The broker's version from `/api/overview`.
+/// The broker's version from `/api/overview`, read once per run.
 pub async fn broker_version(mgmt: &Management) -> Result<Option<String>, HttpError> {
-    let o = mgmt
-        .get(&["overview"], "reading the broker overview")
-        .await?;
-    Ok(str_of(&o, "rabbitmq_version"))
+    mgmt.memo()
+        .version
+        .get_or_try_init(|| async {
+            let o = mgmt
+                .get(&["overview"], "reading the broker overview")
+                .await?;
+            Ok(str_of(&o, "rabbitmq_version"))
+        })
+        .await
+        .cloned()
 }
 
 /// Whether a RabbitMQ version keeps a vhost's `default_queue_type` (3.11 and later;

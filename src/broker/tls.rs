@@ -183,7 +183,20 @@ pub fn explain(detail: &str) -> Option<&'static str> {
         if d.contains("UnknownIssuer") || d.contains("unknown issuer") {
             "the broker's certificate is not signed by a CA topo trusts: pass --ca-cert FILE (or \
          broker.tls.ca_file) with the CA that signed it, or set SSL_CERT_FILE"
-        } else if d.contains("Expired") && !d.contains("alert") {
+        } else if !d.contains("alert")
+            && !d.contains("revocation list")
+            && [
+                "Expired",
+                "certificate expired",
+                "NotValidYet",
+                "certificate not valid yet",
+            ]
+            .iter()
+            .any(|w| d.contains(w))
+        {
+            // rustls 0.23 says `certificate expired: verification time ...` (older ones and
+            // lapin's debug form `Expired`); the broker's alert about topo's own certificate
+            // is `CertificateExpired`, below.
             "the broker's certificate has expired (or is not valid yet): renew it on the broker, \
          or check this machine's clock"
         } else if d.contains("NotValidForName") || d.contains("not valid for name") {
@@ -252,6 +265,17 @@ mod tests {
         let cases = [
             ("invalid peer certificate: UnknownIssuer", "--ca-cert"),
             ("invalid peer certificate: Expired", "has expired"),
+            // rustls 0.23.46 as the expired-server-certificate test in tests/tls_broker.rs
+            // meets it.
+            (
+                "invalid peer certificate: certificate expired: verification time 1796127327 \
+                 (UNIX), but certificate is not valid after 1609459200 (186668127 seconds ago)",
+                "the broker's certificate has expired",
+            ),
+            (
+                "invalid peer certificate: certificate not valid yet: verification time 1 (UNIX)",
+                "the broker's certificate has expired (or is not valid yet)",
+            ),
             (
                 "invalid peer certificate: certificate not valid for name \"127.0.0.1\"",
                 "--tls-server-name",

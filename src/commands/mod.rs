@@ -55,12 +55,16 @@ pub(crate) fn prepare(
     color: ColorChoice,
 ) -> anyhow::Result<Result<Prepared, ExitStatus>> {
     let path = resolve_file(file)?;
+    let t = std::time::Instant::now();
     match load_valid(&path, color) {
         Ok(mut valid) => {
+            crate::trace::done(t, || "loading and checking the file".into());
             if let Some(v) = vhost {
                 crate::topology::retarget::retarget(&mut valid.topology, v);
             }
+            let t = std::time::Instant::now();
             let mut prepared = Prepared::from_valid(valid)?;
+            crate::trace::done(t, || "the file's desired state".into());
             // Bindings an interrupted apply left to re-create are desired until one succeeds.
             let vhosts = prepared.desired.vhost_names();
             let pending: Vec<_> = crate::apply::pending::read(&path)?

@@ -13,7 +13,8 @@ use crate::commands::{Hinted, load_valid};
 use crate::exit::ExitStatus;
 use crate::output::ColorChoice;
 use crate::output::TextOrJson as Format;
-use crate::route::{self, Message};
+use crate::render::context::DEFAULT_BROKER_IMAGE;
+use crate::route::{self, Message, Numbers};
 use crate::state::{DEFAULT_VHOST, State};
 
 #[derive(Debug, Args)]
@@ -38,6 +39,13 @@ pub struct RouteArgs {
     #[arg(long)]
     pub vhost: Option<String>,
 
+    /// RabbitMQ version whose routing rules to follow (`3.10`, `4.3.6`): numbers in headers
+    /// bindings compare by value up to 3.12 and by type from 3.13 (an integer `1` never
+    /// equals a float `1.0` there). Default: the version of the file's `broker.image`, else
+    /// that of the image renders default to (the current 4.x).
+    #[arg(long, value_name = "VERSION")]
+    pub broker_version: Option<String>,
+
     /// Output format: text (one queue per line) or json.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
@@ -52,6 +60,24 @@ struct JsonRoute<'a> {
     headers: &'a BTreeMap<String, Value>,
     queues: &'a [String],
     exchanges: &'a [String],
+}
+
+/// The number rule of headers bindings, and whether the user named the version (flag or the
+/// file's image) rather than topo assuming the default image's.
+fn numbers_rule(flag: Option<&str>, image: Option<&str>) -> Result<(Numbers, bool), Hinted> {
+    if let Some(v) = flag {
+        return Numbers::of_version(v).map(|n| (n, true)).ok_or_else(|| {
+            Hinted::new(
+                format!("--broker-version `{v}` is not a RabbitMQ version"),
+                "give the broker's version as numbers, e.g. `--broker-version 3.10` or `4.3.6`",
+            )
+        });
+    }
+    if let Some(n) = image.and_then(Numbers::of_image) {
+        return Ok((n, true));
+    }
+    let n = Numbers::of_image(DEFAULT_BROKER_IMAGE).unwrap_or(Numbers::ByType);
+    Ok((n, false))
 }
 
 /// Parse `name=value` (string) or `name:=JSON` (typed).
@@ -114,11 +140,41 @@ pub fn run(args: RouteArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
         routing_key: args.routing_key.clone(),
         headers,
     };
+    let image = valid
+        .topology
+        .broker
+        .as_ref()
+        .and_then(|b| b.image.as_deref());
+    let (numbers, told) = numbers_rule(args.broker_version.as_deref(), image)?;
     let routed =
-        route::route(&state, &vhost, &args.exchange, &msg).map_err(|e| match e.hint() {
-            Some(h) => anyhow::Error::new(Hinted::new(e.to_string(), h)),
-            None => anyhow::Error::new(e),
+        route::route(&state, &vhost, &args.exchange, &msg, numbers).map_err(|e| {
+            match e.hint() {
+                Some(h) => anyhow::Error::new(Hinted::new(e.to_string(), h)),
+                None => anyhow::Error::new(e),
+            }
         })?;
+    if !told {
+        // Nothing named the broker's version and the answer depends on it: say so, once.
+        let other = match numbers {
+            Numbers::ByType => Numbers::ByValue,
+            Numbers::ByValue => Numbers::ByType,
+        };
+        if let Ok(r) = route::route(&state, &vhost, &args.exchange, &msg, other)
+            && r.queues != routed.queues
+        {
+            eprintln!(
+                "topo: note: routed as RabbitMQ 3.13 and later route it (the image renders \
+                 default to, {DEFAULT_BROKER_IMAGE}); RabbitMQ 3.12 and older compare numbers \
+                 in headers bindings by value and would deliver to: {}. Pass --broker-version \
+                 or set broker.image to say which broker this is",
+                if r.queues.is_empty() {
+                    "no queue".to_string()
+                } else {
+                    r.queues.join(", ")
+                }
+            );
+        }
+    }
 
     let mut out = std::io::stdout().lock();
     match args.format {
