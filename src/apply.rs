@@ -7,7 +7,9 @@
 //! A failure stops the apply and says which change failed and what had already landed;
 //! every step is idempotent, so running apply again converges.
 
-use std::collections::BTreeMap;
+pub mod pending;
+
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -54,6 +56,9 @@ pub struct ApplyFailure {
     /// What landed before it, counted by step.
     pub done: String,
     pub hint: Option<String>,
+    /// Bindings of replaced queues and exchanges that may be gone: their entity was
+    /// deleted, and the stage that re-creates them did not finish (see [`pending`]).
+    pub unbound: Vec<BindingKey>,
 }
 
 /// Progress on stderr: a bar on a terminal, plain lines otherwise (CI logs).
@@ -160,7 +165,8 @@ impl Ledger {
 }
 
 /// Carry out `plan` (already checked against `--allow-replace` / `--allow-data-loss`).
-/// The plan carries everything needed: nothing is read from the broker here.
+/// The plan carries everything needed: nothing is read from the broker here. A failure
+/// lists the bindings that a replace deleted and that were not re-created yet.
 pub async fn apply(
     plan: &Plan,
     mgmt: &Management,
@@ -168,17 +174,45 @@ pub async fn apply(
     via: Via,
     progress: &Progress,
 ) -> Result<usize, ApplyFailure> {
+    let mut unbound_in = BTreeSet::new();
+    apply_tracked(plan, mgmt, amqp, via, progress, &mut unbound_in)
+        .await
+        .map_err(|mut f| {
+            let mut unbound: Vec<BindingKey> = plan
+                .changes
+                .iter()
+                .filter(|c| c.entity.vhost().is_some_and(|v| unbound_in.contains(v)))
+                .flat_map(|c| c.rebind().iter().cloned())
+                .collect();
+            unbound.sort();
+            unbound.dedup();
+            f.unbound = unbound;
+            f
+        })
+}
+
+/// [`apply`], keeping in `unbound_in` the vhosts where replaced entities were deleted and
+/// their bindings not re-created yet.
+async fn apply_tracked(
+    plan: &Plan,
+    mgmt: &Management,
+    amqp: &mut Amqp,
+    via: Via,
+    progress: &Progress,
+    unbound_in: &mut BTreeSet<String>,
+) -> Result<usize, ApplyFailure> {
     let mut ledger = Ledger::default();
+    let me = mgmt.user();
     let forward = |rank: u8| -> Vec<&Change> {
         plan.changes
             .iter()
-            .filter(|c| c.action() != Action::Delete && c.rank() == rank)
+            .filter(|c| c.action() != Action::Delete && c.rank() == rank && !own(plan, c, me))
             .collect()
     };
     let deletes = |rank: u8| -> Vec<&Change> {
         plan.changes
             .iter()
-            .filter(|c| c.action() == Action::Delete && c.rank() == rank)
+            .filter(|c| c.action() == Action::Delete && c.rank() == rank && !own(plan, c, me))
             .collect()
     };
 
@@ -223,8 +257,21 @@ pub async fn apply(
                     progress.advance(d - prev);
                 }
             };
+            // From the first delete of a replaced entity until the bindings stage is done,
+            // its bindings may exist nowhere but in this plan.
+            match stage {
+                Stage::DeleteReplaced if n > 0 => {
+                    unbound_in.insert(vhost.to_string());
+                }
+                _ => {}
+            }
             match amqp.run(vhost, ops, &tick).await {
-                Ok(done) => ledger.add(&format!("{step} in {vhost}"), done),
+                Ok(done) => {
+                    ledger.add(&format!("{step} in {vhost}"), done);
+                    if let Stage::Bindings = stage {
+                        unbound_in.remove(*vhost);
+                    }
+                }
                 Err(f) => {
                     ledger.add(&format!("{step} in {vhost}"), f.done);
                     let hint = match &f.error {
@@ -242,6 +289,12 @@ pub async fn apply(
                                  --allow-data-loss"
                                 .to_string(),
                         ),
+                        AmqpError::AccessRefused {
+                            user,
+                            permission,
+                            vhost,
+                            ..
+                        } => Some(access_hint(plan, user, permission, vhost)),
                         AmqpError::Refused { .. } => Some(
                             "the broker rejected a value of the file: fix the named argument"
                                 .to_string(),
@@ -255,6 +308,7 @@ pub async fn apply(
                         failed: f.error.to_string(),
                         done: ledger.text(),
                         hint,
+                        unbound: Vec::new(),
                     });
                 }
             }
@@ -286,7 +340,67 @@ pub async fn apply(
         progress.stage(step, calls.len());
         run_http(mgmt, calls, step, &mut ledger, progress).await?;
     }
+
+    // 4. topo's own user (tags, password) and permissions, last: a file that narrows them
+    // (`configure: "^$"`, no administrator tag) would otherwise refuse every step after.
+    let own_changes: Vec<&Change> = plan.changes.iter().filter(|c| own(plan, c, me)).collect();
+    let step = "topo's own user and permissions";
+    progress.stage(step, own_changes.len());
+    let calls: Vec<HttpCall> = own_changes
+        .iter()
+        .filter_map(|c| http_put(c).or_else(|| http_delete(c)))
+        .collect();
+    run_http(mgmt, calls, step, &mut ledger, progress).await?;
     Ok(plan.changes.len())
+}
+
+/// What to do about an ACCESS_REFUSED: widen that permission, said with the file's value
+/// when the file sets it (topo applies its own user's permissions last, so it is the live
+/// value that refused).
+fn access_hint(plan: &Plan, user: &str, permission: &str, vhost: &str) -> String {
+    let in_file = plan.changes.iter().find_map(|c| match &c.entity {
+        EntityChange::Permission(k, PermissionChange::Create(p) | PermissionChange::Update(p))
+            if k.user == user && k.vhost == vhost =>
+        {
+            Some(match permission {
+                "configure" => p.configure.clone(),
+                "write" => p.write.clone(),
+                _ => p.read.clone(),
+            })
+        }
+        _ => None,
+    });
+    let file = in_file
+        .map(|re| {
+            format!(
+                " (the file sets it to `{re}`, which topo applies after the declares, so the \
+                 broker's current value refused)"
+            )
+        })
+        .unwrap_or_default();
+    format!(
+        "widen the `{permission}` permission of `{user}` in vhost `{vhost}`{file}: \
+         `rabbitmqctl set_permissions -p {vhost} {user} CONFIGURE WRITE READ`, or apply as a \
+         user that has it"
+    )
+}
+
+/// Whether a change is to topo's own user (`me`) or its permissions, and so waits until
+/// the end of apply. Not a permission topo lacks on a vhost that exists: that one is the
+/// grant the declares need (preflight counts on it), so it goes first like the others.
+fn own(plan: &Plan, c: &Change, me: &str) -> bool {
+    match &c.entity {
+        EntityChange::User(name, _) => name == me,
+        EntityChange::Permission(k, PermissionChange::Create(_)) if k.user == me => {
+            // On a vhost this plan creates, the broker grants its creator full permissions,
+            // so the file's entry narrows them: last. On an existing vhost it is a grant.
+            plan.changes.iter().any(|other| {
+                matches!(&other.entity, EntityChange::Vhost(v, VhostChange::Create(_)) if *v == k.vhost)
+            })
+        }
+        EntityChange::Permission(k, _) => k.user == me,
+        _ => false,
+    }
 }
 
 /// Create the missing exchanges, queues and bindings of one vhost through the broker's
@@ -354,6 +468,7 @@ async fn import_creates(
                     hint: e.hint(),
                     failed: e.to_string(),
                     done: ledger.text(),
+                    unbound: Vec::new(),
                 });
             }
             ledger.add(&format!("{kind} imported into {vhost}"), chunk.len());
@@ -726,6 +841,7 @@ async fn run_http(
             hint: e.hint(),
             failed: e.to_string(),
             done: ledger.text(),
+            unbound: Vec::new(),
         }),
     }
 }

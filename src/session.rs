@@ -27,6 +27,9 @@ pub struct Prepared {
     pub entry: std::path::PathBuf,
     /// Every file read, with its digest (for saved plans).
     pub files: Vec<crate::saved_plan::FileDigest>,
+    /// Bindings an interrupted apply of this file had yet to re-create, already part of
+    /// `desired` (see [`crate::apply::pending`]).
+    pub pending: Vec<crate::state::BindingKey>,
 }
 
 impl Prepared {
@@ -50,6 +53,7 @@ impl Prepared {
             entry: valid.entry,
             topology: valid.topology,
             desired,
+            pending: Vec::new(),
         })
     }
 }

@@ -83,6 +83,20 @@ pub enum AmqpError {
     },
     #[error("the broker refused to {op}: {detail}")]
     Refused { op: String, detail: String },
+    /// ACCESS_REFUSED, read: which permission of which user refused what.
+    #[error(
+        "the broker refused to {op}: user `{user}` has no `{permission}` permission on \
+         {resource} in vhost `{vhost}` (ACCESS_REFUSED)"
+    )]
+    AccessRefused {
+        op: String,
+        user: String,
+        /// `configure`, `write` or `read`.
+        permission: &'static str,
+        /// `queue 'q'` or `exchange 'x'`, as the broker named it.
+        resource: String,
+        vhost: String,
+    },
     #[error("{op} timed out after {secs}s")]
     Timeout { op: String, secs: u64 },
     #[error("the AMQP connection was lost during {op}: {detail}")]
@@ -395,7 +409,11 @@ fn record(
             // The first refusal explains; the channel-closed errors after it do not.
             let better = matches!(
                 (&*first_error, &e),
-                (None, _) | (Some(AmqpError::Lost { .. }), AmqpError::Refused { .. })
+                (None, _)
+                    | (
+                        Some(AmqpError::Lost { .. }),
+                        AmqpError::Refused { .. } | AmqpError::AccessRefused { .. }
+                    )
             );
             if better {
                 *first_error = Some(e);
@@ -498,6 +516,12 @@ async fn run_op(
         Ok(Err(e)) => {
             let detail = crate::error::redact(&e.to_string());
             Err(match e.kind() {
+                lapin::ErrorKind::ProtocolError(_) if access_refused(op, &detail).is_some() => {
+                    access_refused(op, &detail).unwrap_or(AmqpError::Lost {
+                        op: op.describe(),
+                        detail,
+                    })
+                }
                 lapin::ErrorKind::ProtocolError(_) => AmqpError::Refused {
                     op: op.describe(),
                     detail: match deprecated_feature(op) {
@@ -519,6 +543,42 @@ async fn run_op(
             })
         }
     }
+}
+
+/// An ACCESS_REFUSED channel close read into which permission refused what. RabbitMQ's
+/// reason is `ACCESS_REFUSED - access to queue 'q' in vhost 'v' refused for user 'u'`; it
+/// does not say which permission, but the operation does: declares and deletes need
+/// `configure` on the entity, a binding `write` on its destination and `read` on its source.
+fn access_refused(op: &Op, detail: &str) -> Option<AmqpError> {
+    static REASON: std::sync::OnceLock<Option<regex::Regex>> = std::sync::OnceLock::new();
+    let re = REASON
+        .get_or_init(|| {
+            regex::Regex::new(
+                r"ACCESS_REFUSED - access to (queue|exchange) '(.*)' in vhost '(.*)' refused for user '(.*)'",
+            )
+            .ok()
+        })
+        .as_ref()?;
+    let caps = re.captures(detail)?;
+    let (kind, name, vhost, user) = (&caps[1], &caps[2], &caps[3], &caps[4]);
+    let permission = match op {
+        Op::DeclareExchange(..)
+        | Op::DeclareQueue(..)
+        | Op::DeleteQueue(_)
+        | Op::DeleteExchange(_) => "configure",
+        Op::Bind(b) | Op::Unbind(b) => {
+            let is_destination = name == b.destination
+                && (kind == "queue") == (b.destination_type == DestinationType::Queue);
+            if is_destination { "write" } else { "read" }
+        }
+    };
+    Some(AmqpError::AccessRefused {
+        op: op.describe(),
+        user: user.to_string(),
+        permission,
+        resource: format!("{kind} '{name}'"),
+        vhost: vhost.to_string(),
+    })
 }
 
 /// The deprecated feature (RabbitMQ's name for it) an operation uses, if any: RabbitMQ 4.3

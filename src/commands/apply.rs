@@ -23,6 +23,7 @@ use crate::session::{
     Lag, cluster_size, describes_cluster, env, make_plan, print_warnings, quorum_advice, read_live,
     reread_if_lagging, runtime, wait_for_amqp,
 };
+use crate::state::BindingKey;
 use crate::topology::FileSource;
 
 #[derive(Debug, Args)]
@@ -116,6 +117,8 @@ pub fn run(args: ApplyArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
             .map_err(|e| stale(&path, e))?;
     }
     // From here on the desired state is all that is needed; the parsed file goes (memory).
+    let entry = prepared.entry.clone();
+    let pending = prepared.pending.clone();
     let mut desired = prepared.desired;
     drop(prepared.topology);
     let opts = PlanOptions { prune };
@@ -215,6 +218,29 @@ pub fn run(args: ApplyArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
             .into());
         }
 
+        // Taking the administrator tag from topo's own user locks it out halfway: the
+        // verification, and every later plan, needs the tag. Refused, like a replace
+        // without --allow-replace, before any change.
+        let me = mgmt.user();
+        let demoted = plan.changes.iter().any(|c| {
+            matches!(&c.entity, crate::plan::EntityChange::User(name, crate::plan::UserChange::Update(d))
+                if name == me && !d.user.tags.iter().any(|t| t == "administrator"))
+        });
+        if demoted {
+            return Err(Hinted::new(
+                format!(
+                    "refusing to take the `administrator` tag from `{me}`, the user topo applies \
+                     as: topo could not read the broker after it; nothing was changed"
+                ),
+                format!(
+                    "apply this file as another administrator (user:password in \
+                     --management-url and --amqp-url), or keep `administrator` in the tags of \
+                     `{me}`"
+                ),
+            )
+            .into());
+        }
+
         // A saved plan was reviewed when it was made: applying it is the approval
         // (terraform's contract), so only a plan computed here is asked about.
         if saved.is_none() {
@@ -228,8 +254,47 @@ pub fn run(args: ApplyArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
         progress.finish();
         amqp.close().await;
         if let Err(f) = result {
-            let msg = format!("apply stopped: {}", f);
-            return Err(match f.hint {
+            let mut msg = format!("apply stopped: {}", f);
+            let mut hint = f.hint.clone();
+            // Bindings the file does not name that a replace deleted: kept beside the file,
+            // so that the re-run (which only knows the file) re-creates them.
+            let mut keep: Vec<BindingKey> = f
+                .unbound
+                .iter()
+                .chain(&pending)
+                .filter(|b| !desired.bindings.contains_key(*b) || pending.contains(*b))
+                .cloned()
+                .collect();
+            keep.sort();
+            keep.dedup();
+            if !keep.is_empty() {
+                let listed: Vec<String> = keep.iter().map(|b| format!("  {b}")).collect();
+                match crate::apply::pending::write(&entry, &keep) {
+                    Ok(saved) => {
+                        msg.push_str(&format!(
+                            "\nbindings the file does not name that a replaced entity had, not \
+                             re-created yet (kept in {}):\n{}",
+                            saved.display(),
+                            listed.join("\n")
+                        ));
+                        hint = Some(format!(
+                            "run `topo apply {}` again: it re-creates these bindings too, then \
+                             removes {}{}",
+                            entry.display(),
+                            saved.display(),
+                            hint.map(|h| format!("; {h}")).unwrap_or_default()
+                        ));
+                    }
+                    Err(e) => {
+                        msg.push_str(&format!(
+                            "\nbindings the file does not name that a replaced entity had, not \
+                             re-created yet ({e:#}; declare them by hand):\n{}",
+                            listed.join("\n")
+                        ));
+                    }
+                }
+            }
+            return Err(match hint {
                 Some(h) => Hinted::new(msg, h).into(),
                 None => anyhow::anyhow!(msg),
             });
@@ -268,6 +333,13 @@ pub fn run(args: ApplyArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
         }
         if let Some(l) = lock {
             l.release(endpoints.timeout).await;
+        }
+        if !pending.is_empty() {
+            let gone = crate::apply::pending::write(&entry, &[])?;
+            eprintln!(
+                "topo: the pending bindings are on the broker again; removed {}",
+                gone.display()
+            );
         }
         eprintln!(
             "topo: applied {} in {:.1}s; the broker matches the file",

@@ -1,15 +1,17 @@
 //! `topo config [FILE]`: the file as topo reads it, after `extends`, `.env` and `${VAR}`,
 //! as `docker compose config` prints a project. Secrets show as `***`: password hashes,
-//! and URL passwords that an interpolated value may carry.
+//! and URL passwords that an interpolated value may carry. Services' `env` values stay as
+//! written (`${TOKEN}`), as renders keep them: they are filled at deploy time.
 
 use std::io::Write;
 use std::path::PathBuf;
 
 use clap::Args;
 
-use super::{load_valid, resolve_file};
+use super::{load_valid_with, resolve_file};
 use crate::exit::ExitStatus;
 use crate::output::ColorChoice;
+use crate::topology::EnvSource;
 
 #[derive(Debug, Args)]
 pub struct ConfigArgs {
@@ -19,7 +21,9 @@ pub struct ConfigArgs {
 
 pub fn run(args: ConfigArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
     let path = resolve_file(args.file)?;
-    let mut valid = match load_valid(&path, color) {
+    // Services' env as written: a value filled from the environment may be a token, and
+    // this output goes into tickets and CI logs (renders and diff keep them so too).
+    let mut valid = match load_valid_with(&path, &EnvSource::ProcessKeepingServiceEnv, color) {
         Ok(v) => v,
         Err(status) => return Ok(status),
     };
@@ -31,7 +35,8 @@ pub fn run(args: ConfigArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
     // Merged already: the output stands alone.
     valid.topology.extends = None;
     let header = format!(
-        "{} as topo reads it: extends merged, .env and ${{VAR}} resolved; secrets as ***",
+        "{} as topo reads it: extends merged, .env and ${{VAR}} resolved (services' env as \
+         written); secrets as ***",
         crate::source::display_path(&path)
     );
     let text = crate::export::to_yaml(&valid.topology, &header);

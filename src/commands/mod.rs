@@ -63,9 +63,32 @@ pub(crate) fn prepare(
                 crate::topology::retarget::retarget(&mut valid.topology, v);
             }
             let t = std::time::Instant::now();
-            let prepared = Prepared::from_valid(valid).map(Ok);
+            let mut prepared = Prepared::from_valid(valid)?;
             crate::trace::done(t, || "the file's desired state".into());
-            prepared
+            // Bindings an interrupted apply left to re-create are desired until one succeeds.
+            let vhosts = prepared.desired.vhost_names();
+            let pending: Vec<_> = crate::apply::pending::read(&path)?
+                .into_iter()
+                .filter(|b| vhosts.contains(&b.vhost))
+                .collect();
+            if !pending.is_empty() {
+                eprintln!(
+                    "topo: note: {} binding{} that an interrupted apply had yet to re-create \
+                     (listed in {}) {} desired until an apply succeeds",
+                    pending.len(),
+                    if pending.len() == 1 { "" } else { "s" },
+                    crate::apply::pending::path_for(&path).display(),
+                    if pending.len() == 1 { "is" } else { "are" },
+                );
+            }
+            for b in &pending {
+                prepared
+                    .desired
+                    .bindings
+                    .insert(b.clone(), crate::state::BindingState::default());
+            }
+            prepared.pending = pending;
+            Ok(Ok(prepared))
         }
         Err(status) => Ok(Err(status)),
     }
@@ -73,7 +96,16 @@ pub(crate) fn prepare(
 
 /// Load a topology for a command that needs a valid one; diagnostics go to stderr.
 pub fn load_valid(path: &Path, color: ColorChoice) -> Result<Valid, ExitStatus> {
-    let loaded = crate::validate::load(path);
+    load_valid_with(path, &crate::topology::EnvSource::Process, color)
+}
+
+/// [`load_valid`] with another view of the environment.
+pub fn load_valid_with(
+    path: &Path,
+    env: &crate::topology::EnvSource,
+    color: ColorChoice,
+) -> Result<Valid, ExitStatus> {
+    let loaded = crate::validate::load_with(path, &crate::topology::Disk, env);
     match loaded.into_valid() {
         Ok(valid) => {
             if !valid.diagnostics.is_empty() {
