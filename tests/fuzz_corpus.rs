@@ -37,7 +37,7 @@ fn pipeline(data: &[u8]) -> usize {
     if let Ok(valid) = loaded.into_valid() {
         let desired = State::from_topology(&valid.topology, &|_| None);
         let p = plan(&desired, &State::default(), &PlanOptions { prune: true });
-        let _ = topo::report::render(&mut sink, &p, topo::report::Format::Json, false);
+        let _ = topo::report::render(&mut sink, &p, &[], topo::report::Format::Json, false);
     }
     n
 }
