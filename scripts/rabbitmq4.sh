@@ -160,10 +160,24 @@ node_running() { # NAME DIST
   in_node "$1" "$2" rabbitmqctl -q -n "$1@localhost" status --formatter json > /dev/null 2>&1
 }
 
-# Starts a node in the background if it is not running. Usage: node_start NAME DIST
+# Whether the node's Erlang VM answers, whether or not the rabbit app runs in it (4.x's
+# `status` needs the app).
+node_vm_up() { # NAME DIST
+  in_node "$1" "$2" rabbitmqctl -q -n "$1@localhost" ping > /dev/null 2>&1
+}
+
+# Starts a node in the background if it is not running. A VM left with its app stopped (a
+# test's stop_app, or a join that failed while its peer was down) gets its app started:
+# starting a second VM would only fail on the node's distribution port. Usage: node_start NAME DIST
 node_start() {
   local name=$1 dist=$2
   if node_running "$name" "$dist"; then return; fi
+  if node_vm_up "$name" "$dist"; then
+    say "starting the app of $name@localhost (its VM is up, the app was stopped)"
+    in_node "$name" "$dist" rabbitmqctl -q -n "$name@localhost" start_app > /dev/null 2>&1 \
+      || say "start_app of $name@localhost failed; see its log under /srv/topo/nodes/$name/log"
+    return
+  fi
   say "starting $name@localhost"
   # 20000 is the hard limit on these machines; 4.x has no file-handle budget to raise.
   (ulimit -n 20000 2> /dev/null || ulimit -n "$(ulimit -Hn)"
