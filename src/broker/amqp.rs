@@ -545,23 +545,29 @@ async fn run_op(
     }
 }
 
-/// An ACCESS_REFUSED channel close read into which permission refused what. RabbitMQ's
-/// reason is `ACCESS_REFUSED - access to queue 'q' in vhost 'v' refused for user 'u'`; it
+/// An ACCESS_REFUSED channel close read into which permission refused what. RabbitMQ 3.x's
+/// reason is `ACCESS_REFUSED - access to queue 'q' in vhost 'v' refused for user 'u'`, which
 /// does not say which permission, but the operation does: declares and deletes need
 /// `configure` on the entity, a binding `write` on its destination and `read` on its source.
+/// 4.x names it (`ACCESS_REFUSED - configure access to queue ...`), and then its word wins.
 fn access_refused(op: &Op, detail: &str) -> Option<AmqpError> {
     static REASON: std::sync::OnceLock<Option<regex::Regex>> = std::sync::OnceLock::new();
     let re = REASON
         .get_or_init(|| {
             regex::Regex::new(
-                r"ACCESS_REFUSED - access to (queue|exchange) '(.*)' in vhost '(.*)' refused for user '(.*)'",
+                r"ACCESS_REFUSED - (?:(configure|write|read) )?access to (queue|exchange) '(.*)' in vhost '(.*)' refused for user '(.*)'",
             )
             .ok()
         })
         .as_ref()?;
     let caps = re.captures(detail)?;
-    let (kind, name, vhost, user) = (&caps[1], &caps[2], &caps[3], &caps[4]);
-    let permission = match op {
+    let (kind, name, vhost, user) = (&caps[2], &caps[3], &caps[4], &caps[5]);
+    let named = caps.get(1).map(|m| match m.as_str() {
+        "configure" => "configure",
+        "write" => "write",
+        _ => "read",
+    });
+    let inferred = match op {
         Op::DeclareExchange(..)
         | Op::DeclareQueue(..)
         | Op::DeleteQueue(_)
@@ -572,6 +578,7 @@ fn access_refused(op: &Op, detail: &str) -> Option<AmqpError> {
             if is_destination { "write" } else { "read" }
         }
     };
+    let permission = named.unwrap_or(inferred);
     Some(AmqpError::AccessRefused {
         op: op.describe(),
         user: user.to_string(),
@@ -761,4 +768,51 @@ fn amqp_value(v: &Value) -> Result<AMQPValue, String> {
             AMQPValue::FieldTable(t)
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bind() -> Op {
+        Op::Bind(BindingKey {
+            vhost: "v".into(),
+            source: "ev".into(),
+            destination_type: DestinationType::Queue,
+            destination: "q1".into(),
+            routing_key: String::new(),
+            arguments: Default::default(),
+        })
+    }
+
+    fn permission(op: &Op, detail: &str) -> Option<(&'static str, String)> {
+        match access_refused(op, detail)? {
+            AmqpError::AccessRefused {
+                permission, user, ..
+            } => Some((permission, user)),
+            _ => None,
+        }
+    }
+
+    /// 3.x leaves the permission out (read off the operation); 4.x names it (taken as named).
+    #[test]
+    fn access_refused_reads_both_brokers_reasons() {
+        let delete = Op::DeleteQueue(EntityKey {
+            vhost: "v".into(),
+            name: "q2".into(),
+        });
+        let three = "ACCESS_REFUSED - access to queue 'q2' in vhost 'v' refused for user 'u'";
+        assert_eq!(permission(&delete, three), Some(("configure", "u".into())));
+        let four = "protocol error: AMQP soft error: ACCESS-REFUSED: ACCESS_REFUSED - configure \
+                    access to queue 'q2' in vhost 'v' refused for user 'u'";
+        assert_eq!(permission(&delete, four), Some(("configure", "u".into())));
+        let three = "ACCESS_REFUSED - access to exchange 'ev' in vhost 'v' refused for user 'u'";
+        assert_eq!(permission(&bind(), three), Some(("read", "u".into())));
+        let four =
+            "ACCESS_REFUSED - read access to exchange 'ev' in vhost 'v' refused for user 'u'";
+        assert_eq!(permission(&bind(), four), Some(("read", "u".into())));
+        let four = "ACCESS_REFUSED - write access to queue 'q1' in vhost 'v' refused for user 'u'";
+        assert_eq!(permission(&bind(), four), Some(("write", "u".into())));
+        assert_eq!(permission(&bind(), "NOT_FOUND - no exchange 'ev'"), None);
+    }
 }
