@@ -946,36 +946,17 @@ fn users_and_permissions(cx: &mut Ctx) {
         }
     }
     // Vhosts the file declares or uses for entities; a permission elsewhere is a typo.
-    let mut vhosts: BTreeSet<String> = t.vhosts.iter().map(|v| v.name.clone()).collect();
-    vhosts.insert(t.vhost.clone().unwrap_or_else(|| DEFAULT_VHOST.to_string()));
-    vhosts.extend(t.exchanges.iter().map(|x| cx.vhost(&x.vhost).to_string()));
-    vhosts.extend(t.queues.iter().map(|x| cx.vhost(&x.vhost).to_string()));
-    vhosts.extend(t.bindings.iter().map(|x| cx.vhost(&x.vhost).to_string()));
-    vhosts.extend(t.policies.iter().map(|x| cx.vhost(&x.vhost).to_string()));
+    let vhosts = known_vhosts(cx);
     for (i, p) in t.permissions.iter().enumerate() {
-        if !users.contains(p.user.as_str()) {
-            let hint = did_you_mean(&p.user, users.iter().copied())
-                .unwrap_or_else(|| format!("declare user `{}` under `users`", p.user));
-            cx.error(
-                Code::UndeclaredUser,
-                format!("/permissions/{i}/user"),
-                format!("permission for undeclared user `{}`", p.user),
-            )
-            .with_hint(hint);
-        }
-        let vhost = cx.vhost(&p.vhost).to_string();
-        if !vhosts.contains(&vhost) {
-            let hint = did_you_mean(&vhost, vhosts.iter().map(String::as_str))
-                .unwrap_or_else(|| format!("add `{{name: {vhost}}}` under `vhosts`"));
-            cx.error(
-                Code::UndeclaredVhost,
-                format!("/permissions/{i}/vhost"),
-                format!(
-                    "permission for vhost `{vhost}` that the topology neither declares nor uses"
-                ),
-            )
-            .with_hint(hint);
-        }
+        user_and_vhost_known(
+            cx,
+            ("permissions", "permission"),
+            i,
+            &p.user,
+            &p.vhost,
+            &users,
+            &vhosts,
+        );
     }
 }
 
@@ -986,30 +967,16 @@ fn topic_permissions(cx: &mut Ctx) {
     let users: BTreeSet<&str> = t.users.iter().map(|u| u.name.as_str()).collect();
     let vhosts = known_vhosts(cx);
     for (i, p) in t.topic_permissions.iter().enumerate() {
-        if !users.contains(p.user.as_str()) {
-            let hint = did_you_mean(&p.user, users.iter().copied())
-                .unwrap_or_else(|| format!("declare user `{}` under `users`", p.user));
-            cx.error(
-                Code::UndeclaredUser,
-                format!("/topic_permissions/{i}/user"),
-                format!("topic permission for undeclared user `{}`", p.user),
-            )
-            .with_hint(hint);
-        }
+        user_and_vhost_known(
+            cx,
+            ("topic_permissions", "topic permission"),
+            i,
+            &p.user,
+            &p.vhost,
+            &users,
+            &vhosts,
+        );
         let vhost = cx.vhost(&p.vhost).to_string();
-        if !vhosts.contains(&vhost) {
-            let hint = did_you_mean(&vhost, vhosts.iter().map(String::as_str))
-                .unwrap_or_else(|| format!("add `{{name: {vhost}}}` under `vhosts`"));
-            cx.error(
-                Code::UndeclaredVhost,
-                format!("/topic_permissions/{i}/vhost"),
-                format!(
-                    "topic permission for vhost `{vhost}` that the topology neither declares \
-                     nor uses"
-                ),
-            )
-            .with_hint(hint);
-        }
         if p.exchange == "amq.topic" {
             continue;
         }
@@ -1074,6 +1041,40 @@ fn topic_permissions(cx: &mut Ctx) {
 }
 
 /// Vhosts the file declares or uses for entities.
+/// A permission-like entry (section, and what the messages call it) names a declared user
+/// and a vhost the file knows: TOPO013 / TOPO014 with "did you mean".
+fn user_and_vhost_known(
+    cx: &mut Ctx,
+    (section, what): (&str, &str),
+    i: usize,
+    user: &str,
+    vhost: &Option<String>,
+    users: &BTreeSet<&str>,
+    vhosts: &BTreeSet<String>,
+) {
+    if !users.contains(user) {
+        let hint = did_you_mean(user, users.iter().copied())
+            .unwrap_or_else(|| format!("declare user `{user}` under `users`"));
+        cx.error(
+            Code::UndeclaredUser,
+            format!("/{section}/{i}/user"),
+            format!("{what} for undeclared user `{user}`"),
+        )
+        .with_hint(hint);
+    }
+    let vhost = cx.vhost(vhost).to_string();
+    if !vhosts.contains(&vhost) {
+        let hint = did_you_mean(&vhost, vhosts.iter().map(String::as_str))
+            .unwrap_or_else(|| format!("add `{{name: {vhost}}}` under `vhosts`"));
+        cx.error(
+            Code::UndeclaredVhost,
+            format!("/{section}/{i}/vhost"),
+            format!("{what} for vhost `{vhost}` that the topology neither declares nor uses"),
+        )
+        .with_hint(hint);
+    }
+}
+
 fn known_vhosts(cx: &Ctx) -> BTreeSet<String> {
     let t = cx.topo;
     let mut vhosts: BTreeSet<String> = t.vhosts.iter().map(|v| v.name.clone()).collect();
