@@ -17,7 +17,7 @@ fn file(v: &TestVhost, name: &str, vhost_entry: &str) -> std::path::PathBuf {
             "version: 1\nvhost: {name}\nvhosts:\n  - {{name: {name}, {vhost_entry}}}\nqueues:\n  - {{name: jobs}}\n"
         ),
     )
-    .unwrap();
+    .expect("write the topology file");
     path
 }
 
