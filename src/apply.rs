@@ -25,9 +25,9 @@ use crate::plan::{
     PolicyChange, QueueChange, TopicPermissionChange, UserChange, UserDefinition, UserPassword,
     VhostChange,
 };
-use crate::state::BindingKey;
 use crate::state::password;
 use crate::state::queue_args::QUEUE_TYPE_ARGUMENT;
+use crate::state::{BindingKey, PolicyState};
 use crate::topology::model::QueueType;
 
 /// Concurrent management API calls.
@@ -465,6 +465,7 @@ async fn import_creates(
             | EntityChange::User(..)
             | EntityChange::Permission(..)
             | EntityChange::Policy(..)
+            | EntityChange::OperatorPolicy(..)
             | EntityChange::TopicPermission(..)
             | EntityChange::VhostLimits(..)
             | EntityChange::UserLimits(..) => {}
@@ -622,6 +623,7 @@ fn entity_ops<'a>(
             | E::User(..)
             | E::Permission(..)
             | E::Policy(..)
+            | E::OperatorPolicy(..)
             | E::TopicPermission(..)
             | E::VhostLimits(..)
             | E::UserLimits(..),
@@ -695,11 +697,15 @@ fn http_put(c: &Change) -> Option<HttpCall> {
         ),
         E::Policy(k, PolicyChange::Create(p) | PolicyChange::Update(p)) => (
             vec!["policies".into(), k.vhost.clone(), k.name.clone()],
-            json!({"pattern": p.pattern, "definition": p.definition, "priority": p.priority,
-                   "apply-to": p.apply_to.as_str()}),
+            policy_body(p),
+        ),
+        E::OperatorPolicy(k, PolicyChange::Create(p) | PolicyChange::Update(p)) => (
+            vec!["operator-policies".into(), k.vhost.clone(), k.name.clone()],
+            policy_body(p),
         ),
         E::Permission(_, PermissionChange::Delete)
         | E::Policy(_, PolicyChange::Delete)
+        | E::OperatorPolicy(_, PolicyChange::Delete)
         | E::Exchange(..)
         | E::Queue(..)
         | E::Binding(..)
@@ -726,6 +732,9 @@ fn http_delete(c: &Change) -> Option<HttpCall> {
         E::Policy(k, PolicyChange::Delete) => {
             vec!["policies".into(), k.vhost.clone(), k.name.clone()]
         }
+        E::OperatorPolicy(k, PolicyChange::Delete) => {
+            vec!["operator-policies".into(), k.vhost.clone(), k.name.clone()]
+        }
         E::TopicPermission(k, TopicPermissionChange::Delete) => {
             vec!["topic-permissions".into(), k.vhost.clone(), k.user.clone()]
         }
@@ -735,6 +744,7 @@ fn http_delete(c: &Change) -> Option<HttpCall> {
         )
         | E::Permission(_, PermissionChange::Create(_) | PermissionChange::Update(_))
         | E::Policy(_, PolicyChange::Create(_) | PolicyChange::Update(_))
+        | E::OperatorPolicy(_, PolicyChange::Create(_) | PolicyChange::Update(_))
         | E::Vhost(..)
         | E::User(..)
         | E::Exchange(..)
@@ -850,6 +860,13 @@ fn limit_calls(c: &Change, tightening: bool) -> Vec<HttpCall> {
             }
         })
         .collect()
+}
+
+/// A policy or operator policy as `PUT /api/policies/...` and `/api/operator-policies/...`
+/// take it.
+fn policy_body(p: &PolicyState) -> Value {
+    json!({"pattern": p.pattern, "definition": p.definition, "priority": p.priority,
+           "apply-to": p.apply_to.as_str()})
 }
 
 /// The whole user, as `PUT /api/users/{name}` replaces it: the password (as a hash) always

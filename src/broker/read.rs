@@ -168,8 +168,15 @@ pub async fn read_state(mgmt: &Management, scope: &Scope) -> Result<State, HttpE
     // `[{"vhost": V, "value": {...}}]` and `[{"user": U, "value": {...}}]` alike).
     let vhost_limits = mgmt.get(&["vhost-limits"], "listing vhost limits");
     let user_limits = mgmt.get(&["user-limits"], "listing user limits");
-    let (users, perms, topic_perms, vhost_limits, user_limits) =
-        tokio::join!(users, perms, topic_perms, vhost_limits, user_limits);
+    let operator_policies = mgmt.get(&["operator-policies"], "listing operator policies");
+    let (users, perms, topic_perms, vhost_limits, user_limits, operator_policies) = tokio::join!(
+        users,
+        perms,
+        topic_perms,
+        vhost_limits,
+        user_limits,
+        operator_policies
+    );
     let mut defs = Vec::new();
     while let Some(joined) = tasks.join_next().await {
         let (name, d) = joined.map_err(|e| lost_task("reading the vhosts' entities", e))?;
@@ -236,6 +243,17 @@ pub async fn read_state(mgmt: &Management, scope: &Scope) -> Result<State, HttpE
             state
                 .user_limits
                 .insert(user, limits::of_live(l.get("value")));
+        }
+    }
+    for p in operator_policies?.as_array().into_iter().flatten() {
+        let Some(vhost) = str_of(p, "vhost").filter(|v| present.contains(v)) else {
+            continue;
+        };
+        // The same shape as a policy; one the broker answers otherwise is left out.
+        if let Ok(p) = serde_json::from_value::<DefPolicy>(p.clone()) {
+            state
+                .operator_policies
+                .insert(EntityKey::new(vhost, p.name.clone()), policy_state(p));
         }
     }
     state.vhost_limits.retain(|_, l| !l.is_empty());
@@ -531,15 +549,18 @@ pub fn add_definitions(
         );
     }
     for p in defs.policies {
-        state.policies.insert(
-            EntityKey::new(vhost, p.name),
-            PolicyState {
-                pattern: p.pattern,
-                apply_to: p.apply_to,
-                priority: number(&p.priority).unwrap_or(0),
-                definition: canonical_args(p.definition.iter()),
-            },
-        );
+        state
+            .policies
+            .insert(EntityKey::new(vhost, p.name.clone()), policy_state(p));
+    }
+}
+
+fn policy_state(p: DefPolicy) -> PolicyState {
+    PolicyState {
+        pattern: p.pattern,
+        apply_to: p.apply_to,
+        priority: number(&p.priority).unwrap_or(0),
+        definition: canonical_args(p.definition.iter()),
     }
 }
 
