@@ -16,6 +16,7 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 
 use super::http::{HttpError, Management};
+use crate::state::limits;
 use crate::state::queue_args::QUEUE_TYPE_ARGUMENT;
 use crate::state::{
     BindingArgs, BindingKey, BindingState, Credential, EntityKey, ExchangeState, PermissionKey,
@@ -118,7 +119,7 @@ pub enum Scope {
 }
 
 /// The live state of the vhosts in `scope`, plus every user. Two rounds of calls at most:
-/// the global listings (users, permissions, topic permissions) go out with the first (the
+/// the global listings (users, permissions, topic permissions, limits) go out with the first (the
 /// vhosts, the version, the nodes), and the vhosts' entities follow as soon as the first
 /// round says how to read them.
 pub async fn read_state(mgmt: &Management, scope: &Scope) -> Result<State, HttpError> {
@@ -128,10 +129,15 @@ pub async fn read_state(mgmt: &Management, scope: &Scope) -> Result<State, HttpE
             mgmt.get(&["users"], "listing users"),
             mgmt.get(&["permissions"], "listing permissions"),
             mgmt.get(&["topic-permissions"], "listing topic permissions"),
+            // One listing each for every vhost's and every user's limits (3.10 and 4.x answer
+            // `[{"vhost": V, "value": {...}}]` and `[{"user": U, "value": {...}}]` alike).
+            mgmt.get(&["vhost-limits"], "listing vhost limits"),
+            mgmt.get(&["user-limits"], "listing user limits"),
         )
     };
     let vhosts = read_vhosts(mgmt, scope);
-    let ((users, perms, topic_perms), vhosts) = tokio::join!(globals, vhosts);
+    let ((users, perms, topic_perms, vhost_limits, user_limits), vhosts) =
+        tokio::join!(globals, vhosts);
     let (vhosts, defs) = vhosts?;
     let mut present = Vec::new();
     for (name, v) in vhosts {
@@ -185,6 +191,22 @@ pub async fn read_state(mgmt: &Management, scope: &Scope) -> Result<State, HttpE
                 },
             );
     }
+    for l in vhost_limits?.as_array().into_iter().flatten() {
+        if let Some(vhost) = str_of(l, "vhost").filter(|v| present.contains(v)) {
+            state
+                .vhost_limits
+                .insert(vhost, limits::of_live(l.get("value")));
+        }
+    }
+    for l in user_limits?.as_array().into_iter().flatten() {
+        if let Some(user) = str_of(l, "user") {
+            state
+                .user_limits
+                .insert(user, limits::of_live(l.get("value")));
+        }
+    }
+    state.vhost_limits.retain(|_, l| !l.is_empty());
+    state.user_limits.retain(|_, l| !l.is_empty());
     Ok(state)
 }
 
