@@ -2,7 +2,7 @@
 //! disagree, what the queue gets (see [`crate::state::effective`]): plan adds these to its
 //! warnings, route prints them beside the queues it reaches.
 
-use crate::state::effective::{Effective, Line, Source, effective};
+use crate::state::effective::{Effective, Line, Matcher, Source};
 use crate::state::{EntityKey, State};
 
 /// At most this many queues are named one by one; the rest are counted.
@@ -37,13 +37,14 @@ pub fn notes(desired: &State, after: &State, line: Line) -> Vec<String> {
     if after.operator_policies.is_empty() {
         return Vec::new();
     }
+    let matcher = Matcher::new(after);
     let mut out = Vec::new();
     let mut more = 0usize;
     for key in desired.queues.keys() {
         let Some(q) = after.queues.get(key).or_else(|| desired.queues.get(key)) else {
             continue;
         };
-        let lines = conflict_lines(key, &effective(after, key, q.kind, line));
+        let lines = conflict_lines(key, &matcher.effective(key, q.kind, line));
         if lines.is_empty() {
             continue;
         }

@@ -167,10 +167,48 @@ impl Effective {
     }
 }
 
-/// The effective policy definition of queue `key` of type `kind` in `state`.
+/// The effective policy definition of queue `key` of type `kind` in `state` (for many
+/// queues, build a [`Matcher`] once).
 pub fn effective(state: &State, key: &EntityKey, kind: QueueType, line: Line) -> Effective {
-    let policy = winner(&state.policies, key, kind, line);
-    let operator = winner(&state.operator_policies, key, kind, line);
+    Matcher::new(state).effective(key, kind, line)
+}
+
+/// A state's policies and operator policies with their patterns compiled once: a plan
+/// asks for every queue of the file, and compiling per queue would cost thousands of
+/// compiles at 10,000 queues.
+pub struct Matcher<'a> {
+    policies: Vec<Compiled<'a>>,
+    operator_policies: Vec<Compiled<'a>>,
+}
+
+/// One policy and its pattern (`None`: a pattern that does not compile matches nothing).
+type Compiled<'a> = (&'a EntityKey, &'a PolicyState, Option<fancy_regex::Regex>);
+
+impl<'a> Matcher<'a> {
+    pub fn new(state: &'a State) -> Matcher<'a> {
+        let compile = |m: &'a BTreeMap<EntityKey, PolicyState>| -> Vec<Compiled<'a>> {
+            m.iter()
+                .map(|(k, p)| (k, p, fancy_regex::Regex::new(&p.pattern).ok()))
+                .collect()
+        };
+        Matcher {
+            policies: compile(&state.policies),
+            operator_policies: compile(&state.operator_policies),
+        }
+    }
+
+    /// What applies to queue `key` of type `kind`.
+    pub fn effective(&self, key: &EntityKey, kind: QueueType, line: Line) -> Effective {
+        let policy = winner(&self.policies, key, kind, line);
+        let operator = winner(&self.operator_policies, key, kind, line);
+        merged(policy, operator)
+    }
+}
+
+fn merged(
+    policy: Option<(&String, &PolicyState)>,
+    operator: Option<(&String, &PolicyState)>,
+) -> Effective {
     let mut out = Effective {
         policy: policy.map(|(n, _)| n.clone()),
         operator_policy: operator.map(|(n, _)| n.clone()),
@@ -225,21 +263,21 @@ fn merge(key: &str, user: EffectiveValue, op: Value, from_op: Source) -> Effecti
 
 /// The name and definition of the policy (of `policies`) that wins for the queue.
 fn winner<'a>(
-    policies: &'a BTreeMap<EntityKey, PolicyState>,
+    policies: &[Compiled<'a>],
     queue: &EntityKey,
     kind: QueueType,
     line: Line,
 ) -> Option<(&'a String, &'a PolicyState)> {
     let refused = unsupported(kind, line);
     let mut best: Option<(&String, &PolicyState)> = None;
-    for (k, p) in policies {
+    for (k, p, re) in policies {
+        let (k, p) = (*k, *p);
         let applies = k.vhost == queue.vhost
             && covers(p.apply_to, kind)
             && !p.definition.keys().any(|d| refused.contains(&d.as_str()))
-            && fancy_regex::Regex::new(&p.pattern)
-                .ok()
-                .and_then(|re| re.is_match(&queue.name).ok())
-                .unwrap_or(false);
+            && re
+                .as_ref()
+                .is_some_and(|re| re.is_match(&queue.name).unwrap_or(false));
         // Strictly higher only: of equal priorities the first by name stays.
         if applies && best.is_none_or(|(_, b)| p.priority > b.priority) {
             best = Some((&k.name, p));
