@@ -12,6 +12,7 @@ use std::fmt;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::state::links::{LinkKey, LinkState};
 use crate::state::password;
 use crate::state::{
     Args, BindingKey, BindingState, Credential, EntityKey, ExchangeState, PermissionKey,
@@ -74,6 +75,8 @@ pub enum Target {
     /// One user's topic permissions in one vhost (every exchange's: see
     /// [`crate::state::TopicPermissions`]).
     TopicPermission(PermissionKey),
+    /// A shovel or a federation upstream.
+    Link(LinkKey),
 }
 
 impl Target {
@@ -88,6 +91,7 @@ impl Target {
             Target::Queue(_) => "queue",
             Target::Binding(_) => "binding",
             Target::TopicPermission(_) => "topic_permission",
+            Target::Link(k) => k.component.kind(),
         }
     }
 
@@ -100,6 +104,7 @@ impl Target {
             Target::Policy(k) | Target::Exchange(k) | Target::Queue(k) => Some(&k.vhost),
             Target::Binding(k) => Some(&k.vhost),
             Target::TopicPermission(k) => Some(&k.vhost),
+            Target::Link(k) => Some(&k.vhost),
         }
     }
 
@@ -114,6 +119,7 @@ impl Target {
             Target::Queue(_) => 5,
             Target::Binding(_) => 6,
             Target::TopicPermission(_) => 7,
+            Target::Link(_) => 8,
         }
     }
 }
@@ -131,6 +137,7 @@ impl fmt::Display for Target {
             Target::TopicPermission(k) => {
                 write!(f, "topic permissions of {} in vhost {}", k.user, k.vhost)
             }
+            Target::Link(k) => write!(f, "{} {k}", k.component.label()),
         }
     }
 }
@@ -166,6 +173,7 @@ pub enum EntityChange {
     Queue(EntityKey, QueueChange),
     Binding(BindingKey, BindingChange),
     TopicPermission(PermissionKey, TopicPermissionChange),
+    Link(LinkKey, LinkChange),
 }
 
 /// Vhosts are never deleted: deleting one deletes everything in it, which is not a
@@ -221,6 +229,15 @@ pub enum TopicPermissionChange {
         topics: TopicPermissions,
         clear: bool,
     },
+    Delete,
+}
+
+/// A shovel or federation upstream: `PUT` replaces its value whole, so an update carries
+/// the whole desired value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LinkChange {
+    Create(LinkState),
+    Update(LinkState),
     Delete,
 }
 
@@ -286,12 +303,14 @@ impl EntityChange {
             | E::Exchange(_, ExchangeChange::Create(_))
             | E::Queue(_, QueueChange::Create(_))
             | E::Binding(_, BindingChange::Create)
-            | E::TopicPermission(_, TopicPermissionChange::Create(_)) => Action::Create,
+            | E::TopicPermission(_, TopicPermissionChange::Create(_))
+            | E::Link(_, LinkChange::Create(_)) => Action::Create,
             E::Vhost(_, VhostChange::Update(_))
             | E::User(_, UserChange::Update(_))
             | E::Permission(_, PermissionChange::Update(_))
             | E::Policy(_, PolicyChange::Update(_))
-            | E::TopicPermission(_, TopicPermissionChange::Update { .. }) => Action::Update,
+            | E::TopicPermission(_, TopicPermissionChange::Update { .. })
+            | E::Link(_, LinkChange::Update(_)) => Action::Update,
             E::Exchange(_, ExchangeChange::Replace { .. })
             | E::Queue(_, QueueChange::Replace { .. }) => Action::Replace,
             E::Permission(_, PermissionChange::Delete)
@@ -299,7 +318,8 @@ impl EntityChange {
             | E::Exchange(_, ExchangeChange::Delete)
             | E::Queue(_, QueueChange::Delete { .. })
             | E::Binding(_, BindingChange::Delete)
-            | E::TopicPermission(_, TopicPermissionChange::Delete) => Action::Delete,
+            | E::TopicPermission(_, TopicPermissionChange::Delete)
+            | E::Link(_, LinkChange::Delete) => Action::Delete,
         }
     }
 
@@ -315,6 +335,7 @@ impl EntityChange {
             E::Queue(k, _) => Target::Queue(k.clone()),
             E::Binding(k, _) => Target::Binding(k.clone()),
             E::TopicPermission(k, _) => Target::TopicPermission(k.clone()),
+            E::Link(k, _) => Target::Link(k.clone()),
         }
     }
 
@@ -330,6 +351,7 @@ impl EntityChange {
             E::Queue(..) => 5,
             E::Binding(..) => 6,
             E::TopicPermission(..) => 7,
+            E::Link(..) => 8,
         }
     }
 
@@ -343,6 +365,7 @@ impl EntityChange {
             E::Policy(k, _) | E::Exchange(k, _) | E::Queue(k, _) => Some(&k.vhost),
             E::Binding(k, _) => Some(&k.vhost),
             E::TopicPermission(k, _) => Some(&k.vhost),
+            E::Link(k, _) => Some(&k.vhost),
         }
     }
 }
@@ -373,7 +396,8 @@ impl Change {
             | EntityChange::Policy(..)
             | EntityChange::Exchange(..)
             | EntityChange::Binding(..)
-            | EntityChange::TopicPermission(..) => None,
+            | EntityChange::TopicPermission(..)
+            | EntityChange::Link(..) => None,
         }
     }
 
@@ -390,7 +414,8 @@ impl Change {
             | EntityChange::Policy(..)
             | EntityChange::Exchange(..)
             | EntityChange::Binding(..)
-            | EntityChange::TopicPermission(..) => None,
+            | EntityChange::TopicPermission(..)
+            | EntityChange::Link(..) => None,
         }
     }
 
@@ -406,7 +431,8 @@ impl Change {
             | EntityChange::Permission(..)
             | EntityChange::Policy(..)
             | EntityChange::Binding(..)
-            | EntityChange::TopicPermission(..) => &[],
+            | EntityChange::TopicPermission(..)
+            | EntityChange::Link(..) => &[],
         }
     }
 
@@ -431,7 +457,8 @@ impl Change {
             | EntityChange::Policy(..)
             | EntityChange::Exchange(..)
             | EntityChange::Binding(..)
-            | EntityChange::TopicPermission(..) => {}
+            | EntityChange::TopicPermission(..)
+            | EntityChange::Link(..) => {}
         }
         c
     }
@@ -482,6 +509,7 @@ impl Change {
             (Target::TopicPermission(k), Action::Delete) => {
                 E::TopicPermission(k, TopicPermissionChange::Delete)
             }
+            (Target::Link(k), Action::Delete) => E::Link(k, LinkChange::Delete),
             (Target::Exchange(k), Action::Create) => {
                 E::Exchange(k, ExchangeChange::Create(exchange()))
             }
@@ -629,6 +657,7 @@ pub fn plan(desired: &State, live: &State, opts: &PlanOptions) -> Plan {
         &mut deletes,
     );
     plan_topic_permissions(desired, live, opts, &scope, &mut forward, &mut deletes);
+    links::plan_links(desired, live, opts, &scope, &mut forward, &mut deletes);
     plan_exchanges(desired, live, opts, &scope, &mut forward, &mut deletes);
     plan_queues(desired, live, opts, &scope, &mut forward, &mut deletes);
     let deleted_bindings = plan_bindings(desired, live, opts, &scope, &mut forward, &mut deletes);
@@ -752,7 +781,10 @@ fn plan_exchanges(
         ));
     }
     for key in live.exchanges.keys() {
-        if !desired.exchanges.contains_key(key) && prunable_exchange(opts, scope, key) {
+        if !desired.exchanges.contains_key(key)
+            && prunable_exchange(opts, scope, key)
+            && !plugin_internal(&live.exchanges[key].arguments)
+        {
             deletes.push(change_of(
                 EntityChange::Exchange(key.clone(), ExchangeChange::Delete),
                 Vec::new(),
@@ -791,7 +823,10 @@ fn plan_queues(
         forward.push(change_of(EntityChange::Queue(key.clone(), change), fields));
     }
     for (key, have) in &live.queues {
-        if !desired.queues.contains_key(key) && prunable_queue(opts, scope, key) {
+        if !desired.queues.contains_key(key)
+            && prunable_queue(opts, scope, key)
+            && !plugin_internal(&live.queues[key].arguments)
+        {
             deletes.push(change_of(
                 EntityChange::Queue(
                     key.clone(),
@@ -895,7 +930,8 @@ fn fill_rebinds(live: &State, deleted: &BTreeSet<&BindingKey>, forward: &mut [Ch
             | EntityChange::Permission(..)
             | EntityChange::Policy(..)
             | EntityChange::Binding(..)
-            | EntityChange::TopicPermission(..) => {}
+            | EntityChange::TopicPermission(..)
+            | EntityChange::Link(..) => {}
         }
     }
 }
@@ -1013,6 +1049,12 @@ fn apply_change(s: &mut State, c: &Change) {
         E::TopicPermission(k, TopicPermissionChange::Delete) => {
             s.topic_permissions.remove(k);
         }
+        E::Link(k, LinkChange::Create(l) | LinkChange::Update(l)) => {
+            s.links.insert(k.clone(), l.clone());
+        }
+        E::Link(k, LinkChange::Delete) => {
+            s.links.remove(k);
+        }
     }
 }
 
@@ -1037,6 +1079,13 @@ fn drop_queue(s: &mut State, k: &EntityKey) {
 
 // ---- prune scope -------------------------------------------------------------------
 
+/// An exchange or queue a plugin declared for its own use: federation's upstream exchange
+/// and queue carry `x-internal-purpose: federation`. The plugin re-creates them from a
+/// federation policy, so pruning them would only break the link until it does.
+fn plugin_internal(arguments: &Args) -> bool {
+    arguments.contains_key("x-internal-purpose")
+}
+
 fn prunable_exchange(opts: &PlanOptions, scope: &BTreeSet<String>, key: &EntityKey) -> bool {
     opts.prune
         && scope.contains(&key.vhost)
@@ -1058,6 +1107,23 @@ fn prunable_binding(
     key: &BindingKey,
 ) -> bool {
     if !opts.prune || !scope.contains(&key.vhost) || key.source.is_empty() {
+        return false;
+    }
+    // Bindings to or from a plugin's own entities are the plugin's (see `plugin_internal`).
+    let internal_exchange = |name: &str| {
+        live.exchanges
+            .get(&EntityKey::new(key.vhost.clone(), name))
+            .is_some_and(|x| plugin_internal(&x.arguments))
+    };
+    let internal = internal_exchange(&key.source)
+        || match key.destination_type {
+            DestinationType::Exchange => internal_exchange(&key.destination),
+            DestinationType::Queue => live
+                .queues
+                .get(&EntityKey::new(key.vhost.clone(), key.destination.clone()))
+                .is_some_and(|q| plugin_internal(&q.arguments)),
+        };
+    if internal {
         return false;
     }
     // Bindings to queues a client owns (exclusive, server-named: neither live nor desired
@@ -1382,6 +1448,7 @@ fn queue_fields(want: &QueueState, have: Option<&QueueState>) -> Vec<FieldChange
     out
 }
 
+mod links;
 pub mod quorum;
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 //! their `x-` arguments, numbers canonical, bindings expanded from `routing_keys`. Two
 //! States that describe the same broker compare equal, so a false diff is a bug here.
 
+pub mod links;
 pub mod password;
 pub mod queue_args;
 
@@ -282,6 +283,8 @@ pub struct State {
     pub users: BTreeMap<String, UserState>,
     pub permissions: BTreeMap<PermissionKey, PermissionState>,
     pub topic_permissions: BTreeMap<PermissionKey, TopicPermissions>,
+    /// Shovels and federation upstreams (see [`links`]).
+    pub links: BTreeMap<links::LinkKey, links::LinkState>,
 }
 
 /// Queue arguments whose values are numbers; the broker and clients send some as strings.
@@ -413,6 +416,8 @@ impl State {
                 );
         }
 
+        state.links = links::from_topology(topo, env);
+
         state
     }
 
@@ -425,6 +430,7 @@ impl State {
         names.extend(self.policies.keys().map(|k| k.vhost.clone()));
         names.extend(self.permissions.keys().map(|k| k.vhost.clone()));
         names.extend(self.topic_permissions.keys().map(|k| k.vhost.clone()));
+        names.extend(self.links.keys().map(|k| k.vhost.clone()));
         names
     }
 }

@@ -16,6 +16,7 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 
 use super::http::{HttpError, Management};
+use crate::state::links::{self, Component, LinkKey};
 use crate::state::queue_args::QUEUE_TYPE_ARGUMENT;
 use crate::state::{
     BindingArgs, BindingKey, BindingState, Credential, EntityKey, ExchangeState, PermissionKey,
@@ -118,6 +119,28 @@ pub enum Scope {
 }
 
 /// The live state of the vhosts in `scope`, plus every user.
+/// The shovels or federation upstreams of a parameter listing, in the vhosts read.
+fn add_links(state: &mut State, component: Component, listing: &Value, present: &[String]) {
+    for p in listing.as_array().into_iter().flatten() {
+        let (Some(vhost), Some(name), Some(value)) = (
+            str_of(p, "vhost"),
+            str_of(p, "name"),
+            p.get("value").and_then(Value::as_object),
+        ) else {
+            continue;
+        };
+        if !present.contains(&vhost) {
+            continue;
+        }
+        let key = LinkKey {
+            component,
+            vhost,
+            name,
+        };
+        state.links.insert(key, links::normalize(component, value));
+    }
+}
+
 pub async fn read_state(mgmt: &Management, scope: &Scope) -> Result<State, HttpError> {
     let mut state = State::default();
     let (vhosts, version, nodes) = tokio::join!(
@@ -163,7 +186,21 @@ pub async fn read_state(mgmt: &Management, scope: &Scope) -> Result<State, HttpE
     let users = mgmt.get(&["users"], "listing users");
     let perms = mgmt.get(&["permissions"], "listing permissions");
     let topic_perms = mgmt.get(&["topic-permissions"], "listing topic permissions");
-    let (users, perms, topic_perms) = tokio::join!(users, perms, topic_perms);
+    // A broker without the plugin answers an empty list (plan says to enable it: see
+    // `crate::broker::links`).
+    let shovels = mgmt.get(&["parameters", "shovel"], "listing shovels");
+    let upstreams = mgmt.get(
+        &["parameters", "federation-upstream"],
+        "listing federation upstreams",
+    );
+    let (users, perms, topic_perms, shovels, upstreams) =
+        tokio::join!(users, perms, topic_perms, shovels, upstreams);
+    for (component, listing) in [
+        (Component::Shovel, shovels?),
+        (Component::FederationUpstream, upstreams?),
+    ] {
+        add_links(&mut state, component, &listing, &present);
+    }
     let mut defs = Vec::new();
     while let Some(joined) = tasks.join_next().await {
         let (name, d) = joined.map_err(|e| lost_task("reading the vhosts' entities", e))?;

@@ -111,6 +111,12 @@ pub fn destroy_states(desired: &State, live: &State, me: &str) -> (State, State)
         .filter(|(k, _)| desired.topic_permissions.contains_key(*k))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
+    cut.links = live
+        .links
+        .iter()
+        .filter(|(k, _)| desired.links.contains_key(*k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     // A binding goes when the file declares it, or when its queue or exchange goes (the
     // broker drops those with them; the planner lists them so the count is honest).
     cut.bindings = live

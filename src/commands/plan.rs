@@ -74,6 +74,10 @@ pub fn run(args: PlanArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
         let t = Instant::now();
         let facts = crate::broker::preflight::broker_facts(&mgmt).await?;
         crate::broker::preflight::check_refusals(&prepared.desired, &live, facts.as_ref())?;
+        // Shovels and upstreams: the plugins they need, and each link's state as a note.
+        for note in crate::broker::links::check(&mgmt, &prepared.desired).await? {
+            eprintln!("topo: note: {note}");
+        }
         trace::done(t, || "what the broker refuses".into());
         let t = Instant::now();
         let plan = make_plan(&mgmt, &endpoints, &prepared.desired, &mut live, &opts).await?;

@@ -658,17 +658,52 @@ fn state() -> impl Strategy<Value = State> {
             ),
             0..3,
         ),
+        prop::collection::btree_map(
+            (
+                prop::sample::select(&crate::state::links::Component::ALL[..]),
+                vhost(),
+                name(),
+            )
+                .prop_map(|(component, vhost, name)| crate::state::links::LinkKey {
+                    component,
+                    vhost,
+                    name,
+                }),
+            (
+                prop::sample::select(&["amqp://", "amqp://u:p@h/v", "amqp://u:q@h/v"][..]),
+                prop::sample::select(&[1u64, 1000][..]),
+            ),
+            0..3,
+        ),
     )
         .prop_map(
-            |(vhosts, exchanges, queues, bindings, policies, users, permissions, topics)| State {
-                vhosts,
-                exchanges,
-                queues,
-                bindings,
-                policies,
-                users,
-                permissions,
-                topic_permissions: topics,
+            |(vhosts, exchanges, queues, bindings, policies, users, permissions, topics, links)| {
+                State {
+                    vhosts,
+                    exchanges,
+                    queues,
+                    bindings,
+                    policies,
+                    users,
+                    permissions,
+                    topic_permissions: topics,
+                    links: links
+                        .into_iter()
+                        .map(|(k, (uri, n))| {
+                            let raw = match k.component {
+                                crate::state::links::Component::Shovel => json!({
+                                "src-uri": uri, "src-queue": "q", "dest-uri": "amqp://",
+                                "dest-queue": "r", "src-prefetch-count": n}),
+                                crate::state::links::Component::FederationUpstream => {
+                                    json!({"uri": uri, "prefetch-count": n})
+                                }
+                            };
+                            let value = raw.as_object().cloned().unwrap_or_default();
+                            let l = crate::state::links::normalize(k.component, &value);
+                            (k, l)
+                        })
+                        .collect(),
+                }
             },
         )
 }
