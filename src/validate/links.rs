@@ -116,6 +116,7 @@ fn uri_source(r: &mut Report, at: &str, uri: &Option<String>, uri_env: &Option<S
 /// A source consumes from exactly one of a queue and an exchange; a destination publishes
 /// to at most one; a routing key goes with an exchange.
 fn shovel_end(r: &mut Report, at: &str, field: &str, shovel: &str, end: &ShovelEnd) {
+    let before = r.out.len();
     match (&end.queue, &end.exchange) {
         (Some(_), Some(_)) => r.push(
             Diagnostic::error(
@@ -144,6 +145,13 @@ fn shovel_end(r: &mut Report, at: &str, field: &str, shovel: &str, end: &ShovelE
             format!("{at}/routing_key"),
             "a routing key goes with `exchange`; to publish to a queue, `queue` is enough",
         );
+    }
+    // The end's line may hold a literal URI with a password (TOPO025 says so): these point
+    // there too, so they show where, never the line.
+    if end.uri.as_deref().is_some_and(|u| u.contains('@')) {
+        for d in &mut r.out[before..] {
+            d.sensitive = true;
+        }
     }
 }
 
@@ -175,15 +183,19 @@ fn plugins(r: &mut Report, topo: &Topology) {
                      `rabbitmq-plugins enable {plugin} {plugin}_management`)"
                 )
             });
-            r.push(
+            // At the list's key: an entry's line can hold a literal URI.
+            let pointer = format!("/{list}");
+            let span = r.tree.locate_key(&pointer);
+            r.out.push(
                 Diagnostic::warning(
                     Code::PluginNotNamed,
                     format!(
                         "`{list}` need plugin `{plugin}`, which `broker.plugins` does not list"
                     ),
-                ),
-                format!("/{list}/0"),
-                hint,
+                )
+                .at(span)
+                .path(pointer)
+                .hint(hint),
             );
         }
     }
