@@ -420,7 +420,8 @@ federation_upstreams:
     let env = [("SRC_URI", src.as_str()), ("DEST_URI", dest.as_str())];
     let refused_env = [("SRC_URI", refused.as_str()), ("DEST_URI", dest.as_str())];
     let traced = [env[0], env[1], ("TOPO_TRACE", "1")];
-    let runs: Vec<(&str, Vec<&str>, &[(&str, &str)])> = vec![
+    type Run<'a> = (&'a str, Vec<&'a str>, &'a [(&'a str, &'a str)]);
+    let runs: Vec<Run> = vec![
         ("validate", vec!["validate", &file], &env),
         ("validate literal", vec!["validate", &literal], &env),
         ("graph", vec!["graph", &file], &env),
