@@ -120,7 +120,7 @@ pub enum Scope {
 
 /// The live state of the vhosts in `scope`, plus every user.
 /// The shovels or federation upstreams of a parameter listing, in the vhosts read.
-fn add_links(state: &mut State, component: Component, listing: &Value, present: &[String]) {
+fn add_links(state: &mut State, component: Component, listing: &Value, present: &BTreeSet<String>) {
     for p in listing.as_array().into_iter().flatten() {
         let (Some(vhost), Some(name), Some(value)) = (
             str_of(p, "vhost"),
@@ -195,12 +195,6 @@ pub async fn read_state(mgmt: &Management, scope: &Scope) -> Result<State, HttpE
     );
     let (users, perms, topic_perms, shovels, upstreams) =
         tokio::join!(users, perms, topic_perms, shovels, upstreams);
-    for (component, listing) in [
-        (Component::Shovel, shovels?),
-        (Component::FederationUpstream, upstreams?),
-    ] {
-        add_links(&mut state, component, &listing, &present);
-    }
     let mut defs = Vec::new();
     while let Some(joined) = tasks.join_next().await {
         let (name, d) = joined.map_err(|e| lost_task("reading the vhosts' entities", e))?;
@@ -254,6 +248,14 @@ pub async fn read_state(mgmt: &Management, scope: &Scope) -> Result<State, HttpE
                     read: str_of(p, "read").unwrap_or_default(),
                 },
             );
+    }
+    // Last: a user who may not read them may not list users either, and that error says
+    // what to do (the administrator tag).
+    for (component, listing) in [
+        (Component::Shovel, shovels?),
+        (Component::FederationUpstream, upstreams?),
+    ] {
+        add_links(&mut state, component, &listing, &present);
     }
     Ok(state)
 }
