@@ -2,9 +2,10 @@
 //!
 //! `plan` is a pure function of two States (no I/O), so the same code serves `topo plan`
 //! against a broker and `topo diff` between two files, and it is property-tested alone.
-//! Changes come out in apply order: creates, updates and replaces in dependency order
-//! (vhosts, users, permissions, policies, exchanges, queues, bindings, topic permissions),
-//! then deletes in the reverse order.
+//! Changes come out in dependency order: creates, updates and replaces (vhosts, users,
+//! permissions, policies, exchanges, queues, bindings, topic permissions, vhost limits, user
+//! limits), then deletes in the reverse order. Apply follows it, except that limits which
+//! loosen go out before the declares (see [`limits`]).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
@@ -77,10 +78,14 @@ pub enum Target {
     TopicPermission(PermissionKey),
     /// A shovel or a federation upstream.
     Link(LinkKey),
+    /// One vhost's limits.
+    VhostLimits(String),
+    /// One user's limits.
+    UserLimits(String),
 }
 
 impl Target {
-    /// `vhost`, `user`, `permission`, `policy`, `exchange`, `queue` or `binding`.
+    /// The kind as JSON plans name it (`vhost`, `user`, `permission`, `policy`, ...).
     pub fn kind(&self) -> &'static str {
         match self {
             Target::Vhost(_) => "vhost",
@@ -92,6 +97,8 @@ impl Target {
             Target::Binding(_) => "binding",
             Target::TopicPermission(_) => "topic_permission",
             Target::Link(k) => k.component.kind(),
+            Target::VhostLimits(_) => "vhost_limits",
+            Target::UserLimits(_) => "user_limits",
         }
     }
 
@@ -105,6 +112,8 @@ impl Target {
             Target::Binding(k) => Some(&k.vhost),
             Target::TopicPermission(k) => Some(&k.vhost),
             Target::Link(k) => Some(&k.vhost),
+            Target::VhostLimits(v) => Some(v),
+            Target::UserLimits(_) => None,
         }
     }
 
@@ -119,7 +128,9 @@ impl Target {
             Target::Queue(_) => 5,
             Target::Binding(_) => 6,
             Target::TopicPermission(_) => 7,
-            Target::Link(_) => 8,
+            Target::Link(_) => 10,
+            Target::VhostLimits(_) => 8,
+            Target::UserLimits(_) => 9,
         }
     }
 }
@@ -138,6 +149,8 @@ impl fmt::Display for Target {
                 write!(f, "topic permissions of {} in vhost {}", k.user, k.vhost)
             }
             Target::Link(k) => write!(f, "{} {k}", k.component.label()),
+            Target::VhostLimits(v) => write!(f, "limits of vhost {v}"),
+            Target::UserLimits(u) => write!(f, "limits of user {u}"),
         }
     }
 }
@@ -174,6 +187,8 @@ pub enum EntityChange {
     Binding(BindingKey, BindingChange),
     TopicPermission(PermissionKey, TopicPermissionChange),
     Link(LinkKey, LinkChange),
+    VhostLimits(String, LimitsChange),
+    UserLimits(String, LimitsChange),
 }
 
 /// Vhosts are never deleted: deleting one deletes everything in it, which is not a
@@ -305,12 +320,16 @@ impl EntityChange {
             | E::Binding(_, BindingChange::Create)
             | E::TopicPermission(_, TopicPermissionChange::Create(_))
             | E::Link(_, LinkChange::Create(_)) => Action::Create,
+            E::VhostLimits(_, LimitsChange::Create(_))
+            | E::UserLimits(_, LimitsChange::Create(_)) => Action::Create,
             E::Vhost(_, VhostChange::Update(_))
             | E::User(_, UserChange::Update(_))
             | E::Permission(_, PermissionChange::Update(_))
             | E::Policy(_, PolicyChange::Update(_))
             | E::TopicPermission(_, TopicPermissionChange::Update { .. })
             | E::Link(_, LinkChange::Update(_)) => Action::Update,
+            E::VhostLimits(_, LimitsChange::Update(_))
+            | E::UserLimits(_, LimitsChange::Update(_)) => Action::Update,
             E::Exchange(_, ExchangeChange::Replace { .. })
             | E::Queue(_, QueueChange::Replace { .. }) => Action::Replace,
             E::Permission(_, PermissionChange::Delete)
@@ -320,6 +339,8 @@ impl EntityChange {
             | E::Binding(_, BindingChange::Delete)
             | E::TopicPermission(_, TopicPermissionChange::Delete)
             | E::Link(_, LinkChange::Delete) => Action::Delete,
+            E::VhostLimits(_, LimitsChange::Delete(_))
+            | E::UserLimits(_, LimitsChange::Delete(_)) => Action::Delete,
         }
     }
 
@@ -336,6 +357,8 @@ impl EntityChange {
             E::Binding(k, _) => Target::Binding(k.clone()),
             E::TopicPermission(k, _) => Target::TopicPermission(k.clone()),
             E::Link(k, _) => Target::Link(k.clone()),
+            E::VhostLimits(v, _) => Target::VhostLimits(v.clone()),
+            E::UserLimits(u, _) => Target::UserLimits(u.clone()),
         }
     }
 
@@ -351,7 +374,9 @@ impl EntityChange {
             E::Queue(..) => 5,
             E::Binding(..) => 6,
             E::TopicPermission(..) => 7,
-            E::Link(..) => 8,
+            E::Link(..) => 10,
+            E::VhostLimits(..) => 8,
+            E::UserLimits(..) => 9,
         }
     }
 
@@ -366,6 +391,8 @@ impl EntityChange {
             E::Binding(k, _) => Some(&k.vhost),
             E::TopicPermission(k, _) => Some(&k.vhost),
             E::Link(k, _) => Some(&k.vhost),
+            E::VhostLimits(v, _) => Some(v),
+            E::UserLimits(..) => None,
         }
     }
 }
@@ -398,6 +425,7 @@ impl Change {
             | EntityChange::Binding(..)
             | EntityChange::TopicPermission(..)
             | EntityChange::Link(..) => None,
+            EntityChange::VhostLimits(..) | EntityChange::UserLimits(..) => None,
         }
     }
 
@@ -416,6 +444,7 @@ impl Change {
             | EntityChange::Binding(..)
             | EntityChange::TopicPermission(..)
             | EntityChange::Link(..) => None,
+            EntityChange::VhostLimits(..) | EntityChange::UserLimits(..) => None,
         }
     }
 
@@ -433,6 +462,7 @@ impl Change {
             | EntityChange::Binding(..)
             | EntityChange::TopicPermission(..)
             | EntityChange::Link(..) => &[],
+            EntityChange::VhostLimits(..) | EntityChange::UserLimits(..) => &[],
         }
     }
 
@@ -459,6 +489,7 @@ impl Change {
             | EntityChange::Binding(..)
             | EntityChange::TopicPermission(..)
             | EntityChange::Link(..) => {}
+            EntityChange::VhostLimits(..) | EntityChange::UserLimits(..) => {}
         }
         c
     }
@@ -658,6 +689,23 @@ pub fn plan(desired: &State, live: &State, opts: &PlanOptions) -> Plan {
     );
     plan_topic_permissions(desired, live, opts, &scope, &mut forward, &mut deletes);
     links::plan_links(desired, live, opts, &scope, &mut forward, &mut deletes);
+    limits::plan_limits(
+        &desired.vhost_limits,
+        &live.vhost_limits,
+        |v| opts.prune && scope.contains(v),
+        EntityChange::VhostLimits,
+        &mut forward,
+        &mut deletes,
+    );
+    // Users are the file's own when it declares them: prune leaves other users' limits.
+    limits::plan_limits(
+        &desired.user_limits,
+        &live.user_limits,
+        |u| opts.prune && desired.users.contains_key(u),
+        EntityChange::UserLimits,
+        &mut forward,
+        &mut deletes,
+    );
     plan_exchanges(desired, live, opts, &scope, &mut forward, &mut deletes);
     plan_queues(desired, live, opts, &scope, &mut forward, &mut deletes);
     let deleted_bindings = plan_bindings(desired, live, opts, &scope, &mut forward, &mut deletes);
@@ -932,6 +980,7 @@ fn fill_rebinds(live: &State, deleted: &BTreeSet<&BindingKey>, forward: &mut [Ch
             | EntityChange::Binding(..)
             | EntityChange::TopicPermission(..)
             | EntityChange::Link(..) => {}
+            EntityChange::VhostLimits(..) | EntityChange::UserLimits(..) => {}
         }
     }
 }
@@ -1055,6 +1104,8 @@ fn apply_change(s: &mut State, c: &Change) {
         E::Link(k, LinkChange::Delete) => {
             s.links.remove(k);
         }
+        E::VhostLimits(v, l) => limits::apply_limits(&mut s.vhost_limits, v, l),
+        E::UserLimits(u, l) => limits::apply_limits(&mut s.user_limits, u, l),
     }
 }
 
@@ -1448,8 +1499,11 @@ fn queue_fields(want: &QueueState, have: Option<&QueueState>) -> Vec<FieldChange
     out
 }
 
+pub mod limits;
 mod links;
 pub mod quorum;
+
+pub use limits::{LimitCall, LimitsChange};
 
 #[cfg(test)]
 mod tests;

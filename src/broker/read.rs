@@ -16,6 +16,7 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 
 use super::http::{HttpError, Management};
+use crate::state::limits;
 use crate::state::links::{self, Component, LinkKey};
 use crate::state::queue_args::QUEUE_TYPE_ARGUMENT;
 use crate::state::{
@@ -193,8 +194,19 @@ pub async fn read_state(mgmt: &Management, scope: &Scope) -> Result<State, HttpE
         &["parameters", "federation-upstream"],
         "listing federation upstreams",
     );
-    let (users, perms, topic_perms, shovels, upstreams) =
-        tokio::join!(users, perms, topic_perms, shovels, upstreams);
+    // One listing each for every vhost's and every user's limits (3.10 and 4.x answer
+    // `[{"vhost": V, "value": {...}}]` and `[{"user": U, "value": {...}}]` alike).
+    let vhost_limits = mgmt.get(&["vhost-limits"], "listing vhost limits");
+    let user_limits = mgmt.get(&["user-limits"], "listing user limits");
+    let (users, perms, topic_perms, vhost_limits, user_limits, shovels, upstreams) = tokio::join!(
+        users,
+        perms,
+        topic_perms,
+        vhost_limits,
+        user_limits,
+        shovels,
+        upstreams
+    );
     let mut defs = Vec::new();
     while let Some(joined) = tasks.join_next().await {
         let (name, d) = joined.map_err(|e| lost_task("reading the vhosts' entities", e))?;
@@ -249,6 +261,22 @@ pub async fn read_state(mgmt: &Management, scope: &Scope) -> Result<State, HttpE
                 },
             );
     }
+    for l in vhost_limits?.as_array().into_iter().flatten() {
+        if let Some(vhost) = str_of(l, "vhost").filter(|v| present.contains(v)) {
+            state
+                .vhost_limits
+                .insert(vhost, limits::of_live(l.get("value")));
+        }
+    }
+    for l in user_limits?.as_array().into_iter().flatten() {
+        if let Some(user) = str_of(l, "user") {
+            state
+                .user_limits
+                .insert(user, limits::of_live(l.get("value")));
+        }
+    }
+    state.vhost_limits.retain(|_, l| !l.is_empty());
+    state.user_limits.retain(|_, l| !l.is_empty());
     // Last: a user who may not read them may not list users either, and that error says
     // what to do (the administrator tag).
     for (component, listing) in [

@@ -110,6 +110,8 @@ fn empty_topology() -> Topology {
         topic_permissions: Vec::new(),
         shovels: Vec::new(),
         federation_upstreams: Vec::new(),
+        vhost_limits: Vec::new(),
+        user_limits: Vec::new(),
         services: Vec::new(),
         transports: Vec::new(),
     }

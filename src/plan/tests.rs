@@ -2,7 +2,7 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 
 use super::*;
-use crate::state::{BindingArgs, Secret, TopicPermissionState};
+use crate::state::{BindingArgs, Limits, Secret, TopicPermissionState};
 use crate::topology::model::{ApplyTo, QueueType};
 
 fn ek(v: &str, n: &str) -> EntityKey {
@@ -44,12 +44,31 @@ fn bk(v: &str, src: &str, dt: DestinationType, dst: &str, rk: &str) -> BindingKe
     }
 }
 
-/// A live State lists every vhost its entities live in, as a broker does.
+/// A live State lists every vhost its entities live in, as a broker does, and holds no
+/// negative limit (read drops them: see `state::limits`).
 fn live_like(mut s: State) -> State {
     for v in s.vhost_names() {
         s.vhosts.entry(v).or_default();
     }
+    for limits in [&mut s.vhost_limits, &mut s.user_limits] {
+        for l in limits.values_mut() {
+            l.retain(|_, v| *v >= 0);
+        }
+        limits.retain(|_, l| !l.is_empty());
+    }
     s
+}
+
+fn limits_map(names: &'static [&'static str]) -> impl Strategy<Value = BTreeMap<String, Limits>> {
+    prop::collection::btree_map(
+        name(),
+        prop::collection::btree_map(
+            prop::sample::select(names).prop_map(String::from),
+            prop::sample::select(&[-1i64, 0, 5, 10][..]),
+            0..3,
+        ),
+        0..3,
+    )
 }
 
 fn prune() -> PlanOptions {
@@ -658,54 +677,72 @@ fn state() -> impl Strategy<Value = State> {
             ),
             0..3,
         ),
-        prop::collection::btree_map(
-            (
-                prop::sample::select(&crate::state::links::Component::ALL[..]),
-                vhost(),
-                name(),
-            )
-                .prop_map(|(component, vhost, name)| crate::state::links::LinkKey {
-                    component,
-                    vhost,
-                    name,
-                }),
-            (
-                prop::sample::select(&["amqp://", "amqp://u:p@h/v", "amqp://u:q@h/v"][..]),
-                prop::sample::select(&[1u64, 1000][..]),
-            ),
-            0..3,
-        ),
+        limits_map(&["max-connections", "max-queues"]),
+        limits_map(&["max-connections", "max-channels"]),
+        links_map(),
     )
         .prop_map(
-            |(vhosts, exchanges, queues, bindings, policies, users, permissions, topics, links)| {
-                State {
-                    vhosts,
-                    exchanges,
-                    queues,
-                    bindings,
-                    policies,
-                    users,
-                    permissions,
-                    topic_permissions: topics,
-                    links: links
-                        .into_iter()
-                        .map(|(k, (uri, n))| {
-                            let raw = match k.component {
-                                crate::state::links::Component::Shovel => json!({
-                                "src-uri": uri, "src-queue": "q", "dest-uri": "amqp://",
-                                "dest-queue": "r", "src-prefetch-count": n}),
-                                crate::state::links::Component::FederationUpstream => {
-                                    json!({"uri": uri, "prefetch-count": n})
-                                }
-                            };
-                            let value = raw.as_object().cloned().unwrap_or_default();
-                            let l = crate::state::links::normalize(k.component, &value);
-                            (k, l)
-                        })
-                        .collect(),
-                }
+            |(
+                vhosts,
+                exchanges,
+                queues,
+                bindings,
+                policies,
+                users,
+                permissions,
+                topics,
+                vhost_limits,
+                user_limits,
+                links,
+            )| State {
+                vhosts,
+                exchanges,
+                queues,
+                bindings,
+                policies,
+                users,
+                permissions,
+                topic_permissions: topics,
+                vhost_limits,
+                user_limits,
+                links,
             },
         )
+}
+
+/// Shovels and upstreams, with URIs whose passwords differ (`p`, `q`) behind the same shown
+/// form.
+fn links_map()
+-> impl Strategy<Value = BTreeMap<crate::state::links::LinkKey, crate::state::links::LinkState>> {
+    use crate::state::links::{Component, LinkKey, normalize};
+    prop::collection::btree_map(
+        (prop::sample::select(&Component::ALL[..]), vhost(), name()).prop_map(
+            |(component, vhost, name)| LinkKey {
+                component,
+                vhost,
+                name,
+            },
+        ),
+        (
+            prop::sample::select(&["amqp://", "amqp://u:p@h/v", "amqp://u:q@h/v"][..]),
+            prop::sample::select(&[1u64, 1000][..]),
+        ),
+        0..3,
+    )
+    .prop_map(|m| {
+        m.into_iter()
+            .map(|(k, (uri, n))| {
+                let raw = match k.component {
+                    Component::Shovel => json!({"src-uri": uri, "src-queue": "q",
+                        "dest-uri": "amqp://", "dest-queue": "r", "src-prefetch-count": n}),
+                    Component::FederationUpstream => json!({"uri": uri, "prefetch-count": n}),
+                };
+                let value = raw.as_object().cloned().unwrap_or_default();
+                let l = normalize(k.component, &value);
+                (k, l)
+            })
+            .collect()
+    })
 }
 
 /// Bindings only where both ends exist, as on a broker (it refuses others) and in a valid
@@ -780,7 +817,11 @@ proptest! {
             if c.action() == Action::Delete {
                 prop_assert!(p);
                 prop_assert!(!matches!(c.target(), Target::User(_) | Target::Vhost(_)));
-                prop_assert!(scope.contains(c.target().vhost().unwrap_or_default()));
+                match c.target() {
+                    // Users are global: prune reaches the limits of the file's users only.
+                    Target::UserLimits(u) => prop_assert!(a.users.contains_key(&u)),
+                    t => prop_assert!(scope.contains(t.vhost().unwrap_or_default())),
+                }
                 if let Target::Queue(k) | Target::Exchange(k) = &c.target() {
                     prop_assert!(!k.name.starts_with("amq."));
                 }

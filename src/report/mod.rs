@@ -105,6 +105,8 @@ pub fn drift_line(pruned: &Plan) -> Option<String> {
         ("topic permission", "topic permissions", 0),
         ("shovel", "shovels", 0),
         ("federation upstream", "federation upstreams", 0),
+        ("vhost's limits", "vhosts' limits", 0),
+        ("user's limits", "users' limits", 0),
     ];
     for c in pruned
         .changes
@@ -119,6 +121,8 @@ pub fn drift_line(pruned: &Plan) -> Option<String> {
             Target::Permission(_) => "permission",
             Target::TopicPermission(_) => "topic permission",
             Target::Link(k) => k.component.label(),
+            Target::VhostLimits(_) => "vhost's limits",
+            Target::UserLimits(_) => "user's limits",
             Target::Vhost(_) | Target::User(_) => continue,
         };
         if let Some(e) = counts.iter_mut().find(|(k, _, _)| *k == kind) {

@@ -80,6 +80,8 @@ diagnostic_codes! {
     InvalidRegex = "TOPO034",
     /// A topic permission on an exchange that is not a topic exchange.
     NotTopicExchange = "TOPO035",
+    /// A vhost's `max-queues` below the queues the file declares there (a warning).
+    LimitBelowFile = "TOPO036",
     /// A shovel end that names no queue or exchange, both, or a routing key without an
     /// exchange.
     ShovelEnd = "TOPO040",

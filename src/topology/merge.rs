@@ -86,6 +86,8 @@ fn is_entity_list(key: &str) -> bool {
             | "topic_permissions"
             | "shovels"
             | "federation_upstreams"
+            | "vhost_limits"
+            | "user_limits"
             | "services"
             | "transports"
     )
@@ -104,6 +106,8 @@ fn identity(list: &str, item: &Node, default_vhost: &str) -> Option<String> {
             format!("{vhost}\u{0}{}", s("name"))
         }
         "permissions" => format!("{vhost}\u{0}{}", s("user")),
+        "vhost_limits" => vhost.clone(),
+        "user_limits" => s("user"),
         "topic_permissions" => format!("{vhost}\u{0}{}\u{0}{}", s("user"), s("exchange")),
         "transports" => format!(
             "{}\u{0}{}\u{0}{}\u{0}{}",
