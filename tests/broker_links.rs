@@ -270,8 +270,8 @@ fn a_shovel_moves_messages_between_vhosts_without_showing_its_password() {
     // A shovel the file lacks stays without --prune and goes with it.
     v.put(
         &["parameters", "shovel", &a, "stray"],
-        &json!({"value": {"src-uri": "amqp://", "src-queue": "outbox", "dest-uri": "amqp://",
-                          "dest-queue": "elsewhere"}}),
+        &json!({"value": {"src-uri": format!("amqp:///{a}"), "src-queue": "outbox",
+                          "dest-uri": format!("amqp:///{a}"), "dest-queue": "elsewhere"}}),
     );
     assert_eq!(code(&v.topo(&["plan", path_str(&file)], &env)), 0);
     let plan = v.topo(&["plan", path_str(&file), "--prune"], &env);

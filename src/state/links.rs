@@ -277,7 +277,8 @@ pub fn from_topology(
             vhost: vh(&s.vhost),
             name: s.name.clone(),
         };
-        out.insert(key, shovel_state(s, env));
+        let state = shovel_state(s, &key.vhost, env);
+        out.insert(key, state);
     }
     for u in &topo.federation_upstreams {
         let key = LinkKey {
@@ -285,9 +286,16 @@ pub fn from_topology(
             vhost: vh(&u.vhost),
             name: u.name.clone(),
         };
-        out.insert(key, upstream_state(u, env));
+        let state = upstream_state(u, &key.vhost, env);
+        out.insert(key, state);
     }
     out
+}
+
+/// The URI of vhost `vhost` of this broker: no host, the vhost as the path.
+pub fn local_uri(vhost: &str) -> String {
+    let path = percent_encoding::utf8_percent_encode(vhost, percent_encoding::NON_ALPHANUMERIC);
+    format!("amqp:///{path}")
 }
 
 /// Where a URI of the file comes from.
@@ -299,19 +307,20 @@ pub struct UriSource<'a> {
 impl UriSource<'_> {
     /// The URI text, and whether it is the real one (not the placeholder of an unset
     /// variable).
-    fn resolve(&self, env: &dyn Fn(&str) -> Option<String>) -> (String, bool) {
+    fn resolve(&self, env: &dyn Fn(&str) -> Option<String>, vhost: &str) -> (String, bool) {
         match (self.uri_env, self.uri) {
             (Some(var), _) => match env(var) {
                 Some(v) => (v, true),
                 None => (format!("*** (from ${var})"), false),
             },
             (None, Some(uri)) => (uri.clone(), true),
-            (None, None) => ("amqp://".to_string(), true),
+            // This broker, the link's own vhost (`amqp://` alone would be `/`).
+            (None, None) => (local_uri(vhost), true),
         }
     }
 }
 
-fn shovel_state(s: &Shovel, env: &dyn Fn(&str) -> Option<String>) -> LinkState {
+fn shovel_state(s: &Shovel, vhost: &str, env: &dyn Fn(&str) -> Option<String>) -> LinkState {
     let Shovel {
         name: _,
         vhost: _,
@@ -333,7 +342,7 @@ fn shovel_state(s: &Shovel, env: &dyn Fn(&str) -> Option<String>) -> LinkState {
             exchange,
             routing_key,
         } = end;
-        let (text, k) = UriSource { uri, uri_env }.resolve(env);
+        let (text, k) = UriSource { uri, uri_env }.resolve(env, vhost);
         known &= k;
         raw.insert(format!("{prefix}-uri"), json!(text));
         if let Some(q) = queue {
@@ -369,7 +378,11 @@ fn shovel_state(s: &Shovel, env: &dyn Fn(&str) -> Option<String>) -> LinkState {
     known_or_not(Component::Shovel, &raw, known)
 }
 
-fn upstream_state(u: &FederationUpstream, env: &dyn Fn(&str) -> Option<String>) -> LinkState {
+fn upstream_state(
+    u: &FederationUpstream,
+    vhost: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> LinkState {
     let FederationUpstream {
         name: _,
         vhost: _,
@@ -386,7 +399,7 @@ fn upstream_state(u: &FederationUpstream, env: &dyn Fn(&str) -> Option<String>) 
         reconnect_delay,
     } = u;
     let mut raw = Map::new();
-    let (text, known) = UriSource { uri, uri_env }.resolve(env);
+    let (text, known) = UriSource { uri, uri_env }.resolve(env, vhost);
     raw.insert("uri".into(), json!(text));
     let mut put = |k: &str, v: Option<Value>| {
         if let Some(v) = v {
@@ -476,7 +489,8 @@ mod tests {
             reconnect_delay: None,
             add_forward_headers: None,
         };
-        let st = shovel_state(&s, &|_| None);
+        let st = shovel_state(&s, "/", &|_| None);
+        assert_eq!(st.value["dest-uri"], json!("amqp:///%2F"));
         assert_eq!(st.value["src-uri"], json!("*** (from $SRC)"));
         assert!(!st.uris.contains_key("src-uri"));
         assert!(st.uris.contains_key("dest-uri"));

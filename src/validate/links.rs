@@ -23,6 +23,16 @@ pub fn check(topo: &Topology, tree: &Node) -> Vec<Diagnostic> {
         }
     }
     for (i, u) in topo.federation_upstreams.iter().enumerate() {
+        if u.uri.is_none() && u.uri_env.is_none() {
+            r.push(
+                Diagnostic::error(
+                    Code::LinkUri,
+                    format!("federation upstream `{}` has no URI", u.name),
+                ),
+                format!("/federation_upstreams/{i}"),
+                "add `uri_env: VAR` (a URI with credentials) or `uri: amqp:///vhost`",
+            );
+        }
         uri_source(
             &mut r,
             &format!("/federation_upstreams/{i}"),
@@ -103,12 +113,12 @@ fn uri_source(r: &mut Report, at: &str, uri: &Option<String>, uri_env: &Option<S
                 format!("`{}://` is not an AMQP URI", u.scheme()),
             ),
             pointer,
-            "write `amqp://host:5672/vhost` or `amqps://...` (`amqp://` alone is this broker)",
+            "write `amqp://host:5672/vhost` or `amqps://...` (`amqp:///vhost` is a vhost of this broker)",
         ),
         Err(e) => r.push(
             Diagnostic::error(Code::LinkUri, format!("`uri` is not a URI: {e}")),
             pointer,
-            "write `amqp://host:5672/vhost` or `amqps://...` (`amqp://` alone is this broker)",
+            "write `amqp://host:5672/vhost` or `amqps://...` (`amqp:///vhost` is a vhost of this broker)",
         ),
     }
 }

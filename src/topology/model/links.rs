@@ -85,9 +85,9 @@ pub struct ShovelEnd {
 
     /// URI
     ///
-    /// AMQP URI without a password: `amqp://` alone is this broker, in the shovel's vhost
-    /// as the default user; `amqp:///other` another vhost of this broker. A URI with a
-    /// password is refused (TOPO025): use `uri_env`.
+    /// AMQP URI without a password: `amqp:///other` is vhost `other` of this broker,
+    /// `amqp://` alone its default vhost `/`. Without `uri` and `uri_env`: the shovel's own
+    /// vhost of this broker. A URI with a password is refused (TOPO025): use `uri_env`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uri: Option<String>,
 
