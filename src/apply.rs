@@ -17,7 +17,7 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
 
-use crate::broker::amqp::{Amqp, AmqpError, Op};
+use crate::broker::amqp::{Amqp, AmqpError, OVERLOAD_RETRIES, Op};
 use crate::broker::http::{HttpError, Management};
 use crate::plan::limits::{LimitCall, Owner};
 use crate::plan::{
@@ -314,6 +314,12 @@ async fn apply_tracked(
                             vhost,
                             ..
                         } => Some(access_hint(plan, user, permission, vhost)),
+                        AmqpError::Overloaded { cause, .. } => Some(format!(
+                            "{cause}, and was still after {OVERLOAD_RETRIES} retries with \
+                             fewer quorum declares at once; nothing in the file is wrong: let \
+                             the broker settle (check its CPU, memory and log), then run topo \
+                             apply again"
+                        )),
                         AmqpError::Refused { .. } => Some(
                             "the broker rejected a value of the file: fix the named argument"
                                 .to_string(),
