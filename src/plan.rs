@@ -13,6 +13,7 @@ use std::fmt;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::state::links::{LinkKey, LinkState};
 use crate::state::password;
 use crate::state::{
     Args, BindingKey, BindingState, Credential, EntityKey, ExchangeState, PermissionKey,
@@ -77,6 +78,8 @@ pub enum Target {
     /// One user's topic permissions in one vhost (every exchange's: see
     /// [`crate::state::TopicPermissions`]).
     TopicPermission(PermissionKey),
+    /// A shovel or a federation upstream.
+    Link(LinkKey),
     /// One vhost's limits.
     VhostLimits(String),
     /// One user's limits.
@@ -96,6 +99,7 @@ impl Target {
             Target::Queue(_) => "queue",
             Target::Binding(_) => "binding",
             Target::TopicPermission(_) => "topic_permission",
+            Target::Link(k) => k.component.kind(),
             Target::VhostLimits(_) => "vhost_limits",
             Target::UserLimits(_) => "user_limits",
         }
@@ -113,6 +117,7 @@ impl Target {
             | Target::Queue(k) => Some(&k.vhost),
             Target::Binding(k) => Some(&k.vhost),
             Target::TopicPermission(k) => Some(&k.vhost),
+            Target::Link(k) => Some(&k.vhost),
             Target::VhostLimits(v) => Some(v),
             Target::UserLimits(_) => None,
         }
@@ -129,6 +134,7 @@ impl Target {
             Target::Queue(_) => 5,
             Target::Binding(_) => 6,
             Target::TopicPermission(_) => 7,
+            Target::Link(_) => 10,
             Target::VhostLimits(_) => 8,
             Target::UserLimits(_) => 9,
         }
@@ -149,6 +155,7 @@ impl fmt::Display for Target {
             Target::TopicPermission(k) => {
                 write!(f, "topic permissions of {} in vhost {}", k.user, k.vhost)
             }
+            Target::Link(k) => write!(f, "{} {k}", k.component.label()),
             Target::VhostLimits(v) => write!(f, "limits of vhost {v}"),
             Target::UserLimits(u) => write!(f, "limits of user {u}"),
         }
@@ -187,6 +194,7 @@ pub enum EntityChange {
     Queue(EntityKey, QueueChange),
     Binding(BindingKey, BindingChange),
     TopicPermission(PermissionKey, TopicPermissionChange),
+    Link(LinkKey, LinkChange),
     VhostLimits(String, LimitsChange),
     UserLimits(String, LimitsChange),
 }
@@ -244,6 +252,15 @@ pub enum TopicPermissionChange {
         topics: TopicPermissions,
         clear: bool,
     },
+    Delete,
+}
+
+/// A shovel or federation upstream: `PUT` replaces its value whole, so an update carries
+/// the whole desired value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LinkChange {
+    Create(LinkState),
+    Update(LinkState),
     Delete,
 }
 
@@ -311,7 +328,8 @@ impl EntityChange {
             | E::Queue(_, QueueChange::Create(_))
             | E::Binding(_, BindingChange::Create)
             | E::TopicPermission(_, TopicPermissionChange::Create(_))
-            | E::VhostLimits(_, LimitsChange::Create(_))
+            | E::Link(_, LinkChange::Create(_)) => Action::Create,
+            E::VhostLimits(_, LimitsChange::Create(_))
             | E::UserLimits(_, LimitsChange::Create(_)) => Action::Create,
             E::Vhost(_, VhostChange::Update(_))
             | E::User(_, UserChange::Update(_))
@@ -319,7 +337,8 @@ impl EntityChange {
             | E::Policy(_, PolicyChange::Update(_))
             | E::OperatorPolicy(_, PolicyChange::Update(_))
             | E::TopicPermission(_, TopicPermissionChange::Update { .. })
-            | E::VhostLimits(_, LimitsChange::Update(_))
+            | E::Link(_, LinkChange::Update(_)) => Action::Update,
+            E::VhostLimits(_, LimitsChange::Update(_))
             | E::UserLimits(_, LimitsChange::Update(_)) => Action::Update,
             E::Exchange(_, ExchangeChange::Replace { .. })
             | E::Queue(_, QueueChange::Replace { .. }) => Action::Replace,
@@ -330,7 +349,8 @@ impl EntityChange {
             | E::Queue(_, QueueChange::Delete { .. })
             | E::Binding(_, BindingChange::Delete)
             | E::TopicPermission(_, TopicPermissionChange::Delete)
-            | E::VhostLimits(_, LimitsChange::Delete(_))
+            | E::Link(_, LinkChange::Delete) => Action::Delete,
+            E::VhostLimits(_, LimitsChange::Delete(_))
             | E::UserLimits(_, LimitsChange::Delete(_)) => Action::Delete,
         }
     }
@@ -348,6 +368,7 @@ impl EntityChange {
             E::Queue(k, _) => Target::Queue(k.clone()),
             E::Binding(k, _) => Target::Binding(k.clone()),
             E::TopicPermission(k, _) => Target::TopicPermission(k.clone()),
+            E::Link(k, _) => Target::Link(k.clone()),
             E::VhostLimits(v, _) => Target::VhostLimits(v.clone()),
             E::UserLimits(u, _) => Target::UserLimits(u.clone()),
         }
@@ -365,6 +386,7 @@ impl EntityChange {
             E::Queue(..) => 5,
             E::Binding(..) => 6,
             E::TopicPermission(..) => 7,
+            E::Link(..) => 10,
             E::VhostLimits(..) => 8,
             E::UserLimits(..) => 9,
         }
@@ -382,6 +404,7 @@ impl EntityChange {
             }
             E::Binding(k, _) => Some(&k.vhost),
             E::TopicPermission(k, _) => Some(&k.vhost),
+            E::Link(k, _) => Some(&k.vhost),
             E::VhostLimits(v, _) => Some(v),
             E::UserLimits(..) => None,
         }
@@ -416,8 +439,8 @@ impl Change {
             | EntityChange::Exchange(..)
             | EntityChange::Binding(..)
             | EntityChange::TopicPermission(..)
-            | EntityChange::VhostLimits(..)
-            | EntityChange::UserLimits(..) => None,
+            | EntityChange::Link(..) => None,
+            EntityChange::VhostLimits(..) | EntityChange::UserLimits(..) => None,
         }
     }
 
@@ -436,8 +459,8 @@ impl Change {
             | EntityChange::Exchange(..)
             | EntityChange::Binding(..)
             | EntityChange::TopicPermission(..)
-            | EntityChange::VhostLimits(..)
-            | EntityChange::UserLimits(..) => None,
+            | EntityChange::Link(..) => None,
+            EntityChange::VhostLimits(..) | EntityChange::UserLimits(..) => None,
         }
     }
 
@@ -455,8 +478,8 @@ impl Change {
             | EntityChange::OperatorPolicy(..)
             | EntityChange::Binding(..)
             | EntityChange::TopicPermission(..)
-            | EntityChange::VhostLimits(..)
-            | EntityChange::UserLimits(..) => &[],
+            | EntityChange::Link(..) => &[],
+            EntityChange::VhostLimits(..) | EntityChange::UserLimits(..) => &[],
         }
     }
 
@@ -483,8 +506,8 @@ impl Change {
             | EntityChange::Exchange(..)
             | EntityChange::Binding(..)
             | EntityChange::TopicPermission(..)
-            | EntityChange::VhostLimits(..)
-            | EntityChange::UserLimits(..) => {}
+            | EntityChange::Link(..) => {}
+            EntityChange::VhostLimits(..) | EntityChange::UserLimits(..) => {}
         }
         c
     }
@@ -535,6 +558,7 @@ impl Change {
             (Target::TopicPermission(k), Action::Delete) => {
                 E::TopicPermission(k, TopicPermissionChange::Delete)
             }
+            (Target::Link(k), Action::Delete) => E::Link(k, LinkChange::Delete),
             (Target::Exchange(k), Action::Create) => {
                 E::Exchange(k, ExchangeChange::Create(exchange()))
             }
@@ -700,6 +724,7 @@ pub fn plan(desired: &State, live: &State, opts: &PlanOptions) -> Plan {
         &mut deletes,
     );
     plan_topic_permissions(desired, live, opts, &scope, &mut forward, &mut deletes);
+    links::plan_links(desired, live, opts, &scope, &mut forward, &mut deletes);
     limits::plan_limits(
         &desired.vhost_limits,
         &live.vhost_limits,
@@ -840,7 +865,10 @@ fn plan_exchanges(
         ));
     }
     for key in live.exchanges.keys() {
-        if !desired.exchanges.contains_key(key) && prunable_exchange(opts, scope, key) {
+        if !desired.exchanges.contains_key(key)
+            && prunable_exchange(opts, scope, key)
+            && !plugin_internal(&live.exchanges[key].arguments)
+        {
             deletes.push(change_of(
                 EntityChange::Exchange(key.clone(), ExchangeChange::Delete),
                 Vec::new(),
@@ -879,7 +907,10 @@ fn plan_queues(
         forward.push(change_of(EntityChange::Queue(key.clone(), change), fields));
     }
     for (key, have) in &live.queues {
-        if !desired.queues.contains_key(key) && prunable_queue(opts, scope, key) {
+        if !desired.queues.contains_key(key)
+            && prunable_queue(opts, scope, key)
+            && !plugin_internal(&live.queues[key].arguments)
+        {
             deletes.push(change_of(
                 EntityChange::Queue(
                     key.clone(),
@@ -985,8 +1016,8 @@ fn fill_rebinds(live: &State, deleted: &BTreeSet<&BindingKey>, forward: &mut [Ch
             | EntityChange::OperatorPolicy(..)
             | EntityChange::Binding(..)
             | EntityChange::TopicPermission(..)
-            | EntityChange::VhostLimits(..)
-            | EntityChange::UserLimits(..) => {}
+            | EntityChange::Link(..) => {}
+            EntityChange::VhostLimits(..) | EntityChange::UserLimits(..) => {}
         }
     }
 }
@@ -1110,6 +1141,12 @@ fn apply_change(s: &mut State, c: &Change) {
         E::TopicPermission(k, TopicPermissionChange::Delete) => {
             s.topic_permissions.remove(k);
         }
+        E::Link(k, LinkChange::Create(l) | LinkChange::Update(l)) => {
+            s.links.insert(k.clone(), l.clone());
+        }
+        E::Link(k, LinkChange::Delete) => {
+            s.links.remove(k);
+        }
         E::VhostLimits(v, l) => limits::apply_limits(&mut s.vhost_limits, v, l),
         E::UserLimits(u, l) => limits::apply_limits(&mut s.user_limits, u, l),
     }
@@ -1136,6 +1173,13 @@ fn drop_queue(s: &mut State, k: &EntityKey) {
 
 // ---- prune scope -------------------------------------------------------------------
 
+/// An exchange or queue a plugin declared for its own use: federation's upstream exchange
+/// and queue carry `x-internal-purpose: federation`. The plugin re-creates them from a
+/// federation policy, so pruning them would only break the link until it does.
+fn plugin_internal(arguments: &Args) -> bool {
+    arguments.contains_key("x-internal-purpose")
+}
+
 fn prunable_exchange(opts: &PlanOptions, scope: &BTreeSet<String>, key: &EntityKey) -> bool {
     opts.prune
         && scope.contains(&key.vhost)
@@ -1157,6 +1201,23 @@ fn prunable_binding(
     key: &BindingKey,
 ) -> bool {
     if !opts.prune || !scope.contains(&key.vhost) || key.source.is_empty() {
+        return false;
+    }
+    // Bindings to or from a plugin's own entities are the plugin's (see `plugin_internal`).
+    let internal_exchange = |name: &str| {
+        live.exchanges
+            .get(&EntityKey::new(key.vhost.clone(), name))
+            .is_some_and(|x| plugin_internal(&x.arguments))
+    };
+    let internal = internal_exchange(&key.source)
+        || match key.destination_type {
+            DestinationType::Exchange => internal_exchange(&key.destination),
+            DestinationType::Queue => live
+                .queues
+                .get(&EntityKey::new(key.vhost.clone(), key.destination.clone()))
+                .is_some_and(|q| plugin_internal(&q.arguments)),
+        };
+    if internal {
         return false;
     }
     // Bindings to queues a client owns (exclusive, server-named: neither live nor desired
@@ -1482,6 +1543,7 @@ fn queue_fields(want: &QueueState, have: Option<&QueueState>) -> Vec<FieldChange
 }
 
 pub mod limits;
+mod links;
 pub mod policies;
 pub mod quorum;
 

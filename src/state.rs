@@ -8,6 +8,7 @@
 
 pub mod effective;
 pub mod limits;
+pub mod links;
 pub mod password;
 pub mod queue_args;
 
@@ -287,6 +288,8 @@ pub struct State {
     pub users: BTreeMap<String, UserState>,
     pub permissions: BTreeMap<PermissionKey, PermissionState>,
     pub topic_permissions: BTreeMap<PermissionKey, TopicPermissions>,
+    /// Shovels and federation upstreams (see [`links`]).
+    pub links: BTreeMap<links::LinkKey, links::LinkState>,
     /// Limits by vhost (see [`limits`]).
     pub vhost_limits: BTreeMap<String, Limits>,
     /// Limits by user (see [`limits`]).
@@ -442,6 +445,8 @@ impl State {
                 .extend(limits::of_user(l));
         }
 
+        state.links = links::from_topology(topo, env);
+
         state
     }
 
@@ -455,6 +460,7 @@ impl State {
         names.extend(self.operator_policies.keys().map(|k| k.vhost.clone()));
         names.extend(self.permissions.keys().map(|k| k.vhost.clone()));
         names.extend(self.topic_permissions.keys().map(|k| k.vhost.clone()));
+        names.extend(self.links.keys().map(|k| k.vhost.clone()));
         names.extend(self.vhost_limits.keys().cloned());
         names
     }

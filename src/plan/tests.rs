@@ -689,6 +689,7 @@ fn state() -> impl Strategy<Value = State> {
             }),
             0..2,
         ),
+        links_map(),
     )
         .prop_map(
             |(
@@ -703,6 +704,7 @@ fn state() -> impl Strategy<Value = State> {
                 vhost_limits,
                 user_limits,
                 operator_policies,
+                links,
             )| State {
                 vhosts,
                 exchanges,
@@ -715,8 +717,44 @@ fn state() -> impl Strategy<Value = State> {
                 vhost_limits,
                 user_limits,
                 operator_policies,
+                links,
             },
         )
+}
+
+/// Shovels and upstreams, with URIs whose passwords differ (`p`, `q`) behind the same shown
+/// form.
+fn links_map()
+-> impl Strategy<Value = BTreeMap<crate::state::links::LinkKey, crate::state::links::LinkState>> {
+    use crate::state::links::{Component, LinkKey, normalize};
+    prop::collection::btree_map(
+        (prop::sample::select(&Component::ALL[..]), vhost(), name()).prop_map(
+            |(component, vhost, name)| LinkKey {
+                component,
+                vhost,
+                name,
+            },
+        ),
+        (
+            prop::sample::select(&["amqp://", "amqp://u:p@h/v", "amqp://u:q@h/v"][..]),
+            prop::sample::select(&[1u64, 1000][..]),
+        ),
+        0..3,
+    )
+    .prop_map(|m| {
+        m.into_iter()
+            .map(|(k, (uri, n))| {
+                let raw = match k.component {
+                    Component::Shovel => json!({"src-uri": uri, "src-queue": "q",
+                        "dest-uri": "amqp://", "dest-queue": "r", "src-prefetch-count": n}),
+                    Component::FederationUpstream => json!({"uri": uri, "prefetch-count": n}),
+                };
+                let value = raw.as_object().cloned().unwrap_or_default();
+                let l = normalize(k.component, &value);
+                (k, l)
+            })
+            .collect()
+    })
 }
 
 /// Bindings only where both ends exist, as on a broker (it refuses others) and in a valid

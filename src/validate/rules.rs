@@ -99,6 +99,7 @@ pub fn check(topo: &Topology, tree: &Node, sources: &Sources) -> Vec<Diagnostic>
     literal_secrets(&mut cx);
     deprecated_features(&mut cx);
     cx.out.extend(super::azure_names::check(topo, tree));
+    cx.out.extend(super::links::check(topo, tree));
     cx.out.extend(super::service_users::check(topo, tree));
     cx.out
 }
@@ -132,6 +133,22 @@ fn duplicates(cx: &mut Ctx) {
             t.policies
                 .iter()
                 .map(|p| format!("{}\u{0}{}", cx.vhost(&p.vhost), p.name))
+                .collect(),
+            "name",
+        ),
+        (
+            "shovels",
+            t.shovels
+                .iter()
+                .map(|x| format!("{}\u{0}{}", cx.vhost(&x.vhost), x.name))
+                .collect(),
+            "name",
+        ),
+        (
+            "federation_upstreams",
+            t.federation_upstreams
+                .iter()
+                .map(|x| format!("{}\u{0}{}", cx.vhost(&x.vhost), x.name))
                 .collect(),
             "name",
         ),
@@ -209,7 +226,13 @@ fn duplicates(cx: &mut Ctx) {
                 let parts: Vec<&str> = id.split('\u{0}').collect();
                 let shown = match (list, parts.as_slice()) {
                     (
-                        "exchanges" | "queues" | "policies" | "operator_policies" | "permissions",
+                        "exchanges"
+                        | "queues"
+                        | "policies"
+                        | "operator_policies"
+                        | "permissions"
+                        | "shovels"
+                        | "federation_upstreams",
                         [vhost, name],
                     ) => {
                         format!("{name}` in vhost `{vhost}")
