@@ -63,6 +63,9 @@ struct JsonRoute<'a> {
     headers: &'a BTreeMap<String, Value>,
     queues: &'a [String],
     exchanges: &'a [String],
+    /// Shovels and federation links the message crosses (see `route::links`).
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    across: &'a [route::links::Hop],
     /// Reached queues whose policy and operator policy disagree, and what they get.
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     policy_notes: &'a [String],
@@ -202,6 +205,7 @@ pub fn run(args: RouteArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
             conflict_lines(&key, &effective(&state, &key, kind, line))
         })
         .collect();
+    let hops = route::links::across(&state, &vhost, &args.exchange, &msg, &routed, numbers);
 
     let mut out = std::io::stdout().lock();
     match args.format {
@@ -214,6 +218,7 @@ pub fn run(args: RouteArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
                 queues: &routed.queues,
                 exchanges: &routed.exchanges,
                 policy_notes: &policy_notes,
+                across: &hops,
             };
             serde_json::to_writer_pretty(&mut out, &doc)?;
             writeln!(out)?;
@@ -225,7 +230,28 @@ pub fn run(args: RouteArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
             for n in &policy_notes {
                 eprintln!("topo: note: {n}");
             }
-            if routed.queues.is_empty() {
+            for hop in &hops {
+                match (&hop.vhost, &hop.elsewhere) {
+                    (Some(v), _) if !hop.queues.is_empty() => {
+                        for q in &hop.queues {
+                            writeln!(out, "{q} (vhost {v}, through {})", hop.through)?;
+                        }
+                    }
+                    (Some(v), _) => eprintln!(
+                        "topo: note: {} takes it to vhost {v}, where no queue receives it",
+                        hop.through
+                    ),
+                    (None, Some(e)) => eprintln!(
+                        "topo: note: {} takes it to {e}, another broker: not followed",
+                        hop.through
+                    ),
+                    (None, None) => {}
+                }
+            }
+            let arrives = hops
+                .iter()
+                .any(|h| !h.queues.is_empty() || h.elsewhere.is_some());
+            if routed.queues.is_empty() && !arrives {
                 eprintln!(
                     "no queue receives this message: the broker drops it (or returns it to a \
                      publisher that set `mandatory`)"
