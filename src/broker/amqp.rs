@@ -105,6 +105,10 @@ pub enum AmqpError {
     /// 255 bytes), and the client library would panic on it.
     #[error("cannot {op}: {detail}")]
     Invalid { op: String, detail: String },
+    /// The apply lock's connection went (its node died): going on would be an apply
+    /// without the lock (see [`super::lock`]).
+    #[error("{detail}")]
+    LockLost { detail: String },
 }
 
 /// A name, key or table key as an AMQP short string, or why it cannot be one.
@@ -129,6 +133,8 @@ pub struct Amqp {
     ep: Endpoints,
     conns: BTreeMap<String, (Connection, Vec<Channel>)>,
     only_empty: bool,
+    /// The apply lock this apply holds, checked before each batch.
+    lock: Option<super::lock::Watch>,
 }
 
 impl Amqp {
@@ -138,7 +144,13 @@ impl Amqp {
             ep: ep.clone(),
             conns: BTreeMap::new(),
             only_empty: false,
+            lock: None,
         }
+    }
+
+    /// Stop, rather than go on, once the apply lock's connection is gone.
+    pub fn hold_lock(&mut self, watch: super::lock::Watch) {
+        self.lock = Some(watch);
     }
 
     /// Delete queues with `if-empty`, so that the broker itself refuses to drop messages
@@ -232,6 +244,12 @@ impl Amqp {
         let mut ops = ops.into_iter().peekable();
         while ops.peek().is_some() {
             let mut batch: Vec<Op> = ops.by_ref().take(BATCH).collect();
+            if let Some(Err(detail)) = self.lock.as_ref().map(super::lock::Watch::check) {
+                return Err(StageFailure {
+                    done,
+                    error: AmqpError::LockLost { detail },
+                });
+            }
             let at = done;
             let tick = |d: usize| progress(at + d);
             // A batch whose connection was lost (a node that went away) runs again through
@@ -252,6 +270,17 @@ impl Amqp {
                         break;
                     }
                     Err(f) if retries > 0 && matches!(f.error, AmqpError::Lost { .. }) => {
+                        // The lock's connection most likely went through the same node.
+                        if let Some(w) = &self.lock
+                            && let Err(detail) = w.probe(self.ep.timeout).await
+                        {
+                            return Err(StageFailure {
+                                done: done + f.done,
+                                error: AmqpError::LockLost {
+                                    detail: format!("{detail}; the batch had failed: {}", f.error),
+                                },
+                            });
+                        }
                         retries -= 1;
                         let (i, _) = self.ep.nodes.current(Proto::Amqp);
                         let next = self.ep.nodes.advance(Proto::Amqp, i);
