@@ -225,9 +225,11 @@ node_start() {
   fi
   say "starting $name@localhost"
   # 20000 is the hard limit on these machines; 4.x has no file-handle budget to raise.
+  # The background shell that waits on the node lives as long as the node: it must not
+  # keep the scripts' locks (descriptors 8 and 9) open.
   (ulimit -n 20000 2> /dev/null || ulimit -n "$(ulimit -Hn)"
    in_node "$name" "$dist" setsid rabbitmq-server \
-     > "$ROOT/srv/topo/nodes/$name/log/console.log" 2>&1 < /dev/null &)
+     > "$ROOT/srv/topo/nodes/$name/log/console.log" 2>&1 < /dev/null &) 8>&- 9>&-
 }
 
 # Stops one node by its name (never by user or process name: see the research notes).
