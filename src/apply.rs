@@ -17,8 +17,9 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
 
-use crate::broker::amqp::{Amqp, AmqpError, Op};
+use crate::broker::amqp::{Amqp, AmqpError, OVERLOAD_RETRIES, Op};
 use crate::broker::http::{HttpError, Management};
+use crate::plan::limits::{LimitCall, Owner};
 use crate::plan::{
     Action, BindingChange, Change, EntityChange, ExchangeChange, PermissionChange, Plan,
     PolicyChange, QueueChange, TopicPermissionChange, UserChange, UserDefinition, UserPassword,
@@ -228,6 +229,17 @@ async fn apply_tracked(
         progress.stage(step, calls.len());
         run_http(mgmt, calls, step, &mut ledger, progress).await?;
     }
+    // Limits that loosen (removed, raised) before the declares that may need them.
+    let limits = [forward(8), forward(9)].concat();
+    run_limits(
+        mgmt,
+        &limits,
+        false,
+        "raising limits",
+        &mut ledger,
+        progress,
+    )
+    .await?;
 
     // 2. AMQP, per vhost, stage by stage.
     let mut per_vhost: BTreeMap<&str, Vec<&Change>> = BTreeMap::new();
@@ -295,6 +307,12 @@ async fn apply_tracked(
                             vhost,
                             ..
                         } => Some(access_hint(plan, user, permission, vhost)),
+                        AmqpError::Overloaded { cause, .. } => Some(format!(
+                            "{cause}, and was still after {OVERLOAD_RETRIES} retries with \
+                             fewer quorum declares at once; nothing in the file is wrong: let \
+                             the broker settle (check its CPU, memory and log), then run topo \
+                             apply again"
+                        )),
                         AmqpError::Refused { .. } => Some(
                             "the broker rejected a value of the file: fix the named argument"
                                 .to_string(),
@@ -334,7 +352,13 @@ async fn apply_tracked(
     .await?;
     run_http(mgmt, sets, "topic permissions", &mut ledger, progress).await?;
 
+    // Limits that tighten (new, lowered) once topo's own declares are done: a vhost's
+    // `max-connections: 0` would otherwise refuse topo's own connection to it.
+    run_limits(mgmt, &limits, true, "limits", &mut ledger, progress).await?;
+
     // 4. Management API deletes: topic permissions, policies, then permissions.
+    let gone = [deletes(9), deletes(8)].concat();
+    run_limits(mgmt, &gone, false, "deleting limits", &mut ledger, progress).await?;
     for (rank, step) in [
         (7u8, "deleting topic permissions"),
         (3, "deleting policies"),
@@ -452,7 +476,9 @@ async fn import_creates(
             | EntityChange::User(..)
             | EntityChange::Permission(..)
             | EntityChange::Policy(..)
-            | EntityChange::TopicPermission(..) => {}
+            | EntityChange::TopicPermission(..)
+            | EntityChange::VhostLimits(..)
+            | EntityChange::UserLimits(..) => {}
         }
     }
     progress.stage(
@@ -607,7 +633,9 @@ fn entity_ops<'a>(
             | E::User(..)
             | E::Permission(..)
             | E::Policy(..)
-            | E::TopicPermission(..),
+            | E::TopicPermission(..)
+            | E::VhostLimits(..)
+            | E::UserLimits(..),
             Stage::DeleteReplaced
             | Stage::Exchanges
             | Stage::Queues
@@ -687,7 +715,10 @@ fn http_put(c: &Change) -> Option<HttpCall> {
         | E::Queue(..)
         | E::Binding(..)
         // One call per exchange: see `topic_permission_calls`.
-        | E::TopicPermission(..) => return None,
+        | E::TopicPermission(..)
+        // One call per limit: see `limit_calls`.
+        | E::VhostLimits(..)
+        | E::UserLimits(..) => return None,
     };
     Some(HttpCall {
         delete: false,
@@ -719,7 +750,9 @@ fn http_delete(c: &Change) -> Option<HttpCall> {
         | E::User(..)
         | E::Exchange(..)
         | E::Queue(..)
-        | E::Binding(..) => return None,
+        | E::Binding(..)
+        | E::VhostLimits(..)
+        | E::UserLimits(..) => return None,
     };
     Some(HttpCall {
         delete: true,
@@ -772,6 +805,62 @@ fn topic_permission_calls(changes: &[&Change]) -> (Vec<HttpCall>, Vec<HttpCall>)
         }
     }
     (clears, sets)
+}
+
+/// The limit calls of `changes` that loosen or tighten (see [`limit_calls`]), in rounds:
+/// the broker keeps one vhost's (or user's) limits as one map and each call rewrites it
+/// whole, so two calls for the same owner at once lose one (seen on 4.3.6). A round holds
+/// at most one call per owner; rounds run one after the other, calls within one at once.
+async fn run_limits(
+    mgmt: &Management,
+    changes: &[&Change],
+    tightening: bool,
+    step: &str,
+    ledger: &mut Ledger,
+    progress: &Progress,
+) -> Result<(), ApplyFailure> {
+    let per_owner: Vec<Vec<HttpCall>> =
+        changes.iter().map(|c| limit_calls(c, tightening)).collect();
+    progress.stage(step, per_owner.iter().map(Vec::len).sum());
+    let mut per_owner: Vec<std::vec::IntoIter<HttpCall>> =
+        per_owner.into_iter().map(Vec::into_iter).collect();
+    loop {
+        let round: Vec<HttpCall> = per_owner.iter_mut().filter_map(Iterator::next).collect();
+        if round.is_empty() {
+            return Ok(());
+        }
+        run_http(mgmt, round, step, ledger, progress).await?;
+    }
+}
+
+/// The calls of one limit change that loosen (`tightening` false: removes and raises) or
+/// tighten (new and lowered limits): one `PUT` or `DELETE` per limit, as the API takes them.
+fn limit_calls(c: &Change, tightening: bool) -> Vec<HttpCall> {
+    let (owner, kind, change) = match &c.entity {
+        EntityChange::VhostLimits(v, l) => (v, Owner::Vhost, l),
+        EntityChange::UserLimits(u, l) => (u, Owner::User, l),
+        _ => return Vec::new(),
+    };
+    let calls = change.calls().iter().filter(|k| k.tightens() == tightening);
+    calls
+        .map(|call| {
+            let (name, delete, body, what) = match call {
+                LimitCall::Set { name, value, .. } => (
+                    name,
+                    false,
+                    json!({ "value": value }),
+                    format!("{name} = {value}"),
+                ),
+                LimitCall::Remove(name) => (name, true, Value::Null, format!("remove {name}")),
+            };
+            HttpCall {
+                delete,
+                path: vec![kind.api_path().to_string(), owner.clone(), name.clone()],
+                body,
+                what: format!("{} {} ({what})", c.action().as_str(), c.target()),
+            }
+        })
+        .collect()
 }
 
 /// The whole user, as `PUT /api/users/{name}` replaces it: the password (as a hash) always

@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 
 use crate::state::queue_args::named_arg;
 use crate::state::{
-    BindingKey, DEFAULT_VHOST, EntityKey, ExchangeState, PermissionKey, PermissionState,
+    BindingKey, DEFAULT_VHOST, EntityKey, ExchangeState, Limits, PermissionKey, PermissionState,
     PolicyState, QueueState, State, TopicPermissionState, TopicPermissions, UserState, VhostState,
 };
 use crate::topology::Topology;
@@ -33,6 +33,8 @@ pub fn to_topology(state: &State, vhost: Option<&str>) -> anyhow::Result<Topolog
         users,
         permissions,
         topic_permissions,
+        vhost_limits,
+        user_limits,
     } = state;
     let mut top = Map::new();
     top.insert("version".into(), json!(1));
@@ -62,6 +64,7 @@ pub fn to_topology(state: &State, vhost: Option<&str>) -> anyhow::Result<Topolog
         .chain(topic_permissions.keys())
         .map(|k| &k.user)
         .collect();
+    let exported = |name: &String| users_here.contains(name) && users.contains_key(name);
     let list = users
         .iter()
         .filter(|(name, _)| users_here.contains(name))
@@ -77,6 +80,18 @@ pub fn to_topology(state: &State, vhost: Option<&str>) -> anyhow::Result<Topolog
         .filter(|(k, _)| users.contains_key(&k.user))
         .flat_map(|(k, topics)| topic_permission_entries(here, k, topics));
     insert_list(&mut top, "topic_permissions", list.collect());
+    // Live limits are never negative (see `state::limits`); the read covers the exported
+    // vhosts only. User limits go with the users exported above.
+    let list = vhost_limits
+        .iter()
+        .filter(|(_, l)| !l.is_empty())
+        .map(|(v, l)| limits_entry("vhost", v, l, here));
+    insert_list(&mut top, "vhost_limits", list.collect());
+    let list = user_limits
+        .iter()
+        .filter(|(u, l)| !l.is_empty() && exported(u))
+        .map(|(u, l)| limits_entry("user", u, l, here));
+    insert_list(&mut top, "user_limits", list.collect());
 
     serde_json::from_value(Value::Object(top))
         .map_err(|e| anyhow::anyhow!("the live broker does not fit the topology format: {e}"))
@@ -299,6 +314,20 @@ fn topic_permission_entries(
             Value::Object(m)
         })
         .collect()
+}
+
+/// One `vhost_limits` or `user_limits` entry (`owner` is `vhost` or `user`).
+fn limits_entry(owner: &str, name: &str, limits: &Limits, here: Here) -> Value {
+    let mut m = Map::new();
+    if owner == "vhost" {
+        here.vhost(&mut m, name);
+    } else {
+        m.insert(owner.into(), json!(name));
+    }
+    for (k, v) in limits {
+        m.insert(k.clone(), json!(v));
+    }
+    Value::Object(m)
 }
 
 fn insert_list(top: &mut Map<String, Value>, key: &str, items: Vec<Value>) {

@@ -2,9 +2,10 @@
 //!
 //! `plan` is a pure function of two States (no I/O), so the same code serves `topo plan`
 //! against a broker and `topo diff` between two files, and it is property-tested alone.
-//! Changes come out in apply order: creates, updates and replaces in dependency order
-//! (vhosts, users, permissions, policies, exchanges, queues, bindings, topic permissions),
-//! then deletes in the reverse order.
+//! Changes come out in dependency order: creates, updates and replaces (vhosts, users,
+//! permissions, policies, exchanges, queues, bindings, topic permissions, vhost limits, user
+//! limits), then deletes in the reverse order. Apply follows it, except that limits which
+//! loosen go out before the declares (see [`limits`]).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
@@ -74,10 +75,14 @@ pub enum Target {
     /// One user's topic permissions in one vhost (every exchange's: see
     /// [`crate::state::TopicPermissions`]).
     TopicPermission(PermissionKey),
+    /// One vhost's limits.
+    VhostLimits(String),
+    /// One user's limits.
+    UserLimits(String),
 }
 
 impl Target {
-    /// `vhost`, `user`, `permission`, `policy`, `exchange`, `queue` or `binding`.
+    /// The kind as JSON plans name it (`vhost`, `user`, `permission`, `policy`, ...).
     pub fn kind(&self) -> &'static str {
         match self {
             Target::Vhost(_) => "vhost",
@@ -88,6 +93,8 @@ impl Target {
             Target::Queue(_) => "queue",
             Target::Binding(_) => "binding",
             Target::TopicPermission(_) => "topic_permission",
+            Target::VhostLimits(_) => "vhost_limits",
+            Target::UserLimits(_) => "user_limits",
         }
     }
 
@@ -100,6 +107,8 @@ impl Target {
             Target::Policy(k) | Target::Exchange(k) | Target::Queue(k) => Some(&k.vhost),
             Target::Binding(k) => Some(&k.vhost),
             Target::TopicPermission(k) => Some(&k.vhost),
+            Target::VhostLimits(v) => Some(v),
+            Target::UserLimits(_) => None,
         }
     }
 
@@ -114,6 +123,8 @@ impl Target {
             Target::Queue(_) => 5,
             Target::Binding(_) => 6,
             Target::TopicPermission(_) => 7,
+            Target::VhostLimits(_) => 8,
+            Target::UserLimits(_) => 9,
         }
     }
 }
@@ -131,6 +142,8 @@ impl fmt::Display for Target {
             Target::TopicPermission(k) => {
                 write!(f, "topic permissions of {} in vhost {}", k.user, k.vhost)
             }
+            Target::VhostLimits(v) => write!(f, "limits of vhost {v}"),
+            Target::UserLimits(u) => write!(f, "limits of user {u}"),
         }
     }
 }
@@ -166,6 +179,8 @@ pub enum EntityChange {
     Queue(EntityKey, QueueChange),
     Binding(BindingKey, BindingChange),
     TopicPermission(PermissionKey, TopicPermissionChange),
+    VhostLimits(String, LimitsChange),
+    UserLimits(String, LimitsChange),
 }
 
 /// Vhosts are never deleted: deleting one deletes everything in it, which is not a
@@ -286,12 +301,16 @@ impl EntityChange {
             | E::Exchange(_, ExchangeChange::Create(_))
             | E::Queue(_, QueueChange::Create(_))
             | E::Binding(_, BindingChange::Create)
-            | E::TopicPermission(_, TopicPermissionChange::Create(_)) => Action::Create,
+            | E::TopicPermission(_, TopicPermissionChange::Create(_))
+            | E::VhostLimits(_, LimitsChange::Create(_))
+            | E::UserLimits(_, LimitsChange::Create(_)) => Action::Create,
             E::Vhost(_, VhostChange::Update(_))
             | E::User(_, UserChange::Update(_))
             | E::Permission(_, PermissionChange::Update(_))
             | E::Policy(_, PolicyChange::Update(_))
-            | E::TopicPermission(_, TopicPermissionChange::Update { .. }) => Action::Update,
+            | E::TopicPermission(_, TopicPermissionChange::Update { .. })
+            | E::VhostLimits(_, LimitsChange::Update(_))
+            | E::UserLimits(_, LimitsChange::Update(_)) => Action::Update,
             E::Exchange(_, ExchangeChange::Replace { .. })
             | E::Queue(_, QueueChange::Replace { .. }) => Action::Replace,
             E::Permission(_, PermissionChange::Delete)
@@ -299,7 +318,9 @@ impl EntityChange {
             | E::Exchange(_, ExchangeChange::Delete)
             | E::Queue(_, QueueChange::Delete { .. })
             | E::Binding(_, BindingChange::Delete)
-            | E::TopicPermission(_, TopicPermissionChange::Delete) => Action::Delete,
+            | E::TopicPermission(_, TopicPermissionChange::Delete)
+            | E::VhostLimits(_, LimitsChange::Delete(_))
+            | E::UserLimits(_, LimitsChange::Delete(_)) => Action::Delete,
         }
     }
 
@@ -315,6 +336,8 @@ impl EntityChange {
             E::Queue(k, _) => Target::Queue(k.clone()),
             E::Binding(k, _) => Target::Binding(k.clone()),
             E::TopicPermission(k, _) => Target::TopicPermission(k.clone()),
+            E::VhostLimits(v, _) => Target::VhostLimits(v.clone()),
+            E::UserLimits(u, _) => Target::UserLimits(u.clone()),
         }
     }
 
@@ -330,6 +353,8 @@ impl EntityChange {
             E::Queue(..) => 5,
             E::Binding(..) => 6,
             E::TopicPermission(..) => 7,
+            E::VhostLimits(..) => 8,
+            E::UserLimits(..) => 9,
         }
     }
 
@@ -343,6 +368,8 @@ impl EntityChange {
             E::Policy(k, _) | E::Exchange(k, _) | E::Queue(k, _) => Some(&k.vhost),
             E::Binding(k, _) => Some(&k.vhost),
             E::TopicPermission(k, _) => Some(&k.vhost),
+            E::VhostLimits(v, _) => Some(v),
+            E::UserLimits(..) => None,
         }
     }
 }
@@ -373,7 +400,9 @@ impl Change {
             | EntityChange::Policy(..)
             | EntityChange::Exchange(..)
             | EntityChange::Binding(..)
-            | EntityChange::TopicPermission(..) => None,
+            | EntityChange::TopicPermission(..)
+            | EntityChange::VhostLimits(..)
+            | EntityChange::UserLimits(..) => None,
         }
     }
 
@@ -390,7 +419,9 @@ impl Change {
             | EntityChange::Policy(..)
             | EntityChange::Exchange(..)
             | EntityChange::Binding(..)
-            | EntityChange::TopicPermission(..) => None,
+            | EntityChange::TopicPermission(..)
+            | EntityChange::VhostLimits(..)
+            | EntityChange::UserLimits(..) => None,
         }
     }
 
@@ -406,7 +437,9 @@ impl Change {
             | EntityChange::Permission(..)
             | EntityChange::Policy(..)
             | EntityChange::Binding(..)
-            | EntityChange::TopicPermission(..) => &[],
+            | EntityChange::TopicPermission(..)
+            | EntityChange::VhostLimits(..)
+            | EntityChange::UserLimits(..) => &[],
         }
     }
 
@@ -431,7 +464,9 @@ impl Change {
             | EntityChange::Policy(..)
             | EntityChange::Exchange(..)
             | EntityChange::Binding(..)
-            | EntityChange::TopicPermission(..) => {}
+            | EntityChange::TopicPermission(..)
+            | EntityChange::VhostLimits(..)
+            | EntityChange::UserLimits(..) => {}
         }
         c
     }
@@ -629,6 +664,23 @@ pub fn plan(desired: &State, live: &State, opts: &PlanOptions) -> Plan {
         &mut deletes,
     );
     plan_topic_permissions(desired, live, opts, &scope, &mut forward, &mut deletes);
+    limits::plan_limits(
+        &desired.vhost_limits,
+        &live.vhost_limits,
+        |v| opts.prune && scope.contains(v),
+        EntityChange::VhostLimits,
+        &mut forward,
+        &mut deletes,
+    );
+    // Users are the file's own when it declares them: prune leaves other users' limits.
+    limits::plan_limits(
+        &desired.user_limits,
+        &live.user_limits,
+        |u| opts.prune && desired.users.contains_key(u),
+        EntityChange::UserLimits,
+        &mut forward,
+        &mut deletes,
+    );
     plan_exchanges(desired, live, opts, &scope, &mut forward, &mut deletes);
     plan_queues(desired, live, opts, &scope, &mut forward, &mut deletes);
     let deleted_bindings = plan_bindings(desired, live, opts, &scope, &mut forward, &mut deletes);
@@ -895,7 +947,9 @@ fn fill_rebinds(live: &State, deleted: &BTreeSet<&BindingKey>, forward: &mut [Ch
             | EntityChange::Permission(..)
             | EntityChange::Policy(..)
             | EntityChange::Binding(..)
-            | EntityChange::TopicPermission(..) => {}
+            | EntityChange::TopicPermission(..)
+            | EntityChange::VhostLimits(..)
+            | EntityChange::UserLimits(..) => {}
         }
     }
 }
@@ -1013,6 +1067,8 @@ fn apply_change(s: &mut State, c: &Change) {
         E::TopicPermission(k, TopicPermissionChange::Delete) => {
             s.topic_permissions.remove(k);
         }
+        E::VhostLimits(v, l) => limits::apply_limits(&mut s.vhost_limits, v, l),
+        E::UserLimits(u, l) => limits::apply_limits(&mut s.user_limits, u, l),
     }
 }
 
@@ -1382,7 +1438,10 @@ fn queue_fields(want: &QueueState, have: Option<&QueueState>) -> Vec<FieldChange
     out
 }
 
+pub mod limits;
 pub mod quorum;
+
+pub use limits::{LimitCall, LimitsChange};
 
 #[cfg(test)]
 mod tests;

@@ -147,6 +147,8 @@ pub fn fingerprint(live: &State, desired: &State) -> String {
         users,
         permissions,
         topic_permissions,
+        vhost_limits,
+        user_limits,
     } = live;
     // Entity keys are structs, which JSON maps cannot key on: hash (key, value) pairs.
     for (name, v) in vhosts.iter().filter(|(n, _)| scope.contains(*n)) {
@@ -172,6 +174,15 @@ pub fn fingerprint(live: &State, desired: &State) -> String {
         .filter(|(k, _)| scope.contains(&k.vhost))
     {
         let _ = serde_json::to_writer(&mut h, &(k, t));
+    }
+    for (v, l) in vhost_limits.iter().filter(|(v, _)| scope.contains(*v)) {
+        let _ = serde_json::to_writer(&mut h, &(v, l));
+    }
+    for (u, l) in user_limits
+        .iter()
+        .filter(|(u, _)| desired.users.contains_key(*u))
+    {
+        let _ = serde_json::to_writer(&mut h, &(u, l));
     }
     format!("sha256:{}", hex(&h.0.finalize()))
 }

@@ -6,6 +6,7 @@
 //! their `x-` arguments, numbers canonical, bindings expanded from `routing_keys`. Two
 //! States that describe the same broker compare equal, so a false diff is a bug here.
 
+pub mod limits;
 pub mod password;
 pub mod queue_args;
 
@@ -20,6 +21,7 @@ use crate::topology::model::{
     ApplyTo, DestinationType, Exchange, ExchangeKind, Permission, Policy, Queue, QueueType,
     Topology, User, Vhost,
 };
+pub use limits::Limits;
 use queue_args::{QUEUE_NAMED_ARGS, QUEUE_TYPE_ARGUMENT};
 
 /// Canonical arguments: sorted keys, canonical values (see [`canonical_value`]).
@@ -282,6 +284,10 @@ pub struct State {
     pub users: BTreeMap<String, UserState>,
     pub permissions: BTreeMap<PermissionKey, PermissionState>,
     pub topic_permissions: BTreeMap<PermissionKey, TopicPermissions>,
+    /// Limits by vhost (see [`limits`]).
+    pub vhost_limits: BTreeMap<String, Limits>,
+    /// Limits by user (see [`limits`]).
+    pub user_limits: BTreeMap<String, Limits>,
 }
 
 /// Queue arguments whose values are numbers; the broker and clients send some as strings.
@@ -412,6 +418,20 @@ impl State {
                     },
                 );
         }
+        for l in &topo.vhost_limits {
+            state
+                .vhost_limits
+                .entry(vh(&l.vhost))
+                .or_default()
+                .extend(limits::of_vhost(l));
+        }
+        for l in &topo.user_limits {
+            state
+                .user_limits
+                .entry(l.user.clone())
+                .or_default()
+                .extend(limits::of_user(l));
+        }
 
         state
     }
@@ -425,6 +445,7 @@ impl State {
         names.extend(self.policies.keys().map(|k| k.vhost.clone()));
         names.extend(self.permissions.keys().map(|k| k.vhost.clone()));
         names.extend(self.topic_permissions.keys().map(|k| k.vhost.clone()));
+        names.extend(self.vhost_limits.keys().cloned());
         names
     }
 }

@@ -36,6 +36,17 @@ const IN_FLIGHT: usize = 2048;
 /// bound (for its connection recovery, which topo does not use) until the channel closes:
 /// fresh channels per batch keep that memory bounded instead of growing with the file.
 const BATCH: usize = 4096;
+/// Quorum queue and stream declares in flight at once (classic declares, bindings and the
+/// rest stay pipelined up to [`IN_FLIGHT`]). Each such declare starts a Raft cluster and
+/// writes the metadata store; a single busy 4.3 node fed 3,000 of them at once answered
+/// `INTERNAL_ERROR ... cluster_not_formed` (ra's start timed out) and closed the
+/// connection. Halved after every such failure (see [`Amqp::run`]).
+const HEAVY_IN_FLIGHT: usize = 16;
+/// How many times one stage is run again, on a fresh connection, after the broker failed
+/// internally for a passing reason ([`AmqpError::Overloaded`]); the pause before each retry
+/// doubles from [`RETRY_PAUSE`].
+pub const OVERLOAD_RETRIES: u32 = 3;
+const RETRY_PAUSE: Duration = Duration::from_secs(2);
 
 /// One AMQP operation.
 #[derive(Debug, Clone)]
@@ -99,6 +110,17 @@ pub enum AmqpError {
     },
     #[error("{op} timed out after {secs}s")]
     Timeout { op: String, secs: u64 },
+    /// The broker failed internally for a reason that passes (INTERNAL_ERROR, a 541 that
+    /// closes the connection): a quorum queue's Raft cluster that did not form in time, its
+    /// metadata store not answering. Not the file's fault; [`Amqp::run`] runs the rest of the
+    /// stage again a few times before it gives up with this.
+    #[error("the broker failed to {op}: {cause} ({detail})")]
+    Overloaded {
+        op: String,
+        /// What the broker's reason means, in words.
+        cause: &'static str,
+        detail: String,
+    },
     #[error("the AMQP connection was lost during {op}: {detail}")]
     Lost { op: String, detail: String },
     /// Refused by topo before sending: AMQP cannot carry the value (a short string over
@@ -133,6 +155,9 @@ pub struct Amqp {
     ep: Endpoints,
     conns: BTreeMap<String, (Connection, Vec<Channel>)>,
     only_empty: bool,
+    /// Quorum and stream declares allowed in flight ([`HEAVY_IN_FLIGHT`], less after an
+    /// overload).
+    heavy: usize,
     /// The apply lock this apply holds, checked before each batch.
     lock: Option<super::lock::Watch>,
 }
@@ -144,6 +169,7 @@ impl Amqp {
             ep: ep.clone(),
             conns: BTreeMap::new(),
             only_empty: false,
+            heavy: heavy_in_flight(),
             lock: None,
         }
     }
@@ -234,6 +260,12 @@ impl Amqp {
 
     /// Run `ops` (all in `vhost`, independent of each other) pipelined, in batches on
     /// fresh channels; `progress` is called with the number of operations finished so far.
+    ///
+    /// What did not finish runs again, on a fresh connection, when that can help (every
+    /// operation is idempotent: the same declares with the same arguments): through the next
+    /// node when the connection to this one was lost (at most once per other node), and
+    /// after a pause, with fewer quorum declares at once, when the broker failed internally
+    /// for a passing reason (at most [`OVERLOAD_RETRIES`] times per stage; said on stderr).
     pub async fn run(
         &mut self,
         vhost: &str,
@@ -242,60 +274,77 @@ impl Amqp {
     ) -> Result<usize, StageFailure> {
         let mut done = 0usize;
         let mut ops = ops.into_iter().peekable();
+        let mut overloads = 0u32;
         while ops.peek().is_some() {
             let mut batch: Vec<Op> = ops.by_ref().take(BATCH).collect();
-            if let Some(Err(detail)) = self.lock.as_ref().map(super::lock::Watch::check) {
-                return Err(StageFailure {
-                    done,
-                    error: AmqpError::LockLost { detail },
-                });
-            }
-            let at = done;
-            let tick = |d: usize| progress(at + d);
-            // A batch whose connection was lost (a node that went away) runs again through
-            // the next node, at most once per other node: its operations are idempotent
-            // (the same declares with the same arguments), so nothing lands twice differently.
-            let mut retries = self.ep.nodes.list(Proto::Amqp).len() - 1;
+            let mut failovers = self.ep.nodes.list(Proto::Amqp).len() - 1;
             loop {
-                // The copy only when there is a node to run it again through.
-                let ops = if retries > 0 {
-                    batch.clone()
-                } else {
-                    std::mem::take(&mut batch)
-                };
-                let len = ops.len();
-                match self.run_batch(vhost, ops, &tick).await {
+                // Every attempt, a retry included, runs under the lock or not at all.
+                if let Some(Err(detail)) = self.lock.as_ref().map(super::lock::Watch::check) {
+                    return Err(StageFailure {
+                        done,
+                        error: AmqpError::LockLost { detail },
+                    });
+                }
+                let at = done;
+                let tick = |d: usize| progress(at + d);
+                let len = batch.len();
+                match self.run_batch(vhost, batch, &tick).await {
                     Ok(n) => {
                         done += n;
                         break;
                     }
-                    Err(f) if retries > 0 && matches!(f.error, AmqpError::Lost { .. }) => {
+                    Err(f) if failovers > 0 && matches!(f.error, AmqpError::Lost { .. }) => {
+                        done += f.done;
                         // The lock's connection most likely went through the same node.
                         if let Some(w) = &self.lock
                             && let Err(detail) = w.probe(self.ep.timeout).await
                         {
                             return Err(StageFailure {
-                                done: done + f.done,
+                                done,
                                 error: AmqpError::LockLost {
                                     detail: format!("{detail}; the batch had failed: {}", f.error),
                                 },
                             });
                         }
-                        retries -= 1;
+                        failovers -= 1;
                         let (i, _) = self.ep.nodes.current(Proto::Amqp);
                         let next = self.ep.nodes.advance(Proto::Amqp, i);
                         self.ep.nodes.report_failure(
                             Proto::Amqp,
                             i,
                             &format!(
-                                "{} ({} of {} operations of this batch had landed); running the batch again",
+                                "{} ({} of {} operations of this batch had landed); running the other {} again",
                                 f.error,
                                 f.done,
-                                len
+                                len,
+                                f.rest.len()
                             ),
                             next,
                         );
                         self.conns.remove(vhost);
+                        batch = f.rest;
+                    }
+                    Err(f)
+                        if overloads < OVERLOAD_RETRIES
+                            && matches!(f.error, AmqpError::Overloaded { .. }) =>
+                    {
+                        done += f.done;
+                        overloads += 1;
+                        self.heavy = (self.heavy / 2).max(1);
+                        let pause = RETRY_PAUSE * 2u32.pow(overloads - 1);
+                        eprintln!(
+                            "topo: {}; {} operations of vhost {vhost} had not finished: \
+                             reconnecting in {}s and running them again, at most {} quorum \
+                             declares at once (retry {overloads} of {OVERLOAD_RETRIES})",
+                            f.error,
+                            f.rest.len(),
+                            pause.as_secs(),
+                            self.heavy
+                        );
+                        self.conns.remove(vhost);
+                        tokio::time::sleep(pause).await;
+                        batch = f.rest;
                     }
                     Err(f) => {
                         return Err(StageFailure {
@@ -310,56 +359,79 @@ impl Amqp {
         Ok(done)
     }
 
+    /// One batch on the vhost's channels. On failure, the operations that did not finish
+    /// (refused, cut off, or never sent) come back, so that a retry runs only those.
     async fn run_batch(
         &mut self,
         vhost: &str,
         ops: Vec<Op>,
         progress: &(dyn Fn(usize) + Sync),
-    ) -> Result<usize, StageFailure> {
+    ) -> Result<usize, BatchFailure> {
         if ops.is_empty() {
             return Ok(0);
         }
-        let chans = self
-            .channels(vhost, ops.len())
-            .await
-            .map_err(|error| StageFailure { done: 0, error })?;
+        let chans = match self.channels(vhost, ops.len()).await {
+            Ok(c) => c,
+            Err(error) => {
+                return Err(BatchFailure {
+                    done: 0,
+                    error,
+                    rest: ops,
+                });
+            }
+        };
         let timeout = self.ep.timeout;
         let only_empty = self.only_empty;
         let permits = Arc::new(Semaphore::new(IN_FLIGHT));
+        let heavy = Arc::new(Semaphore::new(self.heavy));
         let mut tasks = tokio::task::JoinSet::new();
-        let mut done = 0usize;
-        let mut first_error: Option<AmqpError> = None;
-        for (i, op) in ops.into_iter().enumerate() {
+        let mut outcome = Outcome::default();
+        let mut ops = ops.into_iter().enumerate();
+        for (i, op) in ops.by_ref() {
             // Collect what finished; stop issuing once something failed.
             while let Some(res) = tasks.try_join_next() {
-                record(res, &mut done, &mut first_error);
+                outcome.record(res);
             }
-            if first_error.is_some() {
+            if outcome.error.is_some() {
+                outcome.rest.push(op);
                 break;
             }
             let Ok(permit) = permits.clone().acquire_owned().await else {
+                outcome.rest.push(op);
                 break;
             };
             let chan = chans[i % chans.len()].clone();
+            // Quorum and stream declares wait for their own, smaller budget inside the task,
+            // so that the classic declares behind them keep flowing.
+            let heavy = is_heavy(&op).then(|| heavy.clone());
             tasks.spawn(async move {
+                let _slot = match heavy {
+                    Some(h) => h.acquire_owned().await.ok(),
+                    None => None,
+                };
                 let r = run_op(&chan, &op, timeout, only_empty).await;
                 drop(permit);
-                r
+                (r, op)
             });
             if i % 256 == 0 {
-                progress(done);
+                progress(outcome.done);
             }
         }
+        outcome.rest.extend(ops.map(|(_, op)| op));
         while let Some(res) = tasks.join_next().await {
-            record(res, &mut done, &mut first_error);
+            outcome.record(res);
         }
-        progress(done);
-        match first_error {
-            None => Ok(done),
+        progress(outcome.done);
+        match outcome.error {
+            None => Ok(outcome.done),
             Some(error) => {
                 // The refused channel is closed; reconnect next time.
                 self.conns.remove(vhost);
-                Err(StageFailure { done, error })
+                Err(BatchFailure {
+                    done: outcome.done,
+                    error,
+                    rest: outcome.rest,
+                })
             }
         }
     }
@@ -427,35 +499,105 @@ impl Amqp {
     }
 }
 
-fn record(
-    res: Result<Result<(), AmqpError>, tokio::task::JoinError>,
-    done: &mut usize,
-    first_error: &mut Option<AmqpError>,
-) {
-    match res {
-        Ok(Ok(())) => *done += 1,
-        Ok(Err(e)) => {
-            // The first refusal explains; the channel-closed errors after it do not.
-            let better = matches!(
-                (&*first_error, &e),
-                (None, _)
-                    | (
-                        Some(AmqpError::Lost { .. }),
-                        AmqpError::Refused { .. } | AmqpError::AccessRefused { .. }
-                    )
-            );
-            if better {
-                *first_error = Some(e);
+/// Why a batch stopped: what landed, the error that explains it, and the operations that
+/// did not finish.
+struct BatchFailure {
+    done: usize,
+    error: AmqpError,
+    rest: Vec<Op>,
+}
+
+/// What a batch's operations came to so far.
+#[derive(Default)]
+struct Outcome {
+    done: usize,
+    error: Option<AmqpError>,
+    rest: Vec<Op>,
+}
+
+impl Outcome {
+    fn record(&mut self, res: Result<(Result<(), AmqpError>, Op), tokio::task::JoinError>) {
+        match res {
+            Ok((Ok(()), _)) => self.done += 1,
+            Ok((Err(e), op)) => {
+                self.rest.push(op);
+                // The error that explains wins over the channel-closed errors it caused.
+                if self
+                    .error
+                    .as_ref()
+                    .is_none_or(|old| weight(&e) > weight(old))
+                {
+                    self.error = Some(e);
+                }
             }
-        }
-        Err(join) => {
-            if first_error.is_none() {
-                *first_error = Some(AmqpError::Lost {
+            // A task that died has lost its operation; it is counted as not done, and the
+            // stage fails rather than retrying without it.
+            Err(join) => {
+                let e = AmqpError::Invalid {
                     op: "an AMQP operation".into(),
                     detail: join.to_string(),
-                });
+                };
+                if self
+                    .error
+                    .as_ref()
+                    .is_none_or(|old| weight(&e) > weight(old))
+                {
+                    self.error = Some(e);
+                }
             }
         }
+    }
+}
+
+/// How well an error explains a failed batch: a refusal (the file's or the user's
+/// business) over a broker-internal failure, over a timeout, over a lost connection (which
+/// the others cause: a refusal closes its channel, a 541 the whole connection).
+fn weight(e: &AmqpError) -> u8 {
+    match e {
+        AmqpError::Lost { .. } => 0,
+        AmqpError::Timeout { .. } => 1,
+        AmqpError::Overloaded { .. } => 2,
+        AmqpError::Refused { .. }
+        | AmqpError::AccessRefused { .. }
+        | AmqpError::Invalid { .. }
+        | AmqpError::Connect { .. }
+        | AmqpError::LockLost { .. } => 3,
+    }
+}
+
+/// [`HEAVY_IN_FLIGHT`], or `TOPO_QUORUM_IN_FLIGHT` when set to a number from 1 up: a
+/// tuning knob for a broker with more cores, and what `bench/apply.sh` compares against
+/// (`TOPO_QUORUM_IN_FLIGHT=2048` is the former unbounded pipeline).
+fn heavy_in_flight() -> usize {
+    std::env::var("TOPO_QUORUM_IN_FLIGHT")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(HEAVY_IN_FLIGHT)
+}
+
+/// Whether an operation starts a Raft cluster on the broker (a quorum queue or a stream):
+/// those get the smaller budget [`HEAVY_IN_FLIGHT`].
+fn is_heavy(op: &Op) -> bool {
+    matches!(op, Op::DeclareQueue(_, q, _) if q.kind != QueueType::Classic)
+}
+
+/// What a broker's INTERNAL_ERROR means when it is a failure that passes, in words (`None`:
+/// it is not one, e.g. a denied deprecated feature, which the file must change). RabbitMQ
+/// puts the Erlang reason at the end of its text: `Cannot declare quorum queue 'q' ...:
+/// cluster_not_formed`, or a `timeout` of its metadata store (Khepri on 4.x).
+pub fn overload_cause(detail: &str) -> Option<&'static str> {
+    if !detail.contains("INTERNAL_ERROR") {
+        return None;
+    }
+    if detail.contains("cluster_not_formed") {
+        Some("the broker is overloaded: the queue's Raft cluster did not form in time")
+    } else if detail.contains("timeout") {
+        Some("the broker is overloaded: its metadata store did not answer in time")
+    } else if detail.contains("nodedown") || detail.contains("noproc") {
+        Some("a broker process it needed was down or restarting")
+    } else {
+        None
     }
 }
 
@@ -545,6 +687,13 @@ async fn run_op(
         Ok(Err(e)) => {
             let detail = crate::error::redact(&e.to_string());
             Err(match e.kind() {
+                lapin::ErrorKind::ProtocolError(_) if overload_cause(&detail).is_some() => {
+                    AmqpError::Overloaded {
+                        op: op.describe(),
+                        cause: overload_cause(&detail).unwrap_or("the broker failed internally"),
+                        detail,
+                    }
+                }
                 lapin::ErrorKind::ProtocolError(_) if access_refused(op, &detail).is_some() => {
                     access_refused(op, &detail).unwrap_or(AmqpError::Lost {
                         op: op.describe(),
@@ -821,6 +970,62 @@ mod tests {
             } => Some((permission, user)),
             _ => None,
         }
+    }
+
+    /// A busy node's passing failures are told apart from what the file must change: the
+    /// 541 a denied deprecated feature gets, a refused argument, a missing exchange.
+    #[test]
+    fn internal_errors_that_pass_are_told_apart_from_refusals() {
+        let not_formed = "protocol error: AMQP hard error: INTERNAL-ERROR: INTERNAL_ERROR - \
+                          Cannot declare quorum queue 'q.7' in vhost 'v' on node 'rabbit@h': \
+                          cluster_not_formed";
+        assert!(overload_cause(not_formed).is_some_and(|c| c.contains("Raft cluster")));
+        let store = "INTERNAL_ERROR - failed to declare queue 'q.8' in vhost 'v': timeout";
+        assert!(overload_cause(store).is_some_and(|c| c.contains("metadata store")));
+        let deprecated = "protocol error: AMQP hard error: INTERNAL-ERROR: INTERNAL_ERROR - \
+                          Feature `transient_nonexcl_queues` is deprecated. By default, this \
+                          feature is not permitted anymore.";
+        assert_eq!(overload_cause(deprecated), None);
+        let refused = "PRECONDITION_FAILED - invalid arg 'x-message-ttl' for queue 'q' in \
+                       vhost 'v': {value_negative,-1}";
+        assert_eq!(overload_cause(refused), None);
+        assert_eq!(
+            overload_cause("NOT_FOUND - no exchange 'x' in vhost 'v' (timeout)"),
+            None
+        );
+        // The explaining error of a batch: the refusal, else the overload, over the lost
+        // connections they cause.
+        let lost = AmqpError::Lost {
+            op: "declare queue v/q".into(),
+            detail: "connection closed".into(),
+        };
+        let overloaded = AmqpError::Overloaded {
+            op: "declare queue v/q".into(),
+            cause: "x",
+            detail: not_formed.into(),
+        };
+        let refusal = AmqpError::Refused {
+            op: "declare queue v/q".into(),
+            detail: refused.into(),
+        };
+        assert!(weight(&overloaded) > weight(&lost));
+        assert!(weight(&refusal) > weight(&overloaded));
+        let quorum = |kind| {
+            Op::DeclareQueue(
+                EntityKey::new("v", "q"),
+                QueueState {
+                    kind,
+                    durable: true,
+                    auto_delete: false,
+                    arguments: Default::default(),
+                    messages: None,
+                    members: None,
+                },
+                false,
+            )
+        };
+        assert!(is_heavy(&quorum(QueueType::Quorum)) && is_heavy(&quorum(QueueType::Stream)));
+        assert!(!is_heavy(&quorum(QueueType::Classic)) && !is_heavy(&bind()));
     }
 
     /// 3.x leaves the permission out (read off the operation); 4.x names it (taken as named).

@@ -16,6 +16,7 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 
 use super::http::{HttpError, Management};
+use crate::state::limits;
 use crate::state::queue_args::QUEUE_TYPE_ARGUMENT;
 use crate::state::{
     BindingArgs, BindingKey, BindingState, Credential, EntityKey, ExchangeState, PermissionKey,
@@ -117,64 +118,36 @@ pub enum Scope {
     All,
 }
 
-/// The live state of the vhosts in `scope`, plus every user.
+/// The live state of the vhosts in `scope`, plus every user. Two rounds of calls at most:
+/// the global listings (users, permissions, topic permissions, limits) go out with the first (the
+/// vhosts, the version, the nodes), and the vhosts' entities follow as soon as the first
+/// round says how to read them.
 pub async fn read_state(mgmt: &Management, scope: &Scope) -> Result<State, HttpError> {
     let mut state = State::default();
-    let (vhosts, version, nodes) = tokio::join!(
-        // Name, description, tags and default queue type are all the plan compares; the
-        // per-vhost message rates are left out.
-        mgmt.get_typed_query::<Value>(&["vhosts"], &[("disable_stats", "true")], "listing vhosts"),
-        broker_version(mgmt),
-        super::cluster::node_count(mgmt)
-    );
-    let vhosts = vhosts?;
-    // The streamed export is the cheaper read, but it does not carry quorum queue members and
-    // stream replicas; on a cluster, where those matter, the queue listing is read instead. A
-    // user who may not list the nodes (no monitoring tag) gets the listing: always correct.
-    let clustered = nodes.map_or(true, |n| n > 1);
-    let streamed = !clustered && version?.is_some_and(|v| streams_definitions(&v));
+    let globals = async {
+        tokio::join!(
+            mgmt.get(&["users"], "listing users"),
+            mgmt.get(&["permissions"], "listing permissions"),
+            mgmt.get(&["topic-permissions"], "listing topic permissions"),
+            // One listing each for every vhost's and every user's limits (3.10 and 4.x answer
+            // `[{"vhost": V, "value": {...}}]` and `[{"user": U, "value": {...}}]` alike).
+            mgmt.get(&["vhost-limits"], "listing vhost limits"),
+            mgmt.get(&["user-limits"], "listing user limits"),
+        )
+    };
+    let vhosts = read_vhosts(mgmt, scope);
+    let ((users, perms, topic_perms, vhost_limits, user_limits), vhosts) =
+        tokio::join!(globals, vhosts);
+    let (vhosts, defs) = vhosts?;
     let mut present = Vec::new();
-    for v in vhosts.as_array().into_iter().flatten() {
-        let Some(name) = v.get("name").and_then(Value::as_str) else {
-            continue;
-        };
-        let wanted = match scope {
-            Scope::All => true,
-            Scope::Vhosts(set) => set.contains(name),
-        };
-        if wanted {
-            state.vhosts.insert(name.to_string(), vhost_state(v));
-            present.push(name.to_string());
-        }
+    for (name, v) in vhosts {
+        state.vhosts.insert(name.clone(), v);
+        present.push(name);
     }
-
-    let mut tasks = tokio::task::JoinSet::new();
-    for name in present.clone() {
-        let m = mgmt.clone();
-        tasks.spawn(async move {
-            let defs = if streamed {
-                read_vhost_streamed(&m, &name).await
-            } else {
-                read_vhost(&m, &name).await
-            };
-            (name, defs)
-        });
-    }
-    let users = mgmt.get(&["users"], "listing users");
-    let perms = mgmt.get(&["permissions"], "listing permissions");
-    let topic_perms = mgmt.get(&["topic-permissions"], "listing topic permissions");
-    let (users, perms, topic_perms) = tokio::join!(users, perms, topic_perms);
-    let mut defs = Vec::new();
-    while let Some(joined) = tasks.join_next().await {
-        let (name, d) = joined.map_err(|e| lost_task("reading the vhosts' entities", e))?;
-        defs.push((name, d?));
-    }
-    defs.sort_by(|a, b| a.0.cmp(&b.0));
     for (vhost, d) in defs {
         let default_type = state.vhosts.get(&vhost).and_then(|v| v.default_queue_type);
         add_definitions(&mut state, &vhost, d, default_type);
     }
-
     for u in users?.as_array().into_iter().flatten() {
         if let Some((name, user)) = user_state(u) {
             state.users.insert(name, user);
@@ -218,7 +191,76 @@ pub async fn read_state(mgmt: &Management, scope: &Scope) -> Result<State, HttpE
                 },
             );
     }
+    for l in vhost_limits?.as_array().into_iter().flatten() {
+        if let Some(vhost) = str_of(l, "vhost").filter(|v| present.contains(v)) {
+            state
+                .vhost_limits
+                .insert(vhost, limits::of_live(l.get("value")));
+        }
+    }
+    for l in user_limits?.as_array().into_iter().flatten() {
+        if let Some(user) = str_of(l, "user") {
+            state
+                .user_limits
+                .insert(user, limits::of_live(l.get("value")));
+        }
+    }
+    state.vhost_limits.retain(|_, l| !l.is_empty());
+    state.user_limits.retain(|_, l| !l.is_empty());
     Ok(state)
+}
+
+/// The vhosts of `scope` and their entities, sorted by vhost.
+async fn read_vhosts(
+    mgmt: &Management,
+    scope: &Scope,
+) -> Result<(Vec<(String, VhostState)>, Vec<(String, Definitions)>), HttpError> {
+    let (vhosts, version, nodes) = tokio::join!(
+        // Name, description, tags and default queue type are all the plan compares; the
+        // per-vhost message rates are left out.
+        mgmt.get_typed_query::<Value>(&["vhosts"], &[("disable_stats", "true")], "listing vhosts"),
+        broker_version(mgmt),
+        super::cluster::node_count(mgmt)
+    );
+    let vhosts = vhosts?;
+    // The streamed export is the cheaper read, but it does not carry quorum queue members and
+    // stream replicas; on a cluster, where those matter, the queue listing is read instead. A
+    // user who may not list the nodes (no monitoring tag) gets the listing: always correct.
+    let clustered = nodes.map_or(true, |n| n > 1);
+    let streamed = !clustered && version?.is_some_and(|v| streams_definitions(&v));
+    let mut present = Vec::new();
+    for v in vhosts.as_array().into_iter().flatten() {
+        let Some(name) = v.get("name").and_then(Value::as_str) else {
+            continue;
+        };
+        let wanted = match scope {
+            Scope::All => true,
+            Scope::Vhosts(set) => set.contains(name),
+        };
+        if wanted {
+            present.push((name.to_string(), vhost_state(v)));
+        }
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for (name, _) in &present {
+        let m = mgmt.clone();
+        let name = name.clone();
+        tasks.spawn(async move {
+            let defs = if streamed {
+                read_vhost_streamed(&m, &name).await
+            } else {
+                read_vhost(&m, &name).await
+            };
+            (name, defs)
+        });
+    }
+    let mut defs = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        let (name, d) = joined.map_err(|e| lost_task("reading the vhosts' entities", e))?;
+        defs.push((name, d?));
+    }
+    defs.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok((present, defs))
 }
 
 /// One vhost's exchanges, queues, bindings and policies: four listings at once, reduced to

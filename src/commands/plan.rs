@@ -9,6 +9,7 @@ use clap::Args;
 use super::prepare;
 use crate::broker::endpoint::Endpoints;
 use crate::broker::http::Management;
+use crate::broker::preflight::{broker_facts, check_refusals};
 use crate::commands::args::ConnectFlags;
 use crate::exit::ExitStatus;
 use crate::output::ColorChoice;
@@ -63,7 +64,22 @@ pub fn run(args: PlanArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
     let (plan, fingerprint, drift, warnings) = rt.block_on(async {
         let mgmt = Management::new(&endpoints)?;
         let t = Instant::now();
-        let mut live = read_live(&mgmt, &mut prepared.desired, args.wait).await?;
+        // What the broker refuses (its version and denied features) is read beside the
+        // state, except while waiting for a broker that is starting.
+        let (live, facts) = match args.wait {
+            None => {
+                let (live, facts) = tokio::join!(
+                    read_live(&mgmt, &mut prepared.desired, None),
+                    broker_facts(&mgmt)
+                );
+                (live?, facts)
+            }
+            Some(_) => (
+                read_live(&mgmt, &mut prepared.desired, args.wait).await?,
+                broker_facts(&mgmt).await,
+            ),
+        };
+        let mut live = live;
         trace::done(t, || "reading the broker".into());
         // Only a saved plan needs it (hashing both states costs ~0.1 s at 10,000 queues).
         let fingerprint = args
@@ -72,8 +88,7 @@ pub fn run(args: PlanArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
             .then(|| saved_plan::fingerprint(&live, &prepared.desired));
         wait_for_amqp(&endpoints, args.wait).await?;
         let t = Instant::now();
-        let facts = crate::broker::preflight::broker_facts(&mgmt).await?;
-        crate::broker::preflight::check_refusals(&prepared.desired, &live, facts.as_ref())?;
+        check_refusals(&prepared.desired, &live, facts?.as_ref())?;
         trace::done(t, || "what the broker refuses".into());
         let t = Instant::now();
         let plan = make_plan(&mgmt, &endpoints, &prepared.desired, &mut live, &opts).await?;

@@ -2,7 +2,7 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 
 use super::*;
-use crate::state::{BindingArgs, Secret, TopicPermissionState};
+use crate::state::{BindingArgs, Limits, Secret, TopicPermissionState};
 use crate::topology::model::{ApplyTo, QueueType};
 
 fn ek(v: &str, n: &str) -> EntityKey {
@@ -44,12 +44,31 @@ fn bk(v: &str, src: &str, dt: DestinationType, dst: &str, rk: &str) -> BindingKe
     }
 }
 
-/// A live State lists every vhost its entities live in, as a broker does.
+/// A live State lists every vhost its entities live in, as a broker does, and holds no
+/// negative limit (read drops them: see `state::limits`).
 fn live_like(mut s: State) -> State {
     for v in s.vhost_names() {
         s.vhosts.entry(v).or_default();
     }
+    for limits in [&mut s.vhost_limits, &mut s.user_limits] {
+        for l in limits.values_mut() {
+            l.retain(|_, v| *v >= 0);
+        }
+        limits.retain(|_, l| !l.is_empty());
+    }
     s
+}
+
+fn limits_map(names: &'static [&'static str]) -> impl Strategy<Value = BTreeMap<String, Limits>> {
+    prop::collection::btree_map(
+        name(),
+        prop::collection::btree_map(
+            prop::sample::select(names).prop_map(String::from),
+            prop::sample::select(&[-1i64, 0, 5, 10][..]),
+            0..3,
+        ),
+        0..3,
+    )
 }
 
 fn prune() -> PlanOptions {
@@ -658,9 +677,22 @@ fn state() -> impl Strategy<Value = State> {
             ),
             0..3,
         ),
+        limits_map(&["max-connections", "max-queues"]),
+        limits_map(&["max-connections", "max-channels"]),
     )
         .prop_map(
-            |(vhosts, exchanges, queues, bindings, policies, users, permissions, topics)| State {
+            |(
+                vhosts,
+                exchanges,
+                queues,
+                bindings,
+                policies,
+                users,
+                permissions,
+                topics,
+                vhost_limits,
+                user_limits,
+            )| State {
                 vhosts,
                 exchanges,
                 queues,
@@ -669,6 +701,8 @@ fn state() -> impl Strategy<Value = State> {
                 users,
                 permissions,
                 topic_permissions: topics,
+                vhost_limits,
+                user_limits,
             },
         )
 }
@@ -745,7 +779,11 @@ proptest! {
             if c.action() == Action::Delete {
                 prop_assert!(p);
                 prop_assert!(!matches!(c.target(), Target::User(_) | Target::Vhost(_)));
-                prop_assert!(scope.contains(c.target().vhost().unwrap_or_default()));
+                match c.target() {
+                    // Users are global: prune reaches the limits of the file's users only.
+                    Target::UserLimits(u) => prop_assert!(a.users.contains_key(&u)),
+                    t => prop_assert!(scope.contains(t.vhost().unwrap_or_default())),
+                }
                 if let Target::Queue(k) | Target::Exchange(k) = &c.target() {
                     prop_assert!(!k.name.starts_with("amq."));
                 }

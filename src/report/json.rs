@@ -88,6 +88,8 @@ pub fn target(t: &Target) -> Value {
         Target::TopicPermission(k) => {
             json!({"kind": "topic_permission", "vhost": k.vhost, "user": k.user})
         }
+        Target::VhostLimits(v) => json!({"kind": "vhost_limits", "vhost": v}),
+        Target::UserLimits(u) => json!({"kind": "user_limits", "user": u}),
         Target::Policy(k) => json!({"kind": "policy", "vhost": k.vhost, "name": k.name}),
         Target::Exchange(k) => json!({"kind": "exchange", "vhost": k.vhost, "name": k.name}),
         Target::Queue(k) => json!({"kind": "queue", "vhost": k.vhost, "name": k.name}),

@@ -103,6 +103,8 @@ pub fn drift_line(pruned: &Plan) -> Option<String> {
         ("policy", "policies", 0),
         ("permission", "permissions", 0),
         ("topic permission", "topic permissions", 0),
+        ("vhost's limits", "vhosts' limits", 0),
+        ("user's limits", "users' limits", 0),
     ];
     for c in pruned
         .changes
@@ -116,6 +118,8 @@ pub fn drift_line(pruned: &Plan) -> Option<String> {
             Target::Policy(_) => "policy",
             Target::Permission(_) => "permission",
             Target::TopicPermission(_) => "topic permission",
+            Target::VhostLimits(_) => "vhost's limits",
+            Target::UserLimits(_) => "user's limits",
             Target::Vhost(_) | Target::User(_) => continue,
         };
         if let Some(e) = counts.iter_mut().find(|(k, _, _)| *k == kind) {

@@ -80,6 +80,8 @@ diagnostic_codes! {
     InvalidRegex = "TOPO034",
     /// A topic permission on an exchange that is not a topic exchange.
     NotTopicExchange = "TOPO035",
+    /// A vhost's `max-queues` below the queues the file declares there (a warning).
+    LimitBelowFile = "TOPO036",
 }
 
 impl fmt::Display for Code {

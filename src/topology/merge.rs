@@ -84,6 +84,8 @@ fn is_entity_list(key: &str) -> bool {
             | "users"
             | "permissions"
             | "topic_permissions"
+            | "vhost_limits"
+            | "user_limits"
             | "services"
             | "transports"
     )
@@ -100,6 +102,8 @@ fn identity(list: &str, item: &Node, default_vhost: &str) -> Option<String> {
         "vhosts" | "users" | "services" => s("name"),
         "exchanges" | "queues" | "policies" => format!("{vhost}\u{0}{}", s("name")),
         "permissions" => format!("{vhost}\u{0}{}", s("user")),
+        "vhost_limits" => vhost.clone(),
+        "user_limits" => s("user"),
         "topic_permissions" => format!("{vhost}\u{0}{}\u{0}{}", s("user"), s("exchange")),
         "transports" => format!(
             "{}\u{0}{}\u{0}{}\u{0}{}",

@@ -115,6 +115,20 @@ pub struct Topology {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub topic_permissions: Vec<TopicPermission>,
 
+    /// Vhost limits
+    ///
+    /// Per-vhost limits (`max-connections`, `max-queues`). A limit the file leaves out is
+    /// not managed; `-1` (unlimited) removes it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vhost_limits: Vec<VhostLimits>,
+
+    /// User limits
+    ///
+    /// Per-user limits (`max-connections`, `max-channels`). A limit the file leaves out is
+    /// not managed; `-1` (unlimited) removes it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub user_limits: Vec<UserLimits>,
+
     /// Services
     ///
     /// The programs that use the broker. Render targets turn them into containers.
@@ -849,6 +863,79 @@ pub struct TopicPermission {
     /// Regular expression that the routing key of a binding from the exchange (and of a
     /// consumer's topic subscription, for MQTT and STOMP) must match.
     pub read: String,
+}
+
+/// Limits of one vhost, named as the broker names them
+///
+/// RabbitMQ reads a negative value as "no limit"; topo takes `-1` for that and removes the
+/// limit (`DELETE /api/vhost-limits/{vhost}/{name}`), so `-1` and "no limit set" never differ.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VhostLimits {
+    /// Vhost
+    ///
+    /// The vhost the limits apply to. Default: the file's `vhost`, else `/`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vhost: Option<String>,
+
+    /// Max connections
+    ///
+    /// Client connections the vhost accepts at once; `0` refuses every connection, `-1`
+    /// removes the limit.
+    #[serde(
+        rename = "max-connections",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(range(min = -1))]
+    pub max_connections: Option<i64>,
+
+    /// Max queues
+    ///
+    /// Queues the vhost may hold; declaring one more fails. `-1` removes the limit.
+    #[serde(
+        rename = "max-queues",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(range(min = -1))]
+    pub max_queues: Option<i64>,
+}
+
+/// Limits of one user, named as the broker names them
+///
+/// As for [`VhostLimits`], `-1` removes a limit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserLimits {
+    /// User
+    ///
+    /// A user declared under `users`.
+    #[schemars(length(min = 1))]
+    pub user: String,
+
+    /// Max connections
+    ///
+    /// Connections the user may have open at once (over every vhost). `-1` removes the limit.
+    #[serde(
+        rename = "max-connections",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(range(min = -1))]
+    pub max_connections: Option<i64>,
+
+    /// Max channels
+    ///
+    /// Channels the user may have open at once, over all its connections. `-1` removes
+    /// the limit.
+    #[serde(
+        rename = "max-channels",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(range(min = -1))]
+    pub max_channels: Option<i64>,
 }
 
 /// The runtime of a service, a hint for templates and client rules

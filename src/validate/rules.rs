@@ -3,6 +3,8 @@
 //! Every rule has a stable code (see [`crate::diag::codes`]) and a test in
 //! `tests/validate_corpus.rs` with a failing and a passing case.
 
+mod limits;
+
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use serde_json::Value;
@@ -89,6 +91,7 @@ pub fn check(topo: &Topology, tree: &Node, sources: &Sources) -> Vec<Diagnostic>
     queues(&mut cx);
     users_and_permissions(&mut cx);
     topic_permissions(&mut cx);
+    limits::check(&mut cx);
     patterns(&mut cx);
     services_and_transports(&mut cx);
     literal_secrets(&mut cx);
@@ -150,6 +153,19 @@ fn duplicates(cx: &mut Ctx) {
                 .map(|p| format!("{}\u{0}{}\u{0}{}", cx.vhost(&p.vhost), p.user, p.exchange))
                 .collect(),
             "exchange",
+        ),
+        (
+            "vhost_limits",
+            t.vhost_limits
+                .iter()
+                .map(|l| cx.vhost(&l.vhost).to_string())
+                .collect(),
+            "vhost",
+        ),
+        (
+            "user_limits",
+            t.user_limits.iter().map(|l| l.user.clone()).collect(),
+            "user",
         ),
         (
             "services",
@@ -1052,6 +1068,18 @@ fn user_and_vhost_known(
     users: &BTreeSet<&str>,
     vhosts: &BTreeSet<String>,
 ) {
+    user_known(cx, (section, what), i, user, users);
+    vhost_known(cx, (section, what), i, vhost, vhosts);
+}
+
+/// TOPO013 when `user` (at `/{section}/{i}/user`) is not declared under `users`.
+fn user_known(
+    cx: &mut Ctx,
+    (section, what): (&str, &str),
+    i: usize,
+    user: &str,
+    users: &BTreeSet<&str>,
+) {
     if !users.contains(user) {
         let hint = did_you_mean(user, users.iter().copied())
             .unwrap_or_else(|| format!("declare user `{user}` under `users`"));
@@ -1062,6 +1090,17 @@ fn user_and_vhost_known(
         )
         .with_hint(hint);
     }
+}
+
+/// TOPO014 when `vhost` (at `/{section}/{i}/vhost`, resolved) is one the file neither
+/// declares nor uses.
+fn vhost_known(
+    cx: &mut Ctx,
+    (section, what): (&str, &str),
+    i: usize,
+    vhost: &Option<String>,
+    vhosts: &BTreeSet<String>,
+) {
     let vhost = cx.vhost(vhost).to_string();
     if !vhosts.contains(&vhost) {
         let hint = did_you_mean(&vhost, vhosts.iter().map(String::as_str))
