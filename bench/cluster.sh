@@ -31,6 +31,9 @@ AMQP_4=${TOPO_TEST_RABBIT4_AMQP_URL:-amqp://127.0.0.1:5682}
 MGMT_4=${TOPO_TEST_RABBIT4_MANAGEMENT_URL:-http://127.0.0.1:15682}
 
 [ -x "$TOPO" ] || { echo "build first: cargo build --release" >&2; exit 1; }
+for tool in curl hyperfine python3; do
+  command -v "$tool" > /dev/null || { echo "needs $tool (Debian: apt-get install $tool)" >&2; exit 1; }
+done
 for m in "${MGMT_NODES[@]}" "$MGMT_4"; do
   curl -sf -m 5 -u "$CRED" -o /dev/null "$m/api/overview" ||
     { echo "$m does not answer: start the cluster and the 4.x node first" >&2; exit 1; }
@@ -98,8 +101,9 @@ plan_line() { # LABEL AMQP MGMT
     "env TOPO_AMQP_URL=$2 TOPO_MANAGEMENT_URL=$3 $TOPO plan $work/c.yaml" >/dev/null
   read -r m sd < <(mean "$work/p.json")
   printf '%-44s %s s  +- %s\n' "topo plan, no changes, $1" "$(secs "$m")" "$(secs "$sd")"
-  eval "plan_$4=$m"
+  printf -v "plan_$4" '%s' "$m"
 }
+plan_b='' # set by plan_line (with plan_a, plan_c and plan_list)
 # A plan with changes exits 2: the file must be converged, so check once.
 rc=0; run_topo "$AMQP_LIST" "$MGMT_LIST" plan "$work/c.yaml" >/dev/null 2>&1 || rc=$?
 [ "$rc" = 0 ] || { echo "the cluster's vhost is not converged (plan exit $rc)" >&2; exit 1; }

@@ -21,7 +21,11 @@
 #
 # Nodes are stopped and killed by node name and their own pid only, never by user or process
 # name: the chroot's rabbitmq user shares a uid with other users of the machine.
-# Needs root. Idempotent: a second start only checks.
+# Needs root. Idempotent: a second start only checks. Every command that changes nodes (start
+# and its joins, stop, stop-node, kill-node, start-node, cut-node, heal-node) holds one lock,
+# rabbitmq-cluster.lock beside the chroot (flock), waiting for it at most
+# TOPO_SCRIPT_LOCK_WAIT seconds (900 by default) and naming its holder: concurrent starts (CI
+# and a test) once left node C's VM up with its app stopped and out of the cluster.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -238,6 +242,11 @@ export TOPO_TEST_CLUSTER_MANAGEMENT_URLS=http://127.0.0.1:15701,http://127.0.0.1
 export TOPO_TEST_CLUSTER_SCRIPT=$HERE/rabbitmq-cluster.sh
 ENV
 }
+
+case "${1:-start}" in
+  env | status) ;;
+  start | stop | stop-node | kill-node | start-node | cut-node | heal-node) take_lock rabbitmq-cluster "$0 $*" ;;
+esac
 
 case "${1:-start}" in
   start) start_cluster ;;

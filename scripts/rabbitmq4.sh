@@ -10,7 +10,9 @@
 #   scripts/rabbitmq4.sh env       print the TOPO_TEST_* variables that point tests at it
 #   scripts/rabbitmq4.sh stop      stop the node (only this node, by its name)
 #
-# Needs root (debootstrap, chroot, mounts). Idempotent: a second run only checks.
+# Needs root (debootstrap, chroot, mounts). Idempotent: a second run only checks. start and
+# stop hold a lock (flock on rabbitmq4-NODE.lock beside the chroot; TOPO_SCRIPT_LOCK_WAIT
+# seconds at most, 900 by default), so two at once take turns instead of racing.
 set -euo pipefail
 
 ROOT=${TOPO_FORKY_ROOT:-/var/lib/topo-ci/forky}
@@ -22,10 +24,45 @@ AMQPS_PORT=${TOPO_RABBIT4_AMQPS_PORT:-5681}
 MGMTS_PORT=${TOPO_RABBIT4_MGMTS_PORT:-15681}
 DIST_PORT=${TOPO_RABBIT4_DIST_PORT:-25682}
 WAIT_SECONDS=${TOPO_RABBIT4_WAIT:-240}
+# Where the scripts' locks live (beside the chroot), and how long a command waits for one.
+LOCK_DIR=${TOPO_LOCK_DIR:-$(dirname "$ROOT")}
+LOCK_WAIT=${TOPO_SCRIPT_LOCK_WAIT:-900}
 
 say() { printf 'rabbitmq4: %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }
 port_open() { (exec 3<> "/dev/tcp/127.0.0.1/$1") 2> /dev/null; }
+
+# Serialises the commands that change nodes: two starts at once (CI's setup and a test, say)
+# both saw a node down, both started or joined it, and left a VM up with its app stopped.
+# Takes an exclusive flock(1) on LOCK_DIR/NAME.lock on file descriptor 9 for the rest of the
+# script (the kernel drops it when the script exits, however it exits), waiting at most
+# LOCK_WAIT seconds and naming the holder meanwhile. Usage: take_lock NAME WHAT
+take_lock() {
+  local file=$LOCK_DIR/$1.lock what=$2 me=${0##*/}
+  mkdir -p "$LOCK_DIR"
+  # Opened without truncating, so the holder's line stays readable to the waiters.
+  exec 9<> "$file"
+  if ! flock -n 9; then
+    printf '%s: waiting (at most %ss) for %s, held by %s\n' "$me" "$LOCK_WAIT" "$file" \
+      "$(head -c 200 "$file" 2> /dev/null || echo 'an unknown process')" >&2
+    flock -w "$LOCK_WAIT" 9 || {
+      printf '%s: %s is still held after %ss (last taken by %s): wait for that command to finish, then run %s again (the kernel drops the lock of a holder that died, so a held lock has a live holder)\n' \
+        "$me" "$file" "$LOCK_WAIT" "$(head -c 200 "$file" 2> /dev/null || echo 'an unknown process')" "$what" >&2
+      exit 1
+    }
+  fi
+  printf 'pid %s (%s), since %s\n' "$$" "$what" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" > "$file"
+}
+
+# Runs "$@" holding the chroot's own lock (file descriptor 8): the cluster script and this one
+# each hold their own lock, and both may build or mount the one chroot.
+with_chroot_lock() {
+  mkdir -p "$LOCK_DIR"
+  (
+    flock -w "$LOCK_WAIT" 8 || { say "the chroot lock $LOCK_DIR/forky-chroot.lock is still held after ${LOCK_WAIT}s"; exit 1; }
+    "$@"
+  ) 8<> "$LOCK_DIR/forky-chroot.lock"
+}
 
 # The Debian mirror this machine's own apt uses, so the chroot comes from the same place.
 debian_mirror() {
@@ -37,7 +74,8 @@ debian_mirror() {
   echo "${uri%/}"
 }
 
-mount_chroot() {
+mount_chroot() { with_chroot_lock mount_chroot_now; }
+mount_chroot_now() {
   mkdir -p "$ROOT/proc" "$ROOT/dev"
   mountpoint -q "$ROOT/proc" || mount -t proc proc "$ROOT/proc"
   mountpoint -q "$ROOT/dev" || mount --bind /dev "$ROOT/dev"
@@ -47,6 +85,11 @@ mount_chroot() {
 
 ensure_chroot() {
   if [ -e "$ROOT/.topo-ready" ]; then mount_chroot; return; fi
+  with_chroot_lock build_chroot
+}
+build_chroot() {
+  # Built by another command while this one waited for the lock.
+  if [ -e "$ROOT/.topo-ready" ]; then mount_chroot_now; return; fi
   command -v debootstrap > /dev/null || {
     say "installing debootstrap"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap > /dev/null
@@ -62,11 +105,11 @@ ensure_chroot() {
   mkdir -p "$(dirname "$ROOT")"
   # Bookworm's debootstrap has no forky script; the sid one builds testing the same way.
   debootstrap --variant=minbase forky "$ROOT" "$mirror" /usr/share/debootstrap/scripts/sid > /dev/null
-  mount_chroot
+  mount_chroot_now
   say "installing rabbitmq-server inside the chroot"
   # Forky's Release file can be past its Valid-Until in the mirror.
-  chroot "$ROOT" apt-get -qq -o Acquire::Check-Valid-Until=false update
-  chroot "$ROOT" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+  chroot 8>&- 9>&- "$ROOT" apt-get -qq -o Acquire::Check-Valid-Until=false update
+  chroot 8>&- 9>&- "$ROOT" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
     rabbitmq-server > /dev/null
   touch "$ROOT/.topo-ready"
 }
@@ -101,11 +144,13 @@ ensure_tls() {
 }
 
 # Runs a command inside the chroot as its rabbitmq user, with the node's own environment.
+# The scripts' locks (descriptors 8 and 9) are closed for it: a node's VM, or an epmd that a
+# first rabbitmqctl starts, would otherwise hold them for as long as it runs.
 # Usage: in_node NAME DIST_PORT CMD...
 in_node() {
   local name=$1 dist=$2; shift 2
   local dir=/srv/topo/nodes/$name
-  chroot --userspec=rabbitmq:rabbitmq "$ROOT" /usr/bin/env -i HOME=/var/lib/rabbitmq \
+  chroot 8>&- 9>&- --userspec=rabbitmq:rabbitmq "$ROOT" /usr/bin/env -i HOME=/var/lib/rabbitmq \
     PATH=/usr/lib/rabbitmq/bin:/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 \
     RABBITMQ_NODENAME="$name@localhost" RABBITMQ_DIST_PORT="$dist" \
     RABBITMQ_CONFIG_FILE="$dir/rabbitmq.conf" RABBITMQ_MNESIA_BASE="$dir/data" \
@@ -188,9 +233,11 @@ node_start() {
   fi
   say "starting $name@localhost"
   # 20000 is the hard limit on these machines; 4.x has no file-handle budget to raise.
+  # The background shell that waits on the node lives as long as the node: it must not
+  # keep the scripts' locks (descriptors 8 and 9) open.
   (ulimit -n 20000 2> /dev/null || ulimit -n "$(ulimit -Hn)"
    in_node "$name" "$dist" setsid rabbitmq-server \
-     > "$ROOT/srv/topo/nodes/$name/log/console.log" 2>&1 < /dev/null &)
+     > "$ROOT/srv/topo/nodes/$name/log/console.log" 2>&1 < /dev/null &) 8>&- 9>&-
 }
 
 # Stops one node by its name (never by user or process name: see the research notes).
@@ -266,8 +313,8 @@ start() {
 if [ "${BASH_SOURCE[0]}" != "$0" ]; then return 0; fi
 
 case "${1:-start}" in
-  start) start ;;
+  start) take_lock "rabbitmq4-$NODE" "$0 start"; start ;;
   env) print_env ;;
-  stop) [ -e "$ROOT/.topo-ready" ] && mount_chroot && node_stop "$NODE" "$DIST_PORT" ;;
+  stop) take_lock "rabbitmq4-$NODE" "$0 stop"; [ -e "$ROOT/.topo-ready" ] && mount_chroot && node_stop "$NODE" "$DIST_PORT" ;;
   *) die "usage: $0 [start|env|stop]" ;;
 esac

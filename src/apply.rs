@@ -327,6 +327,11 @@ async fn apply_tracked(
                         AmqpError::Lost { .. } | AmqpError::Timeout { .. } => Some(
                             "check that the broker is up, then run topo apply again".to_string(),
                         ),
+                        AmqpError::LockLost { .. } => Some(
+                            "the lock's node went away; once it is back (RabbitMQ keeps the \
+                             lock's queue until then), run topo apply again: it converges"
+                                .to_string(),
+                        ),
                         AmqpError::Connect { .. } | AmqpError::Invalid { .. } => None,
                     };
                     return Err(ApplyFailure {

@@ -2,7 +2,8 @@
 //! exclusive queue the broker holds for the apply's connection. An apply waiting at its
 //! confirmation question (in a pseudo-terminal) holds the lock; a second apply gives up
 //! after `--lock-timeout` naming the holder, or waits and then runs; a holder killed with
-//! SIGKILL loses the lock because the broker drops its connection.
+//! SIGKILL loses the lock because the broker drops its connection; `--lock-timeout 2s`
+//! gives up after two seconds, names the holder as the lock records it and changes nothing.
 
 #[path = "common/broker.rs"]
 mod broker;
@@ -133,4 +134,74 @@ fn two_applies_at_once_take_turns() {
     assert_eq!(second.status.code(), Some(0), "{err}");
     // It planned after the first had finished: nothing was left for it to delete.
     assert!(err.contains("nothing to do"), "{err}");
+}
+
+/// The host name the lock records (as topo reads it).
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default()
+}
+
+#[test]
+fn lock_timeout_2s_gives_up_in_the_bound_names_the_holder_and_changes_nothing() {
+    let Some(v) = TestVhost::try_new() else {
+        return;
+    };
+    let file = setup(&v);
+    let mut holder = pty_topo(&["apply", path_str(&file), "--prune"]);
+    holder.exp_string("Enter a value:").unwrap();
+    let recorded = v.get(&["queues", &v.name, "topo.apply-lock"])["arguments"]["topo-lock-holder"]
+        .as_str()
+        .unwrap_or_else(|| panic!("the lock records no holder"))
+        .to_string();
+    assert!(
+        recorded.starts_with(&format!("host {}, broker user guest, pid ", hostname())),
+        "{recorded}"
+    );
+
+    // A second apply that would add a queue and delete the stray one.
+    let more = v.file(
+        "more.yaml",
+        "queues:\n  - {name: keep}\n  - {name: added}\n",
+    );
+    let second = v.topo(
+        &[
+            "apply",
+            path_str(&more),
+            "--prune",
+            "--yes",
+            "--lock-timeout",
+            "2s",
+        ],
+        &[],
+    );
+    let err = stderr(&second);
+    assert_eq!(code(&second), 1, "{err}");
+    // The holder as the lock records it: host, user, pid and start time.
+    assert!(
+        err.contains(&format!(
+            "another topo apply holds the lock on vhost {}: {recorded}; waited 2s; nothing was changed",
+            v.name
+        )),
+        "{err}"
+    );
+    assert!(err.contains("--lock-timeout"), "the hint: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    // Nothing changed: no new queue, the stray one kept, the holder's lock untouched.
+    assert!(v.get_opt(&["queues", &v.name, "added"]).is_none());
+    assert!(v.get_opt(&["queues", &v.name, "stray"]).is_some());
+    let lock = v.get(&["queues", &v.name, "topo.apply-lock"]);
+    assert_eq!(
+        lock["arguments"]["topo-lock-holder"].as_str(),
+        Some(recorded.as_str())
+    );
+
+    // The holder, told no, changes nothing either and lets go.
+    holder.send_line("no").unwrap();
+    let _ = holder.exp_eof();
+    assert!(v.get_opt(&["queues", &v.name, "stray"]).is_some());
+    let free = v.topo(&["apply", path_str(&more), "--lock-timeout", "30s"], &[]);
+    assert_eq!(code(&free), 0, "{}", stderr(&free));
+    assert!(v.get_opt(&["queues", &v.name, "added"]).is_some());
 }

@@ -127,6 +127,10 @@ pub enum AmqpError {
     /// 255 bytes), and the client library would panic on it.
     #[error("cannot {op}: {detail}")]
     Invalid { op: String, detail: String },
+    /// The apply lock's connection went (its node died): going on would be an apply
+    /// without the lock (see [`super::lock`]).
+    #[error("{detail}")]
+    LockLost { detail: String },
 }
 
 /// A name, key or table key as an AMQP short string, or why it cannot be one.
@@ -154,6 +158,8 @@ pub struct Amqp {
     /// Quorum and stream declares allowed in flight ([`HEAVY_IN_FLIGHT`], less after an
     /// overload).
     heavy: usize,
+    /// The apply lock this apply holds, checked before each batch.
+    lock: Option<super::lock::Watch>,
 }
 
 impl Amqp {
@@ -164,7 +170,13 @@ impl Amqp {
             conns: BTreeMap::new(),
             only_empty: false,
             heavy: heavy_in_flight(),
+            lock: None,
         }
+    }
+
+    /// Stop, rather than go on, once the apply lock's connection is gone.
+    pub fn hold_lock(&mut self, watch: super::lock::Watch) {
+        self.lock = Some(watch);
     }
 
     /// Delete queues with `if-empty`, so that the broker itself refuses to drop messages
@@ -267,6 +279,13 @@ impl Amqp {
             let mut batch: Vec<Op> = ops.by_ref().take(BATCH).collect();
             let mut failovers = self.ep.nodes.list(Proto::Amqp).len() - 1;
             loop {
+                // Every attempt, a retry included, runs under the lock or not at all.
+                if let Some(Err(detail)) = self.lock.as_ref().map(super::lock::Watch::check) {
+                    return Err(StageFailure {
+                        done,
+                        error: AmqpError::LockLost { detail },
+                    });
+                }
                 let at = done;
                 let tick = |d: usize| progress(at + d);
                 let len = batch.len();
@@ -277,6 +296,17 @@ impl Amqp {
                     }
                     Err(f) if failovers > 0 && matches!(f.error, AmqpError::Lost { .. }) => {
                         done += f.done;
+                        // The lock's connection most likely went through the same node.
+                        if let Some(w) = &self.lock
+                            && let Err(detail) = w.probe(self.ep.timeout).await
+                        {
+                            return Err(StageFailure {
+                                done,
+                                error: AmqpError::LockLost {
+                                    detail: format!("{detail}; the batch had failed: {}", f.error),
+                                },
+                            });
+                        }
                         failovers -= 1;
                         let (i, _) = self.ep.nodes.current(Proto::Amqp);
                         let next = self.ep.nodes.advance(Proto::Amqp, i);
@@ -530,7 +560,8 @@ fn weight(e: &AmqpError) -> u8 {
         AmqpError::Refused { .. }
         | AmqpError::AccessRefused { .. }
         | AmqpError::Invalid { .. }
-        | AmqpError::Connect { .. } => 3,
+        | AmqpError::Connect { .. }
+        | AmqpError::LockLost { .. } => 3,
     }
 }
 

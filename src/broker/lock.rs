@@ -12,7 +12,16 @@
 //!
 //! A vhost that does not exist yet cannot hold a queue: the apply that creates it is not
 //! locked there (creating a vhost is idempotent, and the next apply is locked).
+//!
+//! On a cluster the queue lives on the node the lock's connection went through. Measured on
+//! RabbitMQ 4.3 (three nodes, Khepri): when that node dies, the other nodes keep listing the
+//! queue (on the dead node, state `running`) and answer every declare with RESOURCE_LOCKED
+//! until the node is back, minutes later as at once; then it is gone. So the apply that held
+//! it cannot take it again through another node, and does not go on without it: the
+//! [`Watch`] stops it at its next batch, or before a batch would run again elsewhere. A new
+//! apply waits up to `--lock-timeout` (the node may come back) and then names the dead node.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lapin::Connection;
@@ -20,6 +29,7 @@ use lapin::options::QueueDeclareOptions;
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 
 use super::endpoint::Endpoints;
+use super::failover::Proto;
 use super::http::Management;
 
 /// The lock queue's name in each vhost.
@@ -29,8 +39,16 @@ const HOLDER_ARG: &str = "topo-lock-holder";
 
 /// Held locks; dropping them (or the process dying) releases them.
 pub struct Lock {
-    conns: Vec<Connection>,
+    held: Vec<Held>,
     waited: bool,
+}
+
+/// One vhost's lock: the connection that owns its queue, and the node it went through.
+#[derive(Clone)]
+struct Held {
+    vhost: String,
+    conn: Arc<Connection>,
+    node: String,
 }
 
 impl Lock {
@@ -39,12 +57,70 @@ impl Lock {
         self.waited
     }
 
-    /// Release now (closing the connections deletes the queues).
-    pub async fn release(self, timeout: Duration) {
-        for c in self.conns {
-            let _ = tokio::time::timeout(timeout, c.close(200, "topo: apply done".into())).await;
+    /// What the apply checks, while it runs, that it still holds the lock.
+    pub fn watch(&self) -> Watch {
+        Watch {
+            held: self.held.clone(),
         }
     }
+
+    /// Release now (closing the connections deletes the queues).
+    pub async fn release(self, timeout: Duration) {
+        for h in self.held {
+            let _ =
+                tokio::time::timeout(timeout, h.conn.close(200, "topo: apply done".into())).await;
+        }
+    }
+}
+
+/// Whether the lock's connections still stand. A lock whose connection is gone may be held
+/// by another apply by now, or (on a cluster whose node died) by no live process at all.
+#[derive(Clone)]
+pub struct Watch {
+    held: Vec<Held>,
+}
+
+impl Watch {
+    /// The connections' state as the client last saw it (no round trip: checked before
+    /// every batch of declares).
+    pub fn check(&self) -> Result<(), String> {
+        match self.held.iter().find(|h| !h.conn.status().connected()) {
+            Some(h) => Err(lost(h, "closed")),
+            None => Ok(()),
+        }
+    }
+
+    /// A round trip on each lock connection (a channel opened and closed): when a batch's
+    /// connection was just lost, the client may not have noticed yet that the lock's
+    /// connection to the same node went too.
+    pub async fn probe(&self, timeout: Duration) -> Result<(), String> {
+        self.check()?;
+        for h in &self.held {
+            match tokio::time::timeout(timeout, h.conn.create_channel()).await {
+                Ok(Ok(ch)) => {
+                    let _ = tokio::time::timeout(timeout, ch.close(200, "lock probe".into())).await;
+                }
+                Ok(Err(e)) => return Err(lost(h, &e.to_string())),
+                Err(_) => {
+                    return Err(lost(
+                        h,
+                        &format!("it did not answer within {}s", timeout.as_secs()),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn lost(h: &Held, why: &str) -> String {
+    format!(
+        "lost the apply lock on vhost {}: its connection through {} is gone ({}); stopped \
+         rather than go on without it",
+        h.vhost,
+        h.node,
+        crate::error::redact(why)
+    )
 }
 
 /// Why the lock was not taken.
@@ -54,6 +130,19 @@ pub enum LockError {
     Held {
         vhost: String,
         holder: String,
+        waited: String,
+    },
+    /// The lock's queue is on a cluster node that is not running: its holder lost that node,
+    /// and the broker keeps the queue (and refuses it to everyone) until the node is back.
+    #[error(
+        "the apply lock on vhost {vhost} is held through node {node}, which is not running: \
+         {holder}; that apply lost its node, and the broker keeps the lock until {node} is back; \
+         waited {waited}"
+    )]
+    HeldByDeadNode {
+        vhost: String,
+        holder: String,
+        node: String,
         waited: String,
     },
     /// The broker did not answer in time: not a refusal, so no permission is to blame.
@@ -74,7 +163,9 @@ impl LockError {
                     || detail.contains("not allowed")
                     || detail.contains("refused the credentials")
             }
-            LockError::Held { .. } | LockError::TimedOut { .. } => false,
+            LockError::Held { .. }
+            | LockError::HeldByDeadNode { .. }
+            | LockError::TimedOut { .. } => false,
         }
     }
 }
@@ -105,7 +196,7 @@ pub async fn acquire(
     let started = Instant::now();
     let deadline = started + wait;
     let mut lock = Lock {
-        conns: Vec::new(),
+        held: Vec::new(),
         waited: false,
     };
     let mut sorted: Vec<&String> = vhosts.iter().collect();
@@ -131,18 +222,31 @@ pub async fn acquire(
         match conn {
             Ok((c, waited)) => {
                 lock.waited |= waited;
-                lock.conns.push(c)
+                lock.held.push(Held {
+                    vhost: vhost.clone(),
+                    conn: Arc::new(c),
+                    // The node search settled on the node that answered.
+                    node: crate::error::redact(ep.nodes.current(Proto::Amqp).1.as_str()),
+                })
             }
             Err(TakeError::Locked) => {
-                let holder = read_holder(mgmt, vhost).await;
+                let (holder, dead) = read_holder(mgmt, vhost).await;
                 lock.release(ep.timeout).await;
-                return Err(LockError::Held {
-                    vhost: vhost.clone(),
-                    holder,
-                    waited: humantime::format_duration(Duration::from_secs(
-                        started.elapsed().as_secs(),
-                    ))
-                    .to_string(),
+                let waited =
+                    humantime::format_duration(Duration::from_secs(started.elapsed().as_secs()))
+                        .to_string();
+                return Err(match dead {
+                    Some(node) => LockError::HeldByDeadNode {
+                        vhost: vhost.clone(),
+                        holder,
+                        node,
+                        waited,
+                    },
+                    None => LockError::Held {
+                        vhost: vhost.clone(),
+                        holder,
+                        waited,
+                    },
                 });
             }
             Err(TakeError::TimedOut(detail)) => {
@@ -252,30 +356,41 @@ fn is_locked(e: &lapin::Error) -> bool {
     text.contains("RESOURCE_LOCKED") || text.contains("405")
 }
 
-/// The holder as the lock queue records it, else what the broker says of its owner.
-async fn read_holder(mgmt: &Management, vhost: &str) -> String {
-    match mgmt
+/// The holder as the lock queue records it (else what the broker says of its owner), and
+/// the queue's node when the broker reports that node as not running.
+async fn read_holder(mgmt: &Management, vhost: &str) -> (String, Option<String>) {
+    let q = match mgmt
         .get_opt(&["queues", vhost, LOCK_QUEUE], "read the apply lock")
         .await
     {
-        Ok(Some(q)) => {
-            if let Some(h) = q
-                .get("arguments")
-                .and_then(|a| a.get(HOLDER_ARG))
-                .and_then(|h| h.as_str())
-            {
-                return h.to_string();
-            }
-            match q
-                .get("owner_pid_details")
-                .and_then(|o| o.get("name"))
-                .and_then(|n| n.as_str())
-            {
-                Some(conn) => format!("connection {conn}"),
-                None => "a connection the broker did not name".into(),
-            }
-        }
-        Ok(None) => "a holder that has just let go (try again)".into(),
-        Err(e) => format!("unknown ({e})"),
+        Ok(Some(q)) => q,
+        Ok(None) => return ("a holder that has just let go (try again)".into(), None),
+        Err(e) => return (format!("unknown ({e})"), None),
+    };
+    let holder = match (
+        q.get("arguments")
+            .and_then(|a| a.get(HOLDER_ARG))
+            .and_then(|h| h.as_str()),
+        q.get("owner_pid_details")
+            .and_then(|o| o.get("name"))
+            .and_then(|n| n.as_str()),
+    ) {
+        (Some(h), _) => h.to_string(),
+        (None, Some(conn)) => format!("connection {conn}"),
+        (None, None) => "a connection the broker did not name".into(),
+    };
+    let dead = match q.get("node").and_then(|n| n.as_str()) {
+        Some(node) => node_down(mgmt, node).await.then(|| node.to_string()),
+        None => None,
+    };
+    (holder, dead)
+}
+
+/// Whether the broker lists `node` as not running. A node it cannot tell about (an error, a
+/// single broker without the field) counts as running: the plain "held" message then stands.
+async fn node_down(mgmt: &Management, node: &str) -> bool {
+    match mgmt.get_opt(&["nodes", node], "read the lock's node").await {
+        Ok(Some(n)) => n.get("running").and_then(|r| r.as_bool()) == Some(false),
+        _ => false,
     }
 }

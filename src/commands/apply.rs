@@ -253,9 +253,22 @@ pub fn run(args: ApplyArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
         let progress = Progress::new(plan.changes.len());
         let mut amqp = Amqp::new(&endpoints);
         amqp.delete_only_empty_queues(!args.allow_data_loss);
+        if let Some(l) = &lock {
+            amqp.hold_lock(l.watch());
+        }
         let result = apply(&plan, &mgmt, &mut amqp, args.via, &progress).await;
         progress.finish();
         amqp.close().await;
+        // The last stages may be HTTP calls, which move to another node unchecked.
+        if result.is_ok()
+            && let Some(Err(lost)) = lock.as_ref().map(|l| l.watch().check())
+        {
+            return Err(Hinted::new(
+                format!("apply stopped after its last change: {lost}"),
+                "another apply may have run meanwhile: run topo plan (or topo apply) again once the lock's node is back",
+            )
+            .into());
+        }
         if let Err(f) = result {
             let mut msg = format!("apply stopped: {}", f);
             let mut hint = f.hint.clone();
@@ -382,6 +395,9 @@ fn lock_hint(e: &lock::LockError) -> &'static str {
     match e {
         lock::LockError::Held { .. } => {
             "wait for it to finish, or pass --lock-timeout 5m to wait; a crashed apply's lock goes with its connection"
+        }
+        lock::LockError::HeldByDeadNode { .. } => {
+            "start that node again (the broker drops the lock once the node is back), or wait for it with --lock-timeout 5m; then run topo apply again"
         }
         lock::LockError::TimedOut { .. } => {
             "the broker did not answer in time: check that it is up and not overloaded, raise --timeout, or pass --no-lock to apply without the lock"
