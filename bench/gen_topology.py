@@ -6,14 +6,16 @@
 N queues (70% classic with TTL, dead-lettering and length arguments, 30% quorum), N/10
 exchanges of all four types, 2N bindings (topic patterns, headers, exchange-to-exchange),
 4 policies, 1 operator policy, 5 users with permissions, topic permissions on two topic
-exchanges each and user limits, and the vhost's limits. The definitions file holds the same
+exchanges each and user limits, the vhost's limits, and ten shovels between classic queues of
+the vhost (local `amqp:///VHOST` ends: no credentials, so no variable to set). The definitions file holds the same
 vhost-scoped entities for `POST /api/definitions/{vhost}` (which ignores users, permissions,
-topic permissions, limits and operator policies: topo's side of a comparison does that much
+topic permissions, limits and operator policies, and takes the shovels as parameters: topo's side of a comparison does that much
 more, a few dozen management calls).
 """
 
 import json
 import sys
+from urllib.parse import quote
 
 TYPES = ["topic", "direct", "fanout", "headers"]
 
@@ -83,11 +85,19 @@ def main():
     user_limits = [{"user": u["name"], "max-connections": 10, "max-channels": 100}
                    for u in users]
 
-    topo = {"version": 1, "vhost": vhost, "exchanges": exchanges, "queues": queues,
+    # Ten shovels, q.(10k) -> q.(10k+1): both classic (i % 10 < 7), in this vhost.
+    local = f"amqp:///{quote(vhost, safe='')}"
+    shovels = [{"name": f"bench-shovel-{k}",
+                "source": {"uri": local, "queue": f"q.{10 * k}"},
+                "destination": {"uri": local, "queue": f"q.{10 * k + 1}"}}
+               for k in range(10) if 10 * k + 1 < n]
+
+    topo = {"version": 1, "vhost": vhost, "broker": {"plugins": ["rabbitmq_shovel"]},
+            "exchanges": exchanges, "queues": queues,
             "bindings": bindings, "policies": policies,
             "operator_policies": operator_policies, "users": users,
             "permissions": permissions, "topic_permissions": topic_permissions,
-            "vhost_limits": vhost_limits, "user_limits": user_limits}
+            "vhost_limits": vhost_limits, "user_limits": user_limits, "shovels": shovels}
     with open(out_yaml, "w") as f:
         # JSON is YAML: no YAML library needed.
         json.dump(topo, f, indent=1)
@@ -111,13 +121,19 @@ def main():
         "policies": [{"name": p["name"], "vhost": vhost, "pattern": p["pattern"],
                       "apply-to": p["apply_to"], "priority": p.get("priority", 0),
                       "definition": p["definition"]} for p in policies],
+        "parameters": [{"vhost": vhost, "component": "shovel", "name": s["name"],
+                        "value": {"src-uri": s["source"]["uri"],
+                                  "src-queue": s["source"]["queue"],
+                                  "dest-uri": s["destination"]["uri"],
+                                  "dest-queue": s["destination"]["queue"]}}
+                       for s in shovels],
     }
     with open(out_json, "w") as f:
         json.dump(defs, f)
     print(f"{len(exchanges)} exchanges, {len(queues)} queues, {len(bindings)} bindings, "
           f"{len(policies)} policies, {len(operator_policies)} operator policy, "
           f"{len(users)} users, {len(topic_permissions)} topic permissions, "
-          f"{len(user_limits) + 1} limit entries", file=sys.stderr)
+          f"{len(user_limits) + 1} limit entries, {len(shovels)} shovels", file=sys.stderr)
 
 
 if __name__ == "__main__":
