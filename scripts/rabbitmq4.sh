@@ -113,9 +113,17 @@ in_node() {
     RABBITMQ_ENABLED_PLUGINS_FILE="$dir/enabled_plugins" "$@"
 }
 
-# Writes a node's configuration. Usage: node_config NAME AMQP MGMT [AMQPS MGMTS]
+# The plugins the test node runs beside management: shovels and federation, whose topology
+# kinds (`shovels`, `federation_upstreams`) the broker tests apply and move messages through.
+# Cluster nodes (scripts/rabbitmq-cluster.sh) do not get them.
+EXTRA_PLUGINS=(rabbitmq_shovel rabbitmq_shovel_management rabbitmq_federation rabbitmq_federation_management)
+
+# Writes a node's configuration. Usage: node_config NAME AMQP MGMT [AMQPS MGMTS [PLUGIN...]]
 node_config() {
   local name=$1 amqp=$2 mgmt=$3 amqps=${4:-} mgmts=${5:-}
+  shift $(($# < 5 ? $# : 5))
+  local extra=""
+  for p in "$@"; do extra+=",$p"; done
   local dir=$ROOT/srv/topo/nodes/$name tls=/srv/topo/tls
   mkdir -p "$dir/data" "$dir/log"
   {
@@ -142,9 +150,9 @@ node_config() {
     fi
   } > "$dir/rabbitmq.conf"
   if [ -n "$amqps" ]; then
-    echo '[rabbitmq_management,rabbitmq_auth_mechanism_ssl].' > "$dir/enabled_plugins"
+    echo "[rabbitmq_management,rabbitmq_auth_mechanism_ssl$extra]." > "$dir/enabled_plugins"
   else
-    echo '[rabbitmq_management].' > "$dir/enabled_plugins"
+    echo "[rabbitmq_management$extra]." > "$dir/enabled_plugins"
   fi
   chroot "$ROOT" chown -R rabbitmq:rabbitmq "/srv/topo/nodes/$name"
 }
@@ -193,6 +201,19 @@ node_stop() { # NAME DIST
   fi
 }
 
+# A node that was already running when its enabled_plugins file gained EXTRA_PLUGINS does not
+# run them yet: enable them online. The management API answers their endpoints once they run,
+# so a node that has them costs two requests, not a CLI run. Usage: ensure_plugins NAME DIST MGMT
+ensure_plugins() {
+  local name=$1 dist=$2 mgmt=$3
+  if curl -fsS -m 5 -u guest:guest -o /dev/null "http://127.0.0.1:$mgmt/api/shovels" 2> /dev/null &&
+     curl -fsS -m 5 -u guest:guest -o /dev/null "http://127.0.0.1:$mgmt/api/federation-links" 2> /dev/null; then
+    return
+  fi
+  say "enabling ${EXTRA_PLUGINS[*]} on $name@localhost"
+  in_node "$name" "$dist" rabbitmq-plugins -q -n "$name@localhost" enable "${EXTRA_PLUGINS[@]}" > /dev/null
+}
+
 wait_http() { # MGMT_PORT
   local deadline=$((SECONDS + WAIT_SECONDS))
   until curl -fsS -m 5 -u guest:guest -o /dev/null "http://127.0.0.1:$1/api/overview" 2> /dev/null; do
@@ -222,7 +243,7 @@ start() {
   local fresh_tls=0
   if ensure_tls; then fresh_tls=1; fi
   copy_tls_into_chroot
-  node_config "$NODE" "$AMQP_PORT" "$MGMT_PORT" "$AMQPS_PORT" "$MGMTS_PORT"
+  node_config "$NODE" "$AMQP_PORT" "$MGMT_PORT" "$AMQPS_PORT" "$MGMTS_PORT" "${EXTRA_PLUGINS[@]}"
   # New certificates only take effect at boot.
   if [ "$fresh_tls" = 1 ]; then node_stop "$NODE" "$DIST_PORT"; fi
   node_start "$NODE" "$DIST_PORT"
@@ -231,6 +252,7 @@ start() {
     tail -n 30 "$ROOT/srv/topo/nodes/$NODE/log/console.log" >&2 || true
     die "$NODE@localhost did not answer on $MGMT_PORT within ${WAIT_SECONDS}s; log: $ROOT/srv/topo/nodes/$NODE/log"
   }
+  ensure_plugins "$NODE" "$DIST_PORT" "$MGMT_PORT"
   local deadline=$((SECONDS + 60))
   until port_open "$AMQP_PORT" && port_open "$AMQPS_PORT" && port_open "$MGMTS_PORT"; do
     [ "$SECONDS" -lt "$deadline" ] || die "$NODE@localhost: AMQP $AMQP_PORT, AMQPS $AMQPS_PORT or HTTPS $MGMTS_PORT did not open"

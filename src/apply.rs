@@ -21,9 +21,9 @@ use crate::broker::amqp::{Amqp, AmqpError, OVERLOAD_RETRIES, Op};
 use crate::broker::http::{HttpError, Management};
 use crate::plan::limits::{LimitCall, Owner};
 use crate::plan::{
-    Action, BindingChange, Change, EntityChange, ExchangeChange, PermissionChange, Plan,
-    PolicyChange, QueueChange, TopicPermissionChange, UserChange, UserDefinition, UserPassword,
-    VhostChange,
+    Action, BindingChange, Change, EntityChange, ExchangeChange, LinkChange, PermissionChange,
+    Plan, PolicyChange, QueueChange, TopicPermissionChange, UserChange, UserDefinition,
+    UserPassword, VhostChange,
 };
 use crate::state::BindingKey;
 use crate::state::password;
@@ -241,6 +241,13 @@ async fn apply_tracked(
     )
     .await?;
 
+    // Shovels and federation upstreams go before the queues and exchanges they move
+    // messages between (a shovel left running would declare its source queue again).
+    let step = "deleting shovels and federation upstreams";
+    let calls: Vec<HttpCall> = deletes(10).iter().filter_map(|c| http_delete(c)).collect();
+    progress.stage(step, calls.len());
+    run_http(mgmt, calls, step, &mut ledger, progress).await?;
+
     // 2. AMQP, per vhost, stage by stage.
     let mut per_vhost: BTreeMap<&str, Vec<&Change>> = BTreeMap::new();
     for c in &plan.changes {
@@ -347,6 +354,12 @@ async fn apply_tracked(
     .await?;
     run_http(mgmt, sets, "topic permissions", &mut ledger, progress).await?;
 
+    // Shovels and federation upstreams, once the queues and exchanges they name exist: a
+    // shovel declares a missing source queue itself, as a classic queue.
+    let step = "shovels and federation upstreams";
+    let calls: Vec<HttpCall> = forward(10).iter().filter_map(|c| http_put(c)).collect();
+    progress.stage(step, calls.len());
+    run_http(mgmt, calls, step, &mut ledger, progress).await?;
     // Limits that tighten (new, lowered) once topo's own declares are done: a vhost's
     // `max-connections: 0` would otherwise refuse topo's own connection to it.
     run_limits(mgmt, &limits, true, "limits", &mut ledger, progress).await?;
@@ -472,8 +485,8 @@ async fn import_creates(
             | EntityChange::Permission(..)
             | EntityChange::Policy(..)
             | EntityChange::TopicPermission(..)
-            | EntityChange::VhostLimits(..)
-            | EntityChange::UserLimits(..) => {}
+            | EntityChange::Link(..) => {}
+            EntityChange::VhostLimits(..) | EntityChange::UserLimits(..) => {}
         }
     }
     progress.stage(
@@ -629,6 +642,7 @@ fn entity_ops<'a>(
             | E::Permission(..)
             | E::Policy(..)
             | E::TopicPermission(..)
+            | E::Link(..)
             | E::VhostLimits(..)
             | E::UserLimits(..),
             Stage::DeleteReplaced
@@ -704,8 +718,20 @@ fn http_put(c: &Change) -> Option<HttpCall> {
             json!({"pattern": p.pattern, "definition": p.definition, "priority": p.priority,
                    "apply-to": p.apply_to.as_str()}),
         ),
+        // `body` is `None` only for a URI whose variable is unset, which
+        // `session::Prepared` refuses before planning.
+        E::Link(k, LinkChange::Create(l) | LinkChange::Update(l)) => (
+            vec![
+                "parameters".into(),
+                k.component.as_str().into(),
+                k.vhost.clone(),
+                k.name.clone(),
+            ],
+            l.body(k.component)?,
+        ),
         E::Permission(_, PermissionChange::Delete)
         | E::Policy(_, PolicyChange::Delete)
+        | E::Link(_, LinkChange::Delete)
         | E::Exchange(..)
         | E::Queue(..)
         | E::Binding(..)
@@ -735,12 +761,19 @@ fn http_delete(c: &Change) -> Option<HttpCall> {
         E::TopicPermission(k, TopicPermissionChange::Delete) => {
             vec!["topic-permissions".into(), k.vhost.clone(), k.user.clone()]
         }
+        E::Link(k, LinkChange::Delete) => vec![
+            "parameters".into(),
+            k.component.as_str().into(),
+            k.vhost.clone(),
+            k.name.clone(),
+        ],
         E::TopicPermission(
             _,
             TopicPermissionChange::Create(_) | TopicPermissionChange::Update { .. },
         )
         | E::Permission(_, PermissionChange::Create(_) | PermissionChange::Update(_))
         | E::Policy(_, PolicyChange::Create(_) | PolicyChange::Update(_))
+        | E::Link(_, LinkChange::Create(_) | LinkChange::Update(_))
         | E::Vhost(..)
         | E::User(..)
         | E::Exchange(..)

@@ -12,12 +12,15 @@ use std::collections::BTreeSet;
 
 use serde_json::{Map, Value, json};
 
+use crate::state::links::Component;
 use crate::state::queue_args::named_arg;
 use crate::state::{
     BindingKey, DEFAULT_VHOST, EntityKey, ExchangeState, Limits, PermissionKey, PermissionState,
     PolicyState, QueueState, State, TopicPermissionState, TopicPermissions, UserState, VhostState,
 };
 use crate::topology::Topology;
+
+mod links;
 use crate::topology::model::{ApplyTo, DestinationType, QueueType};
 
 /// The topology of `state`. With `vhost`, the file's `vhost:` is that vhost and entities
@@ -33,6 +36,7 @@ pub fn to_topology(state: &State, vhost: Option<&str>) -> anyhow::Result<Topolog
         users,
         permissions,
         topic_permissions,
+        links,
         vhost_limits,
         user_limits,
     } = state;
@@ -80,6 +84,17 @@ pub fn to_topology(state: &State, vhost: Option<&str>) -> anyhow::Result<Topolog
         .filter(|(k, _)| users.contains_key(&k.user))
         .flat_map(|(k, topics)| topic_permission_entries(here, k, topics));
     insert_list(&mut top, "topic_permissions", list.collect());
+    for component in Component::ALL {
+        let list = links
+            .iter()
+            .filter(|(k, _)| k.component == component)
+            .map(|(k, l)| links::link_entry(here, k, l));
+        let key = match component {
+            Component::Shovel => "shovels",
+            Component::FederationUpstream => "federation_upstreams",
+        };
+        insert_list(&mut top, key, list.collect());
+    }
     // Live limits are never negative (see `state::limits`); the read covers the exported
     // vhosts only. User limits go with the users exported above.
     let list = vhost_limits

@@ -15,6 +15,8 @@ use std::fmt::Write as _;
 use serde_json::Value;
 
 use crate::state::{DEFAULT_VHOST, EntityKey, State};
+
+mod links;
 use crate::topology::model::{DestinationType, Pattern, QueueType, Topology, TransportKind};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -22,6 +24,8 @@ pub enum NodeKind {
     Service,
     Exchange,
     Queue,
+    /// A queue or exchange of another broker, at the far end of a shovel or federation link.
+    Remote,
 }
 
 /// How a node or edge changed, for diff pictures.
@@ -87,6 +91,10 @@ pub enum EdgeKind {
     Consumes,
     /// Service calls a service over TCP.
     Tcp,
+    /// A shovel moves messages from a queue or exchange to another (see [`links`]).
+    Shovel,
+    /// A federated exchange or queue receives from its upstream's.
+    Federation,
 }
 
 /// Identity of an edge: kind, endpoints (node ids) and label.
@@ -118,6 +126,7 @@ pub fn node_id(kind: NodeKind, vhost: Option<&str>, name: &str) -> String {
         NodeKind::Service => "s",
         NodeKind::Exchange => "x",
         NodeKind::Queue => "q",
+        NodeKind::Remote => "r",
     };
     match vhost {
         None | Some(DEFAULT_VHOST) => format!("{prefix}_{}", escape_id(name)),
@@ -275,6 +284,8 @@ impl Graph {
                     .insert((EdgeKind::DeadLetter, from, to, label), None);
             }
         }
+
+        links::add_links(&mut g, &state);
 
         for t in &topo.transports {
             let from = node_id(NodeKind::Service, None, &t.from);
@@ -488,6 +499,7 @@ pub fn to_mermaid(g: &Graph) -> String {
             NodeKind::Service => ("[", "]"),
             NodeKind::Exchange => ("{{", "}}"),
             NodeKind::Queue => ("[(", ")]"),
+            NodeKind::Remote => ("[/", "/]"),
         };
         let _ = writeln!(out, "{indent}{id}{open}\"{text}\"{close}");
     };
@@ -517,6 +529,7 @@ pub fn to_mermaid(g: &Graph) -> String {
             EdgeKind::Binding | EdgeKind::Sends | EdgeKind::Consumes => "-->",
             EdgeKind::Alternate | EdgeKind::DeadLetter => "-.->",
             EdgeKind::Tcp => "==>",
+            EdgeKind::Shovel | EdgeKind::Federation => "-.->",
         };
         if label.is_empty() {
             let _ = writeln!(out, "  {from} {arrow} {to}");
@@ -593,6 +606,7 @@ pub fn to_dot(g: &Graph) -> String {
             NodeKind::Service => "box",
             NodeKind::Exchange => "hexagon",
             NodeKind::Queue => "cylinder",
+            NodeKind::Remote => "parallelogram",
         };
         let mut style = Vec::new();
         if n.kind == NodeKind::Service {
@@ -638,6 +652,10 @@ pub fn to_dot(g: &Graph) -> String {
         match kind {
             EdgeKind::Alternate | EdgeKind::DeadLetter => attrs.push("style=dashed".into()),
             EdgeKind::Tcp => attrs.push("style=bold".into()),
+            EdgeKind::Shovel | EdgeKind::Federation => {
+                attrs.push("style=dotted".into());
+                attrs.push("penwidth=2".into());
+            }
             _ => {}
         }
         if let Some(m) = mark {

@@ -13,6 +13,7 @@ use std::fmt;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::state::links::{LinkKey, LinkState};
 use crate::state::password;
 use crate::state::{
     Args, BindingKey, BindingState, Credential, EntityKey, ExchangeState, PermissionKey,
@@ -75,6 +76,8 @@ pub enum Target {
     /// One user's topic permissions in one vhost (every exchange's: see
     /// [`crate::state::TopicPermissions`]).
     TopicPermission(PermissionKey),
+    /// A shovel or a federation upstream.
+    Link(LinkKey),
     /// One vhost's limits.
     VhostLimits(String),
     /// One user's limits.
@@ -93,6 +96,7 @@ impl Target {
             Target::Queue(_) => "queue",
             Target::Binding(_) => "binding",
             Target::TopicPermission(_) => "topic_permission",
+            Target::Link(k) => k.component.kind(),
             Target::VhostLimits(_) => "vhost_limits",
             Target::UserLimits(_) => "user_limits",
         }
@@ -107,6 +111,7 @@ impl Target {
             Target::Policy(k) | Target::Exchange(k) | Target::Queue(k) => Some(&k.vhost),
             Target::Binding(k) => Some(&k.vhost),
             Target::TopicPermission(k) => Some(&k.vhost),
+            Target::Link(k) => Some(&k.vhost),
             Target::VhostLimits(v) => Some(v),
             Target::UserLimits(_) => None,
         }
@@ -123,6 +128,7 @@ impl Target {
             Target::Queue(_) => 5,
             Target::Binding(_) => 6,
             Target::TopicPermission(_) => 7,
+            Target::Link(_) => 10,
             Target::VhostLimits(_) => 8,
             Target::UserLimits(_) => 9,
         }
@@ -142,6 +148,7 @@ impl fmt::Display for Target {
             Target::TopicPermission(k) => {
                 write!(f, "topic permissions of {} in vhost {}", k.user, k.vhost)
             }
+            Target::Link(k) => write!(f, "{} {k}", k.component.label()),
             Target::VhostLimits(v) => write!(f, "limits of vhost {v}"),
             Target::UserLimits(u) => write!(f, "limits of user {u}"),
         }
@@ -179,6 +186,7 @@ pub enum EntityChange {
     Queue(EntityKey, QueueChange),
     Binding(BindingKey, BindingChange),
     TopicPermission(PermissionKey, TopicPermissionChange),
+    Link(LinkKey, LinkChange),
     VhostLimits(String, LimitsChange),
     UserLimits(String, LimitsChange),
 }
@@ -236,6 +244,15 @@ pub enum TopicPermissionChange {
         topics: TopicPermissions,
         clear: bool,
     },
+    Delete,
+}
+
+/// A shovel or federation upstream: `PUT` replaces its value whole, so an update carries
+/// the whole desired value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LinkChange {
+    Create(LinkState),
+    Update(LinkState),
     Delete,
 }
 
@@ -302,14 +319,16 @@ impl EntityChange {
             | E::Queue(_, QueueChange::Create(_))
             | E::Binding(_, BindingChange::Create)
             | E::TopicPermission(_, TopicPermissionChange::Create(_))
-            | E::VhostLimits(_, LimitsChange::Create(_))
+            | E::Link(_, LinkChange::Create(_)) => Action::Create,
+            E::VhostLimits(_, LimitsChange::Create(_))
             | E::UserLimits(_, LimitsChange::Create(_)) => Action::Create,
             E::Vhost(_, VhostChange::Update(_))
             | E::User(_, UserChange::Update(_))
             | E::Permission(_, PermissionChange::Update(_))
             | E::Policy(_, PolicyChange::Update(_))
             | E::TopicPermission(_, TopicPermissionChange::Update { .. })
-            | E::VhostLimits(_, LimitsChange::Update(_))
+            | E::Link(_, LinkChange::Update(_)) => Action::Update,
+            E::VhostLimits(_, LimitsChange::Update(_))
             | E::UserLimits(_, LimitsChange::Update(_)) => Action::Update,
             E::Exchange(_, ExchangeChange::Replace { .. })
             | E::Queue(_, QueueChange::Replace { .. }) => Action::Replace,
@@ -319,7 +338,8 @@ impl EntityChange {
             | E::Queue(_, QueueChange::Delete { .. })
             | E::Binding(_, BindingChange::Delete)
             | E::TopicPermission(_, TopicPermissionChange::Delete)
-            | E::VhostLimits(_, LimitsChange::Delete(_))
+            | E::Link(_, LinkChange::Delete) => Action::Delete,
+            E::VhostLimits(_, LimitsChange::Delete(_))
             | E::UserLimits(_, LimitsChange::Delete(_)) => Action::Delete,
         }
     }
@@ -336,6 +356,7 @@ impl EntityChange {
             E::Queue(k, _) => Target::Queue(k.clone()),
             E::Binding(k, _) => Target::Binding(k.clone()),
             E::TopicPermission(k, _) => Target::TopicPermission(k.clone()),
+            E::Link(k, _) => Target::Link(k.clone()),
             E::VhostLimits(v, _) => Target::VhostLimits(v.clone()),
             E::UserLimits(u, _) => Target::UserLimits(u.clone()),
         }
@@ -353,6 +374,7 @@ impl EntityChange {
             E::Queue(..) => 5,
             E::Binding(..) => 6,
             E::TopicPermission(..) => 7,
+            E::Link(..) => 10,
             E::VhostLimits(..) => 8,
             E::UserLimits(..) => 9,
         }
@@ -368,6 +390,7 @@ impl EntityChange {
             E::Policy(k, _) | E::Exchange(k, _) | E::Queue(k, _) => Some(&k.vhost),
             E::Binding(k, _) => Some(&k.vhost),
             E::TopicPermission(k, _) => Some(&k.vhost),
+            E::Link(k, _) => Some(&k.vhost),
             E::VhostLimits(v, _) => Some(v),
             E::UserLimits(..) => None,
         }
@@ -401,8 +424,8 @@ impl Change {
             | EntityChange::Exchange(..)
             | EntityChange::Binding(..)
             | EntityChange::TopicPermission(..)
-            | EntityChange::VhostLimits(..)
-            | EntityChange::UserLimits(..) => None,
+            | EntityChange::Link(..) => None,
+            EntityChange::VhostLimits(..) | EntityChange::UserLimits(..) => None,
         }
     }
 
@@ -420,8 +443,8 @@ impl Change {
             | EntityChange::Exchange(..)
             | EntityChange::Binding(..)
             | EntityChange::TopicPermission(..)
-            | EntityChange::VhostLimits(..)
-            | EntityChange::UserLimits(..) => None,
+            | EntityChange::Link(..) => None,
+            EntityChange::VhostLimits(..) | EntityChange::UserLimits(..) => None,
         }
     }
 
@@ -438,8 +461,8 @@ impl Change {
             | EntityChange::Policy(..)
             | EntityChange::Binding(..)
             | EntityChange::TopicPermission(..)
-            | EntityChange::VhostLimits(..)
-            | EntityChange::UserLimits(..) => &[],
+            | EntityChange::Link(..) => &[],
+            EntityChange::VhostLimits(..) | EntityChange::UserLimits(..) => &[],
         }
     }
 
@@ -465,8 +488,8 @@ impl Change {
             | EntityChange::Exchange(..)
             | EntityChange::Binding(..)
             | EntityChange::TopicPermission(..)
-            | EntityChange::VhostLimits(..)
-            | EntityChange::UserLimits(..) => {}
+            | EntityChange::Link(..) => {}
+            EntityChange::VhostLimits(..) | EntityChange::UserLimits(..) => {}
         }
         c
     }
@@ -517,6 +540,7 @@ impl Change {
             (Target::TopicPermission(k), Action::Delete) => {
                 E::TopicPermission(k, TopicPermissionChange::Delete)
             }
+            (Target::Link(k), Action::Delete) => E::Link(k, LinkChange::Delete),
             (Target::Exchange(k), Action::Create) => {
                 E::Exchange(k, ExchangeChange::Create(exchange()))
             }
@@ -664,6 +688,7 @@ pub fn plan(desired: &State, live: &State, opts: &PlanOptions) -> Plan {
         &mut deletes,
     );
     plan_topic_permissions(desired, live, opts, &scope, &mut forward, &mut deletes);
+    links::plan_links(desired, live, opts, &scope, &mut forward, &mut deletes);
     limits::plan_limits(
         &desired.vhost_limits,
         &live.vhost_limits,
@@ -804,7 +829,10 @@ fn plan_exchanges(
         ));
     }
     for key in live.exchanges.keys() {
-        if !desired.exchanges.contains_key(key) && prunable_exchange(opts, scope, key) {
+        if !desired.exchanges.contains_key(key)
+            && prunable_exchange(opts, scope, key)
+            && !plugin_internal(&live.exchanges[key].arguments)
+        {
             deletes.push(change_of(
                 EntityChange::Exchange(key.clone(), ExchangeChange::Delete),
                 Vec::new(),
@@ -843,7 +871,10 @@ fn plan_queues(
         forward.push(change_of(EntityChange::Queue(key.clone(), change), fields));
     }
     for (key, have) in &live.queues {
-        if !desired.queues.contains_key(key) && prunable_queue(opts, scope, key) {
+        if !desired.queues.contains_key(key)
+            && prunable_queue(opts, scope, key)
+            && !plugin_internal(&live.queues[key].arguments)
+        {
             deletes.push(change_of(
                 EntityChange::Queue(
                     key.clone(),
@@ -948,8 +979,8 @@ fn fill_rebinds(live: &State, deleted: &BTreeSet<&BindingKey>, forward: &mut [Ch
             | EntityChange::Policy(..)
             | EntityChange::Binding(..)
             | EntityChange::TopicPermission(..)
-            | EntityChange::VhostLimits(..)
-            | EntityChange::UserLimits(..) => {}
+            | EntityChange::Link(..) => {}
+            EntityChange::VhostLimits(..) | EntityChange::UserLimits(..) => {}
         }
     }
 }
@@ -1067,6 +1098,12 @@ fn apply_change(s: &mut State, c: &Change) {
         E::TopicPermission(k, TopicPermissionChange::Delete) => {
             s.topic_permissions.remove(k);
         }
+        E::Link(k, LinkChange::Create(l) | LinkChange::Update(l)) => {
+            s.links.insert(k.clone(), l.clone());
+        }
+        E::Link(k, LinkChange::Delete) => {
+            s.links.remove(k);
+        }
         E::VhostLimits(v, l) => limits::apply_limits(&mut s.vhost_limits, v, l),
         E::UserLimits(u, l) => limits::apply_limits(&mut s.user_limits, u, l),
     }
@@ -1093,6 +1130,13 @@ fn drop_queue(s: &mut State, k: &EntityKey) {
 
 // ---- prune scope -------------------------------------------------------------------
 
+/// An exchange or queue a plugin declared for its own use: federation's upstream exchange
+/// and queue carry `x-internal-purpose: federation`. The plugin re-creates them from a
+/// federation policy, so pruning them would only break the link until it does.
+fn plugin_internal(arguments: &Args) -> bool {
+    arguments.contains_key("x-internal-purpose")
+}
+
 fn prunable_exchange(opts: &PlanOptions, scope: &BTreeSet<String>, key: &EntityKey) -> bool {
     opts.prune
         && scope.contains(&key.vhost)
@@ -1114,6 +1158,23 @@ fn prunable_binding(
     key: &BindingKey,
 ) -> bool {
     if !opts.prune || !scope.contains(&key.vhost) || key.source.is_empty() {
+        return false;
+    }
+    // Bindings to or from a plugin's own entities are the plugin's (see `plugin_internal`).
+    let internal_exchange = |name: &str| {
+        live.exchanges
+            .get(&EntityKey::new(key.vhost.clone(), name))
+            .is_some_and(|x| plugin_internal(&x.arguments))
+    };
+    let internal = internal_exchange(&key.source)
+        || match key.destination_type {
+            DestinationType::Exchange => internal_exchange(&key.destination),
+            DestinationType::Queue => live
+                .queues
+                .get(&EntityKey::new(key.vhost.clone(), key.destination.clone()))
+                .is_some_and(|q| plugin_internal(&q.arguments)),
+        };
+    if internal {
         return false;
     }
     // Bindings to queues a client owns (exclusive, server-named: neither live nor desired
@@ -1439,6 +1500,7 @@ fn queue_fields(want: &QueueState, have: Option<&QueueState>) -> Vec<FieldChange
 }
 
 pub mod limits;
+mod links;
 pub mod quorum;
 
 pub use limits::{LimitCall, LimitsChange};

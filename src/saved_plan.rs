@@ -147,6 +147,7 @@ pub fn fingerprint(live: &State, desired: &State) -> String {
         users,
         permissions,
         topic_permissions,
+        links,
         vhost_limits,
         user_limits,
     } = live;
@@ -174,6 +175,13 @@ pub fn fingerprint(live: &State, desired: &State) -> String {
         .filter(|(k, _)| scope.contains(&k.vhost))
     {
         let _ = serde_json::to_writer(&mut h, &(k, t));
+    }
+    // Full URIs too, as digest input only: a changed password makes a saved plan stale.
+    for (k, l) in links.iter().filter(|(k, _)| scope.contains(&k.vhost)) {
+        let _ = serde_json::to_writer(&mut h, &(k, &l.value));
+        for (key, uris) in &l.uris {
+            let _ = write!(h, "{key}\0{}\0", uris.texts().join("\0"));
+        }
     }
     for (v, l) in vhost_limits.iter().filter(|(v, _)| scope.contains(*v)) {
         let _ = serde_json::to_writer(&mut h, &(v, l));

@@ -48,6 +48,15 @@ impl Prepared {
                 .into());
             }
         }
+        if let Some((what, var)) = unset_uri_variable(&valid.topology) {
+            return Err(Hinted::new(
+                format!(
+                    "{what} takes its URI from environment variable {var}, which is not set"
+                ),
+                format!("set {var} to the AMQP URI, credentials included, before running topo (it is never printed)"),
+            )
+            .into());
+        }
         Ok(Prepared {
             files: crate::saved_plan::file_digests(&valid.sources),
             entry: valid.entry,
@@ -56,6 +65,29 @@ impl Prepared {
             pending: Vec::new(),
         })
     }
+}
+
+/// The first shovel or federation upstream whose `uri_env` names an unset variable: what
+/// it is, and the variable.
+fn unset_uri_variable(t: &Topology) -> Option<(String, String)> {
+    let shovels = t.shovels.iter().flat_map(|s| {
+        [("source", &s.source), ("destination", &s.destination)]
+            .into_iter()
+            .filter_map(move |(end, e)| {
+                e.uri_env
+                    .as_ref()
+                    .map(|v| (format!("the {end} of shovel `{}`", s.name), v))
+            })
+    });
+    let upstreams = t.federation_upstreams.iter().filter_map(|u| {
+        u.uri_env
+            .as_ref()
+            .map(|v| (format!("federation upstream `{}`", u.name), v))
+    });
+    shovels
+        .chain(upstreams)
+        .find(|(_, var)| env(var).is_none())
+        .map(|(what, var)| (what, var.clone()))
 }
 
 pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

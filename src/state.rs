@@ -7,6 +7,7 @@
 //! States that describe the same broker compare equal, so a false diff is a bug here.
 
 pub mod limits;
+pub mod links;
 pub mod password;
 pub mod queue_args;
 
@@ -284,6 +285,8 @@ pub struct State {
     pub users: BTreeMap<String, UserState>,
     pub permissions: BTreeMap<PermissionKey, PermissionState>,
     pub topic_permissions: BTreeMap<PermissionKey, TopicPermissions>,
+    /// Shovels and federation upstreams (see [`links`]).
+    pub links: BTreeMap<links::LinkKey, links::LinkState>,
     /// Limits by vhost (see [`limits`]).
     pub vhost_limits: BTreeMap<String, Limits>,
     /// Limits by user (see [`limits`]).
@@ -433,6 +436,8 @@ impl State {
                 .extend(limits::of_user(l));
         }
 
+        state.links = links::from_topology(topo, env);
+
         state
     }
 
@@ -445,6 +450,7 @@ impl State {
         names.extend(self.policies.keys().map(|k| k.vhost.clone()));
         names.extend(self.permissions.keys().map(|k| k.vhost.clone()));
         names.extend(self.topic_permissions.keys().map(|k| k.vhost.clone()));
+        names.extend(self.links.keys().map(|k| k.vhost.clone()));
         names.extend(self.vhost_limits.keys().cloned());
         names
     }

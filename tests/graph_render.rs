@@ -15,6 +15,7 @@ const FIXTURES: &[(&str, &str)] = &[
     ("prod", "topologies/prod.yaml"),
     ("lab", "tests/fixtures/routing-lab.yaml"),
     ("vhosts", "tests/fixtures/graph/vhosts.yaml"),
+    ("links", "tests/fixtures/graph/links.yaml"),
 ];
 
 fn topology(path: &str) -> Topology {

@@ -81,7 +81,7 @@ fn nothing_listening_a_wrong_server_and_the_amqp_port_get_different_hints() {
     hints.push(h);
 
     // 2. Something answers that does not speak HTTP at all.
-    let port = answering(b"SSH-2.0-OpenSSH_9.2\r\n", 4);
+    let port = answering(b"SSH-2.0-OpenSSH_9.2\r\n", 16);
     let (status, err) = plan_with(&v, &format!("http://127.0.0.1:{port}"), &[]);
     assert_eq!(status, 1, "{err}");
     let h = hint(&err);
@@ -94,7 +94,7 @@ fn nothing_listening_a_wrong_server_and_the_amqp_port_get_different_hints() {
         &b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 20\r\nConnection: close\r\n\r\n<html>hello</html>\r\n"[..],
         &b"HTTP/1.1 404 Not Found\r\nContent-Type: text/html\r\nContent-Length: 13\r\nConnection: close\r\n\r\n<h1>404</h1>\n"[..],
     ] {
-        let port = answering(reply, 8);
+        let port = answering(reply, 16);
         let (status, err) = plan_with(&v, &format!("http://127.0.0.1:{port}"), &[]);
         assert_eq!(status, 1, "{err}");
         assert!(

@@ -344,3 +344,151 @@ fn no_secret_reaches_any_output() {
 
     c.assert_no_secret();
 }
+
+/// The password inside a shovel's and a federation upstream's URI (given through
+/// `uri_env`): through validate, graph, diff, plan in every format, a saved plan, apply, the
+/// read-back, export, `TOPO_TRACE=1`, a value the broker refuses, and a literal `uri:`.
+#[test]
+fn no_link_uri_password_reaches_any_output() {
+    let Some(v) = TestVhost::try_new() else {
+        return;
+    };
+    const LINK_SECRET: &str = "sh0vel-Pw/9@x";
+    let enc = |s: &str| {
+        percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+    };
+    let other = v.extra_vhost();
+    v.create_vhost(&other);
+    let user = v.user("shovel");
+    v.put(
+        &["users", &user],
+        &json!({"password": LINK_SECRET, "tags": ""}),
+    );
+    for vh in [&v.name, &other] {
+        v.put(
+            &["permissions", vh, &user],
+            &json!({"configure": ".*", "write": ".*", "read": ".*"}),
+        );
+    }
+    let host = broker::amqp_addr();
+    let uri = |vh: &str| format!("amqp://{user}:{}@{host}/{}", enc(LINK_SECRET), enc(vh));
+    let (src, dest) = (uri(&v.name), uri(&other));
+    let body = |prefetch: u32| {
+        format!(
+            r#"version: 1
+vhost: {}
+broker:
+  plugins: [rabbitmq_shovel, rabbitmq_federation]
+vhosts:
+  - {{name: {other}}}
+queues:
+  - {{name: outbox}}
+  - {{name: inbox, vhost: {other}}}
+shovels:
+  - name: move
+    source: {{uri_env: SRC_URI, queue: outbox}}
+    destination: {{uri_env: DEST_URI, queue: inbox}}
+    prefetch_count: {prefetch}
+federation_upstreams:
+  - {{name: origin, vhost: {other}, uri_env: SRC_URI}}
+"#,
+            v.name
+        )
+    };
+    let dir = v.dir.path().to_path_buf();
+    let write = |name: &str, text: &str| {
+        let p = dir.join(name);
+        std::fs::write(&p, text).expect("write");
+        p.to_str().expect("utf-8 path").to_string()
+    };
+    let file = write("links.yaml", &body(10));
+    let file2 = write("links2.yaml", &body(20));
+    let literal = write(
+        "literal.yaml",
+        &format!(
+            "version: 1\nshovels:\n  - name: s\n    source: {{uri: \"{src}\", queue: q}}\n    \
+             destination: {{queue: r}}\n"
+        ),
+    );
+    // A URI the broker refuses (not a port), which its error could quote.
+    let refused = format!("amqp://{user}:{}@{host}:notaport/x", enc(LINK_SECRET));
+    let saved = dir.join("saved.plan");
+    let exported = dir.join("exported.yaml");
+    let saved_s = saved.to_str().expect("utf-8 path").to_string();
+    let exported_s = exported.to_str().expect("utf-8 path").to_string();
+
+    let env = [("SRC_URI", src.as_str()), ("DEST_URI", dest.as_str())];
+    let refused_env = [("SRC_URI", refused.as_str()), ("DEST_URI", dest.as_str())];
+    let traced = [env[0], env[1], ("TOPO_TRACE", "1")];
+    type Run<'a> = (&'a str, Vec<&'a str>, &'a [(&'a str, &'a str)]);
+    let runs: Vec<Run> = vec![
+        ("validate", vec!["validate", &file], &env),
+        ("validate literal", vec!["validate", &literal], &env),
+        ("graph", vec!["graph", &file], &env),
+        ("diff", vec!["diff", &file, &file2], &env),
+        (
+            "diff json",
+            vec!["diff", "--format", "json", &file, &file2],
+            &env,
+        ),
+        ("diff unset", vec!["diff", &file, &file2], &[]),
+        ("plan", vec!["plan", &file], &env),
+        ("plan json", vec!["plan", "--format", "json", &file], &env),
+        (
+            "plan markdown",
+            vec!["plan", "--format", "markdown", &file],
+            &env,
+        ),
+        ("plan -o", vec!["plan", &file, "-o", &saved_s], &env),
+        ("plan traced", vec!["plan", &file], &traced),
+        ("apply traced", vec!["apply", &file], &traced),
+        (
+            "plan after apply",
+            vec!["plan", "--format", "json", &file],
+            &env,
+        ),
+        ("plan change", vec!["plan", &file2], &env),
+        ("export", vec!["export", "--vhost", &v.name], &[]),
+        ("export other", vec!["export", "--vhost", &other], &[]),
+        (
+            "export -o",
+            vec!["export", "--vhost", &v.name, "-o", &exported_s],
+            &[],
+        ),
+        ("apply refused", vec!["apply", &file2], &refused_env),
+    ];
+    let mut seen: Vec<(String, Vec<u8>)> = Vec::new();
+    for (label, args, env) in runs {
+        let out = broker::topo_cmd(&args, env);
+        let err = stderr(&out);
+        assert!(!err.contains("panicked"), "{label}: {err}");
+        seen.push((format!("{label}: stdout"), out.stdout.clone()));
+        seen.push((format!("{label}: stderr"), out.stderr.clone()));
+        match label {
+            "validate literal" | "apply refused" => {
+                assert_ne!(code(&out), 0, "{label}: {err}")
+            }
+            "apply traced" | "plan after apply" => assert_eq!(code(&out), 0, "{label}: {err}"),
+            _ => {}
+        }
+    }
+    for path in [&saved, &exported] {
+        seen.push((
+            path.display().to_string(),
+            std::fs::read(path).expect("written"),
+        ));
+    }
+    let mut leaks = Vec::new();
+    for form in forms(LINK_SECRET, &[&user]) {
+        for (where_, bytes) in &seen {
+            if contains(bytes, form.as_bytes()) {
+                leaks.push(format!("`{form}` in {where_}"));
+            }
+        }
+    }
+    assert!(
+        leaks.is_empty(),
+        "the URI password leaked:\n{}",
+        leaks.join("\n")
+    );
+}

@@ -68,6 +68,23 @@ impl HttpError {
     /// Advice for the user.
     pub fn hint(&self) -> Option<String> {
         match self {
+            // `PUT /api/parameters/{component}/..` on a broker without the plugin.
+            HttpError::Status { reason, .. } if reason.contains("component shovel not found") => {
+                Some(
+                    "the broker does not run the shovel plugin: enable it with \
+                     `rabbitmq-plugins enable rabbitmq_shovel rabbitmq_shovel_management`"
+                        .into(),
+                )
+            }
+            HttpError::Status { reason, .. }
+                if reason.contains("component federation-upstream not found") =>
+            {
+                Some(
+                    "the broker does not run the federation plugin: enable it with \
+                     `rabbitmq-plugins enable rabbitmq_federation rabbitmq_federation_management`"
+                        .into(),
+                )
+            }
             HttpError::Unreachable { detail, .. } if super::tls::explain(detail).is_some() => {
                 super::tls::explain(detail).map(String::from)
             }
@@ -482,7 +499,8 @@ impl Management {
         let reason = serde_json::from_slice::<Value>(&bytes)
             .ok()
             .and_then(|v| v.get("reason").and_then(|r| r.as_str()).map(String::from))
-            .map(|r| format!(": {r}"))
+            // A refused shovel or upstream value can quote its URIs, passwords included.
+            .map(|r| format!(": {}", crate::error::redact(&r)))
             .unwrap_or_default();
         Err(match status {
             // 401 is also "Not administrator user": a login that worked but lacks a tag.

@@ -6,6 +6,7 @@ pub mod cluster;
 pub mod endpoint;
 pub mod failover;
 pub mod http;
+pub mod links;
 pub mod lock;
 pub mod preflight;
 pub mod read;

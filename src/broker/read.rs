@@ -17,6 +17,7 @@ use serde_json::Value;
 
 use super::http::{HttpError, Management};
 use crate::state::limits;
+use crate::state::links::{self, Component, LinkKey};
 use crate::state::queue_args::QUEUE_TYPE_ARGUMENT;
 use crate::state::{
     BindingArgs, BindingKey, BindingState, Credential, EntityKey, ExchangeState, PermissionKey,
@@ -118,8 +119,31 @@ pub enum Scope {
     All,
 }
 
+/// The shovels or federation upstreams of a parameter listing, in the vhosts read.
+fn add_links(state: &mut State, component: Component, listing: &Value, present: &BTreeSet<String>) {
+    for p in listing.as_array().into_iter().flatten() {
+        let (Some(vhost), Some(name), Some(value)) = (
+            str_of(p, "vhost"),
+            str_of(p, "name"),
+            p.get("value").and_then(Value::as_object),
+        ) else {
+            continue;
+        };
+        if !present.contains(&vhost) {
+            continue;
+        }
+        let key = LinkKey {
+            component,
+            vhost,
+            name,
+        };
+        state.links.insert(key, links::normalize(component, value));
+    }
+}
+
 /// The live state of the vhosts in `scope`, plus every user. Two rounds of calls at most:
-/// the global listings (users, permissions, topic permissions, limits) go out with the first (the
+/// the global listings (users, permissions, topic permissions, limits, shovels, federation
+/// upstreams) go out with the first (the
 /// vhosts, the version, the nodes), and the vhosts' entities follow as soon as the first
 /// round says how to read them.
 pub async fn read_state(mgmt: &Management, scope: &Scope) -> Result<State, HttpError> {
@@ -133,10 +157,17 @@ pub async fn read_state(mgmt: &Management, scope: &Scope) -> Result<State, HttpE
             // `[{"vhost": V, "value": {...}}]` and `[{"user": U, "value": {...}}]` alike).
             mgmt.get(&["vhost-limits"], "listing vhost limits"),
             mgmt.get(&["user-limits"], "listing user limits"),
+            // A broker without the plugin answers an empty list (plan says to enable it:
+            // see `crate::broker::links`).
+            mgmt.get(&["parameters", "shovel"], "listing shovels"),
+            mgmt.get(
+                &["parameters", "federation-upstream"],
+                "listing federation upstreams"
+            ),
         )
     };
     let vhosts = read_vhosts(mgmt, scope);
-    let ((users, perms, topic_perms, vhost_limits, user_limits), vhosts) =
+    let ((users, perms, topic_perms, vhost_limits, user_limits, shovels, upstreams), vhosts) =
         tokio::join!(globals, vhosts);
     let (vhosts, defs) = vhosts?;
     let mut present = Vec::new();
@@ -207,6 +238,14 @@ pub async fn read_state(mgmt: &Management, scope: &Scope) -> Result<State, HttpE
     }
     state.vhost_limits.retain(|_, l| !l.is_empty());
     state.user_limits.retain(|_, l| !l.is_empty());
+    // Last: a user who may not read them may not list users either, and that error says
+    // what to do (the administrator tag).
+    for (component, listing) in [
+        (Component::Shovel, shovels?),
+        (Component::FederationUpstream, upstreams?),
+    ] {
+        add_links(&mut state, component, &listing, &present);
+    }
     Ok(state)
 }
 

@@ -162,6 +162,8 @@ pub fn run(args: ApplyArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
         }
         // Both connections, topo's permissions and the broker's version, before any change.
         crate::broker::preflight::check(&mgmt, &endpoints, &desired, &live).await?;
+        // The plugins the file's shovels and upstreams need (their state is plan's to show).
+        crate::broker::links::check(&mgmt, &desired).await?;
         // Held from here until after the verification; the broker drops it if this process
         // dies. An apply that had to wait for it reads and plans again: the holder has
         // changed the broker meanwhile.

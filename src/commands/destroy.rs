@@ -111,6 +111,12 @@ pub fn destroy_states(desired: &State, live: &State, me: &str) -> (State, State)
         .filter(|(k, _)| desired.topic_permissions.contains_key(*k))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
+    cut.links = live
+        .links
+        .iter()
+        .filter(|(k, _)| desired.links.contains_key(*k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     // Vhost and user limits stay, as vhost metadata and users do: `cut` has none, so the
     // plan leaves them.
     // A binding goes when the file declares it, or when its queue or exchange goes (the

@@ -108,6 +108,8 @@ fn empty_topology() -> Topology {
         users: Vec::new(),
         permissions: Vec::new(),
         topic_permissions: Vec::new(),
+        shovels: Vec::new(),
+        federation_upstreams: Vec::new(),
         vhost_limits: Vec::new(),
         user_limits: Vec::new(),
         services: Vec::new(),

@@ -89,6 +89,10 @@ pub fn run(args: PlanArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
         wait_for_amqp(&endpoints, args.wait).await?;
         let t = Instant::now();
         check_refusals(&prepared.desired, &live, facts?.as_ref())?;
+        // Shovels and upstreams: the plugins they need, and each link's state as a note.
+        for note in crate::broker::links::check(&mgmt, &prepared.desired).await? {
+            eprintln!("topo: note: {note}");
+        }
         trace::done(t, || "what the broker refuses".into());
         let t = Instant::now();
         let plan = make_plan(&mgmt, &endpoints, &prepared.desired, &mut live, &opts).await?;

@@ -103,6 +103,8 @@ fn summary(t: &topology::Topology) -> String {
         (t.users.len(), "user"),
         (t.permissions.len(), "permission"),
         (t.topic_permissions.len(), "topic permission"),
+        (t.shovels.len(), "shovel"),
+        (t.federation_upstreams.len(), "federation upstream"),
         (t.vhost_limits.len(), "vhost limit entry"),
         (t.user_limits.len(), "user limit entry"),
         (t.services.len(), "service"),

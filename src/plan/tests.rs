@@ -679,6 +679,7 @@ fn state() -> impl Strategy<Value = State> {
         ),
         limits_map(&["max-connections", "max-queues"]),
         limits_map(&["max-connections", "max-channels"]),
+        links_map(),
     )
         .prop_map(
             |(
@@ -692,6 +693,7 @@ fn state() -> impl Strategy<Value = State> {
                 topics,
                 vhost_limits,
                 user_limits,
+                links,
             )| State {
                 vhosts,
                 exchanges,
@@ -703,8 +705,44 @@ fn state() -> impl Strategy<Value = State> {
                 topic_permissions: topics,
                 vhost_limits,
                 user_limits,
+                links,
             },
         )
+}
+
+/// Shovels and upstreams, with URIs whose passwords differ (`p`, `q`) behind the same shown
+/// form.
+fn links_map()
+-> impl Strategy<Value = BTreeMap<crate::state::links::LinkKey, crate::state::links::LinkState>> {
+    use crate::state::links::{Component, LinkKey, normalize};
+    prop::collection::btree_map(
+        (prop::sample::select(&Component::ALL[..]), vhost(), name()).prop_map(
+            |(component, vhost, name)| LinkKey {
+                component,
+                vhost,
+                name,
+            },
+        ),
+        (
+            prop::sample::select(&["amqp://", "amqp://u:p@h/v", "amqp://u:q@h/v"][..]),
+            prop::sample::select(&[1u64, 1000][..]),
+        ),
+        0..3,
+    )
+    .prop_map(|m| {
+        m.into_iter()
+            .map(|(k, (uri, n))| {
+                let raw = match k.component {
+                    Component::Shovel => json!({"src-uri": uri, "src-queue": "q",
+                        "dest-uri": "amqp://", "dest-queue": "r", "src-prefetch-count": n}),
+                    Component::FederationUpstream => json!({"uri": uri, "prefetch-count": n}),
+                };
+                let value = raw.as_object().cloned().unwrap_or_default();
+                let l = normalize(k.component, &value);
+                (k, l)
+            })
+            .collect()
+    })
 }
 
 /// Bindings only where both ends exist, as on a broker (it refuses others) and in a valid

@@ -85,6 +85,9 @@ pub fn target(t: &Target) -> Value {
         Target::Vhost(name) => json!({"kind": "vhost", "name": name}),
         Target::User(name) => json!({"kind": "user", "name": name}),
         Target::Permission(k) => json!({"kind": "permission", "vhost": k.vhost, "user": k.user}),
+        Target::Link(k) => {
+            json!({"kind": k.component.kind(), "vhost": k.vhost, "name": k.name})
+        }
         Target::TopicPermission(k) => {
             json!({"kind": "topic_permission", "vhost": k.vhost, "user": k.user})
         }

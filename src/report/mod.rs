@@ -103,6 +103,8 @@ pub fn drift_line(pruned: &Plan) -> Option<String> {
         ("policy", "policies", 0),
         ("permission", "permissions", 0),
         ("topic permission", "topic permissions", 0),
+        ("shovel", "shovels", 0),
+        ("federation upstream", "federation upstreams", 0),
         ("vhost's limits", "vhosts' limits", 0),
         ("user's limits", "users' limits", 0),
     ];
@@ -118,6 +120,7 @@ pub fn drift_line(pruned: &Plan) -> Option<String> {
             Target::Policy(_) => "policy",
             Target::Permission(_) => "permission",
             Target::TopicPermission(_) => "topic permission",
+            Target::Link(k) => k.component.label(),
             Target::VhostLimits(_) => "vhost's limits",
             Target::UserLimits(_) => "user's limits",
             Target::Vhost(_) | Target::User(_) => continue,

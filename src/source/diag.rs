@@ -82,6 +82,15 @@ diagnostic_codes! {
     NotTopicExchange = "TOPO035",
     /// A vhost's `max-queues` below the queues the file declares there (a warning).
     LimitBelowFile = "TOPO036",
+    /// A shovel end that names no queue or exchange, both, or a routing key without an
+    /// exchange.
+    ShovelEnd = "TOPO040",
+    /// A shovel or federation upstream URI that is not an AMQP URI.
+    LinkUri = "TOPO041",
+    /// A kind whose plugin `broker.plugins` does not list (a warning).
+    PluginNotNamed = "TOPO042",
+    /// A federation policy naming an upstream the vhost does not declare.
+    UndeclaredUpstream = "TOPO043",
 }
 
 impl fmt::Display for Code {

@@ -84,6 +84,8 @@ fn is_entity_list(key: &str) -> bool {
             | "users"
             | "permissions"
             | "topic_permissions"
+            | "shovels"
+            | "federation_upstreams"
             | "vhost_limits"
             | "user_limits"
             | "services"
@@ -100,7 +102,9 @@ fn identity(list: &str, item: &Node, default_vhost: &str) -> Option<String> {
         .unwrap_or_else(|| default_vhost.to_string());
     let id = match list {
         "vhosts" | "users" | "services" => s("name"),
-        "exchanges" | "queues" | "policies" => format!("{vhost}\u{0}{}", s("name")),
+        "exchanges" | "queues" | "policies" | "shovels" | "federation_upstreams" => {
+            format!("{vhost}\u{0}{}", s("name"))
+        }
         "permissions" => format!("{vhost}\u{0}{}", s("user")),
         "vhost_limits" => vhost.clone(),
         "user_limits" => s("user"),

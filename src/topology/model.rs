@@ -15,6 +15,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+mod links;
+pub use links::{AckMode, DeleteAfter, DeleteAfterMode, FederationUpstream, Shovel, ShovelEnd};
+
 /// The vhost entities go to when neither they nor the file name one.
 pub const DEFAULT_VHOST: &str = "/";
 
@@ -115,6 +118,21 @@ pub struct Topology {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub topic_permissions: Vec<TopicPermission>,
 
+    /// Shovels
+    ///
+    /// Dynamic shovels (plugin `rabbitmq_shovel`): each moves messages from a queue or
+    /// exchange to another, in this broker or between brokers. URIs with credentials come
+    /// from environment variables (`uri_env`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shovels: Vec<Shovel>,
+
+    /// Federation upstreams
+    ///
+    /// Brokers (or vhosts) that federated exchanges and queues of a vhost receive from
+    /// (plugin `rabbitmq_federation`). A policy with a `federation-upstream` or
+    /// `federation-upstream-set` key makes exchanges or queues federated.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub federation_upstreams: Vec<FederationUpstream>,
     /// Vhost limits
     ///
     /// Per-vhost limits (`max-connections`, `max-queues`). A limit the file leaves out is
@@ -199,6 +217,14 @@ pub struct Broker {
     /// needs `amqps://` and `tls.client_cert`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_mechanism: Option<AuthMechanism>,
+
+    /// Broker plugins
+    ///
+    /// Plugins the file's kinds need the broker to run, e.g. `rabbitmq_shovel` for
+    /// `shovels` and `rabbitmq_federation` for `federation_upstreams` (validate warns when
+    /// one is missing). topo does not enable plugins on a live broker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plugins: Option<Vec<String>>,
 }
 
 /// TLS settings of the connections to the broker

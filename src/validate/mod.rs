@@ -3,6 +3,7 @@
 //! command.
 
 pub mod azure_names;
+pub mod links;
 pub mod message_schema;
 pub mod rules;
 pub mod schema;

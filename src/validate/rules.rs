@@ -97,6 +97,7 @@ pub fn check(topo: &Topology, tree: &Node, sources: &Sources) -> Vec<Diagnostic>
     literal_secrets(&mut cx);
     deprecated_features(&mut cx);
     cx.out.extend(super::azure_names::check(topo, tree));
+    cx.out.extend(super::links::check(topo, tree));
     cx.out.extend(super::service_users::check(topo, tree));
     cx.out
 }
@@ -130,6 +131,22 @@ fn duplicates(cx: &mut Ctx) {
             t.policies
                 .iter()
                 .map(|p| format!("{}\u{0}{}", cx.vhost(&p.vhost), p.name))
+                .collect(),
+            "name",
+        ),
+        (
+            "shovels",
+            t.shovels
+                .iter()
+                .map(|x| format!("{}\u{0}{}", cx.vhost(&x.vhost), x.name))
+                .collect(),
+            "name",
+        ),
+        (
+            "federation_upstreams",
+            t.federation_upstreams
+                .iter()
+                .map(|x| format!("{}\u{0}{}", cx.vhost(&x.vhost), x.name))
                 .collect(),
             "name",
         ),
@@ -198,7 +215,15 @@ fn duplicates(cx: &mut Ctx) {
                 let first_span = cx.tree.locate(&format!("/{list}/{first}"));
                 let parts: Vec<&str> = id.split('\u{0}').collect();
                 let shown = match (list, parts.as_slice()) {
-                    ("exchanges" | "queues" | "policies" | "permissions", [vhost, name]) => {
+                    (
+                        "exchanges"
+                        | "queues"
+                        | "policies"
+                        | "permissions"
+                        | "shovels"
+                        | "federation_upstreams",
+                        [vhost, name],
+                    ) => {
                         format!("{name}` in vhost `{vhost}")
                     }
                     ("transports", [from, to, kind, ..]) => format!("{from} -> {to} ({kind})"),
