@@ -34,6 +34,8 @@ use crate::state::{
 };
 use crate::topology::model::{ApplyTo, DestinationType, ExchangeKind};
 
+pub mod links;
+
 /// How a headers exchange compares a number in a binding with a number in a message: the
 /// one routing rule that differs between the broker versions topo meets.
 ///

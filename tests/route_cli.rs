@@ -253,3 +253,60 @@ fn numbers_follow_the_broker_version() {
         text(&bad.stderr)
     );
 }
+
+const LINKS: &str = "tests/fixtures/graph/links.yaml";
+
+#[test]
+fn a_message_crosses_a_shovel_into_another_vhost() {
+    let out = topo(&["route", LINKS, "-e", "", "-k", "outbox"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "outbox\ninbox (vhost archive, through shovel to-archive@orders)\n"
+    );
+}
+
+#[test]
+fn a_message_crosses_a_federation_link_and_leaves_through_a_shovel() {
+    let out = topo(&["route", LINKS, "-e", "events", "-k", "order.created"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "audit (vhost downstream, through federation upstream origin@downstream (exchange \
+         events))\n"
+    );
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("shovel offsite@orders takes it to $OFFSITE_URI, another broker"),
+        "{err}"
+    );
+    assert!(!err.contains("no queue receives"), "{err}");
+
+    // A key the downstream's bindings do not match does not cross (nor does the shovel
+    // take it: its binding key is `order.created`).
+    let out = topo(&["route", LINKS, "-e", "events", "-k", "invoice.paid"]);
+    assert_eq!(text(&out.stdout), "");
+    assert!(text(&out.stderr).contains("no queue receives"));
+
+    let out = topo(&[
+        "route",
+        LINKS,
+        "-e",
+        "events",
+        "-k",
+        "order.created",
+        "--format",
+        "json",
+    ]);
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["queues"], json!([]));
+    assert_eq!(
+        v["across"],
+        json!([
+            {"through": "shovel offsite@orders", "vhost": null, "queues": [],
+             "elsewhere": "$OFFSITE_URI"},
+            {"through": "federation upstream origin@downstream (exchange events)",
+             "vhost": "downstream", "queues": ["audit"], "elsewhere": null}
+        ])
+    );
+}

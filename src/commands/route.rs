@@ -60,6 +60,9 @@ struct JsonRoute<'a> {
     headers: &'a BTreeMap<String, Value>,
     queues: &'a [String],
     exchanges: &'a [String],
+    /// Shovels and federation links the message crosses (see `route::links`).
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    across: &'a [route::links::Hop],
 }
 
 /// The number rule of headers bindings, and whether the user named the version (flag or the
@@ -176,6 +179,8 @@ pub fn run(args: RouteArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
         }
     }
 
+    let hops = route::links::across(&state, &vhost, &args.exchange, &msg, &routed, numbers);
+
     let mut out = std::io::stdout().lock();
     match args.format {
         Format::Json => {
@@ -186,6 +191,7 @@ pub fn run(args: RouteArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
                 headers: &msg.headers,
                 queues: &routed.queues,
                 exchanges: &routed.exchanges,
+                across: &hops,
             };
             serde_json::to_writer_pretty(&mut out, &doc)?;
             writeln!(out)?;
@@ -194,7 +200,28 @@ pub fn run(args: RouteArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
             for q in &routed.queues {
                 writeln!(out, "{q}")?;
             }
-            if routed.queues.is_empty() {
+            for hop in &hops {
+                match (&hop.vhost, &hop.elsewhere) {
+                    (Some(v), _) if !hop.queues.is_empty() => {
+                        for q in &hop.queues {
+                            writeln!(out, "{q} (vhost {v}, through {})", hop.through)?;
+                        }
+                    }
+                    (Some(v), _) => eprintln!(
+                        "topo: note: {} takes it to vhost {v}, where no queue receives it",
+                        hop.through
+                    ),
+                    (None, Some(e)) => eprintln!(
+                        "topo: note: {} takes it to {e}, another broker: not followed",
+                        hop.through
+                    ),
+                    (None, None) => {}
+                }
+            }
+            let arrives = hops
+                .iter()
+                .any(|h| !h.queues.is_empty() || h.elsewhere.is_some());
+            if routed.queues.is_empty() && !arrives {
                 eprintln!(
                     "no queue receives this message: the broker drops it (or returns it to a \
                      publisher that set `mandatory`)"
