@@ -410,6 +410,14 @@ federation_upstreams:
              destination: {{queue: r}}\n"
         ),
     );
+    // The same on a line the schema stage reports on (an unknown key), before the rules run.
+    let typo = write(
+        "typo.yaml",
+        &format!(
+            "version: 1\nshovels:\n  - name: s\n    source: {{uri: \"{src}\", queue: q, qeue: q}}\n    \
+             destination: {{queue: r}}\n"
+        ),
+    );
     // A URI the broker refuses (not a port), which its error could quote.
     let refused = format!("amqp://{user}:{}@{host}:notaport/x", enc(LINK_SECRET));
     let saved = dir.join("saved.plan");
@@ -424,6 +432,8 @@ federation_upstreams:
     let runs: Vec<Run> = vec![
         ("validate", vec!["validate", &file], &env),
         ("validate literal", vec!["validate", &literal], &env),
+        ("validate typo", vec!["validate", &typo], &env),
+        ("plan typo", vec!["plan", &typo], &env),
         ("graph", vec!["graph", &file], &env),
         ("diff", vec!["diff", &file, &file2], &env),
         (
@@ -465,7 +475,7 @@ federation_upstreams:
         seen.push((format!("{label}: stdout"), out.stdout.clone()));
         seen.push((format!("{label}: stderr"), out.stderr.clone()));
         match label {
-            "validate literal" | "apply refused" => {
+            "validate literal" | "validate typo" | "plan typo" | "apply refused" => {
                 assert_ne!(code(&out), 0, "{label}: {err}")
             }
             "apply traced" | "plan after apply" => assert_eq!(code(&out), 0, "{label}: {err}"),

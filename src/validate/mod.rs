@@ -72,5 +72,30 @@ pub fn load_with(path: &Path, files: &dyn FileSource, env: &EnvSource) -> Loaded
             ),
         }
     }
+    hide_password_lines(&mut loaded);
     loaded
+}
+
+/// Marks sensitive every diagnostic whose snippet would show a line holding a URL with a
+/// literal password (a shovel's or upstream's `uri`, which TOPO025 refuses, or a URL the
+/// schema stage reports on before the rules run): it then shows where, never the line.
+fn hide_password_lines(loaded: &mut Loaded) {
+    let sources = &loaded.sources;
+    let shows_password = |span: crate::source::Span| {
+        sources.get(span.file).is_some_and(|f| {
+            let (a, b) = (f.byte_offset(span.start), f.byte_offset(span.end));
+            let start = f.text[..a].rfind('\n').map_or(0, |p| p + 1);
+            let end = f.text[b..].find('\n').map_or(f.text.len(), |p| b + p);
+            f.text[start..end]
+                .split(|c: char| c.is_whitespace() || "\"'{}[],".contains(c))
+                .filter(|w| w.contains("://") && !w.contains("${"))
+                .any(rules::has_userinfo_password)
+        })
+    };
+    for d in &mut loaded.diagnostics {
+        let spans = d.span.into_iter().chain(d.labels.iter().map(|(s, _)| *s));
+        if spans.into_iter().any(&shows_password) {
+            d.sensitive = true;
+        }
+    }
 }
