@@ -5,8 +5,11 @@
 
 N queues (70% classic with TTL, dead-lettering and length arguments, 30% quorum), N/10
 exchanges of all four types, 2N bindings (topic patterns, headers, exchange-to-exchange),
-4 policies and 5 users. The definitions file holds the same vhost-scoped entities for
-`POST /api/definitions/{vhost}` (which ignores users and permissions).
+4 policies, 1 operator policy, 5 users with permissions, topic permissions on two topic
+exchanges each and user limits, and the vhost's limits. The definitions file holds the same
+vhost-scoped entities for `POST /api/definitions/{vhost}` (which ignores users, permissions,
+topic permissions, limits and operator policies: topo's side of a comparison does that much
+more, a few dozen management calls).
 """
 
 import json
@@ -70,10 +73,21 @@ def main():
               "tags": ["monitoring"] if k == 0 else []} for k in range(5)]
     permissions = [{"user": u["name"], "configure": "^$", "write": "^ex\\.", "read": "^q\\."}
                    for u in users]
+    topic_permissions = [{"user": u["name"], "exchange": x, "write": f"^orders\\.{k}\\.",
+                          "read": "^orders\\."}
+                         for k, u in enumerate(users) for x in by_type["topic"][:2]]
+    operator_policies = [{"name": "bench-cap", "pattern": "^q\\.", "apply_to": "queues",
+                          "definition": {"max-length-bytes": 100000000}}]
+    # Room for the file's queues, topo's apply lock and clients (TOPO036 otherwise).
+    vhost_limits = [{"max-connections": 1000, "max-queues": n + 100}]
+    user_limits = [{"user": u["name"], "max-connections": 10, "max-channels": 100}
+                   for u in users]
 
     topo = {"version": 1, "vhost": vhost, "exchanges": exchanges, "queues": queues,
-            "bindings": bindings, "policies": policies, "users": users,
-            "permissions": permissions}
+            "bindings": bindings, "policies": policies,
+            "operator_policies": operator_policies, "users": users,
+            "permissions": permissions, "topic_permissions": topic_permissions,
+            "vhost_limits": vhost_limits, "user_limits": user_limits}
     with open(out_yaml, "w") as f:
         # JSON is YAML: no YAML library needed.
         json.dump(topo, f, indent=1)
@@ -101,7 +115,9 @@ def main():
     with open(out_json, "w") as f:
         json.dump(defs, f)
     print(f"{len(exchanges)} exchanges, {len(queues)} queues, {len(bindings)} bindings, "
-          f"{len(policies)} policies, {len(users)} users", file=sys.stderr)
+          f"{len(policies)} policies, {len(operator_policies)} operator policy, "
+          f"{len(users)} users, {len(topic_permissions)} topic permissions, "
+          f"{len(user_limits) + 1} limit entries", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -25,9 +25,9 @@ use crate::plan::{
     Plan, PolicyChange, QueueChange, TopicPermissionChange, UserChange, UserDefinition,
     UserPassword, VhostChange,
 };
-use crate::state::BindingKey;
 use crate::state::password;
 use crate::state::queue_args::QUEUE_TYPE_ARGUMENT;
+use crate::state::{BindingKey, PolicyState};
 use crate::topology::model::QueueType;
 
 /// Concurrent management API calls.
@@ -484,6 +484,7 @@ async fn import_creates(
             | EntityChange::User(..)
             | EntityChange::Permission(..)
             | EntityChange::Policy(..)
+            | EntityChange::OperatorPolicy(..)
             | EntityChange::TopicPermission(..)
             | EntityChange::Link(..) => {}
             EntityChange::VhostLimits(..) | EntityChange::UserLimits(..) => {}
@@ -641,6 +642,7 @@ fn entity_ops<'a>(
             | E::User(..)
             | E::Permission(..)
             | E::Policy(..)
+            | E::OperatorPolicy(..)
             | E::TopicPermission(..)
             | E::Link(..)
             | E::VhostLimits(..)
@@ -715,8 +717,11 @@ fn http_put(c: &Change) -> Option<HttpCall> {
         ),
         E::Policy(k, PolicyChange::Create(p) | PolicyChange::Update(p)) => (
             vec!["policies".into(), k.vhost.clone(), k.name.clone()],
-            json!({"pattern": p.pattern, "definition": p.definition, "priority": p.priority,
-                   "apply-to": p.apply_to.as_str()}),
+            policy_body(p),
+        ),
+        E::OperatorPolicy(k, PolicyChange::Create(p) | PolicyChange::Update(p)) => (
+            vec!["operator-policies".into(), k.vhost.clone(), k.name.clone()],
+            policy_body(p),
         ),
         // `body` is `None` only for a URI whose variable is unset, which
         // `session::Prepared` refuses before planning.
@@ -731,6 +736,7 @@ fn http_put(c: &Change) -> Option<HttpCall> {
         ),
         E::Permission(_, PermissionChange::Delete)
         | E::Policy(_, PolicyChange::Delete)
+        | E::OperatorPolicy(_, PolicyChange::Delete)
         | E::Link(_, LinkChange::Delete)
         | E::Exchange(..)
         | E::Queue(..)
@@ -758,6 +764,9 @@ fn http_delete(c: &Change) -> Option<HttpCall> {
         E::Policy(k, PolicyChange::Delete) => {
             vec!["policies".into(), k.vhost.clone(), k.name.clone()]
         }
+        E::OperatorPolicy(k, PolicyChange::Delete) => {
+            vec!["operator-policies".into(), k.vhost.clone(), k.name.clone()]
+        }
         E::TopicPermission(k, TopicPermissionChange::Delete) => {
             vec!["topic-permissions".into(), k.vhost.clone(), k.user.clone()]
         }
@@ -773,6 +782,7 @@ fn http_delete(c: &Change) -> Option<HttpCall> {
         )
         | E::Permission(_, PermissionChange::Create(_) | PermissionChange::Update(_))
         | E::Policy(_, PolicyChange::Create(_) | PolicyChange::Update(_))
+        | E::OperatorPolicy(_, PolicyChange::Create(_) | PolicyChange::Update(_))
         | E::Link(_, LinkChange::Create(_) | LinkChange::Update(_))
         | E::Vhost(..)
         | E::User(..)
@@ -889,6 +899,13 @@ fn limit_calls(c: &Change, tightening: bool) -> Vec<HttpCall> {
             }
         })
         .collect()
+}
+
+/// A policy or operator policy as `PUT /api/policies/...` and `/api/operator-policies/...`
+/// take it.
+fn policy_body(p: &PolicyState) -> Value {
+    json!({"pattern": p.pattern, "definition": p.definition, "priority": p.priority,
+           "apply-to": p.apply_to.as_str()})
 }
 
 /// The whole user, as `PUT /api/users/{name}` replaces it: the password (as a hash) always

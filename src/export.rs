@@ -39,6 +39,7 @@ pub fn to_topology(state: &State, vhost: Option<&str>) -> anyhow::Result<Topolog
         links,
         vhost_limits,
         user_limits,
+        operator_policies,
     } = state;
     let mut top = Map::new();
     top.insert("version".into(), json!(1));
@@ -61,6 +62,10 @@ pub fn to_topology(state: &State, vhost: Option<&str>) -> anyhow::Result<Topolog
     insert_list(&mut top, "bindings", list.collect());
     let list = policies.iter().map(|(k, p)| policy_entry(here, k, p));
     insert_list(&mut top, "policies", list.collect());
+    let list = operator_policies
+        .iter()
+        .map(|(k, p)| operator_policy_entry(here, k, p));
+    insert_list(&mut top, "operator_policies", list.collect());
     // Users that hold permissions or topic permissions in the exported vhosts; tags only
     // (see module docs).
     let users_here: BTreeSet<&String> = permissions
@@ -279,6 +284,26 @@ fn policy_entry(here: Here, k: &EntityKey, p: &PolicyState) -> Value {
     }
     m.insert("definition".into(), json!(definition));
     Value::Object(m)
+}
+
+/// An operator policy, as a policy entry whose `apply_to` defaults to `queues`.
+fn operator_policy_entry(here: Here, k: &EntityKey, p: &PolicyState) -> Value {
+    let mut v = policy_entry(here, k, p);
+    if let Value::Object(m) = &mut v {
+        match p.apply_to {
+            ApplyTo::Queues => {
+                m.remove("apply_to");
+            }
+            ApplyTo::All => {
+                m.insert("apply_to".into(), json!(ApplyTo::All.as_str()));
+            }
+            ApplyTo::Exchanges
+            | ApplyTo::ClassicQueues
+            | ApplyTo::QuorumQueues
+            | ApplyTo::Streams => {}
+        }
+    }
+    v
 }
 
 fn user_entry(name: &str, u: &UserState) -> Value {

@@ -70,6 +70,8 @@ pub enum Target {
     User(String),
     Permission(PermissionKey),
     Policy(EntityKey),
+    /// An operator policy (applied with the policies).
+    OperatorPolicy(EntityKey),
     Exchange(EntityKey),
     Queue(EntityKey),
     Binding(BindingKey),
@@ -92,6 +94,7 @@ impl Target {
             Target::User(_) => "user",
             Target::Permission(_) => "permission",
             Target::Policy(_) => "policy",
+            Target::OperatorPolicy(_) => "operator_policy",
             Target::Exchange(_) => "exchange",
             Target::Queue(_) => "queue",
             Target::Binding(_) => "binding",
@@ -108,7 +111,10 @@ impl Target {
             Target::Vhost(v) => Some(v),
             Target::User(_) => None,
             Target::Permission(k) => Some(&k.vhost),
-            Target::Policy(k) | Target::Exchange(k) | Target::Queue(k) => Some(&k.vhost),
+            Target::Policy(k)
+            | Target::OperatorPolicy(k)
+            | Target::Exchange(k)
+            | Target::Queue(k) => Some(&k.vhost),
             Target::Binding(k) => Some(&k.vhost),
             Target::TopicPermission(k) => Some(&k.vhost),
             Target::Link(k) => Some(&k.vhost),
@@ -123,7 +129,7 @@ impl Target {
             Target::Vhost(_) => 0,
             Target::User(_) => 1,
             Target::Permission(_) => 2,
-            Target::Policy(_) => 3,
+            Target::Policy(_) | Target::OperatorPolicy(_) => 3,
             Target::Exchange(_) => 4,
             Target::Queue(_) => 5,
             Target::Binding(_) => 6,
@@ -142,6 +148,7 @@ impl fmt::Display for Target {
             Target::User(u) => write!(f, "user {u}"),
             Target::Permission(k) => write!(f, "permission {} in vhost {}", k.user, k.vhost),
             Target::Policy(k) => write!(f, "policy {k}"),
+            Target::OperatorPolicy(k) => write!(f, "operator policy {k}"),
             Target::Exchange(k) => write!(f, "exchange {k}"),
             Target::Queue(k) => write!(f, "queue {k}"),
             Target::Binding(k) => write!(f, "binding {k}"),
@@ -182,6 +189,7 @@ pub enum EntityChange {
     User(String, UserChange),
     Permission(PermissionKey, PermissionChange),
     Policy(EntityKey, PolicyChange),
+    OperatorPolicy(EntityKey, PolicyChange),
     Exchange(EntityKey, ExchangeChange),
     Queue(EntityKey, QueueChange),
     Binding(BindingKey, BindingChange),
@@ -315,6 +323,7 @@ impl EntityChange {
             | E::User(_, UserChange::Create(_))
             | E::Permission(_, PermissionChange::Create(_))
             | E::Policy(_, PolicyChange::Create(_))
+            | E::OperatorPolicy(_, PolicyChange::Create(_))
             | E::Exchange(_, ExchangeChange::Create(_))
             | E::Queue(_, QueueChange::Create(_))
             | E::Binding(_, BindingChange::Create)
@@ -326,6 +335,7 @@ impl EntityChange {
             | E::User(_, UserChange::Update(_))
             | E::Permission(_, PermissionChange::Update(_))
             | E::Policy(_, PolicyChange::Update(_))
+            | E::OperatorPolicy(_, PolicyChange::Update(_))
             | E::TopicPermission(_, TopicPermissionChange::Update { .. })
             | E::Link(_, LinkChange::Update(_)) => Action::Update,
             E::VhostLimits(_, LimitsChange::Update(_))
@@ -334,6 +344,7 @@ impl EntityChange {
             | E::Queue(_, QueueChange::Replace { .. }) => Action::Replace,
             E::Permission(_, PermissionChange::Delete)
             | E::Policy(_, PolicyChange::Delete)
+            | E::OperatorPolicy(_, PolicyChange::Delete)
             | E::Exchange(_, ExchangeChange::Delete)
             | E::Queue(_, QueueChange::Delete { .. })
             | E::Binding(_, BindingChange::Delete)
@@ -352,6 +363,7 @@ impl EntityChange {
             E::User(n, _) => Target::User(n.clone()),
             E::Permission(k, _) => Target::Permission(k.clone()),
             E::Policy(k, _) => Target::Policy(k.clone()),
+            E::OperatorPolicy(k, _) => Target::OperatorPolicy(k.clone()),
             E::Exchange(k, _) => Target::Exchange(k.clone()),
             E::Queue(k, _) => Target::Queue(k.clone()),
             E::Binding(k, _) => Target::Binding(k.clone()),
@@ -369,7 +381,7 @@ impl EntityChange {
             E::Vhost(..) => 0,
             E::User(..) => 1,
             E::Permission(..) => 2,
-            E::Policy(..) => 3,
+            E::Policy(..) | E::OperatorPolicy(..) => 3,
             E::Exchange(..) => 4,
             E::Queue(..) => 5,
             E::Binding(..) => 6,
@@ -387,7 +399,9 @@ impl EntityChange {
             E::Vhost(v, _) => Some(v),
             E::User(..) => None,
             E::Permission(k, _) => Some(&k.vhost),
-            E::Policy(k, _) | E::Exchange(k, _) | E::Queue(k, _) => Some(&k.vhost),
+            E::Policy(k, _) | E::OperatorPolicy(k, _) | E::Exchange(k, _) | E::Queue(k, _) => {
+                Some(&k.vhost)
+            }
             E::Binding(k, _) => Some(&k.vhost),
             E::TopicPermission(k, _) => Some(&k.vhost),
             E::Link(k, _) => Some(&k.vhost),
@@ -421,6 +435,7 @@ impl Change {
             | EntityChange::User(..)
             | EntityChange::Permission(..)
             | EntityChange::Policy(..)
+            | EntityChange::OperatorPolicy(..)
             | EntityChange::Exchange(..)
             | EntityChange::Binding(..)
             | EntityChange::TopicPermission(..)
@@ -440,6 +455,7 @@ impl Change {
             | EntityChange::User(..)
             | EntityChange::Permission(..)
             | EntityChange::Policy(..)
+            | EntityChange::OperatorPolicy(..)
             | EntityChange::Exchange(..)
             | EntityChange::Binding(..)
             | EntityChange::TopicPermission(..)
@@ -459,6 +475,7 @@ impl Change {
             | EntityChange::User(..)
             | EntityChange::Permission(..)
             | EntityChange::Policy(..)
+            | EntityChange::OperatorPolicy(..)
             | EntityChange::Binding(..)
             | EntityChange::TopicPermission(..)
             | EntityChange::Link(..) => &[],
@@ -485,6 +502,7 @@ impl Change {
             | EntityChange::User(..)
             | EntityChange::Permission(..)
             | EntityChange::Policy(..)
+            | EntityChange::OperatorPolicy(..)
             | EntityChange::Exchange(..)
             | EntityChange::Binding(..)
             | EntityChange::TopicPermission(..)
@@ -676,6 +694,24 @@ pub fn plan(desired: &State, live: &State, opts: &PlanOptions) -> Plan {
         policy_fields,
         |k, step| {
             EntityChange::Policy(
+                k.clone(),
+                match step {
+                    Step::Create(p) => PolicyChange::Create(p.clone()),
+                    Step::Update(p) => PolicyChange::Update(p.clone()),
+                    Step::Delete => PolicyChange::Delete,
+                },
+            )
+        },
+        &mut forward,
+        &mut deletes,
+    );
+    diff_map(
+        &desired.operator_policies,
+        &live.operator_policies,
+        |k| opts.prune && scope.contains(&k.vhost),
+        policy_fields,
+        |k, step| {
+            EntityChange::OperatorPolicy(
                 k.clone(),
                 match step {
                     Step::Create(p) => PolicyChange::Create(p.clone()),
@@ -977,6 +1013,7 @@ fn fill_rebinds(live: &State, deleted: &BTreeSet<&BindingKey>, forward: &mut [Ch
             | EntityChange::User(..)
             | EntityChange::Permission(..)
             | EntityChange::Policy(..)
+            | EntityChange::OperatorPolicy(..)
             | EntityChange::Binding(..)
             | EntityChange::TopicPermission(..)
             | EntityChange::Link(..) => {}
@@ -1064,6 +1101,12 @@ fn apply_change(s: &mut State, c: &Change) {
         }
         E::Policy(k, PolicyChange::Delete) => {
             s.policies.remove(k);
+        }
+        E::OperatorPolicy(k, PolicyChange::Create(d) | PolicyChange::Update(d)) => {
+            s.operator_policies.insert(k.clone(), d.clone());
+        }
+        E::OperatorPolicy(k, PolicyChange::Delete) => {
+            s.operator_policies.remove(k);
         }
         E::Exchange(k, ExchangeChange::Create(d)) => {
             s.exchanges.insert(k.clone(), d.clone());
@@ -1501,6 +1544,7 @@ fn queue_fields(want: &QueueState, have: Option<&QueueState>) -> Vec<FieldChange
 
 pub mod limits;
 mod links;
+pub mod policies;
 pub mod quorum;
 
 pub use limits::{LimitCall, LimitsChange};

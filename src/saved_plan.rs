@@ -150,6 +150,7 @@ pub fn fingerprint(live: &State, desired: &State) -> String {
         links,
         vhost_limits,
         user_limits,
+        operator_policies,
     } = live;
     // Entity keys are structs, which JSON maps cannot key on: hash (key, value) pairs.
     for (name, v) in vhosts.iter().filter(|(n, _)| scope.contains(*n)) {
@@ -163,6 +164,7 @@ pub fn fingerprint(live: &State, desired: &State) -> String {
     }
     let _ = serde_json::to_writer(&mut h, &bindings.keys().collect::<Vec<_>>());
     let _ = serde_json::to_writer(&mut h, &policies.iter().collect::<Vec<_>>());
+    let _ = serde_json::to_writer(&mut h, &operator_policies.iter().collect::<Vec<_>>());
     // Users as the broker has them, hashes included, only as input to the digest.
     for (name, u) in users.iter().filter(|(n, _)| desired.users.contains_key(*n)) {
         let _ = write!(h, "{name}\0{:?}\0", u);

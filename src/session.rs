@@ -249,6 +249,26 @@ pub fn quorum_advice(desired: &State, live: &State, nodes: usize, clustered: boo
     warnings(desired, live, ClusterView { nodes, clustered })
 }
 
+/// Queues of the file whose user policy and operator policy set a key differently, with
+/// the value each gets (once the plan is carried out). Advice, like [`quorum_advice`].
+pub async fn policy_advice(
+    mgmt: &Management,
+    desired: &State,
+    live: &State,
+    plan: &crate::plan::Plan,
+) -> Vec<String> {
+    use crate::state::effective::Line;
+    if desired.operator_policies.is_empty() && live.operator_policies.is_empty() {
+        return Vec::new();
+    }
+    let line = match read::broker_version(mgmt).await {
+        Ok(Some(v)) => Line::of_version(&v),
+        _ => Line::V4,
+    };
+    let after = crate::plan::apply_to_state(plan, live);
+    crate::plan::policies::notes(desired, &after, line)
+}
+
 /// A plan's warnings on stderr (talk), whatever the format of stdout.
 pub fn print_warnings(warnings: &[String]) {
     for w in warnings {

@@ -6,6 +6,7 @@
 //! their `x-` arguments, numbers canonical, bindings expanded from `routing_keys`. Two
 //! States that describe the same broker compare equal, so a false diff is a bug here.
 
+pub mod effective;
 pub mod limits;
 pub mod links;
 pub mod password;
@@ -19,8 +20,8 @@ use serde_json::Value;
 
 pub use crate::topology::identity::BindingArgs;
 use crate::topology::model::{
-    ApplyTo, DestinationType, Exchange, ExchangeKind, Permission, Policy, Queue, QueueType,
-    Topology, User, Vhost,
+    ApplyTo, DestinationType, Exchange, ExchangeKind, OperatorPolicy, Permission, Policy, Queue,
+    QueueType, Topology, User, Vhost,
 };
 pub use limits::Limits;
 use queue_args::{QUEUE_NAMED_ARGS, QUEUE_TYPE_ARGUMENT};
@@ -282,6 +283,8 @@ pub struct State {
     pub queues: BTreeMap<EntityKey, QueueState>,
     pub bindings: BTreeMap<BindingKey, BindingState>,
     pub policies: BTreeMap<EntityKey, PolicyState>,
+    /// Operator policies, in the policies' shape (`apply_to` defaults to `queues`).
+    pub operator_policies: BTreeMap<EntityKey, PolicyState>,
     pub users: BTreeMap<String, UserState>,
     pub permissions: BTreeMap<PermissionKey, PermissionState>,
     pub topic_permissions: BTreeMap<PermissionKey, TopicPermissions>,
@@ -394,6 +397,12 @@ impl State {
             let key = EntityKey::new(vh(&p.vhost), &p.name);
             state.policies.insert(key, policy_state(p));
         }
+        for p in &topo.operator_policies {
+            let key = EntityKey::new(vh(&p.vhost), &p.name);
+            state
+                .operator_policies
+                .insert(key, operator_policy_state(p));
+        }
         for u in &topo.users {
             state.users.insert(u.name.clone(), user_state(u, env));
         }
@@ -448,6 +457,7 @@ impl State {
         names.extend(self.queues.keys().map(|k| k.vhost.clone()));
         names.extend(self.bindings.keys().map(|k| k.vhost.clone()));
         names.extend(self.policies.keys().map(|k| k.vhost.clone()));
+        names.extend(self.operator_policies.keys().map(|k| k.vhost.clone()));
         names.extend(self.permissions.keys().map(|k| k.vhost.clone()));
         names.extend(self.topic_permissions.keys().map(|k| k.vhost.clone()));
         names.extend(self.links.keys().map(|k| k.vhost.clone()));
@@ -562,6 +572,23 @@ fn policy_state(p: &Policy) -> PolicyState {
     PolicyState {
         pattern: pattern.clone(),
         apply_to: apply_to.unwrap_or(ApplyTo::All),
+        priority: priority.unwrap_or(0),
+        definition: canonical_args(definition),
+    }
+}
+
+fn operator_policy_state(p: &OperatorPolicy) -> PolicyState {
+    let OperatorPolicy {
+        name: _,
+        vhost: _,
+        pattern,
+        apply_to,
+        priority,
+        definition,
+    } = p;
+    PolicyState {
+        pattern: pattern.clone(),
+        apply_to: apply_to.unwrap_or(ApplyTo::Queues),
         priority: priority.unwrap_or(0),
         definition: canonical_args(definition),
     }

@@ -142,8 +142,8 @@ fn add_links(state: &mut State, component: Component, listing: &Value, present: 
 }
 
 /// The live state of the vhosts in `scope`, plus every user. Two rounds of calls at most:
-/// the global listings (users, permissions, topic permissions, limits, shovels, federation
-/// upstreams) go out with the first (the
+/// the global listings (users, permissions, topic permissions, limits, operator policies,
+/// shovels, federation upstreams) go out with the first (the
 /// vhosts, the version, the nodes), and the vhosts' entities follow as soon as the first
 /// round says how to read them.
 pub async fn read_state(mgmt: &Management, scope: &Scope) -> Result<State, HttpError> {
@@ -157,6 +157,7 @@ pub async fn read_state(mgmt: &Management, scope: &Scope) -> Result<State, HttpE
             // `[{"vhost": V, "value": {...}}]` and `[{"user": U, "value": {...}}]` alike).
             mgmt.get(&["vhost-limits"], "listing vhost limits"),
             mgmt.get(&["user-limits"], "listing user limits"),
+            mgmt.get(&["operator-policies"], "listing operator policies"),
             // A broker without the plugin answers an empty list (plan says to enable it:
             // see `crate::broker::links`).
             mgmt.get(&["parameters", "shovel"], "listing shovels"),
@@ -167,8 +168,19 @@ pub async fn read_state(mgmt: &Management, scope: &Scope) -> Result<State, HttpE
         )
     };
     let vhosts = read_vhosts(mgmt, scope);
-    let ((users, perms, topic_perms, vhost_limits, user_limits, shovels, upstreams), vhosts) =
-        tokio::join!(globals, vhosts);
+    let (
+        (
+            users,
+            perms,
+            topic_perms,
+            vhost_limits,
+            user_limits,
+            operator_policies,
+            shovels,
+            upstreams,
+        ),
+        vhosts,
+    ) = tokio::join!(globals, vhosts);
     let (vhosts, defs) = vhosts?;
     let mut present = Vec::new();
     for (name, v) in vhosts {
@@ -234,6 +246,17 @@ pub async fn read_state(mgmt: &Management, scope: &Scope) -> Result<State, HttpE
             state
                 .user_limits
                 .insert(user, limits::of_live(l.get("value")));
+        }
+    }
+    for p in operator_policies?.as_array().into_iter().flatten() {
+        let Some(vhost) = str_of(p, "vhost").filter(|v| present.contains(v)) else {
+            continue;
+        };
+        // The same shape as a policy; one the broker answers otherwise is left out.
+        if let Ok(p) = serde_json::from_value::<DefPolicy>(p.clone()) {
+            state
+                .operator_policies
+                .insert(EntityKey::new(vhost, p.name.clone()), policy_state(p));
         }
     }
     state.vhost_limits.retain(|_, l| !l.is_empty());
@@ -590,15 +613,18 @@ pub fn add_definitions(
         );
     }
     for p in defs.policies {
-        state.policies.insert(
-            EntityKey::new(vhost, p.name),
-            PolicyState {
-                pattern: p.pattern,
-                apply_to: p.apply_to,
-                priority: number(&p.priority).unwrap_or(0),
-                definition: canonical_args(p.definition.iter()),
-            },
-        );
+        state
+            .policies
+            .insert(EntityKey::new(vhost, p.name.clone()), policy_state(p));
+    }
+}
+
+fn policy_state(p: DefPolicy) -> PolicyState {
+    PolicyState {
+        pattern: p.pattern,
+        apply_to: p.apply_to,
+        priority: number(&p.priority).unwrap_or(0),
+        definition: canonical_args(p.definition.iter()),
     }
 }
 

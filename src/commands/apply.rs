@@ -20,8 +20,8 @@ use crate::plan::PlanOptions;
 use crate::report::{self, Format};
 use crate::saved_plan::{self, SavedPlan, Stale};
 use crate::session::{
-    Lag, cluster_size, describes_cluster, env, make_plan, print_warnings, quorum_advice, read_live,
-    reread_if_lagging, runtime, wait_for_amqp,
+    Lag, cluster_size, describes_cluster, env, make_plan, policy_advice, print_warnings,
+    quorum_advice, read_live, reread_if_lagging, runtime, wait_for_amqp,
 };
 use crate::state::BindingKey;
 use crate::topology::FileSource;
@@ -140,7 +140,8 @@ pub fn run(args: ApplyArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
             return Err(stale(&path, Stale::Changes));
         }
         let nodes = cluster_size(&mgmt).await;
-        let warnings = quorum_advice(&desired, &live, nodes, clustered);
+        let mut warnings = quorum_advice(&desired, &live, nodes, clustered);
+        warnings.extend(policy_advice(&mgmt, &desired, &live, &plan).await);
         {
             let mut out = std::io::stdout().lock();
             report::render(&mut out, &plan, &warnings, args.format, color.stdout())?;

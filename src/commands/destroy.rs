@@ -97,6 +97,12 @@ pub fn destroy_states(desired: &State, live: &State, me: &str) -> (State, State)
         .filter(|(k, _)| desired.policies.contains_key(*k))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
+    cut.operator_policies = live
+        .operator_policies
+        .iter()
+        .filter(|(k, _)| desired.operator_policies.contains_key(*k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     cut.permissions = live
         .permissions
         .iter()

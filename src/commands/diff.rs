@@ -105,6 +105,7 @@ fn empty_topology() -> Topology {
         queues: Vec::new(),
         bindings: Vec::new(),
         policies: Vec::new(),
+        operator_policies: Vec::new(),
         users: Vec::new(),
         permissions: Vec::new(),
         topic_permissions: Vec::new(),

@@ -17,8 +17,8 @@ use crate::plan::{PlanOptions, plan};
 use crate::report::{self, Format};
 use crate::saved_plan::{self, SavedOptions, SavedPlan};
 use crate::session::{
-    Lag, cluster_size, describes_cluster, env, make_plan, print_warnings, quorum_advice, read_live,
-    reread_if_lagging, runtime, wait_for_amqp,
+    Lag, cluster_size, describes_cluster, env, make_plan, policy_advice, print_warnings,
+    quorum_advice, read_live, reread_if_lagging, runtime, wait_for_amqp,
 };
 use crate::state::State;
 use crate::trace;
@@ -112,7 +112,8 @@ pub fn run(args: PlanArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
             Lag::Plan,
         )
         .await?;
-        let warnings = quorum_advice(&prepared.desired, &live, nodes, clustered);
+        let mut warnings = quorum_advice(&prepared.desired, &live, nodes, clustered);
+        warnings.extend(policy_advice(&mgmt, &prepared.desired, &live, &plan).await);
         print_warnings(&warnings);
         let t = Instant::now();
         let drift = drift(&prepared.desired, &live, &opts);

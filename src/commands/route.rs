@@ -13,9 +13,12 @@ use crate::commands::{Hinted, load_valid};
 use crate::exit::ExitStatus;
 use crate::output::ColorChoice;
 use crate::output::TextOrJson as Format;
+use crate::plan::policies::conflict_lines;
 use crate::render::context::DEFAULT_BROKER_IMAGE;
 use crate::route::{self, Message, Numbers};
-use crate::state::{DEFAULT_VHOST, State};
+use crate::state::effective::{Line, effective};
+use crate::state::{DEFAULT_VHOST, EntityKey, State};
+use crate::topology::model::QueueType;
 
 #[derive(Debug, Args)]
 pub struct RouteArgs {
@@ -63,6 +66,16 @@ struct JsonRoute<'a> {
     /// Shovels and federation links the message crosses (see `route::links`).
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     across: &'a [route::links::Hop],
+    /// Reached queues whose policy and operator policy disagree, and what they get.
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    policy_notes: &'a [String],
+}
+
+/// The broker line whose queue types decide which policies apply (see
+/// `state::effective`): the flag's version, else the file's image tag, else 4.x.
+fn policy_line(flag: Option<&str>, image: Option<&str>) -> Line {
+    let tag = image.and_then(|i| i.rsplit_once(':')).map(|(_, t)| t);
+    flag.or(tag).map_or(Line::V4, Line::of_version)
 }
 
 /// The number rule of headers bindings, and whether the user named the version (flag or the
@@ -179,6 +192,19 @@ pub fn run(args: RouteArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
         }
     }
 
+    let line = policy_line(args.broker_version.as_deref(), image);
+    let policy_notes: Vec<String> = routed
+        .queues
+        .iter()
+        .flat_map(|q| {
+            let key = EntityKey::new(vhost.clone(), q.clone());
+            let kind = state
+                .queues
+                .get(&key)
+                .map_or(QueueType::Classic, |q| q.kind);
+            conflict_lines(&key, &effective(&state, &key, kind, line))
+        })
+        .collect();
     let hops = route::links::across(&state, &vhost, &args.exchange, &msg, &routed, numbers);
 
     let mut out = std::io::stdout().lock();
@@ -191,6 +217,7 @@ pub fn run(args: RouteArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
                 headers: &msg.headers,
                 queues: &routed.queues,
                 exchanges: &routed.exchanges,
+                policy_notes: &policy_notes,
                 across: &hops,
             };
             serde_json::to_writer_pretty(&mut out, &doc)?;
@@ -199,6 +226,9 @@ pub fn run(args: RouteArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
         Format::Text => {
             for q in &routed.queues {
                 writeln!(out, "{q}")?;
+            }
+            for n in &policy_notes {
+                eprintln!("topo: note: {n}");
             }
             for hop in &hops {
                 match (&hop.vhost, &hop.elsewhere) {

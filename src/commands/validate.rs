@@ -100,6 +100,7 @@ fn summary(t: &topology::Topology) -> String {
         (t.queues.len(), "queue"),
         (t.bindings.len(), "binding"),
         (t.policies.len(), "policy"),
+        (t.operator_policies.len(), "operator policy"),
         (t.users.len(), "user"),
         (t.permissions.len(), "permission"),
         (t.topic_permissions.len(), "topic permission"),

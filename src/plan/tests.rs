@@ -679,6 +679,16 @@ fn state() -> impl Strategy<Value = State> {
         ),
         limits_map(&["max-connections", "max-queues"]),
         limits_map(&["max-connections", "max-channels"]),
+        prop::collection::btree_map(
+            key(),
+            (0i64..2, args()).prop_map(|(priority, definition)| PolicyState {
+                pattern: "^q".into(),
+                apply_to: ApplyTo::Queues,
+                priority,
+                definition,
+            }),
+            0..2,
+        ),
         links_map(),
     )
         .prop_map(
@@ -693,6 +703,7 @@ fn state() -> impl Strategy<Value = State> {
                 topics,
                 vhost_limits,
                 user_limits,
+                operator_policies,
                 links,
             )| State {
                 vhosts,
@@ -705,6 +716,7 @@ fn state() -> impl Strategy<Value = State> {
                 topic_permissions: topics,
                 vhost_limits,
                 user_limits,
+                operator_policies,
                 links,
             },
         )

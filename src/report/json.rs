@@ -94,6 +94,9 @@ pub fn target(t: &Target) -> Value {
         Target::VhostLimits(v) => json!({"kind": "vhost_limits", "vhost": v}),
         Target::UserLimits(u) => json!({"kind": "user_limits", "user": u}),
         Target::Policy(k) => json!({"kind": "policy", "vhost": k.vhost, "name": k.name}),
+        Target::OperatorPolicy(k) => {
+            json!({"kind": "operator_policy", "vhost": k.vhost, "name": k.name})
+        }
         Target::Exchange(k) => json!({"kind": "exchange", "vhost": k.vhost, "name": k.name}),
         Target::Queue(k) => json!({"kind": "queue", "vhost": k.vhost, "name": k.name}),
         Target::Binding(k) => {

@@ -82,6 +82,9 @@ diagnostic_codes! {
     NotTopicExchange = "TOPO035",
     /// A vhost's `max-queues` below the queues the file declares there (a warning).
     LimitBelowFile = "TOPO036",
+    /// An operator policy the broker refuses: a key it does not take there, a value it
+    /// refuses, or `apply_to` exchanges.
+    OperatorPolicy = "TOPO037",
     /// A shovel end that names no queue or exchange, both, or a routing key without an
     /// exchange.
     ShovelEnd = "TOPO040",

@@ -81,6 +81,7 @@ fn is_entity_list(key: &str) -> bool {
             | "queues"
             | "bindings"
             | "policies"
+            | "operator_policies"
             | "users"
             | "permissions"
             | "topic_permissions"
@@ -102,7 +103,12 @@ fn identity(list: &str, item: &Node, default_vhost: &str) -> Option<String> {
         .unwrap_or_else(|| default_vhost.to_string());
     let id = match list {
         "vhosts" | "users" | "services" => s("name"),
-        "exchanges" | "queues" | "policies" | "shovels" | "federation_upstreams" => {
+        "exchanges"
+        | "queues"
+        | "policies"
+        | "operator_policies"
+        | "shovels"
+        | "federation_upstreams" => {
             format!("{vhost}\u{0}{}", s("name"))
         }
         "permissions" => format!("{vhost}\u{0}{}", s("user")),

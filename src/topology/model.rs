@@ -97,6 +97,14 @@ pub struct Topology {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub policies: Vec<Policy>,
 
+    /// Operator policies
+    ///
+    /// Policies an operator sets over the users' ones: limits on queues (length, TTL,
+    /// expiry, delivery limit) that the broker combines with the matching user policy,
+    /// the lower value winning.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub operator_policies: Vec<OperatorPolicy>,
+
     /// Users
     ///
     /// Broker users. Passwords are never written in the file: `password_env` names the
@@ -791,6 +799,52 @@ pub struct Policy {
     /// Definition
     ///
     /// The policy's keys, e.g. `message-ttl`, `dead-letter-exchange`, `max-length`.
+    pub definition: IndexMap<String, Value>,
+}
+
+/// An operator policy
+///
+/// Set by an operator, applied to queues over the user policies: where both set a numeric
+/// key the lower value wins. Only the keys the broker takes for operator policies are
+/// allowed (see `topo validate`, TOPO037).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OperatorPolicy {
+    /// Policy name
+    ///
+    /// Name of the operator policy, unique in its vhost.
+    #[schemars(length(min = 1))]
+    pub name: String,
+
+    /// Vhost
+    ///
+    /// Vhost of the operator policy. Default: the file's `vhost`, else `/`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vhost: Option<String>,
+
+    /// Pattern
+    ///
+    /// Regular expression matched against queue names.
+    pub pattern: String,
+
+    /// Applies to
+    ///
+    /// `queues` (default); on RabbitMQ 4.x also `classic_queues`, `quorum_queues` or
+    /// `streams`. Operator policy keys are queue settings, so `exchanges` and `all` are
+    /// refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub apply_to: Option<ApplyTo>,
+
+    /// Priority
+    ///
+    /// The operator policy with the highest priority wins where several match. Default 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<i64>,
+
+    /// Definition
+    ///
+    /// `max-length`, `max-length-bytes`, `message-ttl`, `expires`, `delivery-limit`,
+    /// `max-in-memory-length`, `max-in-memory-bytes` and (RabbitMQ 4.x) `overflow`.
     pub definition: IndexMap<String, Value>,
 }
 

@@ -4,6 +4,7 @@
 //! `tests/validate_corpus.rs` with a failing and a passing case.
 
 mod limits;
+mod operator_policies;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
@@ -92,6 +93,7 @@ pub fn check(topo: &Topology, tree: &Node, sources: &Sources) -> Vec<Diagnostic>
     users_and_permissions(&mut cx);
     topic_permissions(&mut cx);
     limits::check(&mut cx);
+    operator_policies::check(&mut cx);
     patterns(&mut cx);
     services_and_transports(&mut cx);
     literal_secrets(&mut cx);
@@ -172,6 +174,14 @@ fn duplicates(cx: &mut Ctx) {
             "exchange",
         ),
         (
+            "operator_policies",
+            t.operator_policies
+                .iter()
+                .map(|p| format!("{}\u{0}{}", cx.vhost(&p.vhost), p.name))
+                .collect(),
+            "name",
+        ),
+        (
             "vhost_limits",
             t.vhost_limits
                 .iter()
@@ -219,6 +229,7 @@ fn duplicates(cx: &mut Ctx) {
                         "exchanges"
                         | "queues"
                         | "policies"
+                        | "operator_policies"
                         | "permissions"
                         | "shovels"
                         | "federation_upstreams",
@@ -1147,6 +1158,11 @@ fn known_vhosts(cx: &Ctx) -> BTreeSet<String> {
     vhosts.extend(t.queues.iter().map(|x| cx.vhost(&x.vhost).to_string()));
     vhosts.extend(t.bindings.iter().map(|x| cx.vhost(&x.vhost).to_string()));
     vhosts.extend(t.policies.iter().map(|x| cx.vhost(&x.vhost).to_string()));
+    vhosts.extend(
+        t.operator_policies
+            .iter()
+            .map(|x| cx.vhost(&x.vhost).to_string()),
+    );
     vhosts
 }
 
@@ -1191,6 +1207,9 @@ fn patterns(cx: &mut Ctx) {
     }
     for (i, p) in t.policies.iter().enumerate() {
         found.push((format!("/policies/{i}/pattern"), &p.pattern));
+    }
+    for (i, p) in t.operator_policies.iter().enumerate() {
+        found.push((format!("/operator_policies/{i}/pattern"), &p.pattern));
     }
     for (pointer, pat) in found {
         if let Some(problem) = regex_problem(pat) {
