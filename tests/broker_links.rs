@@ -403,3 +403,45 @@ policies:
     assert!(text.contains("uri: \"amqp://***@"), "{text}");
     assert_no_password("export", &text);
 }
+
+/// A file that brings its own vhost: the plugin check asks the status endpoint of a vhost the
+/// broker does not have yet (404), which must not read as a missing plugin.
+#[test]
+fn a_shovel_in_a_vhost_that_apply_creates_is_planned_and_applied() {
+    let Some(v) = TestVhost::try_new() else {
+        return;
+    };
+    let fresh = v.extra_vhost();
+    let local = format!("amqp:///{}", encoded(&fresh));
+    let file = v.file(
+        "fresh.yaml",
+        &format!(
+            r#"broker:
+  plugins: [rabbitmq_shovel]
+vhosts:
+  - {{name: {fresh}}}
+queues:
+  - {{name: from, vhost: {fresh}}}
+  - {{name: to, vhost: {fresh}}}
+shovels:
+  - name: local
+    vhost: {fresh}
+    source: {{uri: "{local}", queue: from}}
+    destination: {{uri: "{local}", queue: to}}
+"#
+        ),
+    );
+    let plan = v.topo(&["plan", path_str(&file)], &[]);
+    assert_eq!(code(&plan), 2, "{}\n{}", stdout(&plan), stderr(&plan));
+    assert!(
+        stdout(&plan).contains(&format!("+ create shovel local@{fresh}")),
+        "{}",
+        stdout(&plan)
+    );
+    let apply = v.topo(&["apply", path_str(&file)], &[]);
+    assert_eq!(code(&apply), 0, "{}\n{}", stdout(&apply), stderr(&apply));
+    let stored = v.get(&["parameters", "shovel", &fresh, "local"]);
+    assert_eq!(stored["value"]["src-queue"], json!("from"));
+    let again = v.topo(&["plan", path_str(&file)], &[]);
+    assert_eq!(code(&again), 0, "{}\n{}", stdout(&again), stderr(&again));
+}

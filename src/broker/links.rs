@@ -44,6 +44,11 @@ pub async fn check(mgmt: &Management, desired: &State) -> anyhow::Result<Vec<Str
                     None => e.into(),
                 })?;
             let Some(status) = status else {
+                // A vhost the broker does not have yet (apply creates it) answers 404 too: ask
+                // the endpoint without a vhost, which answers whenever the plugin runs.
+                if plugin_runs(mgmt, c).await? {
+                    continue;
+                }
                 let [plugin, management] = c.plugins();
                 return Err(Hinted::new(
                     format!(
@@ -68,6 +73,13 @@ pub async fn check(mgmt: &Management, desired: &State) -> anyhow::Result<Vec<Str
         }
     }
     Ok(notes)
+}
+
+/// Whether the component's management extension answers at all (its listing over every
+/// vhost), which tells a missing plugin from a vhost that is not on the broker yet.
+async fn plugin_runs(mgmt: &Management, c: Component) -> anyhow::Result<bool> {
+    let what = format!("reading the {} status of the broker", c.label());
+    Ok(mgmt.get_opt(&[status_path(c)], &what).await?.is_some())
 }
 
 /// The status lines of one shovel (by `name`) or of the links of one upstream.
