@@ -234,12 +234,17 @@ pub enum UserPassword {
     New(Secret),
 }
 
+/// A change to an entity that changes in place: a create or update carries the whole desired
+/// entity (the management API's `PUT` replaces it), a delete nothing. Permissions, policies,
+/// operator policies and links share it; one shape lets [`diff_map`] build them all.
 #[derive(Debug, Clone, PartialEq)]
-pub enum PermissionChange {
-    Create(PermissionState),
-    Update(PermissionState),
+pub enum InPlaceChange<T> {
+    Create(T),
+    Update(T),
     Delete,
 }
+
+pub type PermissionChange = InPlaceChange<PermissionState>;
 
 /// A user's topic permissions in a vhost, all exchanges at once (the management API
 /// deletes them only all at once).
@@ -257,19 +262,9 @@ pub enum TopicPermissionChange {
 
 /// A shovel or federation upstream: `PUT` replaces its value whole, so an update carries
 /// the whole desired value.
-#[derive(Debug, Clone, PartialEq)]
-pub enum LinkChange {
-    Create(LinkState),
-    Update(LinkState),
-    Delete,
-}
+pub type LinkChange = InPlaceChange<LinkState>;
 
-#[derive(Debug, Clone, PartialEq)]
-pub enum PolicyChange {
-    Create(PolicyState),
-    Update(PolicyState),
-    Delete,
-}
+pub type PolicyChange = InPlaceChange<PolicyState>;
 
 /// Exchanges cannot change in place: a difference is a replace.
 #[derive(Debug, Clone, PartialEq)]
@@ -674,16 +669,7 @@ pub fn plan(desired: &State, live: &State, opts: &PlanOptions) -> Plan {
         &live.permissions,
         |k| opts.prune && scope.contains(&k.vhost),
         permission_fields,
-        |k, step| {
-            EntityChange::Permission(
-                k.clone(),
-                match step {
-                    Step::Create(p) => PermissionChange::Create(p.clone()),
-                    Step::Update(p) => PermissionChange::Update(p.clone()),
-                    Step::Delete => PermissionChange::Delete,
-                },
-            )
-        },
+        EntityChange::Permission,
         &mut forward,
         &mut deletes,
     );
@@ -692,16 +678,7 @@ pub fn plan(desired: &State, live: &State, opts: &PlanOptions) -> Plan {
         &live.policies,
         |k| opts.prune && scope.contains(&k.vhost),
         policy_fields,
-        |k, step| {
-            EntityChange::Policy(
-                k.clone(),
-                match step {
-                    Step::Create(p) => PolicyChange::Create(p.clone()),
-                    Step::Update(p) => PolicyChange::Update(p.clone()),
-                    Step::Delete => PolicyChange::Delete,
-                },
-            )
-        },
+        EntityChange::Policy,
         &mut forward,
         &mut deletes,
     );
@@ -710,16 +687,7 @@ pub fn plan(desired: &State, live: &State, opts: &PlanOptions) -> Plan {
         &live.operator_policies,
         |k| opts.prune && scope.contains(&k.vhost),
         policy_fields,
-        |k, step| {
-            EntityChange::OperatorPolicy(
-                k.clone(),
-                match step {
-                    Step::Create(p) => PolicyChange::Create(p.clone()),
-                    Step::Update(p) => PolicyChange::Update(p.clone()),
-                    Step::Delete => PolicyChange::Delete,
-                },
-            )
-        },
+        EntityChange::OperatorPolicy,
         &mut forward,
         &mut deletes,
     );
@@ -1238,37 +1206,37 @@ fn change_of(entity: EntityChange, fields: Vec<FieldChange>) -> Change {
     Change { entity, fields }
 }
 
-/// What [`diff_map`] found for one entity.
-enum Step<'a, V> {
-    Create(&'a V),
-    Update(&'a V),
-    Delete,
-}
-
 /// Creates, updates and deletes of a map whose entities change in place.
-fn diff_map<K: Ord, V>(
+fn diff_map<K: Ord + Clone, V: Clone>(
     desired: &BTreeMap<K, V>,
     live: &BTreeMap<K, V>,
     prunable: impl Fn(&K) -> bool,
     fields: impl Fn(&V, Option<&V>) -> Vec<FieldChange>,
-    entity: impl Fn(&K, Step<'_, V>) -> EntityChange,
+    entity: impl Fn(K, InPlaceChange<V>) -> EntityChange,
     forward: &mut Vec<Change>,
     deletes: &mut Vec<Change>,
 ) {
     for (k, want) in desired {
         match live.get(k) {
-            None => forward.push(change_of(entity(k, Step::Create(want)), fields(want, None))),
+            None => {
+                let create = InPlaceChange::Create(want.clone());
+                forward.push(change_of(entity(k.clone(), create), fields(want, None)));
+            }
             Some(have) => {
                 let d = fields(want, Some(have));
                 if !d.is_empty() {
-                    forward.push(change_of(entity(k, Step::Update(want)), d));
+                    let update = InPlaceChange::Update(want.clone());
+                    forward.push(change_of(entity(k.clone(), update), d));
                 }
             }
         }
     }
     for k in live.keys() {
         if !desired.contains_key(k) && prunable(k) {
-            deletes.push(change_of(entity(k, Step::Delete), Vec::new()));
+            deletes.push(change_of(
+                entity(k.clone(), InPlaceChange::Delete),
+                Vec::new(),
+            ));
         }
     }
 }

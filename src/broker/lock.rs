@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lapin::Connection;
-use lapin::options::QueueDeclareOptions;
+use lapin::options::{QueueDeclareOptions, QueueDeleteOptions};
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 
 use super::endpoint::Endpoints;
@@ -64,9 +64,16 @@ impl Lock {
         }
     }
 
-    /// Release now (closing the connections deletes the queues).
+    /// Release now. The queue is deleted before its connection closes: 4.x removes an
+    /// exclusive queue asynchronously after its owner's connection closed, so without the
+    /// delete the lock could still be listed (and refuse the next apply) after topo exited.
+    /// A failed delete still leaves the close, which releases the lock as before.
     pub async fn release(self, timeout: Duration) {
         for h in self.held {
+            if let Ok(Ok(chan)) = tokio::time::timeout(timeout, h.conn.create_channel()).await {
+                let delete = chan.queue_delete(LOCK_QUEUE.into(), QueueDeleteOptions::default());
+                let _ = tokio::time::timeout(timeout, delete).await;
+            }
             let _ =
                 tokio::time::timeout(timeout, h.conn.close(200, "topo: apply done".into())).await;
         }

@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-use super::{Change, EntityChange, FieldChange, LinkChange, PlanOptions, Step, diff_map, field};
+use super::{Change, EntityChange, FieldChange, PlanOptions, diff_map, field};
 use crate::state::State;
 use crate::state::links::LinkState;
 
@@ -27,16 +27,7 @@ pub(super) fn plan_links(
         &live.links,
         |k| opts.prune && scope.contains(&k.vhost),
         link_fields,
-        |k, step| {
-            EntityChange::Link(
-                k.clone(),
-                match step {
-                    Step::Create(l) => LinkChange::Create(l.clone()),
-                    Step::Update(l) => LinkChange::Update(l.clone()),
-                    Step::Delete => LinkChange::Delete,
-                },
-            )
-        },
+        EntityChange::Link,
         forward,
         deletes,
     );
