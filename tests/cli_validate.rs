@@ -200,3 +200,26 @@ fn usage_errors_exit_1_and_help_exits_0() {
     assert_eq!(out.status.code(), Some(0));
     assert!(text(&out.stdout).starts_with("topo "));
 }
+
+/// A link URI that does not parse (here a port out of range) still shows no password: the
+/// diagnostic on its line is shown by location only.
+#[test]
+fn an_unparsable_link_uri_with_a_password_is_not_printed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("links.yaml");
+    std::fs::write(
+        &file,
+        "version: 1\nbroker: {plugins: [rabbitmq_federation]}\nexchanges: [{name: events, type: topic}]\n\
+         federation_upstreams:\n  - name: origin\n    uri: amqp://u:s3cr3t-pw@h:99999/v\n    exchange: events\n",
+    )
+    .expect("write");
+    let out = topo(
+        &["validate", file.to_str().expect("utf-8 path")],
+        dir.path(),
+        &[],
+    );
+    let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(all.contains("links.yaml:6"), "located: {all}");
+    assert!(!all.contains("s3cr3t-pw"), "{all}");
+}

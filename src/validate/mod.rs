@@ -89,7 +89,11 @@ fn hide_password_lines(loaded: &mut Loaded) {
             f.text[start..end]
                 .split(|c: char| c.is_whitespace() || "\"'{}[],".contains(c))
                 .filter(|w| w.contains("://") && !w.contains("${"))
-                .any(rules::has_userinfo_password)
+                .any(|w| {
+                    // A URI that does not parse (a bad port, say) can still carry a password.
+                    rules::has_userinfo_password(w)
+                        || (url::Url::parse(w).is_err() && crate::state::links::shown_uri(w) != w)
+                })
         })
     };
     for d in &mut loaded.diagnostics {
