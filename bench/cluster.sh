@@ -75,6 +75,8 @@ vc=topo-bench-cluster-$N-$suffix
 vs=topo-bench-single-$N-$suffix
 vi=topo-bench-import-$N-$suffix
 cleanup_vhosts+=("${MGMT_NODES[0]} $vc" "$MGMT_4 $vs" "${MGMT_NODES[0]} $vi")
+# The cluster nodes run no shovel plugin (scripts/rabbitmq-cluster.sh): a workload without shovels.
+export BENCH_SHOVELS=0
 python3 bench/gen_topology.py "$N" "$vc" "$work/c.yaml" "$work/c.json"
 python3 bench/gen_topology.py "$N" "$vs" "$work/s.yaml" "$work/s.json" 2>/dev/null
 python3 bench/gen_topology.py "$N" "$vi" "$work/i.yaml" "$work/i.json" 2>/dev/null

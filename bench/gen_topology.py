@@ -7,13 +7,15 @@ N queues (70% classic with TTL, dead-lettering and length arguments, 30% quorum)
 exchanges of all four types, 2N bindings (topic patterns, headers, exchange-to-exchange),
 4 policies, 1 operator policy, 5 users with permissions, topic permissions on two topic
 exchanges each and user limits, the vhost's limits, and ten shovels between classic queues of
-the vhost (local `amqp:///VHOST` ends: no credentials, so no variable to set). The definitions file holds the same
+the vhost (local `amqp:///VHOST` ends: no credentials, so no variable to set;
+BENCH_SHOVELS=0 leaves them out, for brokers without the shovel plugin). The definitions file holds the same
 vhost-scoped entities for `POST /api/definitions/{vhost}` (which ignores users, permissions,
 topic permissions, limits and operator policies, and takes the shovels as parameters: topo's side of a comparison does that much
 more, a few dozen management calls).
 """
 
 import json
+import os
 import sys
 from urllib.parse import quote
 
@@ -90,9 +92,10 @@ def main():
     shovels = [{"name": f"bench-shovel-{k}",
                 "source": {"uri": local, "queue": f"q.{10 * k}"},
                 "destination": {"uri": local, "queue": f"q.{10 * k + 1}"}}
-               for k in range(10) if 10 * k + 1 < n]
+               for k in range(10) if 10 * k + 1 < n and os.environ.get("BENCH_SHOVELS") != "0"]
 
-    topo = {"version": 1, "vhost": vhost, "broker": {"plugins": ["rabbitmq_shovel"]},
+    topo = {"version": 1, "vhost": vhost,
+            "broker": {"plugins": ["rabbitmq_shovel"] if shovels else []},
             "exchanges": exchanges, "queues": queues,
             "bindings": bindings, "policies": policies,
             "operator_policies": operator_policies, "users": users,

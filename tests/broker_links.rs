@@ -294,9 +294,14 @@ fn an_unset_uri_variable_stops_before_the_broker() {
     };
     let b = v.extra_vhost();
     let file = v.file("links.yaml", &shovel_file(&v.name, &b, "nobody", None));
+    // Nothing listens on port 1: had topo asked the broker first, it would fail on that.
     let plan = v.topo(
         &["plan", path_str(&file)],
-        &[("TOPO_TEST_DEST_URI", "amqp://")],
+        &[
+            ("TOPO_TEST_DEST_URI", "amqp://"),
+            ("TOPO_MANAGEMENT_URL", "http://127.0.0.1:1"),
+            ("TOPO_AMQP_URL", "amqp://127.0.0.1:1"),
+        ],
     );
     assert_eq!(code(&plan), 1, "{}", stdout(&plan));
     assert!(

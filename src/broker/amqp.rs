@@ -688,20 +688,19 @@ async fn run_op(
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => {
             let detail = crate::error::redact(&e.to_string());
+            if let lapin::ErrorKind::ProtocolError(_) = e.kind() {
+                if let Some(cause) = overload_cause(&detail) {
+                    return Err(AmqpError::Overloaded {
+                        op: op.describe(),
+                        cause,
+                        detail,
+                    });
+                }
+                if let Some(refused) = access_refused(op, &detail) {
+                    return Err(refused);
+                }
+            }
             Err(match e.kind() {
-                lapin::ErrorKind::ProtocolError(_) if overload_cause(&detail).is_some() => {
-                    AmqpError::Overloaded {
-                        op: op.describe(),
-                        cause: overload_cause(&detail).unwrap_or("the broker failed internally"),
-                        detail,
-                    }
-                }
-                lapin::ErrorKind::ProtocolError(_) if access_refused(op, &detail).is_some() => {
-                    access_refused(op, &detail).unwrap_or(AmqpError::Lost {
-                        op: op.describe(),
-                        detail,
-                    })
-                }
                 lapin::ErrorKind::ProtocolError(_) => AmqpError::Refused {
                     op: op.describe(),
                     detail: match deprecated_feature(op) {

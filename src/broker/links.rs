@@ -5,8 +5,6 @@
 //! tell; the plugins' management extensions answer `/api/shovels` and
 //! `/api/federation-links`, and a broker without them answers 404 there.
 
-use std::collections::BTreeSet;
-
 use serde_json::Value;
 
 use super::http::Management;
@@ -25,65 +23,45 @@ fn status_path(c: Component) -> &'static str {
 /// Refuses a file whose shovels or upstreams need a plugin the broker does not run, naming
 /// the plugin to enable; else the state of each link the broker reports, as note lines
 /// (`shovel s@v: running`, `... terminated: reason`).
+///
+/// One listing over every vhost per component: it answers whenever the plugin runs, where a
+/// per-vhost listing also answers 404 for a vhost apply has yet to create.
 pub async fn check(mgmt: &Management, desired: &State) -> anyhow::Result<Vec<String>> {
     let mut notes = Vec::new();
     for c in Component::ALL {
-        let vhosts: BTreeSet<&str> = desired
-            .links
-            .keys()
-            .filter(|k| k.component == c)
-            .map(|k| k.vhost.as_str())
-            .collect();
-        for vhost in vhosts {
-            let what = format!("reading the {} status of vhost {vhost}", c.label());
-            let status = mgmt
-                .get_opt(&[status_path(c), vhost], &what)
-                .await
-                .map_err(|e| match e.hint() {
-                    Some(h) => anyhow::Error::from(Hinted::new(e.to_string(), h)),
-                    None => e.into(),
-                })?;
-            let Some(status) = status else {
-                // A vhost the broker does not have yet (apply creates it) answers 404 too: ask
-                // the endpoint without a vhost, which answers whenever the plugin runs.
-                if plugin_runs(mgmt, c).await? {
-                    continue;
-                }
-                let [plugin, management] = c.plugins();
-                return Err(Hinted::new(
-                    format!(
-                        "the broker does not run plugin {plugin} (or {management}): the file's \
-                         {}s cannot be applied; nothing was changed",
-                        c.label()
-                    ),
-                    format!(
-                        "enable them on every node: `rabbitmq-plugins enable {plugin} \
-                         {management}`, and list {plugin} under `broker.plugins`"
-                    ),
-                )
-                .into());
-            };
-            for k in desired
-                .links
-                .keys()
-                .filter(|k| k.component == c && k.vhost == vhost)
-            {
-                notes.extend(link_notes(c, &k.to_string(), &k.name, &status));
-            }
+        let mut links = desired.links.keys().filter(|k| k.component == c).peekable();
+        if links.peek().is_none() {
+            continue;
+        }
+        let what = format!("reading the {} status of the broker", c.label());
+        let Some(status) = mgmt
+            .get_opt(&[status_path(c)], &what)
+            .await
+            .map_err(crate::session::http_error)?
+        else {
+            let [plugin, management] = c.plugins();
+            return Err(Hinted::new(
+                format!(
+                    "the broker does not run plugin {plugin} (or {management}): the file's \
+                     {}s cannot be applied; nothing was changed",
+                    c.label()
+                ),
+                format!(
+                    "enable them on every node: `rabbitmq-plugins enable {plugin} \
+                     {management}`, and list {plugin} under `broker.plugins`"
+                ),
+            )
+            .into());
+        };
+        for k in links {
+            notes.extend(link_notes(c, &k.to_string(), &k.vhost, &k.name, &status));
         }
     }
     Ok(notes)
 }
 
-/// Whether the component's management extension answers at all (its listing over every
-/// vhost), which tells a missing plugin from a vhost that is not on the broker yet.
-async fn plugin_runs(mgmt: &Management, c: Component) -> anyhow::Result<bool> {
-    let what = format!("reading the {} status of the broker", c.label());
-    Ok(mgmt.get_opt(&[status_path(c)], &what).await?.is_some())
-}
-
-/// The status lines of one shovel (by `name`) or of the links of one upstream.
-fn link_notes(c: Component, shown: &str, name: &str, status: &Value) -> Vec<String> {
+/// The status lines of one shovel (by `vhost` and `name`) or of the links of one upstream.
+fn link_notes(c: Component, shown: &str, vhost: &str, name: &str, status: &Value) -> Vec<String> {
     let entries = status.as_array().into_iter().flatten();
     let field = |e: &Value, k: &str| e.get(k).and_then(Value::as_str).map(String::from);
     let mut out = Vec::new();
@@ -92,7 +70,7 @@ fn link_notes(c: Component, shown: &str, name: &str, status: &Value) -> Vec<Stri
             Component::Shovel => "name",
             Component::FederationUpstream => "upstream",
         };
-        if field(e, key).as_deref() != Some(name) {
+        if field(e, key).as_deref() != Some(name) || field(e, "vhost").as_deref() != Some(vhost) {
             continue;
         }
         let state = field(e, "status")
@@ -128,7 +106,7 @@ mod tests {
              "reason": "{auth_failure, amqp://u:secret@h/v}"},
             {"name": "other", "vhost": "v", "state": "running"}
         ]);
-        let notes = link_notes(Component::Shovel, "s@v", "s", &status);
+        let notes = link_notes(Component::Shovel, "s@v", "v", "s", &status);
         assert_eq!(notes.len(), 1);
         assert!(
             notes[0].starts_with("shovel s@v: terminated: "),
@@ -140,10 +118,11 @@ mod tests {
     #[test]
     fn federation_links_per_exchange() {
         let status = json!([
-            {"upstream": "u", "exchange": "x", "status": "running"},
-            {"upstream": "u", "exchange": "y", "status": "error", "error": "econnrefused"}
+            {"upstream": "u", "vhost": "v", "exchange": "x", "status": "running"},
+            {"upstream": "u", "vhost": "v", "exchange": "y", "status": "error", "error": "econnrefused"},
+            {"upstream": "u", "vhost": "elsewhere", "exchange": "x", "status": "running"}
         ]);
-        let notes = link_notes(Component::FederationUpstream, "u@v", "u", &status);
+        let notes = link_notes(Component::FederationUpstream, "u@v", "v", "u", &status);
         assert_eq!(
             notes,
             vec![

@@ -96,25 +96,7 @@ pub fn change_graph(old: &Topology, new: &Topology, diff: &Diff) -> Option<Strin
 fn empty_topology() -> Topology {
     Topology {
         version: 1,
-        name: None,
-        extends: None,
-        vhost: None,
-        broker: None,
-        vhosts: Vec::new(),
-        exchanges: Vec::new(),
-        queues: Vec::new(),
-        bindings: Vec::new(),
-        policies: Vec::new(),
-        operator_policies: Vec::new(),
-        users: Vec::new(),
-        permissions: Vec::new(),
-        topic_permissions: Vec::new(),
-        shovels: Vec::new(),
-        federation_upstreams: Vec::new(),
-        vhost_limits: Vec::new(),
-        user_limits: Vec::new(),
-        services: Vec::new(),
-        transports: Vec::new(),
+        ..Topology::default()
     }
 }
 

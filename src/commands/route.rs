@@ -16,7 +16,7 @@ use crate::output::TextOrJson as Format;
 use crate::plan::policies::conflict_lines;
 use crate::render::context::DEFAULT_BROKER_IMAGE;
 use crate::route::{self, Message, Numbers};
-use crate::state::effective::{Line, effective};
+use crate::state::effective::{Line, Matcher};
 use crate::state::{DEFAULT_VHOST, EntityKey, State};
 use crate::topology::model::QueueType;
 
@@ -193,6 +193,8 @@ pub fn run(args: RouteArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
     }
 
     let line = policy_line(args.broker_version.as_deref(), image);
+    // One matcher for every queue reached: it compiles the policies' patterns once.
+    let matcher = Matcher::new(&state);
     let policy_notes: Vec<String> = routed
         .queues
         .iter()
@@ -202,7 +204,7 @@ pub fn run(args: RouteArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
                 .queues
                 .get(&key)
                 .map_or(QueueType::Classic, |q| q.kind);
-            conflict_lines(&key, &effective(&state, &key, kind, line))
+            conflict_lines(&key, &matcher.effective(&key, kind, line))
         })
         .collect();
     let hops = route::links::across(&state, &vhost, &args.exchange, &msg, &routed, numbers);

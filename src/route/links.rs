@@ -19,7 +19,7 @@ use serde_json::Value;
 use super::{Message, Numbers, Routed, route, topic_matches};
 use crate::state::State;
 use crate::state::links::{Component, LinkState};
-use crate::topology::model::{ApplyTo, ExchangeKind};
+use crate::topology::model::ExchangeKind;
 
 /// One step off the vhost: what carried the message, where to, and what it reached there.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -246,17 +246,9 @@ fn shovel_arrival(
 fn federated(state: &State, vhost: &str, name: &str) -> Vec<String> {
     let mut out = Vec::new();
     for x in state.exchanges.keys().filter(|x| x.vhost == vhost) {
-        let policy = state
-            .policies
-            .iter()
-            .filter(|(k, p)| {
-                k.vhost == vhost
-                    && matches!(p.apply_to, ApplyTo::Exchanges | ApplyTo::All)
-                    && regex::Regex::new(&p.pattern).is_ok_and(|re| re.is_match(&x.name))
-            })
-            .max_by_key(|(_, p)| p.priority)
-            .map(|(_, p)| &p.definition);
-        let Some(def) = policy else { continue };
+        let Some(def) = super::effective_policy(state, vhost, &x.name) else {
+            continue;
+        };
         let named = def.get("federation-upstream").and_then(Value::as_str) == Some(name);
         let all = def.get("federation-upstream-set").and_then(Value::as_str) == Some("all");
         if named || all {

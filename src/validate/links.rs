@@ -63,12 +63,7 @@ impl Report<'_> {
 /// of them, or neither (then the end is this broker: `amqp://`).
 fn uri_source(r: &mut Report, at: &str, uri: &Option<String>, uri_env: &Option<String>) {
     if let Some(var) = uri_env {
-        let valid = var
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-            && var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-        if !valid {
+        if !crate::topology::names::is_env_name(var) {
             r.push(
                 Diagnostic::error(
                     Code::LiteralSecret,
