@@ -98,14 +98,6 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))
 }
 
-/// A management API error as a user sees it: the message and what to do.
-pub fn http_error(e: HttpError) -> anyhow::Error {
-    match e.hint() {
-        Some(h) => Hinted::new(e.to_string(), h).into(),
-        None => e.into(),
-    }
-}
-
 /// Read the live state of the vhosts `desired` names, retrying transient failures until
 /// `wait` runs out. topo's own permissions are not the file's business (the broker grants
 /// them to the creator of a vhost), so they are left out unless the file names them.
@@ -125,7 +117,9 @@ pub async fn read_live(
         .values()
         .any(|v| v.default_queue_type.is_some())
     {
-        let version = read::broker_version(mgmt).await.map_err(http_error)?;
+        let version = read::broker_version(mgmt)
+            .await
+            .map_err(HttpError::into_user_error)?;
         if let Some(v) = version.filter(|v| !read::keeps_vhost_default_queue_type(v)) {
             // Said once: the first reading clears the field, so the read-back never gets here.
             eprintln!(
@@ -208,7 +202,7 @@ pub async fn read_with_wait(
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
             Err(e) => {
-                let e = http_error(e);
+                let e = e.into_user_error();
                 return Err(match wait {
                     Some(w) => e.context(format!(
                         "the broker was not ready within --wait {}",
@@ -349,11 +343,11 @@ async fn wait_for_cluster(
     use crate::broker::cluster::{WaitError, wait_for_cluster};
     match wait_for_cluster(mgmt, deadline).await {
         Ok(_) => Ok(()),
-        Err(WaitError::Http(e)) if e.is_transient() => Err(http_error(e).context(format!(
+        Err(WaitError::Http(e)) if e.is_transient() => Err(e.into_user_error().context(format!(
             "the broker was not ready within --wait {}",
             humantime::format_duration(wait)
         ))),
-        Err(WaitError::Http(e)) => Err(http_error(e)),
+        Err(WaitError::Http(e)) => Err(e.into_user_error()),
         Err(WaitError::NotReady(why)) => Err(Hinted::new(
             format!(
                 "the cluster was not ready within --wait {}: {why}",
@@ -396,7 +390,7 @@ pub async fn make_plan(
         }
         Err(_) => read::fill_message_counts(mgmt, live, &queues)
             .await
-            .map_err(http_error)?,
+            .map_err(HttpError::into_user_error)?,
     }
     Ok(plan(desired, live, opts))
 }

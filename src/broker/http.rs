@@ -54,6 +54,14 @@ pub enum HttpError {
 }
 
 impl HttpError {
+    /// The error as a user sees it: the message and, where topo knows one, what to do.
+    pub fn into_user_error(self) -> anyhow::Error {
+        match self.hint() {
+            Some(h) => crate::error::Hinted::new(self.to_string(), h).into(),
+            None => self.into(),
+        }
+    }
+
     /// Worth retrying while waiting for a broker that is starting.
     pub fn is_transient(&self) -> bool {
         match self {

@@ -37,7 +37,7 @@ pub async fn check(mgmt: &Management, desired: &State) -> anyhow::Result<Vec<Str
         let Some(status) = mgmt
             .get_opt(&[status_path(c)], &what)
             .await
-            .map_err(crate::session::http_error)?
+            .map_err(super::http::HttpError::into_user_error)?
         else {
             let [plugin, management] = c.plugins();
             return Err(Hinted::new(
