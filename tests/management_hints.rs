@@ -23,12 +23,14 @@ fn free_port() -> u16 {
 }
 
 /// A server on a fresh loopback port that answers every connection with `reply` (after
-/// reading what the client sent) and closes; it serves at most `max` connections.
-fn answering(reply: &'static [u8], max: usize) -> u16 {
+/// reading what the client sent) and closes, for as long as the test runs: a plan's first
+/// round of reads opens a dozen connections at once and retries some, and a server that
+/// stopped accepting would turn the answer under test into "nothing listens" (it did, at 16).
+fn answering(reply: &'static [u8]) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
     std::thread::spawn(move || {
-        for conn in listener.incoming().take(max) {
+        for conn in listener.incoming() {
             let Ok(mut conn) = conn else { return };
             let _ = conn.set_read_timeout(Some(std::time::Duration::from_secs(5)));
             let mut buf = [0u8; 4096];
@@ -81,7 +83,7 @@ fn nothing_listening_a_wrong_server_and_the_amqp_port_get_different_hints() {
     hints.push(h);
 
     // 2. Something answers that does not speak HTTP at all.
-    let port = answering(b"SSH-2.0-OpenSSH_9.2\r\n", 16);
+    let port = answering(b"SSH-2.0-OpenSSH_9.2\r\n");
     let (status, err) = plan_with(&v, &format!("http://127.0.0.1:{port}"), &[]);
     assert_eq!(status, 1, "{err}");
     let h = hint(&err);
@@ -94,7 +96,7 @@ fn nothing_listening_a_wrong_server_and_the_amqp_port_get_different_hints() {
         &b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 20\r\nConnection: close\r\n\r\n<html>hello</html>\r\n"[..],
         &b"HTTP/1.1 404 Not Found\r\nContent-Type: text/html\r\nContent-Length: 13\r\nConnection: close\r\n\r\n<h1>404</h1>\n"[..],
     ] {
-        let port = answering(reply, 16);
+        let port = answering(reply);
         let (status, err) = plan_with(&v, &format!("http://127.0.0.1:{port}"), &[]);
         assert_eq!(status, 1, "{err}");
         assert!(
