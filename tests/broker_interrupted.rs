@@ -195,3 +195,65 @@ fn bindings_of_a_replaced_queue_survive_an_apply_that_stops_before_rebinding() {
     assert_eq!(code(&plan), 0, "{}", stdout(&plan));
     assert!(!stderr(&plan).contains("rebind-pw-71"));
 }
+
+/// Pending bindings are settled per vhost: an apply with `--vhost` elsewhere re-creates that
+/// vhost's entries and clears them, and the file keeps the original vhost's for its own run
+/// (which then clears the file).
+#[test]
+fn an_apply_elsewhere_keeps_the_original_vhosts_pending_bindings() {
+    let Some(v) = TestVhost::try_new() else {
+        return;
+    };
+    let other = v.extra_vhost();
+    v.create_vhost(&other);
+    let file = v.file(
+        "t.yaml",
+        "exchanges:\n  - {name: hub, type: topic}\nqueues:\n  - {name: work}\n",
+    );
+    let out = v.topo(&["apply", path_str(&file)], &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let pending = file.with_file_name("t.yaml.pending-bindings.yaml");
+    let entry = |vhost: &str, key: &str| {
+        format!(
+            "  - {{vhost: {vhost}, source: hub, destination: work, destination_type: queue, \
+             routing_key: {key}}}\n"
+        )
+    };
+    std::fs::write(
+        &pending,
+        format!(
+            "about: an interrupted apply's\npending_bindings_format: 1\nbindings:\n{}{}",
+            entry(&v.name, "here"),
+            entry(&other, "there")
+        ),
+    )
+    .unwrap();
+    let bound = |vhost: &str, key: &str| {
+        v.get(&["bindings", vhost, "e", "hub", "q", "work"])
+            .as_array()
+            .is_some_and(|a| a.iter().any(|b| b["routing_key"] == key))
+    };
+
+    let out = v.topo(&["apply", path_str(&file), "--vhost", &other], &[]);
+    let err = stderr(&out);
+    assert_eq!(code(&out), 0, "{err}");
+    assert!(bound(&other, "there"), "{err}");
+    assert!(!bound(&other, "here"), "{err}");
+    assert!(
+        !bound(&v.name, "here"),
+        "the run elsewhere touched the original vhost"
+    );
+    assert!(err.contains("keeps 1 binding for other vhosts"), "{err}");
+    let kept = std::fs::read_to_string(&pending).expect("the original vhost's entry survives");
+    assert!(
+        kept.contains(&v.name) && kept.contains("routing_key: here"),
+        "{kept}"
+    );
+    assert!(!kept.contains("there"), "{kept}");
+
+    // The original vhost's run re-creates its entry, and the file goes.
+    let out = v.topo(&["apply", path_str(&file)], &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(bound(&v.name, "here"));
+    assert!(!pending.exists(), "the pending file stayed");
+}

@@ -6,9 +6,14 @@
 //! (`<file>.pending-bindings.yaml`), the report lists them, and every later plan or apply
 //! of that topology takes them as desired until an apply succeeds and removes the file.
 //!
+//! A run covers some vhosts only (`--vhost` moves the file's default one elsewhere), so it
+//! takes as desired, and settles, the entries of its own vhosts: the file keeps the others
+//! for the run that covers theirs (see [`settle`]).
+//!
 //! The file is YAML (serde_yaml_ng, the crate topo already writes exports with), readable
 //! and short; it holds binding identities only, never a secret.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -163,6 +168,30 @@ pub fn write(file: &Path, bindings: &[BindingKey]) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
+/// Settle the pending bindings of the run that covered `vhosts`: the file keeps what it
+/// holds for other vhosts (a run with `--vhost` elsewhere must not lose the original
+/// vhost's entries), and `bindings` (what this run left) replace the rest; it goes when
+/// nothing is left.
+/// Returns the file's path and how many entries it still holds for other vhosts.
+pub fn settle(
+    file: &Path,
+    vhosts: &BTreeSet<String>,
+    bindings: &[BindingKey],
+) -> anyhow::Result<(PathBuf, usize)> {
+    let elsewhere: Vec<BindingKey> = read(file)?
+        .into_iter()
+        .filter(|b| !vhosts.contains(&b.vhost))
+        .collect();
+    let others = elsewhere.len();
+    let mut all: Vec<BindingKey> = elsewhere
+        .into_iter()
+        .chain(bindings.iter().cloned())
+        .collect();
+    all.sort();
+    all.dedup();
+    Ok((write(file, &all)?, others))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,5 +230,43 @@ mod tests {
         std::fs::write(&path, "bindings: [1]\n").expect("write");
         let err = format!("{:#}", read(&file).unwrap_err());
         assert!(err.contains("pending-bindings.yaml"), "{err}");
+    }
+
+    fn key(vhost: &str, routing_key: &str) -> BindingKey {
+        BindingKey {
+            vhost: vhost.into(),
+            source: "hub".into(),
+            destination_type: DestinationType::Queue,
+            destination: "q".into(),
+            routing_key: routing_key.into(),
+            arguments: BindingArgs::default(),
+        }
+    }
+
+    /// A run over vhost `b` (say `--vhost b`) rewrites and clears its own entries only.
+    #[test]
+    fn settling_one_run_keeps_other_vhosts_entries() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("topo.yaml");
+        write(&file, &[key("a", "1"), key("b", "2")]).expect("write");
+        let run = BTreeSet::from(["b".to_string()]);
+
+        // A stopped run: its own entries are replaced by what it left; `a`'s stay.
+        let (_, others) = settle(&file, &run, &[key("b", "3")]).expect("settle");
+        assert_eq!(others, 1);
+        assert_eq!(
+            read(&file).expect("read"),
+            vec![key("a", "1"), key("b", "3")]
+        );
+
+        // A run that succeeded: its entries go, `a`'s stay, so the file does too.
+        let (path, others) = settle(&file, &run, &[]).expect("settle");
+        assert_eq!(others, 1);
+        assert_eq!(read(&file).expect("read"), vec![key("a", "1")]);
+
+        // The run over `a` clears the rest, and the file goes.
+        let run = BTreeSet::from(["a".to_string()]);
+        assert_eq!(settle(&file, &run, &[]).expect("settle").1, 0);
+        assert!(!path.exists());
     }
 }

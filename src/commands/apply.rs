@@ -120,6 +120,8 @@ pub fn run(args: ApplyArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
     let entry = prepared.entry.clone();
     let pending = prepared.pending.clone();
     let mut desired = prepared.desired;
+    // The vhosts this run covers: the pending bindings of others are not its to settle.
+    let vhosts = desired.vhost_names();
     drop(prepared.topology);
     let opts = PlanOptions { prune };
     let rt = runtime()?;
@@ -285,8 +287,8 @@ pub fn run(args: ApplyArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
             keep.dedup();
             if !keep.is_empty() {
                 let listed: Vec<String> = keep.iter().map(|b| format!("  {b}")).collect();
-                match crate::apply::pending::write(&entry, &keep) {
-                    Ok(saved) => {
+                match crate::apply::pending::settle(&entry, &vhosts, &keep) {
+                    Ok((saved, _)) => {
                         msg.push_str(&format!(
                             "\nbindings the file does not name that a replaced entity had, not \
                              re-created yet (kept in {}):\n{}",
@@ -294,9 +296,10 @@ pub fn run(args: ApplyArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
                             listed.join("\n")
                         ));
                         hint = Some(format!(
-                            "run `topo apply {}` again: it re-creates these bindings too, then \
-                             removes {}{}",
+                            "run `topo apply {}{}` again: it re-creates these bindings too, \
+                             then removes them from {}{}",
                             entry.display(),
+                            vhost.as_deref().map(|v| format!(" --vhost {v}")).unwrap_or_default(),
                             saved.display(),
                             hint.map(|h| format!("; {h}")).unwrap_or_default()
                         ));
@@ -351,11 +354,20 @@ pub fn run(args: ApplyArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
             l.release(endpoints.timeout).await;
         }
         if !pending.is_empty() {
-            let gone = crate::apply::pending::write(&entry, &[])?;
-            eprintln!(
-                "topo: the pending bindings are on the broker again; removed {}",
-                gone.display()
-            );
+            let (path, others) = crate::apply::pending::settle(&entry, &vhosts, &[])?;
+            if others == 0 {
+                eprintln!(
+                    "topo: the pending bindings are on the broker again; removed {}",
+                    path.display()
+                );
+            } else {
+                eprintln!(
+                    "topo: the pending bindings of this run's vhosts are on the broker again; \
+                     {} keeps {} for other vhosts",
+                    path.display(),
+                    plural(others, "binding", "bindings")
+                );
+            }
         }
         eprintln!(
             "topo: applied {} in {:.1}s; the broker matches the file",
