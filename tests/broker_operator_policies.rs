@@ -184,9 +184,10 @@ fn operator_policy_keys_the_broker_refuses_are_refused_before_any_change() {
     let Some(v) = TestVhost::try_new() else {
         return;
     };
+    // A queue beside the refused policy: an apply that went ahead would declare it.
     let file = v.file(
         "op.yaml",
-        "operator_policies:\n  - {name: bad, pattern: \".*\", definition: {dead-letter-exchange: dlx}}\n",
+        "queues:\n  - {name: beside}\noperator_policies:\n  - {name: bad, pattern: \".*\", definition: {dead-letter-exchange: dlx}}\n",
     );
     let plan = v.topo(&["plan", path_str(&file)], &[]);
     assert_eq!(code(&plan), 1, "{}", stdout(&plan));
@@ -194,4 +195,13 @@ fn operator_policy_keys_the_broker_refuses_are_refused_before_any_change() {
     assert!(err.contains("TOPO037"), "{err}");
     assert!(err.contains("max-length, max-length-bytes"), "{err}");
     assert!(live(&v).is_empty());
+
+    // Apply refuses the same file before any change: no policy, no queue.
+    let apply = v.topo(&["apply", path_str(&file), "--yes"], &[]);
+    let err = stderr(&apply);
+    assert_eq!(code(&apply), 1, "{}{err}", stdout(&apply));
+    assert!(err.contains("TOPO037"), "{err}");
+    assert!(!err.contains("applied"), "{err}");
+    assert!(live(&v).is_empty(), "{:?}", live(&v));
+    assert_eq!(v.get_opt(&["queues", &v.name, "beside"]), None);
 }

@@ -201,25 +201,33 @@ fn no_secret_reaches_any_output() {
     let topo = path_str(&topo).to_string();
     let topo2 = path_str(&topo2).to_string();
 
-    // Offline commands.
-    for (label, args) in [
-        ("validate", vec!["validate", &topo]),
-        ("validate json", vec!["validate", "--format", "json", &topo]),
-        ("config", vec!["config", &topo]),
-        ("graph", vec!["graph", &topo]),
-        ("diff", vec!["diff", &topo, &topo2]),
-        ("diff json", vec!["diff", "--format", "json", &topo, &topo2]),
-        ("render compose", vec!["render", "compose", &topo]),
-        ("render azure", vec!["render", "azure", &topo]),
-        ("render env-example", vec!["render", "env-example", &topo]),
-        ("render asyncapi", vec!["render", "asyncapi", &topo]),
+    // Offline commands; each with its exit status (the diff of two different files: 2).
+    for (label, args, expected) in [
+        ("validate", vec!["validate", &topo], 0),
+        (
+            "validate json",
+            vec!["validate", "--format", "json", &topo],
+            0,
+        ),
+        ("config", vec!["config", &topo], 0),
+        ("graph", vec!["graph", &topo], 0),
+        ("diff", vec!["diff", &topo, &topo2], 2),
+        (
+            "diff json",
+            vec!["diff", "--format", "json", &topo, &topo2],
+            2,
+        ),
+        ("render compose", vec!["render", "compose", &topo], 0),
+        ("render azure", vec!["render", "azure", &topo], 0),
+        (
+            "render env-example",
+            vec!["render", "env-example", &topo],
+            0,
+        ),
+        ("render asyncapi", vec!["render", "asyncapi", &topo], 0),
     ] {
         let out = c.run(label, &args, &[]);
-        assert!(
-            code(&out) == 0 || code(&out) == 2,
-            "{label}: {}",
-            stderr(&out)
-        );
+        assert_eq!(code(&out), expected, "{label}: {}", stderr(&out));
     }
     let rendered = c.v.dir.path().join("rendered");
     std::fs::create_dir_all(&rendered).expect("mkdir");
@@ -293,7 +301,7 @@ fn no_secret_reaches_any_output() {
         ),
     ] {
         let out = c.run(label, &["apply", &topo, flag, url], &[]);
-        assert_ne!(code(&out), 0, "{label}: {}", stderr(&out));
+        assert_eq!(code(&out), 1, "{label}: {}", stderr(&out));
     }
     let out = c.run(
         "raw password in TOPO_MANAGEMENT_URL",
@@ -303,7 +311,7 @@ fn no_secret_reaches_any_output() {
             &format!("http://x:{}@{host}/a#b?c", SECRETS[6]),
         )],
     );
-    assert_ne!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
     // A wrong password (not ASCII), through the variable and through an encoded URL.
     let out = c.run(
         "wrong password",
@@ -336,11 +344,13 @@ fn no_secret_reaches_any_output() {
         assert_eq!(code(&out), 1, "{label}: {}", stderr(&out));
     }
     c.file(".env", &format!("DOTENV_SECRET={}\n", SECRETS[4]));
-    c.run(
+    let out = c.run(
         "plan, empty password variable",
         &["plan", &topo],
         &[("SVC_PASSWORD", "")],
     );
+    // An empty value is a password like another (not an unset variable): a change, 2.
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
 
     c.assert_no_secret();
 }
@@ -428,59 +438,64 @@ federation_upstreams:
     let env = [("SRC_URI", src.as_str()), ("DEST_URI", dest.as_str())];
     let refused_env = [("SRC_URI", refused.as_str()), ("DEST_URI", dest.as_str())];
     let traced = [env[0], env[1], ("TOPO_TRACE", "1")];
-    type Run<'a> = (&'a str, Vec<&'a str>, &'a [(&'a str, &'a str)]);
+    // Each run with its exit status: 1 for what is refused, 2 for a plan or diff with
+    // changes.
+    type Run<'a> = (&'a str, Vec<&'a str>, &'a [(&'a str, &'a str)], i32);
     let runs: Vec<Run> = vec![
-        ("validate", vec!["validate", &file], &env),
-        ("validate literal", vec!["validate", &literal], &env),
-        ("validate typo", vec!["validate", &typo], &env),
-        ("plan typo", vec!["plan", &typo], &env),
-        ("graph", vec!["graph", &file], &env),
-        ("diff", vec!["diff", &file, &file2], &env),
+        ("validate", vec!["validate", &file], &env, 0),
+        ("validate literal", vec!["validate", &literal], &env, 1),
+        ("validate typo", vec!["validate", &typo], &env, 1),
+        ("plan typo", vec!["plan", &typo], &env, 1),
+        ("graph", vec!["graph", &file], &env, 0),
+        ("diff", vec!["diff", &file, &file2], &env, 2),
         (
             "diff json",
             vec!["diff", "--format", "json", &file, &file2],
             &env,
+            2,
         ),
-        ("diff unset", vec!["diff", &file, &file2], &[]),
-        ("plan", vec!["plan", &file], &env),
-        ("plan json", vec!["plan", "--format", "json", &file], &env),
+        ("diff unset", vec!["diff", &file, &file2], &[], 2),
+        ("plan", vec!["plan", &file], &env, 2),
+        (
+            "plan json",
+            vec!["plan", "--format", "json", &file],
+            &env,
+            2,
+        ),
         (
             "plan markdown",
             vec!["plan", "--format", "markdown", &file],
             &env,
+            2,
         ),
-        ("plan -o", vec!["plan", &file, "-o", &saved_s], &env),
-        ("plan traced", vec!["plan", &file], &traced),
-        ("apply traced", vec!["apply", &file], &traced),
+        ("plan -o", vec!["plan", &file, "-o", &saved_s], &env, 2),
+        ("plan traced", vec!["plan", &file], &traced, 2),
+        ("apply traced", vec!["apply", &file], &traced, 0),
         (
             "plan after apply",
             vec!["plan", "--format", "json", &file],
             &env,
+            0,
         ),
-        ("plan change", vec!["plan", &file2], &env),
-        ("export", vec!["export", "--vhost", &v.name], &[]),
-        ("export other", vec!["export", "--vhost", &other], &[]),
+        ("plan change", vec!["plan", &file2], &env, 2),
+        ("export", vec!["export", "--vhost", &v.name], &[], 0),
+        ("export other", vec!["export", "--vhost", &other], &[], 0),
         (
             "export -o",
             vec!["export", "--vhost", &v.name, "-o", &exported_s],
             &[],
+            0,
         ),
-        ("apply refused", vec!["apply", &file2], &refused_env),
+        ("apply refused", vec!["apply", &file2], &refused_env, 1),
     ];
     let mut seen: Vec<(String, Vec<u8>)> = Vec::new();
-    for (label, args, env) in runs {
+    for (label, args, env, expected) in runs {
         let out = broker::topo_cmd(&args, env);
         let err = stderr(&out);
         assert!(!err.contains("panicked"), "{label}: {err}");
         seen.push((format!("{label}: stdout"), out.stdout.clone()));
         seen.push((format!("{label}: stderr"), out.stderr.clone()));
-        match label {
-            "validate literal" | "validate typo" | "plan typo" | "apply refused" => {
-                assert_ne!(code(&out), 0, "{label}: {err}")
-            }
-            "apply traced" | "plan after apply" => assert_eq!(code(&out), 0, "{label}: {err}"),
-            _ => {}
-        }
+        assert_eq!(code(&out), expected, "{label}: {err}");
     }
     for path in [&saved, &exported] {
         seen.push((

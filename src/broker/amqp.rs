@@ -891,12 +891,30 @@ fn prepare(op: &Op) -> Result<Ready, String> {
     })
 }
 
+/// The broker's reason when it refused a connection for a `max-connections` limit (the
+/// vhost's or the user's), e.g. `connection limit (0) is reached`. RabbitMQ says NOT_ALLOWED
+/// as for a missing permission, so this is told apart first: the cure is the limit.
+pub(crate) fn connection_limit(detail: &str) -> Option<&str> {
+    let at = detail.find("connection limit")?;
+    let start = detail[..at].rfind(['-', ':']).map_or(at, |i| i + 1);
+    let reason = detail[start..]
+        .split(['"', '\n'])
+        .next()
+        .unwrap_or_default();
+    Some(reason.trim())
+}
+
 pub(crate) fn explain_connect(detail: &str, ep: &Endpoints, vhost: &str) -> String {
     let user = &ep.user;
     if detail.contains("ACCESS_REFUSED") || detail.contains("ACCESS-REFUSED") {
         format!(
             "the broker refused the credentials of user `{user}`; they came from {}",
             ep.credentials_from
+        )
+    } else if let Some(reason) = connection_limit(detail) {
+        format!(
+            "the broker refused the connection of user `{user}` to vhost `{vhost}`: {reason} \
+             (a `max-connections` limit of the vhost or the user)"
         )
     } else if detail.contains("NOT_ALLOWED") || detail.contains("NOT-ALLOWED") {
         format!("user `{user}` has no access to vhost `{vhost}` (set its permissions)")
@@ -971,6 +989,26 @@ mod tests {
             } => Some((permission, user)),
             _ => None,
         }
+    }
+
+    /// A connection refused for a limit is not a missing permission (RabbitMQ says
+    /// NOT_ALLOWED for both): its reason is the broker's own words.
+    #[test]
+    fn a_connection_limit_is_told_apart_from_a_missing_permission() {
+        let vhost = "protocol error: AMQP soft error: NOT-ALLOWED: NOT_ALLOWED - access to \
+                     vhost 'v' refused for user 'guest': connection limit (0) is reached";
+        assert_eq!(
+            connection_limit(vhost),
+            Some("connection limit (0) is reached")
+        );
+        let user = "NOT_ALLOWED - connection refused for user 'u': user connection limit (2) \
+                    is reached";
+        assert_eq!(
+            connection_limit(user),
+            Some("user connection limit (2) is reached")
+        );
+        let permission = "NOT_ALLOWED - access to vhost 'v' refused for user 'u'";
+        assert_eq!(connection_limit(permission), None);
     }
 
     /// A busy node's passing failures are told apart from what the file must change: the

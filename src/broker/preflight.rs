@@ -238,14 +238,21 @@ pub async fn check(
     if vhost_only && !desired.vhost_names().contains(&target) {
         return Ok(version);
     }
+    let hint = if amqp::connection_limit(&detail).is_some() {
+        "apply connects over AMQP to each vhost it changes (two connections: its lock and its \
+         declares): raise or remove that `max-connections` (vhost_limits, user_limits; \
+         rabbitmqctl clear_vhost_limits), then run the apply again"
+    } else {
+        "apply needs both the management API and AMQP: check --amqp-url (TOPO_AMQP_URL), the \
+         credentials and the TLS settings"
+    };
     Err(Hinted::new(
         format!(
             "cannot connect over AMQP to {} (vhost {target}): {}; nothing was changed",
             ep.nodes.describe(super::failover::Proto::Amqp),
             amqp::explain_connect(&detail, ep, &target)
         ),
-        "apply needs both the management API and AMQP: check --amqp-url (TOPO_AMQP_URL), the \
-         credentials and the TLS settings",
+        hint,
     )
     .into())
 }
