@@ -23,7 +23,7 @@ use crate::plan::limits::{LimitCall, Owner};
 use crate::plan::{
     Action, BindingChange, Change, EntityChange, ExchangeChange, LinkChange, PermissionChange,
     Plan, PolicyChange, QueueChange, TopicPermissionChange, UserChange, UserDefinition,
-    UserPassword, VhostChange,
+    UserPassword, VhostChange, rank,
 };
 use crate::state::password;
 use crate::state::queue_args::QUEUE_TYPE_ARGUMENT;
@@ -219,10 +219,10 @@ async fn apply_tracked(
 
     // 1. Management API: vhosts, users, permissions, policies.
     for (rank, step) in [
-        (0u8, "vhosts"),
-        (1, "users"),
-        (2, "permissions"),
-        (3, "policies"),
+        (rank::VHOST, "vhosts"),
+        (rank::USER, "users"),
+        (rank::PERMISSION, "permissions"),
+        (rank::POLICY, "policies"),
     ] {
         let changes = forward(rank);
         let calls: Vec<HttpCall> = changes.iter().filter_map(|c| http_put(c)).collect();
@@ -230,7 +230,7 @@ async fn apply_tracked(
         run_http(mgmt, calls, step, &mut ledger, progress).await?;
     }
     // Limits that loosen (removed, raised) before the declares that may need them.
-    let limits = [forward(8), forward(9)].concat();
+    let limits = [forward(rank::VHOST_LIMITS), forward(rank::USER_LIMITS)].concat();
     run_limits(
         mgmt,
         &limits,
@@ -244,14 +244,17 @@ async fn apply_tracked(
     // Shovels and federation upstreams go before the queues and exchanges they move
     // messages between (a shovel left running would declare its source queue again).
     let step = "deleting shovels and federation upstreams";
-    let calls: Vec<HttpCall> = deletes(10).iter().filter_map(|c| http_delete(c)).collect();
+    let calls: Vec<HttpCall> = deletes(rank::LINK)
+        .iter()
+        .filter_map(|c| http_delete(c))
+        .collect();
     progress.stage(step, calls.len());
     run_http(mgmt, calls, step, &mut ledger, progress).await?;
 
     // 2. AMQP, per vhost, stage by stage.
     let mut per_vhost: BTreeMap<&str, Vec<&Change>> = BTreeMap::new();
     for c in &plan.changes {
-        if (4..=6).contains(&c.rank())
+        if (rank::EXCHANGE..=rank::BINDING).contains(&c.rank())
             && let Some(v) = c.entity.vhost()
         {
             per_vhost.entry(v).or_default().push(c);
@@ -346,7 +349,7 @@ async fn apply_tracked(
     }
 
     // 3. Topic permissions: the clears an update needs before its sets, then the sets.
-    let changes = forward(7);
+    let changes = forward(rank::TOPIC_PERMISSION);
     let (clears, sets) = topic_permission_calls(&changes);
     progress.stage("topic permissions", clears.len() + sets.len());
     run_http(
@@ -362,7 +365,10 @@ async fn apply_tracked(
     // Shovels and federation upstreams, once the queues and exchanges they name exist: a
     // shovel declares a missing source queue itself, as a classic queue.
     let step = "shovels and federation upstreams";
-    let calls: Vec<HttpCall> = forward(10).iter().filter_map(|c| http_put(c)).collect();
+    let calls: Vec<HttpCall> = forward(rank::LINK)
+        .iter()
+        .filter_map(|c| http_put(c))
+        .collect();
     progress.stage(step, calls.len());
     run_http(mgmt, calls, step, &mut ledger, progress).await?;
     // Limits that tighten (new, lowered) once topo's own declares are done: a vhost's
@@ -370,12 +376,12 @@ async fn apply_tracked(
     run_limits(mgmt, &limits, true, "limits", &mut ledger, progress).await?;
 
     // 4. Management API deletes: topic permissions, policies, then permissions.
-    let gone = [deletes(9), deletes(8)].concat();
+    let gone = [deletes(rank::USER_LIMITS), deletes(rank::VHOST_LIMITS)].concat();
     run_limits(mgmt, &gone, false, "deleting limits", &mut ledger, progress).await?;
     for (rank, step) in [
-        (7u8, "deleting topic permissions"),
-        (3, "deleting policies"),
-        (2, "deleting permissions"),
+        (rank::TOPIC_PERMISSION, "deleting topic permissions"),
+        (rank::POLICY, "deleting policies"),
+        (rank::PERMISSION, "deleting permissions"),
     ] {
         let changes = deletes(rank);
         let calls: Vec<HttpCall> = changes.iter().filter_map(|c| http_delete(c)).collect();
@@ -821,7 +827,7 @@ fn topic_permission_calls(changes: &[&Change]) -> (Vec<HttpCall>, Vec<HttpCall>)
         ];
         let topics = match change {
             TopicPermissionChange::Create(topics) => topics,
-            TopicPermissionChange::Update { topics, clear } => {
+            TopicPermissionChange::Update { clear, set, .. } => {
                 if *clear {
                     clears.push(HttpCall {
                         delete: true,
@@ -830,7 +836,7 @@ fn topic_permission_calls(changes: &[&Change]) -> (Vec<HttpCall>, Vec<HttpCall>)
                         what: format!("clear {}", c.target()),
                     });
                 }
-                topics
+                set
             }
             TopicPermissionChange::Delete => continue,
         };

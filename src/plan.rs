@@ -123,22 +123,41 @@ impl Target {
         }
     }
 
-    /// Position in dependency order (what must exist before what).
+    /// Position in dependency order (what must exist before what; see [`rank`]).
     pub fn rank(&self) -> u8 {
         match self {
-            Target::Vhost(_) => 0,
-            Target::User(_) => 1,
-            Target::Permission(_) => 2,
-            Target::Policy(_) | Target::OperatorPolicy(_) => 3,
-            Target::Exchange(_) => 4,
-            Target::Queue(_) => 5,
-            Target::Binding(_) => 6,
-            Target::TopicPermission(_) => 7,
-            Target::Link(_) => 10,
-            Target::VhostLimits(_) => 8,
-            Target::UserLimits(_) => 9,
+            Target::Vhost(_) => rank::VHOST,
+            Target::User(_) => rank::USER,
+            Target::Permission(_) => rank::PERMISSION,
+            Target::Policy(_) | Target::OperatorPolicy(_) => rank::POLICY,
+            Target::Exchange(_) => rank::EXCHANGE,
+            Target::Queue(_) => rank::QUEUE,
+            Target::Binding(_) => rank::BINDING,
+            Target::TopicPermission(_) => rank::TOPIC_PERMISSION,
+            Target::Link(_) => rank::LINK,
+            Target::VhostLimits(_) => rank::VHOST_LIMITS,
+            Target::UserLimits(_) => rank::USER_LIMITS,
         }
     }
+}
+
+/// The dependency ranks of [`Target::rank`] and [`EntityChange::rank`], by name: the plan
+/// orders changes by them and apply runs its stages by them, so both read them from here.
+pub mod rank {
+    pub const VHOST: u8 = 0;
+    pub const USER: u8 = 1;
+    pub const PERMISSION: u8 = 2;
+    /// Policies and operator policies.
+    pub const POLICY: u8 = 3;
+    /// Exchanges, queues and bindings: the AMQP ranks, applied per vhost.
+    pub const EXCHANGE: u8 = 4;
+    pub const QUEUE: u8 = 5;
+    pub const BINDING: u8 = 6;
+    pub const TOPIC_PERMISSION: u8 = 7;
+    pub const VHOST_LIMITS: u8 = 8;
+    pub const USER_LIMITS: u8 = 9;
+    /// Shovels and federation upstreams.
+    pub const LINK: u8 = 10;
 }
 
 impl fmt::Display for Target {
@@ -252,10 +271,13 @@ pub type PermissionChange = InPlaceChange<PermissionState>;
 pub enum TopicPermissionChange {
     Create(TopicPermissions),
     /// `topics`: what the user holds afterwards. `clear`: a live exchange's permission goes
-    /// (`--prune`), so apply deletes them all first and then sets `topics`.
+    /// (`--prune`), so apply deletes them all first and then sets `topics`. `set`: the
+    /// exchanges apply sets, one call each: all of `topics` after a clear, else only those
+    /// the file changes (the others already hold their value).
     Update {
         topics: TopicPermissions,
         clear: bool,
+        set: TopicPermissions,
     },
     Delete,
 }
@@ -373,17 +395,17 @@ impl EntityChange {
     pub fn rank(&self) -> u8 {
         use EntityChange as E;
         match self {
-            E::Vhost(..) => 0,
-            E::User(..) => 1,
-            E::Permission(..) => 2,
-            E::Policy(..) | E::OperatorPolicy(..) => 3,
-            E::Exchange(..) => 4,
-            E::Queue(..) => 5,
-            E::Binding(..) => 6,
-            E::TopicPermission(..) => 7,
-            E::Link(..) => 10,
-            E::VhostLimits(..) => 8,
-            E::UserLimits(..) => 9,
+            E::Vhost(..) => rank::VHOST,
+            E::User(..) => rank::USER,
+            E::Permission(..) => rank::PERMISSION,
+            E::Policy(..) | E::OperatorPolicy(..) => rank::POLICY,
+            E::Exchange(..) => rank::EXCHANGE,
+            E::Queue(..) => rank::QUEUE,
+            E::Binding(..) => rank::BINDING,
+            E::TopicPermission(..) => rank::TOPIC_PERMISSION,
+            E::Link(..) => rank::LINK,
+            E::VhostLimits(..) => rank::VHOST_LIMITS,
+            E::UserLimits(..) => rank::USER_LIMITS,
         }
     }
 
@@ -780,14 +802,19 @@ fn plan_topic_permissions(
                 if fields.is_empty() {
                     continue;
                 }
-                let topics = if clear {
-                    want.clone()
+                let (topics, set) = if clear {
+                    (want.clone(), want.clone())
                 } else {
+                    let changed: TopicPermissions = want
+                        .iter()
+                        .filter(|(x, t)| have.get(*x) != Some(*t))
+                        .map(|(x, t)| (x.clone(), t.clone()))
+                        .collect();
                     let mut merged = have.clone();
-                    merged.extend(want.iter().map(|(x, t)| (x.clone(), t.clone())));
-                    merged
+                    merged.extend(changed.iter().map(|(x, t)| (x.clone(), t.clone())));
+                    (merged, changed)
                 };
-                (TopicPermissionChange::Update { topics, clear }, fields)
+                (TopicPermissionChange::Update { topics, clear, set }, fields)
             }
         };
         forward.push(change_of(

@@ -10,6 +10,7 @@
 //! asked, a non-terminal needs `--yes`, a queue that holds messages needs
 //! `--allow-data-loss`, and the apply lock is taken, as for apply.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -28,7 +29,8 @@ use crate::output::ColorChoice;
 use crate::plan::{Plan, PlanOptions};
 use crate::report::{self, Format};
 use crate::session::{env, make_plan, read_live, runtime};
-use crate::state::State;
+use crate::state::{EntityKey, State};
+use crate::topology::model::DestinationType;
 
 #[derive(Debug, Args)]
 pub struct DestroyArgs {
@@ -79,71 +81,45 @@ pub fn destroy_states(desired: &State, live: &State, me: &str) -> (State, State)
         vhosts: live.vhosts.clone(),
         ..State::default()
     };
-    cut.exchanges = live
-        .exchanges
-        .iter()
-        .filter(|(k, _)| desired.exchanges.contains_key(*k))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    cut.queues = live
-        .queues
-        .iter()
-        .filter(|(k, _)| desired.queues.contains_key(*k))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    cut.policies = live
-        .policies
-        .iter()
-        .filter(|(k, _)| desired.policies.contains_key(*k))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    cut.operator_policies = live
-        .operator_policies
-        .iter()
-        .filter(|(k, _)| desired.operator_policies.contains_key(*k))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    cut.permissions = live
-        .permissions
-        .iter()
-        .filter(|(k, _)| desired.permissions.contains_key(*k) && k.user != me)
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
+    cut.exchanges = declared(&live.exchanges, &desired.exchanges);
+    cut.queues = declared(&live.queues, &desired.queues);
+    cut.policies = declared(&live.policies, &desired.policies);
+    cut.operator_policies = declared(&live.operator_policies, &desired.operator_policies);
+    cut.permissions = declared(&live.permissions, &desired.permissions);
+    cut.permissions.retain(|k, _| k.user != me);
     // The API deletes a user's topic permissions in a vhost all at once: those of a user the
     // file gives some in that vhost go whole.
-    cut.topic_permissions = live
-        .topic_permissions
-        .iter()
-        .filter(|(k, _)| desired.topic_permissions.contains_key(*k))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    cut.links = live
-        .links
-        .iter()
-        .filter(|(k, _)| desired.links.contains_key(*k))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
+    cut.topic_permissions = declared(&live.topic_permissions, &desired.topic_permissions);
+    cut.links = declared(&live.links, &desired.links);
     // Vhost and user limits stay, as vhost metadata and users do: `cut` has none, so the
     // plan leaves them.
     // A binding goes when the file declares it, or when its queue or exchange goes (the
-    // broker drops those with them; the planner lists them so the count is honest).
+    // broker drops those with them; the planner lists them so the count is honest). Looked
+    // up by key, not by scanning the cut entities per binding: a large vhost has thousands.
+    let key = |vhost: &str, name: &str| EntityKey::new(vhost, name);
     cut.bindings = live
         .bindings
         .iter()
         .filter(|(k, _)| {
             desired.bindings.contains_key(*k)
-                || cut
-                    .exchanges
-                    .keys()
-                    .any(|x| x.vhost == k.vhost && x.name == k.source)
-                || cut
-                    .queues
-                    .keys()
-                    .any(|q| q.vhost == k.vhost && q.name == k.destination)
+                || cut.exchanges.contains_key(&key(&k.vhost, &k.source))
+                || (k.destination_type == DestinationType::Queue
+                    && cut.queues.contains_key(&key(&k.vhost, &k.destination)))
         })
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     (empty, cut)
+}
+
+/// The entries of `live` that `desired` declares (has the key of).
+fn declared<K: Ord + Clone, V: Clone, W>(
+    live: &BTreeMap<K, V>,
+    desired: &BTreeMap<K, W>,
+) -> BTreeMap<K, V> {
+    live.iter()
+        .filter(|(k, _)| desired.contains_key(*k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 pub fn run(args: DestroyArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {

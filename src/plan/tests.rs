@@ -502,9 +502,11 @@ fn topic_permissions_update_per_exchange_and_clear_only_under_prune() {
         }]
     );
     match &p.changes[0].entity {
-        EntityChange::TopicPermission(_, TopicPermissionChange::Update { topics, clear }) => {
+        EntityChange::TopicPermission(_, TopicPermissionChange::Update { topics, clear, set }) => {
             assert!(!clear);
             assert_eq!(topics.len(), 2);
+            // Apply sets the changed exchange only; `t` already holds its value.
+            assert_eq!(set, &d.topic_permissions[&key]);
         }
         other => panic!("{other:?}"),
     }
