@@ -869,3 +869,63 @@ fn a_cluster_is_refused_with_what_to_do_instead() {
     let compose = render(&root(), "compose", "topologies/cluster.yaml", FIXED_ENV);
     assert!(compose.contains("rabbitmq-3"));
 }
+
+/// Issue 13: `broker.plugins` reaches the broker app: the enabled plugins file is a secret
+/// mounted as a volume (Container Apps has no config files), and
+/// `RABBITMQ_ENABLED_PLUGINS_FILE` points RabbitMQ at it; its data mount stays. The calls
+/// parse with the real az. A file without `broker.plugins` gets none of it.
+#[test]
+fn broker_plugins_reach_the_broker_app() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = render(
+        &root(),
+        "azure",
+        "tests/fixtures/plugins/single.yaml",
+        FIXED_ENV,
+    );
+    let run = run_script(&script, dir.path(), AZURE_INPUTS);
+    assert!(run.ok, "script failed: {}", run.stderr);
+    let b = run
+        .definition("containerapp-create-shop-rabbitmq")
+        .expect("broker definition");
+    assert!(secrets_of(&b).contains(&(
+        "rabbitmq-plugins".into(),
+        "[rabbitmq_federation,rabbitmq_federation_management,rabbitmq_management,rabbitmq_prometheus,rabbitmq_shovel,rabbitmq_shovel_management].\n".into()
+    )));
+    let template = &b["properties"]["template"];
+    assert_eq!(
+        template["volumes"],
+        serde_json::json!([
+            {"name": "data", "storageType": "AzureFile", "storageName": "shop-rabbitmq"},
+            {"name": "plugins", "storageType": "Secret", "secrets": [{"secretRef": "rabbitmq-plugins", "path": "enabled_plugins"}]},
+        ])
+    );
+    let c = &template["containers"][0];
+    assert_eq!(
+        c["volumeMounts"],
+        serde_json::json!([
+            {"volumeName": "data", "mountPath": "/var/lib/rabbitmq/mnesia"},
+            {"volumeName": "plugins", "mountPath": "/etc/topo-rabbitmq"},
+        ])
+    );
+    assert!(env_of(c).contains(&(
+        "RABBITMQ_ENABLED_PLUGINS_FILE".into(),
+        "/etc/topo-rabbitmq/enabled_plugins".into()
+    )));
+    assert_az_parses(&run.calls.iter().collect::<Vec<_>>());
+
+    let dir = tempfile::tempdir().unwrap();
+    let run = run_script(&dev_script(), dir.path(), AZURE_INPUTS);
+    assert!(run.ok, "script failed: {}", run.stderr);
+    let b = run
+        .definition("containerapp-create-shop-rabbitmq")
+        .expect("broker definition");
+    assert!(!secrets_of(&b).iter().any(|(n, _)| n == "rabbitmq-plugins"));
+    assert_eq!(
+        b["properties"]["template"]["volumes"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}

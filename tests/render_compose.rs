@@ -643,3 +643,84 @@ fn cluster_names_and_sizes_are_checked() {
     assert!(err.contains("ports would pass 65535"), "{err}");
     assert!(out.stdout.is_empty());
 }
+
+/// The enabled plugins file the plugins fixtures render: the image's own plugins, the
+/// file's, and their management extensions (plan reads link status there).
+const FIXTURE_PLUGINS: &str = "[rabbitmq_federation,rabbitmq_federation_management,rabbitmq_management,rabbitmq_prometheus,rabbitmq_shovel,rabbitmq_shovel_management].\n";
+
+/// Issue 13: `broker.plugins` reaches the rendered broker: a `content:` config mounted on
+/// the image's `/etc/rabbitmq/enabled_plugins` of the broker, or of every node of a
+/// cluster; the real Compose accepts it and keeps the file's text. A file without
+/// `broker.plugins` keeps the image's own file.
+#[test]
+fn broker_plugins_are_enabled_on_every_node() {
+    let target = serde_json::json!({"source": "rabbitmq-plugins", "target": "/etc/rabbitmq/enabled_plugins"});
+    for (file, nodes, vars) in [
+        (
+            "tests/fixtures/plugins/single.yaml",
+            vec!["rabbitmq"],
+            CLUSTER_ENV,
+        ),
+        (
+            "tests/fixtures/plugins/cluster.yaml",
+            vec!["rabbitmq-1", "rabbitmq-2", "rabbitmq-3"],
+            CLUSTER_ENV,
+        ),
+    ] {
+        let text = render(&root(), "compose", file, FIXED_ENV);
+        let doc = parse(&text);
+        let p = problems(&doc);
+        assert!(p.is_empty(), "{file}:\n{}\n{text}", p.join("\n"));
+        assert_eq!(
+            doc["configs"]["rabbitmq-plugins"]["content"], FIXTURE_PLUGINS,
+            "{file}"
+        );
+        for n in &nodes {
+            let configs = doc["services"][n]["configs"].as_array().unwrap();
+            assert!(configs.contains(&target), "{file} {n}: {configs:?}");
+        }
+        // The apply step's topology keeps the list (its validate checks the shovels against
+        // it), and nothing else of `broker`.
+        let applied: Value =
+            serde_json::from_str(doc["configs"]["topology"]["content"].as_str().unwrap()).unwrap();
+        assert_eq!(
+            applied["broker"],
+            serde_json::json!({"plugins": ["rabbitmq_shovel", "rabbitmq_federation"]}),
+            "{file}"
+        );
+        // Only the broker gets it.
+        for (name, svc) in doc["services"].as_object().unwrap() {
+            if !nodes.contains(&name.as_str()) {
+                let configs = svc["configs"].as_array().cloned().unwrap_or_default();
+                assert!(!configs.contains(&target), "{file} {name}");
+            }
+        }
+        let Some(normalised) = compose_config_output(&text, vars) else {
+            continue;
+        };
+        let norm = parse(&normalised.unwrap_or_else(|e| panic!("{file}: {e}\n{text}")));
+        assert_eq!(
+            norm["configs"]["rabbitmq-plugins"]["content"], FIXTURE_PLUGINS,
+            "{file}"
+        );
+        for n in &nodes {
+            let configs = norm["services"][n]["configs"].as_array().unwrap();
+            assert!(
+                configs.iter().any(|c| c["source"] == "rabbitmq-plugins"
+                    && c["target"] == "/etc/rabbitmq/enabled_plugins"),
+                "{file} {n}: {configs:?}"
+            );
+        }
+    }
+    let dev = parse(&render(
+        &root(),
+        "compose",
+        "topologies/dev.yaml",
+        FIXED_ENV,
+    ));
+    assert!(dev["configs"].get("rabbitmq-plugins").is_none());
+    let applied: Value =
+        serde_json::from_str(dev["configs"]["topology"]["content"].as_str().unwrap()).unwrap();
+    assert!(applied.get("broker").is_none());
+    assert!(dev["services"]["rabbitmq"].get("configs").is_none());
+}

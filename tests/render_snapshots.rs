@@ -23,3 +23,23 @@ fn snapshots_of_shipped_topologies() {
         }
     }
 }
+
+/// Renders of a file with `broker.plugins`: the broker (every node of a cluster) starts with
+/// them (tests/render_compose.rs and tests/render_azure.rs check the parts).
+#[test]
+fn snapshots_of_broker_plugins() {
+    for (file, targets) in [
+        ("single", &["compose", "azure"][..]),
+        ("cluster", &["compose"][..]),
+    ] {
+        for target in targets {
+            let text = render(
+                &root(),
+                target,
+                &format!("tests/fixtures/plugins/{file}.yaml"),
+                FIXED_ENV,
+            );
+            insta::assert_snapshot!(format!("render_{target}_plugins_{file}"), text);
+        }
+    }
+}

@@ -94,6 +94,9 @@ diagnostic_codes! {
     PluginNotNamed = "TOPO042",
     /// A federation policy naming an upstream the vhost does not declare.
     UndeclaredUpstream = "TOPO043",
+    /// A `broker.plugins` name the official RabbitMQ image does not ship (a warning: a
+    /// custom image may carry it).
+    UnknownPlugin = "TOPO044",
 }
 
 impl fmt::Display for Code {

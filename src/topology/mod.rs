@@ -11,6 +11,7 @@ pub mod merge;
 pub mod message_schema;
 pub mod model;
 pub mod names;
+pub mod plugins;
 pub mod retarget;
 
 use std::collections::HashMap;

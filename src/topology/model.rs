@@ -230,7 +230,9 @@ pub struct Broker {
     ///
     /// Plugins the file's kinds need the broker to run, e.g. `rabbitmq_shovel` for
     /// `shovels` and `rabbitmq_federation` for `federation_upstreams` (validate warns when
-    /// one is missing). topo does not enable plugins on a live broker.
+    /// one is missing, and about a name the official RabbitMQ image does not ship). `topo
+    /// render` starts the broker it renders with them enabled; topo does not enable plugins
+    /// on a live broker.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plugins: Option<Vec<String>>,
 }

@@ -4,10 +4,11 @@
 
 use std::collections::BTreeSet;
 
-use crate::diag::{Code, Diagnostic, did_you_mean};
+use crate::diag::{Code, Diagnostic, closest, did_you_mean};
 use crate::source::node::Node;
 use crate::state::DEFAULT_VHOST;
 use crate::topology::model::{ShovelEnd, Topology};
+use crate::topology::plugins;
 
 /// Every problem of the file's shovels, upstreams and federation policies.
 pub fn check(topo: &Topology, tree: &Node) -> Vec<Diagnostic> {
@@ -180,6 +181,7 @@ fn plugins(r: &mut Report, topo: &Topology) {
             "rabbitmq_federation",
         ),
     ];
+    unknown_plugins(r, topo);
     for (list, used, plugin) in uses {
         if used && !named.contains(plugin) {
             let hint = did_you_mean(plugin, named.iter().copied()).unwrap_or_else(|| {
@@ -203,6 +205,46 @@ fn plugins(r: &mut Report, topo: &Topology) {
                 .hint(hint),
             );
         }
+    }
+}
+
+/// A `broker.plugins` name the official image does not ship: renders write it into the
+/// broker's enabled plugins file, and a broker that lacks it starts without it (logging only
+/// "enabled plugins were not found"), so a typo would go unnoticed until a shovel does not
+/// move. A warning, not an error: a custom `broker.image` may carry other plugins.
+fn unknown_plugins(r: &mut Report, topo: &Topology) {
+    const PREFIX: &str = "rabbitmq_";
+    let named = topo.broker.as_ref().and_then(|b| b.plugins.as_ref());
+    for (i, name) in named.into_iter().flatten().enumerate() {
+        if plugins::is_shipped(name) {
+            continue;
+        }
+        // Compared without the prefix every shipped name has: with it, any two names look
+        // alike (`rabbitmq_delayed_message_exchange` and `rabbitmq_random_exchange`).
+        let bare = |n: &'static str| n.strip_prefix(PREFIX).unwrap_or(n);
+        let hint = closest(
+            name.strip_prefix(PREFIX).unwrap_or(name),
+            plugins::SHIPPED_PLUGINS.iter().map(|n| bare(n)),
+        )
+        .map_or_else(
+            || {
+                "the official RabbitMQ image ships no plugin of this name: check the spelling \
+                 (`rabbitmq-plugins list`), or keep it if `broker.image` carries it"
+                    .to_string()
+            },
+            |c| format!("did you mean `{PREFIX}{c}`?"),
+        );
+        let pointer = format!("/broker/plugins/{i}");
+        let span = r.tree.locate(&pointer);
+        r.out.push(
+            Diagnostic::warning(
+                Code::UnknownPlugin,
+                format!("plugin `{name}` is not one the official RabbitMQ image ships"),
+            )
+            .at(span)
+            .path(pointer)
+            .hint(hint),
+        );
     }
 }
 

@@ -4,10 +4,18 @@
 use serde_json::{Value as Json, json};
 
 use super::azure_spec::{self, var};
+use super::plugins::{AZURE_PLUGINS_DIR, AZURE_PLUGINS_FILE, Plugins};
 use super::{
     APPLY_TOPOLOGY_PATH, App, BROKER_DATA_PATH, BROKER_NODENAME, MANAGEMENT_PORT, REGISTRY_SECRET,
     TOPOLOGY_SECRET,
 };
+
+/// What only the broker's app has: the environment storage its data lives on, and the
+/// enabled plugins file when the topology lists `broker.plugins`.
+pub(super) struct BrokerExtras<'a> {
+    pub storage: &'a str,
+    pub plugins: Option<&'a Plugins>,
+}
 
 /// The container of an app: image, command, variables, resources.
 fn container(a: &App, image: Json) -> serde_json::Map<String, Json> {
@@ -55,8 +63,13 @@ fn configuration_secrets(a: &App, registry: bool) -> (Vec<Json>, Option<Json>) {
 }
 
 /// A Container App (`az containerapp create|update --yaml`).
-pub(super) fn app_definition(a: &App, registry: bool, storage: Option<&str>) -> Json {
-    let (secrets, registries) = configuration_secrets(a, registry);
+pub(super) fn app_definition(a: &App, registry: bool, broker: Option<&BrokerExtras>) -> Json {
+    let (mut secrets, registries) = configuration_secrets(a, registry);
+    let plugins = broker.and_then(|b| b.plugins);
+    if let Some(p) = plugins {
+        // Not secret, but a secret is what Container Apps mounts as a file.
+        secrets.push(json!({"name": p.config_name, "value": p.content}));
+    }
     let mut config = serde_json::Map::new();
     config.insert("activeRevisionsMode".into(), json!("Single"));
     if !secrets.is_empty() {
@@ -73,7 +86,7 @@ pub(super) fn app_definition(a: &App, registry: bool, storage: Option<&str>) -> 
         if let Some(p) = i.exposed_port {
             ing.insert("exposedPort".into(), json!(p));
         }
-        if storage.is_some() {
+        if broker.is_some() {
             // The broker: the management API on a second port, inside the environment only.
             ing.insert(
                 "additionalPortMappings".into(),
@@ -84,18 +97,29 @@ pub(super) fn app_definition(a: &App, registry: bool, storage: Option<&str>) -> 
     }
     let mut c = container(a, json!(a.image));
     let mut template = serde_json::Map::new();
-    if let Some(storage) = storage {
+    if let Some(b) = broker {
+        let mut mounts = vec![json!({"volumeName": "data", "mountPath": BROKER_DATA_PATH})];
+        let mut volumes =
+            vec![json!({"name": "data", "storageType": "AzureFile", "storageName": b.storage})];
         if let Some(Json::Array(env)) = c.get_mut("env") {
             env.push(json!({"name": "RABBITMQ_NODENAME", "value": BROKER_NODENAME}));
+            if plugins.is_some() {
+                env.push(json!({
+                    "name": "RABBITMQ_ENABLED_PLUGINS_FILE",
+                    "value": format!("{AZURE_PLUGINS_DIR}/{AZURE_PLUGINS_FILE}"),
+                }));
+            }
         }
-        c.insert(
-            "volumeMounts".into(),
-            json!([{"volumeName": "data", "mountPath": BROKER_DATA_PATH}]),
-        );
-        template.insert(
-            "volumes".into(),
-            json!([{"name": "data", "storageType": "AzureFile", "storageName": storage}]),
-        );
+        if let Some(p) = plugins {
+            mounts.push(json!({"volumeName": "plugins", "mountPath": AZURE_PLUGINS_DIR}));
+            volumes.push(json!({
+                "name": "plugins",
+                "storageType": "Secret",
+                "secrets": [{"secretRef": p.config_name, "path": AZURE_PLUGINS_FILE}],
+            }));
+        }
+        c.insert("volumeMounts".into(), Json::Array(mounts));
+        template.insert("volumes".into(), Json::Array(volumes));
     }
     template.insert("containers".into(), json!([Json::Object(c)]));
     template.insert(

@@ -10,6 +10,7 @@
 mod app;
 mod azure;
 mod cluster;
+mod plugins;
 #[cfg(test)]
 mod tests;
 mod wiring;
@@ -29,6 +30,9 @@ use azure::{app_definition, job_definition};
 pub use cluster::{
     CLUSTER_CONF_NAME, CLUSTER_CONF_PATH, Cluster, ClusterNode, ERLANG_COOKIE_PATH,
     ERLANG_COOKIE_SECRET, ERLANG_COOKIE_VAR,
+};
+pub use plugins::{
+    AZURE_PLUGINS_DIR, AZURE_PLUGINS_FILE, PLUGINS_CONFIG_NAME, PLUGINS_PATH, Plugins,
 };
 
 /// The AMQP port of the broker container.
@@ -81,8 +85,9 @@ pub struct Context {
     /// The one-shot step that applies the topology to the broker.
     pub apply: App,
     /// What the apply step applies: the topology with `extends` resolved and `${VAR}`
-    /// interpolated, without the parts only renders read (services, transports, broker), as
-    /// JSON. Self-contained, so the apply step needs no file of the deploy machine.
+    /// interpolated, without the parts only renders read (services, transports, broker but
+    /// its `plugins`), as JSON. Self-contained, so the apply step needs no file of the
+    /// deploy machine.
     pub topology: String,
     /// Hex SHA-256 of `topology`.
     pub topology_sha256: String,
@@ -100,6 +105,9 @@ pub struct Context {
     /// The compose services that are the broker (the one broker, or every cluster node):
     /// what the apply step and the services wait for.
     pub broker_services: Vec<String>,
+    /// `broker.plugins` given: the enabled plugins file every broker node starts with;
+    /// none leaves the image's own.
+    pub plugins: Option<Plugins>,
 }
 
 /// The source text of service env values that hold `${...}`, by (service index, key).
@@ -112,12 +120,18 @@ pub struct RefDef {
     pub shell: String,
 }
 
-/// What the apply step applies: the resolved tree without the render-only sections.
+/// What the apply step applies: the resolved tree without the render-only sections. Of
+/// `broker`, only `plugins` stays: the broker the render starts runs them, and validate
+/// checks the file's shovels and upstreams against that list (TOPO042).
 pub fn apply_document(tree: &Json) -> String {
     let mut doc = tree.clone();
     if let Json::Object(m) = &mut doc {
+        let plugins = m.get("broker").and_then(|b| b.get("plugins")).cloned();
         for key in ["extends", "services", "transports", "broker"] {
             m.remove(key);
+        }
+        if let Some(p) = plugins {
+            m.insert("broker".into(), serde_json::json!({ "plugins": p }));
         }
     }
     let mut text = serde_json::to_string_pretty(&doc).unwrap_or_default();
@@ -200,8 +214,17 @@ pub fn build(
     )?;
 
     let storage = broker.app.clone();
+    let plugins = plugins::plugins_of(topo);
     if naming == Naming::Azure {
-        broker.spec = Some(Spec::new(app_definition(&broker, false, Some(&storage))));
+        let broker_extras = azure::BrokerExtras {
+            storage: &storage,
+            plugins: plugins.as_ref(),
+        };
+        broker.spec = Some(Spec::new(app_definition(
+            &broker,
+            false,
+            Some(&broker_extras),
+        )));
         for s in &mut services {
             s.spec = Some(Spec::new(app_definition(s, false, None)));
             s.spec_registry = Some(Spec::new(app_definition(s, true, None)));
@@ -230,6 +253,7 @@ pub fn build(
             None => vec![hostname],
         },
         cluster,
+        plugins,
     })
 }
 
