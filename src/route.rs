@@ -29,10 +29,11 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::state::effective::Matcher;
 use crate::state::{
     BUILTIN_EXCHANGES, BindingKey, EntityKey, ExchangeState, State, builtin_exchange_kind,
 };
-use crate::topology::model::{ApplyTo, DestinationType, ExchangeKind};
+use crate::topology::model::{DestinationType, ExchangeKind};
 
 pub mod links;
 
@@ -327,22 +328,16 @@ fn alternate_exchange(state: &State, vhost: &str, name: &str, x: &ExchangeState)
         .map(str::to_string)
 }
 
-/// The definition of the policy that applies to exchange `name`: the highest priority
-/// among those whose pattern matches and that apply to exchanges.
+/// The definition of the policy that applies to exchange `name`: the winner by the rules
+/// plan and graph use ([`Matcher::exchange_policy`]: priority, first by name on a tie,
+/// patterns read as PCRE like the broker's).
 fn effective_policy<'a>(
     state: &'a State,
     vhost: &str,
     name: &str,
 ) -> Option<&'a BTreeMap<String, Value>> {
-    state
-        .policies
-        .iter()
-        .filter(|(k, p)| {
-            k.vhost == vhost
-                && matches!(p.apply_to, ApplyTo::Exchanges | ApplyTo::All)
-                && regex::Regex::new(&p.pattern).is_ok_and(|re| re.is_match(name))
-        })
-        .max_by_key(|(_, p)| p.priority)
+    Matcher::new(state)
+        .exchange_policy(&EntityKey::new(vhost, name))
         .map(|(_, p)| &p.definition)
 }
 

@@ -170,3 +170,71 @@ fn mermaid_output_parses_with_mermaid() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Federation edges come from the policy that wins for each exchange and queue (priority,
+/// then the first by name), read with the broker's PCRE patterns: a higher-priority policy
+/// without federation keys shadows a federation policy (nothing drawn), and a federation
+/// policy above another one federates (drawn).
+#[test]
+fn federation_edges_follow_the_winning_policy() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("topo.yaml");
+    std::fs::write(
+        &path,
+        r#"version: 1
+vhost: orders
+broker:
+  plugins: [rabbitmq_federation]
+vhosts:
+  - {name: shadowed}
+  - {name: federated}
+exchanges:
+  - {name: events, type: topic}
+  - {name: events, vhost: shadowed, type: topic}
+  - {name: ae, vhost: shadowed, type: fanout}
+  - {name: events, vhost: federated, type: topic}
+  - {name: ae, vhost: federated, type: fanout}
+queues:
+  - {name: audit, vhost: federated}
+  - {name: inbox, vhost: federated}
+federation_upstreams:
+  - {name: origin, vhost: shadowed, uri: "amqp:///orders"}
+  - {name: origin, vhost: federated, uri: "amqp:///orders"}
+policies:
+  # shadowed: the federation policy loses to a higher-priority one without federation.
+  - {name: federate, vhost: shadowed, pattern: "^events$", apply_to: exchanges, priority: 0, definition: {federation-upstream: origin}}
+  - {name: divert, vhost: shadowed, pattern: "^ev", apply_to: exchanges, priority: 5, definition: {alternate-exchange: ae}}
+  # federated: the federation policy (a PCRE lookahead) wins over a lower one.
+  - {name: federate, vhost: federated, pattern: "^ev(?=ents$)", apply_to: exchanges, priority: 5, definition: {federation-upstream: origin}}
+  - {name: divert, vhost: federated, pattern: ".*", apply_to: all, priority: 0, definition: {alternate-exchange: ae}}
+  # queues: `cap` shadows `federate-audit`; `federate-inbox` wins over `divert`.
+  - {name: federate-audit, vhost: federated, pattern: "^audit$", apply_to: queues, priority: 1, definition: {federation-upstream: origin}}
+  - {name: cap, vhost: federated, pattern: "^aud", apply_to: queues, priority: 3, definition: {max-length: 10}}
+  - {name: federate-inbox, vhost: federated, pattern: "^inbox$", apply_to: queues, priority: 4, definition: {federation-upstream-set: all}}
+"#,
+    )
+    .expect("write topology");
+    let g = Graph::from_topology(&topology(path.to_str().expect("utf-8 path")));
+    let federation: std::collections::BTreeSet<(String, String)> = g
+        .edges
+        .keys()
+        .filter(|e| e.0 == EdgeKind::Federation)
+        .map(|(_, _, to, label)| (to.clone(), label.clone()))
+        .collect();
+    assert_eq!(
+        federation,
+        vec![
+            (
+                node_id(NodeKind::Exchange, Some("federated"), "events"),
+                "federation origin (federate)".to_string()
+            ),
+            (
+                node_id(NodeKind::Queue, Some("federated"), "inbox"),
+                "federation origin (federate-inbox)".to_string()
+            ),
+        ]
+        .into_iter()
+        .collect(),
+        "{federation:?}"
+    );
+}

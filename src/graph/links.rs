@@ -7,9 +7,9 @@
 use serde_json::Value;
 
 use super::{EdgeKind, Graph, Node, NodeKind, exchange_node, node_id};
-use crate::state::State;
+use crate::state::effective::{Line, Matcher};
 use crate::state::links::{Component, LinkState};
-use crate::topology::model::ApplyTo;
+use crate::state::{PolicyState, State};
 
 /// Where one end of a link is.
 enum End {
@@ -108,63 +108,58 @@ pub(super) fn add_links(g: &mut Graph, state: &State) {
     federation(g, state);
 }
 
-/// Federation: each exchange (or queue) a federation policy matches receives from its
-/// upstream's exchange (or queue) of the same name, unless the upstream names another.
+/// Federation: each exchange (or queue) whose *winning* policy (the one the broker applies:
+/// highest priority, then the first by name; patterns read as PCRE, like the broker's) names
+/// an upstream receives from that upstream's exchange (or queue) of the same name, unless
+/// the upstream names another. A federation policy shadowed by a higher-priority policy
+/// without federation keys federates nothing, and draws nothing. Queues are judged as 4.x
+/// judges them (the graph is drawn from the file, without a broker's version).
 fn federation(g: &mut Graph, state: &State) {
+    let matcher = Matcher::new(state);
+    let mut exchanges = Vec::new();
+    for x in state.exchanges.keys() {
+        if let Some((policy, p)) = matcher.exchange_policy(x) {
+            exchanges.push((x, policy, p));
+        }
+    }
+    let mut queues = Vec::new();
+    for (q, qs) in &state.queues {
+        if let Some((policy, p)) = matcher.queue_policy(q, qs.kind, Line::V4) {
+            queues.push((q, policy, p));
+        }
+    }
     for (k, l) in &state.links {
         if k.component != Component::FederationUpstream {
             continue;
         }
         let end = end_of(l.value.get("uri"));
-        for (pk, p) in state.policies.iter().filter(|(pk, _)| pk.vhost == k.vhost) {
-            let named = p
-                .definition
-                .get("federation-upstream")
-                .and_then(Value::as_str)
-                == Some(k.name.as_str());
-            let all = p
-                .definition
-                .get("federation-upstream-set")
-                .and_then(Value::as_str)
-                == Some("all");
-            if !named && !all {
+        for (x, policy, p) in exchanges.iter().filter(|(x, ..)| x.vhost == k.vhost) {
+            if !names_upstream(p, &k.name) {
                 continue;
             }
-            let Ok(re) = regex::Regex::new(&p.pattern) else {
+            let label = format!("federation {} ({policy})", k.name);
+            let upstream = text(l, "exchange").unwrap_or(&x.name).to_string();
+            let from = end_node(g, state, &end, false, &upstream);
+            let to = exchange_node(g, state, &k.vhost, &x.name);
+            g.edges
+                .insert((EdgeKind::Federation, from, to, label), None);
+        }
+        for (q, policy, p) in queues.iter().filter(|(q, ..)| q.vhost == k.vhost) {
+            if !names_upstream(p, &k.name) {
                 continue;
-            };
-            let label = format!("federation {} ({})", k.name, pk.name);
-            let exchanges = matches!(p.apply_to, ApplyTo::Exchanges | ApplyTo::All);
-            if exchanges {
-                let here: Vec<String> = state
-                    .exchanges
-                    .keys()
-                    .filter(|x| x.vhost == k.vhost && re.is_match(&x.name))
-                    .map(|x| x.name.clone())
-                    .collect();
-                for name in here {
-                    let upstream = text(l, "exchange").unwrap_or(&name).to_string();
-                    let from = end_node(g, state, &end, false, &upstream);
-                    let to = exchange_node(g, state, &k.vhost, &name);
-                    g.edges
-                        .insert((EdgeKind::Federation, from, to, label.clone()), None);
-                }
             }
-            if !matches!(p.apply_to, ApplyTo::Exchanges) {
-                let here: Vec<String> = state
-                    .queues
-                    .keys()
-                    .filter(|q| q.vhost == k.vhost && re.is_match(&q.name))
-                    .map(|q| q.name.clone())
-                    .collect();
-                for name in here {
-                    let upstream = text(l, "queue").unwrap_or(&name).to_string();
-                    let from = end_node(g, state, &end, true, &upstream);
-                    let to = node_id(NodeKind::Queue, Some(&k.vhost), &name);
-                    g.edges
-                        .insert((EdgeKind::Federation, from, to, label.clone()), None);
-                }
-            }
+            let label = format!("federation {} ({policy})", k.name);
+            let upstream = text(l, "queue").unwrap_or(&q.name).to_string();
+            let from = end_node(g, state, &end, true, &upstream);
+            let to = node_id(NodeKind::Queue, Some(&k.vhost), &q.name);
+            g.edges
+                .insert((EdgeKind::Federation, from, to, label), None);
         }
     }
+}
+
+/// Whether a policy federates from upstream `name`: it names it, or every upstream.
+fn names_upstream(p: &PolicyState, name: &str) -> bool {
+    let key = |k: &str| p.definition.get(k).and_then(Value::as_str);
+    key("federation-upstream") == Some(name) || key("federation-upstream-set") == Some("all")
 }

@@ -203,6 +203,38 @@ impl<'a> Matcher<'a> {
         let operator = winner(&self.operator_policies, key, kind, line);
         merged(policy, operator)
     }
+
+    /// The user policy that wins for queue `key` of type `kind` (its name and state): the
+    /// one whose keys (federation's, say) the queue gets; a lower-priority policy that also
+    /// matches gives it nothing.
+    pub fn queue_policy(
+        &self,
+        key: &EntityKey,
+        kind: QueueType,
+        line: Line,
+    ) -> Option<(&'a String, &'a PolicyState)> {
+        winner(&self.policies, key, kind, line)
+    }
+
+    /// The user policy that wins for exchange `key`: the highest priority of its vhost
+    /// whose pattern matches and whose `apply-to` is `exchanges` or `all`; of equal
+    /// priorities the first by name, as for queues. Operator policies never apply to
+    /// exchanges.
+    pub fn exchange_policy(&self, key: &EntityKey) -> Option<(&'a String, &'a PolicyState)> {
+        let mut best: Option<(&String, &PolicyState)> = None;
+        for (k, p, re) in &self.policies {
+            let (k, p) = (*k, *p);
+            let applies = k.vhost == key.vhost
+                && matches!(p.apply_to, ApplyTo::Exchanges | ApplyTo::All)
+                && re
+                    .as_ref()
+                    .is_some_and(|re| re.is_match(&key.name).unwrap_or(false));
+            if applies && best.is_none_or(|(_, b)| p.priority > b.priority) {
+                best = Some((&k.name, p));
+            }
+        }
+        best
+    }
 }
 
 fn merged(
@@ -400,6 +432,31 @@ mod tests {
         assert_eq!(values(&e)["max-length"], json!(10));
         let e = effective(&s, &EntityKey::new("v", "x"), QueueType::Quorum, Line::V4);
         assert_eq!(e, Effective::default());
+    }
+
+    #[test]
+    fn the_exchange_winner_follows_priority_apply_to_and_pcre_patterns() {
+        let mut s = State::default();
+        let mut p = |name: &str, pattern: &str, priority: i64, apply_to: ApplyTo| {
+            let mut st = policy(pattern, priority, json!({"alternate-exchange": name}));
+            st.apply_to = apply_to;
+            s.policies.insert(EntityKey::new("v", name), st);
+        };
+        p("low", ".*", 0, ApplyTo::All);
+        p("queues-only", ".*", 9, ApplyTo::Queues);
+        // A lookahead: Erlang's re (PCRE) takes it; the `regex` crate refuses it.
+        p("lookahead", "^ev(?=ents)", 5, ApplyTo::Exchanges);
+        p("tie-b", "^tie", 3, ApplyTo::Exchanges);
+        p("tie-a", "^tie", 3, ApplyTo::Exchanges);
+        let m = Matcher::new(&s);
+        let win = |name: &str| {
+            m.exchange_policy(&EntityKey::new("v", name))
+                .map(|(n, _)| n.clone())
+        };
+        assert_eq!(win("events").as_deref(), Some("lookahead"));
+        assert_eq!(win("evil").as_deref(), Some("low"));
+        assert_eq!(win("tie").as_deref(), Some("tie-a"));
+        assert_eq!(m.exchange_policy(&EntityKey::new("other", "events")), None);
     }
 
     #[test]
