@@ -1,4 +1,4 @@
-//! `topo fmt [FILE...] [--check]`: topology files in canonical key order and layout, their
+//! `topo fmt [FILE...] [--check]`: topology files in canonical key order and style, their
 //! comments kept (see [`crate::fmt`]), as `terraform fmt` and `cargo fmt` do for theirs.
 
 use std::io::Write;

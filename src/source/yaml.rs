@@ -187,6 +187,32 @@ pub fn parse(text: &str, file: FileId) -> Result<Node, Diagnostic> {
         .unwrap_or_else(|| Node::new(NodeKind::Null, Span::new(file, 0, 0))))
 }
 
+/// Whether the document defines an anchor or uses an alias: a tree written back would
+/// expand every alias (`topo fmt` then only moves lines).
+pub fn uses_anchors(text: &str) -> bool {
+    let Ok(events) = Events::new(text.as_bytes()) else {
+        return false;
+    };
+    events.map_while(Result::ok).any(|(event, _, _)| {
+        matches!(
+            event,
+            Event::Alias { .. }
+                | Event::Scalar {
+                    anchor: Some(_),
+                    ..
+                }
+                | Event::SequenceStart {
+                    anchor: Some(_),
+                    ..
+                }
+                | Event::MappingStart {
+                    anchor: Some(_),
+                    ..
+                }
+        )
+    })
+}
+
 /// The offset of a tab in the leading whitespace of the line of a syntax error, or of the
 /// line before it (libyaml reports a tab-indented line at its first token or at the next
 /// line, with "found character that cannot start any token"; the tab is the news).

@@ -1,42 +1,30 @@
-//! `topo fmt`: a topology file in canonical key order and layout, its comments kept.
-//!
-//! The crates that read YAML into a tree (serde_yaml_ng, yaml-rust2, saphyr) drop comments
-//! on the way, and writing the tree back would also lose the file's quoting and flow
-//! style. So the file is rearranged as text instead: [`crate::source::yaml`] gives the
-//! position of every key, which is enough to cut a block mapping into one block of lines
-//! per entry (the key's line, its value's lines, and the comment lines directly above it)
-//! and put the blocks back in the order of the JSON Schema (the model's field order:
-//! `version`, `name`, ... at the top; `name` first in an entry). Values are moved, never
-//! rewritten, so what the file says cannot change; [`format`] checks that by parsing its
-//! own output, and leaves a mapping it cannot cut cleanly (anchors, merge keys, two keys
-//! on one line) as it was.
-//!
-//! The layout it settles: one blank line between top-level sections (none between two
-//! one-line scalars such as `version` and `name`), no blank lines inside an entry, flow
-//! mappings written `{key: value, key: value}` in canonical order, one newline at the end.
-//! Indentation and quoting are the author's.
+//! The fallback of `topo fmt` for a file that uses anchors or aliases: entries are put in
+//! canonical order by moving their lines, values and style left as written (a tree
+//! written back would expand every alias). [`crate::source::yaml`] gives the position of
+//! every key, which is enough to cut a block mapping into one block of lines per entry
+//! (the key's line, its value's lines, and the comment lines directly above it) and put
+//! the blocks back in the schema's order. A mapping it cannot cut cleanly (anchors, merge
+//! keys, two keys on one line) is left as it was.
 
 use std::ops::Range;
 
 use serde_json::Value;
 
-use crate::diag::{Code, Diagnostic};
+use super::schema_order::{items_of, property, property_order};
+use crate::source::Span;
 use crate::source::node::{Entry, Node, NodeKind};
-use crate::source::{FileId, Span, yaml};
 
-/// `text` formatted. An error is a YAML syntax or structure problem (what `topo validate`
-/// reports too); a file whose meaning would change is an internal error, never written.
-pub fn format(text: &str, file: FileId) -> Result<String, Diagnostic> {
-    let tree = yaml::parse(text, file)?;
+/// `text` (whose tree is `tree`) with its block mappings in canonical order.
+pub(super) fn rearrange(text: &str, tree: &Node) -> String {
     // A block scalar that keeps its trailing blank lines (`|+`, `>+`) makes blank lines
     // meaningful: such a file keeps its layout (only its end is tidied).
     let keeps_blank_lines = text.contains("|+") || text.contains(">+");
     let doc = Doc::new(text);
     let schema = crate::validate::schema::schema_json();
     let lines: Vec<String> = match &tree.kind {
-        NodeKind::Map(_) if !keeps_blank_lines && !doc.is_flow(&tree) => {
+        NodeKind::Map(_) if !keeps_blank_lines && !doc.is_flow(tree) => {
             let all = 0..doc.lines.len();
-            doc.map(&tree, all, Some(&schema), &schema, Kind::Top)
+            doc.map(tree, all, Some(&schema), &schema, Kind::Top)
         }
         _ => doc.lines.iter().map(|l| l.to_string()).collect(),
     };
@@ -47,19 +35,7 @@ pub fn format(text: &str, file: FileId) -> Result<String, Diagnostic> {
     if out.trim().is_empty() {
         out = String::new();
     }
-    let again = yaml::parse(&out, file).map_err(|d| changed_meaning(d.message))?;
-    if again.to_json() != tree.to_json() {
-        return Err(changed_meaning("the values differ".into()));
-    }
-    Ok(out)
-}
-
-fn changed_meaning(why: String) -> Diagnostic {
-    Diagnostic::error(
-        Code::YamlStructure,
-        format!("topo fmt would change what the file means ({why}); the file was left as it is"),
-    )
-    .hint("this is a bug in topo fmt: please report it with the file")
+    out
 }
 
 /// What a mapping is inside the file (decides the separators and the `- ` of an item).
@@ -421,125 +397,5 @@ fn is_comment(line: &str) -> bool {
 fn set_char(line: &mut String, at: usize, c: char) {
     if at < line.len() && line.is_char_boundary(at) && line.is_char_boundary(at + 1) {
         line.replace_range(at..at + 1, c.encode_utf8(&mut [0; 4]));
-    }
-}
-
-/// The alternatives a schema stands for, `$ref`s followed (`anyOf` of an optional field,
-/// `oneOf` of a choice).
-fn alternatives<'v>(root: &'v Value, s: &'v Value, out: &mut Vec<&'v Value>, depth: usize) {
-    if depth > 16 {
-        return;
-    }
-    if let Some(r) = s.get("$ref").and_then(Value::as_str) {
-        if let Some(target) = r.strip_prefix('#').and_then(|p| root.pointer(p)) {
-            alternatives(root, target, out, depth + 1);
-        }
-        return;
-    }
-    let mut branched = false;
-    for key in ["anyOf", "oneOf", "allOf"] {
-        if let Some(list) = s.get(key).and_then(Value::as_array) {
-            branched = true;
-            for b in list {
-                alternatives(root, b, out, depth + 1);
-            }
-        }
-    }
-    if !branched || s.get("properties").is_some() || s.get("items").is_some() {
-        out.push(s);
-    }
-}
-
-/// The keys of a mapping in the schema's order (empty for a free-form map such as
-/// `arguments`, whose keys keep the author's order).
-fn property_order(root: &Value, schema: Option<&Value>) -> Vec<String> {
-    let mut alts = Vec::new();
-    if let Some(s) = schema {
-        alternatives(root, s, &mut alts, 0);
-    }
-    let mut keys: Vec<String> = Vec::new();
-    for a in alts {
-        if let Some(props) = a.get("properties").and_then(Value::as_object) {
-            for k in props.keys() {
-                if !keys.contains(k) {
-                    keys.push(k.clone());
-                }
-            }
-        }
-    }
-    keys
-}
-
-fn property<'v>(root: &'v Value, schema: &'v Value, key: &str) -> Option<&'v Value> {
-    let mut alts = Vec::new();
-    alternatives(root, schema, &mut alts, 0);
-    alts.into_iter()
-        .find_map(|a| a.get("properties").and_then(|p| p.get(key)))
-}
-
-fn items_of<'v>(root: &'v Value, schema: &'v Value) -> Option<&'v Value> {
-    let mut alts = Vec::new();
-    alternatives(root, schema, &mut alts, 0);
-    alts.into_iter().find_map(|a| a.get("items"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn fmt(text: &str) -> String {
-        format(text, FileId(0)).unwrap_or_else(|d| panic!("{}", d.message))
-    }
-
-    #[test]
-    fn top_level_sections_go_in_schema_order_with_their_comments() {
-        let text = "# header: stays on top\n\n# the queues\nqueues:\n  - name: q\n# the version\nversion: 1\nname: app\n";
-        assert_eq!(
-            fmt(text),
-            "# header: stays on top\n\n# the version\nversion: 1\nname: app\n\n# the queues\nqueues:\n  - name: q\n"
-        );
-    }
-
-    #[test]
-    fn entry_keys_go_in_field_order_and_the_dash_moves_to_the_first() {
-        let text = "version: 1\nqueues:\n  - durable: true # kept\n    # the name\n    name: q\n  - {type: quorum, name: r}\n";
-        assert_eq!(
-            fmt(text),
-            "version: 1\n\nqueues:\n    # the name\n  - name: q\n    durable: true # kept\n  - {name: r, type: quorum}\n"
-        );
-    }
-
-    #[test]
-    fn free_form_maps_keep_their_order_and_block_scalars_their_lines() {
-        let text = "version: 1\nqueues:\n  - name: q\n    arguments:\n      x-z: 1\n      x-a: 2\nservices:\n  - runtime: python\n    name: s\n    image: |\n      # not a comment\n      x\n";
-        let out = fmt(text);
-        assert!(out.contains("      x-z: 1\n      x-a: 2\n"), "{out}");
-        assert!(
-            out.contains(
-                "  - name: s\n    image: |\n      # not a comment\n      x\n    runtime: python\n"
-            ),
-            "{out}"
-        );
-    }
-
-    #[test]
-    fn anchors_and_merge_keys_leave_the_mapping_as_it_is() {
-        let text = "version: 1\nqueues:\n  - &q {type: quorum, name: a}\n  - <<: *q\n    name: b\n";
-        let out = fmt(text);
-        assert!(out.contains("  - <<: *q\n    name: b\n"), "{out}");
-        assert!(out.contains("&q {type: quorum, name: a}"), "{out}");
-    }
-
-    #[test]
-    fn a_flow_mapping_after_a_key_is_put_in_order_too() {
-        let text = "version: 1\nbroker:\n  deploy: {memory: 2Gi, cpu: 1.0}\n";
-        let out = fmt(text);
-        assert!(out.contains("  deploy: {cpu: 1.0, memory: 2Gi}\n"), "{out}");
-        assert_eq!(fmt(&out), out);
-    }
-
-    #[test]
-    fn syntax_errors_are_reported() {
-        assert!(format("version: [1\n", FileId(0)).is_err());
     }
 }
