@@ -1,5 +1,7 @@
 //! apply and plan against the real local RabbitMQ, one vhost per test.
 
+#[path = "common/amqp.rs"]
+mod amqp;
 #[path = "common/broker.rs"]
 mod broker;
 
@@ -430,10 +432,7 @@ fn exclusive_client_queues_stay_out_of_plan_and_export() {
     assert_eq!(code(&apply), 0, "{}", stderr(&apply));
 
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let uri = format!("{}/{}", broker::amqp(), v.name);
-    let conn = rt
-        .block_on(lapin::Connection::connect(&uri, Default::default()))
-        .unwrap();
+    let conn = rt.block_on(amqp::connect("guest", "guest", &v.name));
     let ch = rt.block_on(conn.create_channel()).unwrap();
     let q = rt
         .block_on(ch.queue_declare(

@@ -40,22 +40,6 @@ fn user_limits(v: &TestVhost, user: &str) -> Value {
         .unwrap_or_else(|| json!({}))
 }
 
-/// `topo plan` exits 0 (nothing to do) in text, with `--prune`, and in JSON.
-fn no_diff(v: &TestVhost, file: &std::path::Path, env: &[(&str, &str)]) {
-    for extra in [&[][..], &["--prune"][..], &["--format", "json"][..]] {
-        let mut args = vec!["plan", path_str(file)];
-        args.extend(extra);
-        let plan = v.topo(&args, env);
-        assert_eq!(
-            code(&plan),
-            0,
-            "{args:?}: {}{}",
-            stdout(&plan),
-            stderr(&plan)
-        );
-    }
-}
-
 #[test]
 fn limits_set_change_remove_prune_and_export() {
     let Some(v) = TestVhost::try_new() else {
@@ -94,7 +78,7 @@ fn limits_set_change_remove_prune_and_export() {
         user_limits(&v, &user),
         json!({"max-connections": 3, "max-channels": 7})
     );
-    no_diff(&v, &file, &env);
+    v.assert_no_diff(&file, &env);
 
     // A field-level change: one limit of each, the others untouched.
     let file = v.file(
@@ -122,7 +106,7 @@ fn limits_set_change_remove_prune_and_export() {
         user_limits(&v, &user),
         json!({"max-connections": 3, "max-channels": 9})
     );
-    no_diff(&v, &file, &env);
+    v.assert_no_diff(&file, &env);
 
     // -1 removes a limit (DELETE, not a stored -1), and then reads as no diff.
     let file = v.file(
@@ -144,7 +128,7 @@ fn limits_set_change_remove_prune_and_export() {
     assert_eq!(code(&apply), 0, "{}\n{}", stdout(&apply), stderr(&apply));
     assert_eq!(vhost_limits(&v), json!({"max-queues": 50}));
     assert_eq!(user_limits(&v, &user), json!({"max-channels": 9}));
-    no_diff(&v, &file, &env);
+    v.assert_no_diff(&file, &env);
 
     // Limits the file does not name stay without --prune and go with it. A -1 someone set
     // by hand is no limit, hence no diff either.
@@ -173,7 +157,7 @@ fn limits_set_change_remove_prune_and_export() {
     let apply = v.topo(&["apply", path_str(&file), "--prune", "--yes"], &env);
     assert_eq!(code(&apply), 0, "{}\n{}", stdout(&apply), stderr(&apply));
     assert_eq!(user_limits(&v, &user), json!({"max-channels": 9}));
-    no_diff(&v, &file, &env);
+    v.assert_no_diff(&file, &env);
 
     // Export writes them back, and the export plans as no change.
     let export = v.topo(&["export", "--vhost", &v.name], &[]);

@@ -6,15 +6,14 @@
 // Test support outside `#[test]` functions: a failed set-up step is a failed test.
 #![allow(clippy::unwrap_used)]
 
+#[path = "common/amqp.rs"]
+mod amqp;
 #[path = "common/broker.rs"]
 mod broker;
 
 use std::time::{Duration, Instant};
 
 use broker::{TestVhost, code, path_str, stderr, stdout};
-use lapin::options::{BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions};
-use lapin::types::ShortString;
-use lapin::{BasicProperties, Connection};
 use serde_json::json;
 
 /// A password that must never be printed (URL-hostile, so it is percent-encoded in URIs).
@@ -57,72 +56,17 @@ fn assert_no_password(label: &str, text: &str) {
     }
 }
 
-fn timed<F: std::future::IntoFuture>(f: F) -> tokio::time::Timeout<F::IntoFuture> {
-    tokio::time::timeout(Duration::from_secs(10), f)
-}
-
 /// Publish `body` to `exchange` with `key` in `vhost`, as guest, confirmed.
 fn publish(vhost: &str, exchange: &str, key: &str, body: &str) {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let uri = format!(
-        "{}/{}",
-        broker::with_user(&broker::amqp(), "guest", "guest"),
-        encoded(vhost)
+    assert!(
+        amqp::publish("guest", "guest", vhost, exchange, key, body),
+        "the broker did not ack {body} to {exchange} in {vhost}"
     );
-    rt.block_on(async {
-        let conn = timed(Connection::connect(&uri, Default::default()))
-            .await
-            .unwrap()
-            .unwrap();
-        let ch = conn.create_channel().await.unwrap();
-        ch.confirm_select(ConfirmSelectOptions::default())
-            .await
-            .unwrap();
-        let confirm = timed(ch.basic_publish(
-            ShortString::from(exchange),
-            ShortString::from(key),
-            BasicPublishOptions::default(),
-            body.as_bytes(),
-            BasicProperties::default(),
-        ))
-        .await
-        .unwrap()
-        .unwrap();
-        assert!(timed(confirm).await.unwrap().unwrap().is_ack());
-        let _ = timed(conn.close(200, "done".into())).await;
-    });
 }
 
-/// The bodies `queue` in `vhost` holds, consumed one by one with basic.get until `n` came
-/// or `within` passed.
+/// The bodies `queue` in `vhost` holds, as guest (see [`amqp::receive`]).
 fn receive(vhost: &str, queue: &str, n: usize, within: Duration) -> Vec<String> {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let uri = format!(
-        "{}/{}",
-        broker::with_user(&broker::amqp(), "guest", "guest"),
-        encoded(vhost)
-    );
-    rt.block_on(async {
-        let conn = timed(Connection::connect(&uri, Default::default()))
-            .await
-            .unwrap()
-            .unwrap();
-        let ch = conn.create_channel().await.unwrap();
-        let deadline = Instant::now() + within;
-        let mut got = Vec::new();
-        while got.len() < n && Instant::now() < deadline {
-            let m = timed(ch.basic_get(ShortString::from(queue), BasicGetOptions { no_ack: true }))
-                .await
-                .unwrap()
-                .unwrap();
-            match m {
-                Some(m) => got.push(String::from_utf8_lossy(&m.delivery.data).into_owned()),
-                None => tokio::time::sleep(Duration::from_millis(200)).await,
-            }
-        }
-        let _ = timed(conn.close(200, "done".into())).await;
-        got
-    })
+    amqp::receive("guest", "guest", vhost, queue, n, within)
 }
 
 /// The link user and its permissions, as the file declares them (its password unmanaged),

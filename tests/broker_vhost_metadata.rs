@@ -42,21 +42,6 @@ fn tags(vhost: &Value) -> Vec<String> {
     t
 }
 
-fn no_diff(v: &TestVhost, path: &std::path::Path) {
-    for extra in [&[][..], &["--prune"][..]] {
-        let mut args = vec!["plan", path_str(path)];
-        args.extend(extra);
-        let plan = v.topo(&args, &[]);
-        assert_eq!(
-            code(&plan),
-            0,
-            "{args:?}: {}{}",
-            stdout(&plan),
-            stderr(&plan)
-        );
-    }
-}
-
 #[test]
 fn vhost_metadata_create_change_one_field_and_no_false_diff() {
     let Some(v) = TestVhost::try_new() else {
@@ -88,7 +73,7 @@ fn vhost_metadata_create_change_one_field_and_no_false_diff() {
     // 3.10 it is declared quorum itself. Either way it is quorum, and no diff.
     let queue = v.get(&["queues", &name, "jobs"]);
     assert_eq!(queue["type"], json!("quorum"), "{queue}");
-    no_diff(&v, &path);
+    v.assert_no_diff(&path, &[]);
 
     // One field changes: the plan names only it, and the others survive the PUT.
     let path = file(
@@ -111,7 +96,7 @@ fn vhost_metadata_create_change_one_field_and_no_false_diff() {
     if keeps_type {
         assert_eq!(got["default_queue_type"], json!("quorum"), "{got}");
     }
-    no_diff(&v, &path);
+    v.assert_no_diff(&path, &[]);
 
     // A field the file leaves out is not managed: it stays as it is, with no diff; a tags
     // change keeps the description. (The default queue type stays in the file: without it,
@@ -130,7 +115,7 @@ fn vhost_metadata_create_change_one_field_and_no_false_diff() {
     if keeps_type {
         assert_eq!(got["default_queue_type"], json!("quorum"), "{got}");
     }
-    no_diff(&v, &path);
+    v.assert_no_diff(&path, &[]);
 
     // Export carries the metadata back.
     let export = v.topo(&["export", "--vhost", &name], &[]);

@@ -1,46 +1,17 @@
-//! The fuzz target's pipeline (`fuzz/fuzz_targets/load_plan.rs`) over every input the fuzzer
+//! The fuzz target's pipeline (`fuzz/pipeline.rs`, shared with the target) over every input the fuzzer
 //! found worth keeping (`tests/corpus/fuzz/`: crashes turned regressions) and over the
 //! hostile shapes it is seeded with: load, validate, render the diagnostics, normalize and
 //! plan against an empty broker. Any outcome but a panic or a hang is fine; a panic fails.
 
+#[path = "../fuzz/pipeline.rs"]
+mod pipeline;
+
 use std::collections::HashMap;
 use std::path::Path;
 
-use topo::plan::{PlanOptions, plan};
-use topo::state::State;
-use topo::topology::{EnvSource, FileSource};
+use pipeline::OneFile;
+use topo::topology::EnvSource;
 use topo::validate::load_with;
-
-/// The input as `topo.yaml`; every other file (an `extends` base, `.env`) is missing.
-struct OneFile<'a>(&'a [u8]);
-
-impl FileSource for OneFile<'_> {
-    fn read(&self, path: &Path) -> std::io::Result<Vec<u8>> {
-        if path.ends_with("topo.yaml") {
-            Ok(self.0.to_vec())
-        } else {
-            Err(std::io::Error::from(std::io::ErrorKind::NotFound))
-        }
-    }
-}
-
-/// Exactly what the fuzz target does with one input; the number of diagnostics.
-fn pipeline(data: &[u8]) -> usize {
-    let env = EnvSource::Fixed(HashMap::from([
-        ("SET".to_string(), "value".to_string()),
-        ("EMPTY".to_string(), String::new()),
-    ]));
-    let loaded = load_with(Path::new("topo.yaml"), &OneFile(data), &env);
-    let mut sink = Vec::new();
-    let _ = topo::diag::render_text(&mut sink, &loaded.sources, &loaded.diagnostics, false);
-    let n = loaded.diagnostics.len();
-    if let Ok(valid) = loaded.into_valid() {
-        let desired = State::from_topology(&valid.topology, &|_| None);
-        let p = plan(&desired, &State::default(), &PlanOptions { prune: true });
-        let _ = topo::report::render(&mut sink, &p, &[], topo::report::Format::Json, false);
-    }
-    n
-}
 
 #[test]
 fn every_kept_fuzz_input_goes_through_without_a_panic() {
@@ -52,7 +23,7 @@ fn every_kept_fuzz_input_goes_through_without_a_panic() {
             continue;
         }
         let bytes = std::fs::read(&path).expect("read");
-        pipeline(&bytes);
+        pipeline::run(&bytes);
         n += 1;
     }
     assert!(n > 0, "no fuzz regression inputs in {}", dir.display());

@@ -256,6 +256,23 @@ impl TestVhost {
     pub fn topo(&self, args: &[&str], envs: &[(&str, &str)]) -> Output {
         topo_cmd(args, envs)
     }
+
+    /// `topo plan FILE` has nothing to do (exit 0) in text, with `--prune`, and in JSON: no
+    /// false diff once an apply is done.
+    pub fn assert_no_diff(&self, file: &Path, envs: &[(&str, &str)]) {
+        for extra in [&[][..], &["--prune"][..], &["--format", "json"][..]] {
+            let mut args = vec!["plan", path_str(file)];
+            args.extend(extra);
+            let plan = self.topo(&args, envs);
+            assert_eq!(
+                code(&plan),
+                0,
+                "{args:?}: {}{}",
+                stdout(&plan),
+                stderr(&plan)
+            );
+        }
+    }
 }
 
 pub fn topo_cmd(args: &[&str], envs: &[(&str, &str)]) -> Output {
