@@ -44,12 +44,10 @@ if [ -z "${BROKERS:-}" ]; then
   curl -sf -m 5 -u "$CRED" -o /dev/null "$MGMT_4/api/overview" && BROKERS="3.10 4.x"
 fi
 
-[ -x "$TOPO" ] || { echo "build first: cargo build --release" >&2; exit 1; }
-if command -v rabbitmqctl >/dev/null; then
-  # The machine's 3.10 only (4.x has no file-handle budget).
-  rabbitmqctl eval 'file_handle_cache:set_limit(100000).' >/dev/null 2>&1 ||
-    echo "note: could not raise the broker's file-handle limit" >&2
-fi
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+require_topo
+raise_file_handles
 
 work=$(mktemp -d)
 vhosts=()
@@ -57,7 +55,7 @@ cleanup() {
   for b in $BROKERS; do
     use_broker "$b"
     for v in "${vhosts[@]}"; do drop_vhost "$v"; done
-    for k in 0 1 2 3 4; do curl -s -o /dev/null -u "$CRED" -X DELETE "$MGMT/api/users/bench-user-$k"; done
+    drop_bench_users
   done
   rm -rf "$work"
 }
@@ -73,21 +71,7 @@ use_broker() {
 }
 trap cleanup EXIT
 
-# Deleting a vhost of 10,000 queues can outlast the listener's 60 s: repeat until gone.
-drop_vhost() {
-  local v=$1 enc
-  enc=$(python3 -c 'import sys,urllib.parse;print(urllib.parse.quote(sys.argv[1],safe=""))' "$v")
-  for _ in 1 2 3 4 5 6; do
-    code=$(curl -s -o /dev/null -w '%{http_code}' -m 120 -u "$CRED" -X DELETE "$MGMT/api/vhosts/$enc" || true)
-    [ "$code" = 404 ] && return 0
-    [ "$code" = 204 ] && return 0
-    sleep 2
-  done
-}
-
 load() { cut -d' ' -f1-3 /proc/loadavg; }
-secs() { python3 -c 'import sys; print(f"{float(sys.argv[1]):.3f}")' "$1"; }
-ratio() { python3 -c 'import sys; print(f"{float(sys.argv[1])/float(sys.argv[2]):.2f}")' "$1" "$2"; }
 # hyperfine's mean, in seconds, from its JSON export.
 mean() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["results"][0]["mean"])' "$1"; }
 

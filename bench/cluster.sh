@@ -30,7 +30,9 @@ MGMT_LIST=$(IFS=,; echo "${MGMT_NODES[*]}")
 AMQP_4=${TOPO_TEST_RABBIT4_AMQP_URL:-amqp://127.0.0.1:5682}
 MGMT_4=${TOPO_TEST_RABBIT4_MANAGEMENT_URL:-http://127.0.0.1:15682}
 
-[ -x "$TOPO" ] || { echo "build first: cargo build --release" >&2; exit 1; }
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+require_topo
 for tool in curl hyperfine python3; do
   command -v "$tool" > /dev/null || { echo "needs $tool (Debian: apt-get install $tool)" >&2; exit 1; }
 done
@@ -45,20 +47,16 @@ cleanup_vhosts=()
 a_killed=0
 cleanup() {
   if [ "$a_killed" = 1 ]; then "$CLUSTER" start-node A >/dev/null 2>&1 || true; fi
+  local entry MGMT
   for entry in "${cleanup_vhosts[@]}"; do
-    local mgmt=${entry%% *} v=${entry#* } enc
-    enc=$(python3 -c 'import sys,urllib.parse;print(urllib.parse.quote(sys.argv[1],safe=""))' "$v")
-    curl -s -o /dev/null -m 300 -u "$CRED" -X DELETE "$mgmt/api/vhosts/$enc" || true
+    MGMT=${entry%% *}
+    drop_vhost "${entry#* }"
   done
-  for m in "${MGMT_NODES[0]}" "$MGMT_4"; do
-    for k in 0 1 2 3 4; do curl -s -o /dev/null -u "$CRED" -X DELETE "$m/api/users/bench-user-$k"; done
-  done
+  for MGMT in "${MGMT_NODES[0]}" "$MGMT_4"; do drop_bench_users; done
   rm -rf "$work"
 }
 trap cleanup EXIT
 
-secs() { python3 -c 'import sys; print(f"{float(sys.argv[1]):.3f}")' "$1"; }
-ratio() { python3 -c 'import sys; print(f"{float(sys.argv[1])/float(sys.argv[2]):.2f}")' "$1" "$2"; }
 mean() { python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["results"][0]; print(r["mean"], r["stddev"] or 0)' "$1"; }
 now() { date +%s.%N; }
 elapsed() { python3 -c "print($2 - $1)"; }

@@ -18,7 +18,9 @@ cd "$(dirname "$0")/.."
 
 TOPO=${TOPO:-target/release/topo}
 RUNS=${RUNS:-20}
-[ -x "$TOPO" ] || { echo "build first: cargo build --release" >&2; exit 1; }
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+require_topo
 export REGISTRY=registry.example TAG=1.2.3
 
 work=$(mktemp -d)
@@ -78,6 +80,8 @@ done
 # The inputs a pipeline would set, for the script under the stub az.
 inputs() {
   local file=$1
+  # The NAME=x words split on purpose: one assignment a variable the script needs.
+  # shellcheck disable=SC2046
   env -i PATH="$PWD/tests/fixtures/render:$PATH" HOME="$work" \
     AZ_STUB_LOG="$work/calls.log" AZ_STUB_STATE="$work/state" \
     AZURE_RESOURCE_GROUP=rg AZURE_CONTAINERAPPS_ENV=env AZURE_LOCATION=westeurope \

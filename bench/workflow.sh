@@ -25,34 +25,19 @@ export BENCH_PASSWORD=bench-password
 export TOPO_MANAGEMENT_URL=${TOPO_MANAGEMENT_URL:-$MGMT}
 export TOPO_AMQP_URL=${TOPO_AMQP_URL:-amqp://127.0.0.1:5672}
 
-[ -x "$TOPO" ] || { echo "build first: cargo build --release" >&2; exit 1; }
-if command -v rabbitmqctl >/dev/null; then
-  rabbitmqctl eval 'file_handle_cache:set_limit(100000).' >/dev/null 2>&1 ||
-    echo "note: could not raise the broker's file-handle limit" >&2
-fi
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+require_topo
+raise_file_handles
 
 work=$(mktemp -d)
 vhosts=()
-drop_users() {
-  for k in 0 1 2 3 4; do curl -s -o /dev/null -u "$CRED" -X DELETE "$MGMT/api/users/bench-user-$k"; done
-}
 cleanup() {
   for v in "${vhosts[@]}"; do drop_vhost "$v"; done
-  drop_users
+  drop_bench_users
   rm -rf "$work"
 }
 trap cleanup EXIT
-
-# Deleting a vhost of 10,000 queues can outlast the listener's 60 s: repeat until gone.
-drop_vhost() {
-  local v=$1 code
-  for _ in 1 2 3 4 5 6; do
-    code=$(curl -s -o /dev/null -w '%{http_code}' -m 120 -u "$CRED" -X DELETE "$MGMT/api/vhosts/$v" || true)
-    [ "$code" = 404 ] && return 0
-    [ "$code" = 204 ] && return 0
-    sleep 2
-  done
-}
 
 mean() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["results"][int(sys.argv[2])]["mean"])' "$1" "$2"; }
 # No nested quotes in the f-strings: Python before 3.12 cannot parse them.
@@ -69,7 +54,7 @@ file_run() { # one `topo apply FILE` into a fresh vhost
   v=topo-bench-file-$N-$(date +%s)-$RANDOM
   vhosts+=("$v")
   python3 bench/gen_topology.py "$N" "$v" "$work/f.yaml" "$work/f.json" 2>/dev/null
-  drop_users
+  drop_bench_users
   timed s "$TOPO" apply "$work/f.yaml"
   file_s+=("$s")
   last_file=$v
@@ -80,7 +65,7 @@ saved_run() { # `topo plan -o` (not timed), then one `topo apply plan.json`
   v=topo-bench-saved-$N-$(date +%s)-$RANDOM
   vhosts+=("$v")
   python3 bench/gen_topology.py "$N" "$v" "$work/s.yaml" "$work/s.json" 2>/dev/null
-  drop_users
+  drop_bench_users
   "$TOPO" plan "$work/s.yaml" -o "$work/plan.json" >/dev/null 2>&1 || [ $? = 2 ]
   timed s "$TOPO" apply "$work/plan.json"
   saved_s+=("$s")
