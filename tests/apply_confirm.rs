@@ -5,26 +5,9 @@
 #[path = "common/broker.rs"]
 mod broker;
 
-use std::process::Command;
-
-use broker::{TestVhost, amqp, code, path_str, stderr};
+use broker::{TestVhost, code, path_str, pty_topo, stderr};
 use rexpect::process::WaitStatus;
 use serde_json::json;
-
-/// topo in a pseudo-terminal with the test broker's URLs; stdin, stdout and stderr are the
-/// terminal.
-fn pty_topo(args: &[&str]) -> rexpect::session::PtySession {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_topo"));
-    cmd.args(args)
-        .env_remove("TOPO_FILE")
-        .env_remove("RABBITMQ_USER")
-        .env_remove("RABBITMQ_PASSWORD")
-        .env("NO_COLOR", "1")
-        .env("TERM", "xterm")
-        .env("TOPO_AMQP_URL", amqp())
-        .env("TOPO_MANAGEMENT_URL", broker::mgmt());
-    rexpect::session::spawn_command(cmd, Some(60_000)).expect("spawn topo in a pty")
-}
 
 fn exit_code(p: &rexpect::session::PtySession) -> i32 {
     match p.process().wait().expect("wait for topo") {

@@ -8,24 +8,11 @@
 #[path = "common/broker.rs"]
 mod broker;
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
-use broker::{TestVhost, amqp, code, mgmt, path_str, stderr};
+use broker::{TestVhost, code, path_str, pty_topo, stderr, topo_command};
 use rexpect::process::Signal;
 use serde_json::json;
-
-fn pty_topo(args: &[&str]) -> rexpect::session::PtySession {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_topo"));
-    cmd.args(args)
-        .env_remove("TOPO_FILE")
-        .env_remove("RABBITMQ_USER")
-        .env_remove("RABBITMQ_PASSWORD")
-        .env("NO_COLOR", "1")
-        .env("TERM", "xterm")
-        .env("TOPO_AMQP_URL", amqp())
-        .env("TOPO_MANAGEMENT_URL", mgmt());
-    rexpect::session::spawn_command(cmd, Some(60_000)).expect("spawn topo in a pty")
-}
 
 /// A vhost with a stray queue, so that `apply --prune` asks (and holds the lock meanwhile).
 fn setup(v: &TestVhost) -> std::path::PathBuf {
@@ -103,23 +90,19 @@ fn two_applies_at_once_take_turns() {
     first.exp_string("Enter a value:").unwrap();
 
     // The second waits for the lock while the first is asking.
-    let second = Command::new(env!("CARGO_BIN_EXE_topo"))
-        .args([
-            "apply",
-            path_str(&file),
-            "--prune",
-            "--yes",
-            "--lock-timeout",
-            "60s",
-        ])
-        .env_remove("TOPO_FILE")
-        .env("TOPO_AMQP_URL", amqp())
-        .env("TOPO_MANAGEMENT_URL", mgmt())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let second = topo_command(&[
+        "apply",
+        path_str(&file),
+        "--prune",
+        "--yes",
+        "--lock-timeout",
+        "60s",
+    ])
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
     std::thread::sleep(std::time::Duration::from_secs(2));
     assert!(
         v.get_opt(&["queues", &v.name, "stray"]).is_some(),

@@ -275,7 +275,9 @@ impl TestVhost {
     }
 }
 
-pub fn topo_cmd(args: &[&str], envs: &[(&str, &str)]) -> Output {
+/// The topo binary with `args`, pointed at the test broker, with none of the caller's
+/// topology, credentials or colour settings.
+pub fn topo_command(args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_topo"));
     cmd.args(args)
         .env_remove("TOPO_FILE")
@@ -284,10 +286,24 @@ pub fn topo_cmd(args: &[&str], envs: &[(&str, &str)]) -> Output {
         .env_remove("NO_COLOR")
         .env("TOPO_AMQP_URL", amqp())
         .env("TOPO_MANAGEMENT_URL", mgmt());
+    cmd
+}
+
+/// Run [`topo_command`] with `envs` added, to its end.
+pub fn topo_cmd(args: &[&str], envs: &[(&str, &str)]) -> Output {
+    let mut cmd = topo_command(args);
     for (k, v) in envs {
         cmd.env(k, v);
     }
     cmd.output().unwrap()
+}
+
+/// [`topo_command`] in a pseudo-terminal (stdin, stdout and stderr are the terminal),
+/// uncoloured; each expect waits up to 60 s.
+pub fn pty_topo(args: &[&str]) -> rexpect::session::PtySession {
+    let mut cmd = topo_command(args);
+    cmd.env("NO_COLOR", "1").env("TERM", "xterm");
+    rexpect::session::spawn_command(cmd, Some(60_000)).expect("spawn topo in a pty")
 }
 
 pub fn stdout(o: &Output) -> String {
