@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use lapin::options::{BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::ShortString;
-use lapin::{BasicProperties, Connection};
+use lapin::{BasicProperties, Channel, Connection};
 
 /// The bound of every AMQP call here.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
@@ -42,6 +42,26 @@ pub async fn connect(user: &str, password: &str, vhost: &str) -> Connection {
     .expect("AMQP connect")
 }
 
+/// `f` on a channel of a connection to `vhost` as `user`, closed after it.
+fn with_channel<T>(
+    user: &str,
+    password: &str,
+    vhost: &str,
+    f: impl AsyncFnOnce(&Channel) -> T,
+) -> T {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let conn = connect(user, password, vhost).await;
+        let ch = timed(conn.create_channel())
+            .await
+            .unwrap()
+            .expect("channel");
+        let out = f(&ch).await;
+        let _ = timed(conn.close(200, "done".into())).await;
+        out
+    })
+}
+
 /// Publish `body` to `exchange` with `key` in `vhost` as `user`, with a confirm: true when
 /// the broker acks it, false when it refuses it (the channel closes, e.g. ACCESS_REFUSED).
 pub fn publish(
@@ -52,13 +72,7 @@ pub fn publish(
     key: &str,
     body: &str,
 ) -> bool {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        let conn = connect(user, password, vhost).await;
-        let ch = timed(conn.create_channel())
-            .await
-            .unwrap()
-            .expect("channel");
+    with_channel(user, password, vhost, async |ch| {
         timed(ch.confirm_select(ConfirmSelectOptions::default()))
             .await
             .unwrap()
@@ -72,12 +86,10 @@ pub fn publish(
         ))
         .await
         .expect("publish in time");
-        let ok = match published {
+        match published {
             Err(_) => false,
             Ok(confirm) => matches!(timed(confirm).await, Ok(Ok(c)) if c.is_ack()),
-        };
-        let _ = timed(conn.close(200, "done".into())).await;
-        ok
+        }
     })
 }
 
@@ -91,13 +103,7 @@ pub fn receive(
     n: usize,
     within: Duration,
 ) -> Vec<String> {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        let conn = connect(user, password, vhost).await;
-        let ch = timed(conn.create_channel())
-            .await
-            .unwrap()
-            .expect("channel");
+    with_channel(user, password, vhost, async |ch| {
         let deadline = Instant::now() + within;
         let mut got = Vec::new();
         while got.len() < n && Instant::now() < deadline {
@@ -110,7 +116,6 @@ pub fn receive(
                 None => tokio::time::sleep(Duration::from_millis(200)).await,
             }
         }
-        let _ = timed(conn.close(200, "done".into())).await;
         got
     })
 }
