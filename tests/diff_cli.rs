@@ -1,27 +1,17 @@
 //! `topo diff` as a user and a pipeline run it: exit codes, `--fail-on`, formats, errors,
 //! and `--git` against real git repositories.
 
+#[path = "common/cli.rs"]
+mod cli;
+
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
+use cli::{git, text, topo_in};
 use serde_json::Value;
-
-fn topo_in(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_topo"))
-        .args(args)
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .env_remove("TOPO_FILE")
-        .output()
-        .expect("run topo")
-}
 
 fn topo(args: &[&str]) -> Output {
     topo_in(Path::new(env!("CARGO_MANIFEST_DIR")), args)
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 fn fixture(name: &str) -> (String, String) {
@@ -126,19 +116,6 @@ fn wrong_arguments_are_explained() {
     let out = topo(&["diff", "topologies/dev.yaml"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("topo diff --git REV"));
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@example.com")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@example.com")
-        .output()
-        .expect("git");
-    assert!(out.status.success(), "git {args:?}: {}", text(&out.stderr));
 }
 
 /// A repository with `topo/base.yaml` and `topo/app.yaml` (which extends it), committed.

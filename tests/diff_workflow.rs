@@ -2,9 +2,14 @@
 //! shell steps pass shellcheck, and the diff and approval steps do what the docs say when
 //! run here against a real git repository and the real topo binary.
 
+#[path = "common/cli.rs"]
+mod cli;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
+
+use cli::git;
 
 const WORKFLOW: &str = include_str!("../docs/github-actions-topology-diff.yml");
 
@@ -58,19 +63,6 @@ fn shell_steps_pass_shellcheck() {
             String::from_utf8_lossy(&out.stdout)
         );
     }
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@example.com")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@example.com")
-        .output()
-        .expect("git");
-    assert!(out.status.success(), "git {args:?}");
 }
 
 fn step(dir: &Path, body: &str, env: &[(&str, &str)]) -> (i32, String) {

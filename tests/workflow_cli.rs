@@ -3,35 +3,12 @@
 // Test support outside `#[test]` functions: a failed set-up step is a failed test.
 #![allow(clippy::unwrap_used)]
 
-use std::path::Path;
-use std::process::{Command, Output};
+#[path = "common/cli.rs"]
+mod cli;
 
-fn topo_in(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_topo"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("TOPO_FILE")
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap()
-}
+use std::process::Command;
 
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@example.com")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@example.com")
-        .output()
-        .expect("git");
-    assert!(out.status.success(), "git {args:?}: {}", text(&out.stderr));
-}
+use cli::{git, text, topo_in};
 
 #[test]
 fn diff_vhost_moves_both_sides() {
