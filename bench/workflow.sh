@@ -11,7 +11,8 @@
 #      `topo apply --no-lock FILE` on the applied vhost (hyperfine, RUNS runs each). A no-op
 #      apply takes no lock (it has nothing to protect), so this shows that it costs nothing;
 #   3. the lock's cost where it is taken: the same pair on an apply with one change (queue
-#      q.0 deleted before each run by hyperfine's --prepare, declared again with its bindings).
+#      q.2 deleted before each run by hyperfine's --prepare, declared again with its bindings;
+#      not q.0, the source of a workload shovel, which re-declares it without arguments).
 # Needs curl, hyperfine, python3, /usr/bin/time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -91,7 +92,7 @@ for N in "${@:-1000}"; do
 
   # 3. The lock on an apply that has a change to make (and so takes it).
   hyperfine -N -w 2 -r "$RUNS" --export-json "$work/lock1.json" \
-    --prepare "curl -s -o /dev/null -u $CRED -X DELETE $MGMT/api/queues/$last_file/q.0" \
+    --prepare "curl -s -o /dev/null -u $CRED -X DELETE $MGMT/api/queues/$last_file/q.2" \
     "$TOPO apply $work/f.yaml" "$TOPO apply --no-lock $work/f.yaml" >/dev/null
   with=$(mean "$work/lock1.json" 0); without=$(mean "$work/lock1.json" 1)
   python3 -c 'import sys; w,o=float(sys.argv[1]),float(sys.argv[2]); print(f"one-change apply with lock {w*1000:.1f} ms, --no-lock {o*1000:.1f} ms: the lock costs {(w-o)*1000:.1f} ms")' "$with" "$without"

@@ -74,8 +74,11 @@ pub struct Progress {
     /// The current stage's bar: a new one per stage, so that no redraw ever mixes one
     /// stage's name with another's counts.
     bar: std::sync::Mutex<Option<ProgressBar>>,
-    total: usize,
-    done: AtomicUsize,
+    /// When the apply started: a plain line says how far into the apply its stage began.
+    /// (Not a count of the whole: a stage's operations are not the plan's changes, a replace
+    /// is a delete and a declare, a topic permission one call per exchange, so a running
+    /// "x of y" read 9332 of 9328.)
+    started: std::time::Instant,
 }
 
 impl Progress {
@@ -90,8 +93,7 @@ impl Progress {
         Progress {
             style,
             bar: std::sync::Mutex::new(None),
-            total,
-            done: AtomicUsize::new(0),
+            started: std::time::Instant::now(),
         }
     }
 
@@ -119,16 +121,14 @@ impl Progress {
                 }
             }
             None => eprintln!(
-                "topo: {name}: {n} ({} of {} done)",
-                self.done.load(Ordering::Relaxed),
-                self.total
+                "topo: {name}: {n} (at {:.1}s)",
+                self.started.elapsed().as_secs_f64()
             ),
         }
     }
 
     /// `n` more operations of the current stage were confirmed.
     fn advance(&self, n: usize) {
-        self.done.fetch_add(n, Ordering::Relaxed);
         if let Some(b) = self.current().as_ref() {
             b.inc(n as u64);
         }
