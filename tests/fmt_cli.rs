@@ -113,6 +113,31 @@ fn the_starter_file_is_formatted() {
     assert_eq!(check.status.code(), Some(0), "{}", text(&check.stdout));
 }
 
+/// The files the repository ships as examples are in the style `topo fmt` writes: a user who
+/// copies one and adds `topo fmt --check` to CI starts green.
+#[test]
+fn the_shipped_topologies_are_formatted() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies");
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .map(|p| p.display().to_string())
+        .collect();
+    files.sort();
+    assert!(files.len() >= 3, "{files:?}");
+    let mut args = vec!["fmt", "--check"];
+    args.extend(files.iter().map(String::as_str));
+    let check = topo_in(&dir, &args, None);
+    assert_eq!(
+        check.status.code(),
+        Some(0),
+        "run `topo fmt topologies/*.yaml`: {}{}",
+        text(&check.stdout),
+        text(&check.stderr)
+    );
+}
+
 /// One in-memory file (no `.env`).
 struct Mem(String);
 
