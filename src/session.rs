@@ -3,6 +3,8 @@
 //! exact message counts. Commands decide what to do with the result; nothing here prints
 //! to stdout.
 
+pub mod early;
+
 use std::time::{Duration, Instant};
 
 use crate::broker::amqp::Amqp;
@@ -111,7 +113,17 @@ pub async fn read_live(
     wait: Option<Duration>,
 ) -> anyhow::Result<State> {
     let scope = Scope::Vhosts(desired.vhost_names());
-    let mut live = read_with_wait(mgmt, &scope, wait).await?;
+    let live = read_with_wait(mgmt, &scope, wait).await?;
+    settle_live(mgmt, desired, live).await
+}
+
+/// The second half of [`read_live`], for a state read of the file's vhosts however it was
+/// started ([`early`] starts it before the file is checked).
+pub async fn settle_live(
+    mgmt: &Management,
+    desired: &mut State,
+    mut live: State,
+) -> anyhow::Result<State> {
     if desired
         .vhosts
         .values()
@@ -251,16 +263,39 @@ pub async fn policy_advice(
     live: &State,
     plan: &crate::plan::Plan,
 ) -> Vec<String> {
-    use crate::state::effective::Line;
     if desired.operator_policies.is_empty() && live.operator_policies.is_empty() {
         return Vec::new();
     }
-    let line = match read::broker_version(mgmt).await {
-        Ok(Some(v)) => Line::of_version(&v),
-        _ => Line::V4,
-    };
+    policy_advice_for(policy_line(mgmt).await, desired, live, plan)
+}
+
+/// [`policy_advice`] once the broker's line is known: pure, so that a command can run it
+/// beside other work (plan counts drift meanwhile).
+pub fn policy_advice_for(
+    line: crate::state::effective::Line,
+    desired: &State,
+    live: &State,
+    plan: &crate::plan::Plan,
+) -> Vec<String> {
+    if desired.operator_policies.is_empty() && live.operator_policies.is_empty() {
+        return Vec::new();
+    }
+    // A plan without changes leaves the broker as it is: no copy of its state (at 10,000
+    // queues the clone cost tens of ms of every no-op plan).
+    if plan.changes.is_empty() {
+        return crate::plan::policies::notes(desired, live, line);
+    }
     let after = crate::plan::apply_to_state(plan, live);
     crate::plan::policies::notes(desired, &after, line)
+}
+
+/// The broker's release line for the policy advice (4.x when it cannot be told).
+pub async fn policy_line(mgmt: &Management) -> crate::state::effective::Line {
+    use crate::state::effective::Line;
+    match read::broker_version(mgmt).await {
+        Ok(Some(v)) => Line::of_version(&v),
+        _ => Line::V4,
+    }
 }
 
 /// A plan's warnings on stderr (talk), whatever the format of stdout.

@@ -451,17 +451,36 @@ impl State {
     }
 
     /// Every vhost the state touches: listed ones and those its entities live in.
+    ///
+    /// Every map is sorted by vhost first, so a run of one vhost's entries is copied once
+    /// (every plan asks, and at 10,000 queues and 20,000 bindings a copy per entry showed in
+    /// the no-op plan's profile).
     pub fn vhost_names(&self) -> std::collections::BTreeSet<String> {
-        let mut names: std::collections::BTreeSet<String> = self.vhosts.keys().cloned().collect();
-        names.extend(self.exchanges.keys().map(|k| k.vhost.clone()));
-        names.extend(self.queues.keys().map(|k| k.vhost.clone()));
-        names.extend(self.bindings.keys().map(|k| k.vhost.clone()));
-        names.extend(self.policies.keys().map(|k| k.vhost.clone()));
-        names.extend(self.operator_policies.keys().map(|k| k.vhost.clone()));
-        names.extend(self.permissions.keys().map(|k| k.vhost.clone()));
-        names.extend(self.topic_permissions.keys().map(|k| k.vhost.clone()));
-        names.extend(self.links.keys().map(|k| k.vhost.clone()));
-        names.extend(self.vhost_limits.keys().cloned());
+        fn add<'a>(
+            names: &mut std::collections::BTreeSet<String>,
+            vhosts: impl Iterator<Item = &'a String>,
+        ) {
+            let mut last: Option<&str> = None;
+            for v in vhosts {
+                if last != Some(v.as_str()) {
+                    if !names.contains(v) {
+                        names.insert(v.clone());
+                    }
+                    last = Some(v);
+                }
+            }
+        }
+        let mut names = std::collections::BTreeSet::new();
+        add(&mut names, self.vhosts.keys());
+        add(&mut names, self.exchanges.keys().map(|k| &k.vhost));
+        add(&mut names, self.queues.keys().map(|k| &k.vhost));
+        add(&mut names, self.bindings.keys().map(|k| &k.vhost));
+        add(&mut names, self.policies.keys().map(|k| &k.vhost));
+        add(&mut names, self.operator_policies.keys().map(|k| &k.vhost));
+        add(&mut names, self.permissions.keys().map(|k| &k.vhost));
+        add(&mut names, self.topic_permissions.keys().map(|k| &k.vhost));
+        add(&mut names, self.links.keys().map(|k| &k.vhost));
+        add(&mut names, self.vhost_limits.keys());
         names
     }
 }

@@ -54,9 +54,26 @@ pub(crate) fn prepare(
     vhost: Option<&str>,
     color: ColorChoice,
 ) -> anyhow::Result<Result<Prepared, ExitStatus>> {
+    prepare_with_hook(file, vhost, color, &mut |_| {})
+}
+
+/// [`prepare`], handing the parsed file to `parsed` before it is checked (see
+/// [`crate::validate::load_with_hook`]).
+pub(crate) fn prepare_with_hook(
+    file: Option<PathBuf>,
+    vhost: Option<&str>,
+    color: ColorChoice,
+    parsed: &mut dyn FnMut(&crate::source::node::Node),
+) -> anyhow::Result<Result<Prepared, ExitStatus>> {
     let path = resolve_file(file)?;
     let t = std::time::Instant::now();
-    match load_valid(&path, color) {
+    let loaded = crate::validate::load_with_hook(
+        &path,
+        &crate::topology::Disk,
+        &crate::topology::EnvSource::Process,
+        parsed,
+    );
+    match report_loaded(loaded, color) {
         Ok(mut valid) => {
             crate::trace::done(t, || "loading and checking the file".into());
             if let Some(v) = vhost {
@@ -105,7 +122,14 @@ pub fn load_valid_with(
     env: &crate::topology::EnvSource,
     color: ColorChoice,
 ) -> Result<Valid, ExitStatus> {
-    let loaded = crate::validate::load_with(path, &crate::topology::Disk, env);
+    report_loaded(
+        crate::validate::load_with(path, &crate::topology::Disk, env),
+        color,
+    )
+}
+
+/// A loaded topology, valid or not; its diagnostics printed on stderr.
+fn report_loaded(loaded: crate::topology::Loaded, color: ColorChoice) -> Result<Valid, ExitStatus> {
     match loaded.into_valid() {
         Ok(valid) => {
             if !valid.diagnostics.is_empty() {

@@ -21,10 +21,25 @@ pub fn load(path: &Path) -> Loaded {
 
 /// Load and check a topology through any file source and environment.
 pub fn load_with(path: &Path, files: &dyn FileSource, env: &EnvSource) -> Loaded {
+    load_with_hook(path, files, env, &mut |_| {})
+}
+
+/// [`load_with`], handing the parsed tree (extends merged, interpolated) to `parsed`
+/// before it is checked: a broker command starts reading the broker there, while the
+/// checks run (they are half of the loading time of a large file).
+pub fn load_with_hook(
+    path: &Path,
+    files: &dyn FileSource,
+    env: &EnvSource,
+    parsed: &mut dyn FnMut(&crate::source::node::Node),
+) -> Loaded {
+    let t = std::time::Instant::now();
     let mut loaded = topology::read(path, files, env);
+    crate::trace::done(t, || "  parsing the file".into());
     let Some(tree) = &loaded.tree else {
         return loaded;
     };
+    parsed(tree);
     // A value that could not be interpolated still holds its `${...}` text: what the
     // schema and the rules would say about that text is a knock-on, not news.
     let failed: Vec<String> = loaded
@@ -43,15 +58,20 @@ pub fn load_with(path: &Path, files: &dyn FileSource, env: &EnvSource) -> Loaded
         })
     };
 
+    let t = std::time::Instant::now();
     let value = tree.to_json();
     let mut schema_diags = schema::check(tree, &value);
+    crate::trace::done(t, || "  the schema check".into());
     schema_diags.retain(|d| !knock_on(d));
     let schema_ok = schema_diags.is_empty();
     loaded.diagnostics.extend(schema_diags);
     if schema_ok {
         // By value: strings move out of the JSON tree instead of being copied.
+        let t = std::time::Instant::now();
         match serde_json::from_value::<Topology>(value) {
             Ok(topology) => {
+                crate::trace::done(t, || "  the file's model".into());
+                let t = std::time::Instant::now();
                 let mut rules = rules::check(&topology, tree, &loaded.sources);
                 rules.retain(|d| !knock_on(d));
                 loaded.diagnostics.extend(rules);
@@ -59,6 +79,7 @@ pub fn load_with(path: &Path, files: &dyn FileSource, env: &EnvSource) -> Loaded
                 // for `topo diff --git`).
                 let schemas = message_schema::check(&topology, tree, &loaded.sources, files);
                 loaded.diagnostics.extend(schemas);
+                crate::trace::done(t, || "  the rules".into());
                 loaded.topology = Some(topology);
             }
             // The text of an uninterpolated value does not fit its field: already reported.

@@ -1,0 +1,184 @@
+//! Reading the broker while the file is still being checked.
+//!
+//! A no-op `topo plan` is a file load and a state read one after the other; half of the
+//! load (the schema check, the rules, the desired state) comes after the file is parsed, and
+//! at 10,000 queues it took about as long as a third of the state read. The parsed tree
+//! already says where the broker is (its `broker` section) and which vhosts the file
+//! names, so the read starts there, on the runtime's threads, while the main thread checks
+//! the file.
+//!
+//! The guess is only used when it is provably the read the command would have made: the
+//! valid file's `broker` section must equal the one parsed early and its desired state must
+//! name exactly the vhosts read. Anything else (a file that turns out invalid, `--vhost`, a
+//! list of nodes, a section that does not parse yet) drops the early read, and the command
+//! reads as it always did. It only sends GETs.
+
+use std::collections::BTreeSet;
+
+use crate::broker::endpoint::{ConnectArgs, Endpoints};
+use crate::broker::failover::Proto;
+use crate::broker::http::{HttpError, Management};
+use crate::broker::preflight::{BrokerFacts, broker_facts};
+use crate::broker::read::{Scope, read_state};
+use crate::source::node::{Node, NodeKind};
+use crate::state::{DEFAULT_VHOST, State};
+use crate::topology::Topology;
+use crate::topology::model::Broker;
+
+/// What the early read finds: the live state of the vhosts (not yet settled: see
+/// [`super::settle_live`]) and what the broker refuses.
+pub type Found = (
+    Result<State, HttpError>,
+    anyhow::Result<Option<BrokerFacts>>,
+);
+
+/// A state read under way.
+pub struct EarlyRead {
+    broker: Option<Broker>,
+    scope: BTreeSet<String>,
+    endpoints: Endpoints,
+    mgmt: Management,
+    task: tokio::task::JoinHandle<Found>,
+}
+
+/// What a command gets from an early read it may use: the endpoints and client it read
+/// through (the client's memo holds the version and node count read), and the read.
+pub struct Taken {
+    pub endpoints: Endpoints,
+    pub mgmt: Management,
+    pub read: tokio::task::JoinHandle<Found>,
+}
+
+/// The lists of the file whose entries live in a vhost (their `vhost`, else the file's).
+const VHOST_LISTS: &[&str] = &[
+    "exchanges",
+    "queues",
+    "bindings",
+    "policies",
+    "operator_policies",
+    "permissions",
+    "topic_permissions",
+    "shovels",
+    "federation_upstreams",
+    "vhost_limits",
+];
+
+/// Start reading the vhosts `tree` names from the broker it names, on `rt`. `None` when
+/// that cannot be told for sure from the tree alone; the command then reads as usual.
+pub fn start(
+    rt: &tokio::runtime::Runtime,
+    tree: &Node,
+    connect: &ConnectArgs,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Option<EarlyRead> {
+    let broker = match tree.get("broker") {
+        None => None,
+        Some(b) => Some(serde_json::from_value::<Broker>(b.to_json()).ok()?),
+    };
+    let scope = vhost_scope(tree)?;
+    let topology = Topology {
+        broker: broker.clone(),
+        ..Topology::default()
+    };
+    let endpoints = Endpoints::resolve(connect, Some(&topology), env).ok()?;
+    // Several nodes: which one answers is the failover's business, said on stderr.
+    if endpoints.nodes.several(Proto::Management) {
+        return None;
+    }
+    let _in_runtime = rt.enter();
+    let mgmt = Management::new(&endpoints).ok()?;
+    let (m, s) = (mgmt.clone(), Scope::Vhosts(scope.clone()));
+    let task = rt.spawn(async move { tokio::join!(read_state(&m, &s), broker_facts(&m)) });
+    Some(EarlyRead {
+        broker,
+        scope,
+        endpoints,
+        mgmt,
+        task,
+    })
+}
+
+impl EarlyRead {
+    /// The read, if it is the one the valid `topology` and its `desired` state call for;
+    /// else it is stopped.
+    pub fn take(self, topology: &Topology, desired: &State) -> Option<Taken> {
+        if topology.broker != self.broker || desired.vhost_names() != self.scope {
+            self.task.abort();
+            return None;
+        }
+        Some(Taken {
+            endpoints: self.endpoints,
+            mgmt: self.mgmt,
+            read: self.task,
+        })
+    }
+}
+
+/// The vhosts a parsed file names, as [`State::vhost_names`] will find them; `None` when a
+/// vhost field is not a string (the checks will say what is wrong).
+fn vhost_scope(tree: &Node) -> Option<BTreeSet<String>> {
+    let default = match tree.get("vhost") {
+        None => DEFAULT_VHOST,
+        Some(v) => v.as_str()?,
+    };
+    let mut scope = BTreeSet::new();
+    for v in items(tree, "vhosts") {
+        scope.insert(v.get("name")?.as_str()?.to_string());
+    }
+    for list in VHOST_LISTS {
+        for item in items(tree, list) {
+            let vhost = match item.get("vhost") {
+                None => default,
+                Some(v) => v.as_str()?,
+            };
+            if !scope.contains(vhost) {
+                scope.insert(vhost.to_string());
+            }
+        }
+    }
+    Some(scope)
+}
+
+fn items<'a>(tree: &'a Node, key: &str) -> &'a [Node] {
+    match tree.get(key).map(|n| &n.kind) {
+        Some(NodeKind::Seq(items)) => items,
+        _ => &[],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tree(yaml: &str) -> Node {
+        crate::source::yaml::parse(yaml, crate::source::FileId(0)).expect("test YAML parses")
+    }
+
+    /// The early scope is the desired state's, for a file that uses the default vhost,
+    /// its own default, explicit vhosts and vhost-less lists (users).
+    #[test]
+    fn scope_matches_the_desired_state() {
+        for yaml in [
+            "version: 1\nqueues: [{name: q}]\n",
+            "version: 1\nvhost: app\nqueues: [{name: q}]\nusers: [{name: u}]\n",
+            "version: 1\nvhosts: [{name: a}]\nexchanges: [{name: x, type: topic, vhost: b}]\n\
+             bindings: [{source: x, destination: q, vhost: b}]\npermissions: \
+             [{user: u, vhost: c, configure: '', write: '', read: ''}]\n",
+        ] {
+            let t = tree(yaml);
+            let topology: Topology =
+                serde_json::from_value(t.to_json()).expect("test file fits the model");
+            let desired = State::from_topology(&topology, &|_| None);
+            assert_eq!(vhost_scope(&t), Some(desired.vhost_names()), "{yaml}");
+        }
+    }
+
+    #[test]
+    fn a_vhost_that_is_not_a_string_gives_no_guess() {
+        assert_eq!(vhost_scope(&tree("version: 1\nvhost: [a]\n")), None);
+        assert_eq!(
+            vhost_scope(&tree("version: 1\nqueues: [{name: q, vhost: 3}]\n")),
+            None
+        );
+    }
+}
