@@ -70,7 +70,7 @@ impl Prepared {
 }
 
 /// The first shovel or federation upstream whose `uri_env` names an unset variable: what
-/// it is, and the variable.
+/// it is, and the variable (the first unset one of a list).
 fn unset_uri_variable(t: &Topology) -> Option<(String, String)> {
     let shovels = t.shovels.iter().flat_map(|s| {
         [("source", &s.source), ("destination", &s.destination)]
@@ -86,10 +86,12 @@ fn unset_uri_variable(t: &Topology) -> Option<(String, String)> {
             .as_ref()
             .map(|v| (format!("federation upstream `{}`", u.name), v))
     });
-    shovels
-        .chain(upstreams)
-        .find(|(_, var)| env(var).is_none())
-        .map(|(what, var)| (what, var.clone()))
+    shovels.chain(upstreams).find_map(|(what, vars)| {
+        vars.items()
+            .into_iter()
+            .find(|var| env(var).is_none())
+            .map(|var| (what, var.to_string()))
+    })
 }
 
 pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

@@ -394,3 +394,82 @@ shovels:
     let again = v.topo(&["plan", path_str(&file)], &[]);
     assert_eq!(code(&again), 0, "{}\n{}", stdout(&again), stderr(&again));
 }
+
+/// A link URI the broker holds as a list (it tries them in turn) is kept whole: a file's
+/// `uri_env` list is applied as a list, plans no change afterwards, and export writes every
+/// URI of it, and of a list set outside topo, not only the first.
+#[test]
+fn a_list_of_uris_is_applied_planned_and_exported_whole() {
+    let Some(v) = TestVhost::try_new() else {
+        return;
+    };
+    let a = v.name.clone();
+    let b = v.extra_vhost();
+    v.create_vhost(&b);
+    let user = link_user(&v, &[&a, &b]);
+    let first = uri(&user, &a);
+    let second = format!("{first}?heartbeat=10");
+    let env = [
+        ("TOPO_TEST_UP1", first.as_str()),
+        ("TOPO_TEST_UP2", second.as_str()),
+    ];
+    let body = format!(
+        r#"broker:
+  plugins: [rabbitmq_federation]
+vhosts:
+  - {{name: {b}}}
+federation_upstreams:
+  - {{name: origin, vhost: {b}, uri_env: [TOPO_TEST_UP1, TOPO_TEST_UP2]}}
+"#
+    );
+    let file = v.file("fed-list.yaml", &body);
+    let apply = v.topo(&["apply", path_str(&file)], &env);
+    assert_eq!(code(&apply), 0, "{}\n{}", stdout(&apply), stderr(&apply));
+    assert_no_password("apply", &format!("{}{}", stdout(&apply), stderr(&apply)));
+    let stored = v.get(&["parameters", "federation-upstream", &b, "origin"]);
+    assert_eq!(stored["value"]["uri"], json!([first, second]));
+
+    // No false diff; another order is a change.
+    let plan = v.topo(&["plan", path_str(&file)], &env);
+    assert_eq!(code(&plan), 0, "{}\n{}", stdout(&plan), stderr(&plan));
+    let swapped = [("TOPO_TEST_UP1", env[1].1), ("TOPO_TEST_UP2", env[0].1)];
+    let plan = v.topo(&["plan", path_str(&file)], &swapped);
+    assert_eq!(code(&plan), 2, "{}", stdout(&plan));
+    assert_no_password("plan", &format!("{}{}", stdout(&plan), stderr(&plan)));
+
+    // A list set outside topo, without credentials: exported whole, and it round-trips.
+    let here = format!("amqp:///{}", encoded(&a));
+    let there = format!("amqp:///{}", encoded(&b));
+    v.put(
+        &["parameters", "federation-upstream", &b, "manual"],
+        &json!({"value": {"uri": [&here, &there]}}),
+    );
+    let export = v.topo(&["export", "--vhost", &b], &[]);
+    assert_eq!(code(&export), 0, "{}", stderr(&export));
+    let text = stdout(&export);
+    assert_no_password("export", &text);
+    assert_eq!(text.matches("amqp://***@").count(), 2, "{text}");
+    assert!(text.contains("heartbeat=10"), "{text}");
+    assert!(text.contains(&here) && text.contains(&there), "{text}");
+    let doc = topo::source::yaml::parse(&text, topo::source::FileId(0))
+        .unwrap_or_else(|d| panic!("export does not parse: {}\n{text}", d.message))
+        .to_json();
+    let uri_of = |name: &str| {
+        doc["federation_upstreams"]
+            .as_array()
+            .and_then(|l| l.iter().find(|u| u["name"] == name))
+            .map(|u| u["uri"].clone())
+    };
+    assert_eq!(uri_of("manual"), Some(json!([&here, &there])), "{text}");
+    let origin = uri_of("origin").unwrap_or_default();
+    assert_eq!(origin.as_array().map(Vec::len), Some(2), "{text}");
+    // The list round-trips through the file's model.
+    let model: topo::topology::model::FederationUpstream = serde_json::from_value(json!({
+        "name": "manual", "uri": uri_of("manual")
+    }))
+    .unwrap();
+    assert_eq!(
+        model.uri,
+        Some(topo::topology::model::Uris::List(vec![here, there]))
+    );
+}

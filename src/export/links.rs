@@ -3,9 +3,9 @@
 //! A URI is written as plan shows it: without its userinfo (`amqp://***@host/vhost`), so an
 //! export never holds a password. Such a URI does not validate (TOPO025) until it is moved
 //! to a variable named by `uri_env`; a URI without userinfo (`amqp://`, this broker) is
-//! written as it is and round-trips. Keys the broker holds that the format has no field
-//! for (a list of URIs, a protocol other than `amqp091`, settings newer than the format)
-//! are left out; the first URI of a list is written.
+//! written as it is and round-trips. A list of URIs (the broker tries them in turn) is
+//! written as a list, each URI shown so. Keys the broker holds that the format has no field
+//! for (a protocol other than `amqp091`, settings newer than the format) are left out.
 
 use serde_json::{Map, Value, json};
 
@@ -28,7 +28,7 @@ pub(super) fn link_entry(here: Here, k: &LinkKey, l: &LinkState) -> Value {
             for (prefix, field) in [("src", "source"), ("dest", "destination")] {
                 let mut end = Map::new();
                 if let Some(u) = value.get(&format!("{prefix}-uri")) {
-                    end.insert("uri".into(), first_uri(u));
+                    end.insert("uri".into(), uris(u));
                 }
                 for (key, name) in [
                     ("queue", "queue"),
@@ -55,7 +55,7 @@ pub(super) fn link_entry(here: Here, k: &LinkKey, l: &LinkState) -> Value {
         }
         Component::FederationUpstream => {
             if let Some(u) = value.get("uri") {
-                m.insert("uri".into(), first_uri(u));
+                m.insert("uri".into(), uris(u));
             }
             for key in [
                 "exchange",
@@ -77,9 +77,10 @@ pub(super) fn link_entry(here: Here, k: &LinkKey, l: &LinkState) -> Value {
     Value::Object(m)
 }
 
-fn first_uri(v: &Value) -> Value {
+/// The shown URI, or every shown URI of a list (an empty list is this broker).
+fn uris(v: &Value) -> Value {
     match v {
-        Value::Array(items) => items.first().cloned().unwrap_or(json!("amqp://")),
+        Value::Array(items) if items.is_empty() => json!("amqp://"),
         other => other.clone(),
     }
 }

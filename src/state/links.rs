@@ -18,7 +18,7 @@ use serde_json::{Map, Value, json};
 
 use super::{Args, DEFAULT_VHOST, canonical_value};
 use crate::topology::model::{
-    DeleteAfter, DeleteAfterMode, FederationUpstream, Shovel, ShovelEnd, Topology,
+    DeleteAfter, DeleteAfterMode, FederationUpstream, Shovel, ShovelEnd, Topology, Uris,
 };
 
 /// Which plugin's parameter a link is.
@@ -300,23 +300,36 @@ pub fn local_uri(vhost: &str) -> String {
 
 /// Where a URI of the file comes from.
 pub struct UriSource<'a> {
-    pub uri: &'a Option<String>,
-    pub uri_env: &'a Option<String>,
+    pub uri: &'a Option<Uris>,
+    pub uri_env: &'a Option<Uris>,
 }
 
 impl UriSource<'_> {
-    /// The URI text, and whether it is the real one (not the placeholder of an unset
-    /// variable).
-    fn resolve(&self, env: &dyn Fn(&str) -> Option<String>, vhost: &str) -> (String, bool) {
-        match (self.uri_env, self.uri) {
-            (Some(var), _) => match env(var) {
-                Some(v) => (v, true),
-                None => (format!("*** (from ${var})"), false),
-            },
-            (None, Some(uri)) => (uri.clone(), true),
+    /// The URI text (a string, or a list as the file gives one), and whether every URI is
+    /// the real one (not the placeholder of an unset variable).
+    fn resolve(&self, env: &dyn Fn(&str) -> Option<String>, vhost: &str) -> (Value, bool) {
+        let mut known = true;
+        let texts: Vec<String> = match (self.uri_env, self.uri) {
+            (Some(vars), _) => vars
+                .items()
+                .into_iter()
+                .map(|var| {
+                    env(var).unwrap_or_else(|| {
+                        known = false;
+                        format!("*** (from ${var})")
+                    })
+                })
+                .collect(),
+            (None, Some(uris)) => uris.items().into_iter().map(String::from).collect(),
             // This broker, the link's own vhost (`amqp://` alone would be `/`).
-            (None, None) => (local_uri(vhost), true),
-        }
+            (None, None) => vec![local_uri(vhost)],
+        };
+        // One URI is a string, as the broker keeps it (a list of one reads the same).
+        let value = match texts.as_slice() {
+            [one] => json!(one),
+            _ => json!(texts),
+        };
+        (value, known)
     }
 }
 
@@ -344,7 +357,7 @@ fn shovel_state(s: &Shovel, vhost: &str, env: &dyn Fn(&str) -> Option<String>) -
         } = end;
         let (text, k) = UriSource { uri, uri_env }.resolve(env, vhost);
         known &= k;
-        raw.insert(format!("{prefix}-uri"), json!(text));
+        raw.insert(format!("{prefix}-uri"), text);
         if let Some(q) = queue {
             raw.insert(format!("{prefix}-queue"), json!(q));
         }
@@ -400,7 +413,7 @@ fn upstream_state(
     } = u;
     let mut raw = Map::new();
     let (text, known) = UriSource { uri, uri_env }.resolve(env, vhost);
-    raw.insert("uri".into(), json!(text));
+    raw.insert("uri".into(), text);
     let mut put = |k: &str, v: Option<Value>| {
         if let Some(v) = v {
             raw.insert(k.to_string(), v);
@@ -470,12 +483,52 @@ mod tests {
     }
 
     #[test]
+    fn a_list_of_uris_is_kept_whole_from_the_file_and_the_broker() {
+        let u = FederationUpstream {
+            name: "origin".into(),
+            vhost: None,
+            uri_env: Some(Uris::List(vec!["A".into(), "B".into()])),
+            uri: None,
+            exchange: None,
+            queue: None,
+            max_hops: None,
+            expires: None,
+            message_ttl: None,
+            ack_mode: None,
+            trust_user_id: None,
+            prefetch_count: None,
+            reconnect_delay: None,
+        };
+        let env = |v: &str| Some(format!("amqp://u:{v}-pw@{v}-host/x"));
+        let file = upstream_state(&u, "/", &env);
+        assert_eq!(
+            file.value["uri"],
+            json!(["amqp://***@A-host/x", "amqp://***@B-host/x"])
+        );
+        let live = json!({"uri": ["amqp://u:A-pw@A-host/x", "amqp://u:B-pw@B-host/x"]});
+        let live = normalize(Component::FederationUpstream, live.as_object().unwrap());
+        assert_eq!(live, file);
+        let body = file.body(Component::FederationUpstream).unwrap();
+        assert_eq!(
+            body["value"]["uri"],
+            json!(["amqp://u:A-pw@A-host/x", "amqp://u:B-pw@B-host/x"])
+        );
+        // One unset variable of the list: no real URIs are kept.
+        let partial = upstream_state(&u, "/", &|v: &str| (v == "A").then(|| env(v).unwrap()));
+        assert_eq!(
+            partial.value["uri"],
+            json!(["amqp://***@A-host/x", "*** (from $B)"])
+        );
+        assert_eq!(partial.body(Component::FederationUpstream), None);
+    }
+
+    #[test]
     fn an_unset_variable_is_a_placeholder_without_a_secret() {
         let s = Shovel {
             name: "s".into(),
             vhost: None,
             source: ShovelEnd {
-                uri_env: Some("SRC".into()),
+                uri_env: Some(Uris::One("SRC".into())),
                 queue: Some("q".into()),
                 ..Default::default()
             },

@@ -16,7 +16,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 mod links;
-pub use links::{AckMode, DeleteAfter, DeleteAfterMode, FederationUpstream, Shovel, ShovelEnd};
+pub use links::{
+    AckMode, DeleteAfter, DeleteAfterMode, FederationUpstream, Shovel, ShovelEnd, Uris,
+};
 
 /// The vhost entities go to when neither they nor the file name one.
 pub const DEFAULT_VHOST: &str = "/";

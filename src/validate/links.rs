@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use crate::diag::{Code, Diagnostic, closest, did_you_mean};
 use crate::source::node::Node;
 use crate::state::DEFAULT_VHOST;
-use crate::topology::model::{ShovelEnd, Topology};
+use crate::topology::model::{ShovelEnd, Topology, Uris};
 use crate::topology::plugins;
 
 /// Every problem of the file's shovels, upstreams and federation policies.
@@ -61,19 +61,31 @@ impl Report<'_> {
 }
 
 /// `uri_env` names a variable; `uri` carries no password and is an AMQP URI. Exactly one
-/// of them, or neither (then the end is this broker: `amqp://`).
-fn uri_source(r: &mut Report, at: &str, uri: &Option<String>, uri_env: &Option<String>) {
-    if let Some(var) = uri_env {
-        if !crate::topology::names::is_env_name(var) {
+/// of them, or neither (then the end is this broker: `amqp://`). Either may be a list (one
+/// URI or variable per item), not an empty one.
+fn uri_source(r: &mut Report, at: &str, uri: &Option<Uris>, uri_env: &Option<Uris>) {
+    for (field, list) in [("uri", uri), ("uri_env", uri_env)] {
+        if list.as_ref().is_some_and(|l| l.items().is_empty()) {
             r.push(
-                Diagnostic::error(
-                    Code::LiteralSecret,
-                    "`uri_env` must name an environment variable, not hold a URI",
-                ),
-                format!("{at}/uri_env"),
-                "write the name of the variable (letters, digits, `_`) that holds the URI at \
-                 plan/apply time",
+                Diagnostic::error(Code::LinkUri, format!("`{field}` is an empty list")),
+                format!("{at}/{field}"),
+                "give at least one URI (or variable), or leave the key out",
             );
+        }
+    }
+    if let Some(vars) = uri_env {
+        for (pointer, var) in vars.located(&format!("{at}/uri_env")) {
+            if !crate::topology::names::is_env_name(var) {
+                r.push(
+                    Diagnostic::error(
+                        Code::LiteralSecret,
+                        "`uri_env` must name an environment variable, not hold a URI",
+                    ),
+                    pointer,
+                    "write the name of the variable (letters, digits, `_`) that holds the URI \
+                     at plan/apply time",
+                );
+            }
         }
         if uri.is_some() {
             r.push(
@@ -84,8 +96,14 @@ fn uri_source(r: &mut Report, at: &str, uri: &Option<String>, uri_env: &Option<S
         }
         return;
     }
-    let Some(uri) = uri else { return };
-    let pointer = format!("{at}/uri");
+    let Some(uris) = uri else { return };
+    for (pointer, uri) in uris.located(&format!("{at}/uri")) {
+        literal_uri(r, pointer, uri);
+    }
+}
+
+/// One literal `uri`: an AMQP URI without a password.
+fn literal_uri(r: &mut Report, pointer: String, uri: &str) {
     match url::Url::parse(uri) {
         Ok(u) if u.password().is_some_and(|p| !p.is_empty()) => r.push(
             Diagnostic::error(Code::LiteralSecret, "`uri` contains a password"),
@@ -154,7 +172,11 @@ fn shovel_end(r: &mut Report, at: &str, field: &str, shovel: &str, end: &ShovelE
     }
     // The end's line may hold a literal URI with a password (TOPO025 says so): these point
     // there too, so they show where, never the line.
-    if end.uri.as_deref().is_some_and(|u| u.contains('@')) {
+    if end
+        .uri
+        .as_ref()
+        .is_some_and(|u| u.items().iter().any(|u| u.contains('@')))
+    {
         for d in &mut r.out[before..] {
             d.sensitive = true;
         }

@@ -7,6 +7,38 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+/// One URI (or variable), or a list: the broker keeps a link's URI as either, and tries a
+/// list's URIs in turn
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Uris {
+    One(String),
+    List(Vec<String>),
+}
+
+impl Uris {
+    /// The URIs (or variable names), in order.
+    pub fn items(&self) -> Vec<&str> {
+        match self {
+            Uris::One(u) => vec![u.as_str()],
+            Uris::List(l) => l.iter().map(String::as_str).collect(),
+        }
+    }
+
+    /// JSON pointers of the items below `at` (`at` itself for one, `at/i` in a list), with
+    /// each item.
+    pub fn located(&self, at: &str) -> Vec<(String, &str)> {
+        match self {
+            Uris::One(u) => vec![(at.to_string(), u.as_str())],
+            Uris::List(l) => l
+                .iter()
+                .enumerate()
+                .map(|(i, u)| (format!("{at}/{i}"), u.as_str()))
+                .collect(),
+        }
+    }
+}
+
 /// A dynamic shovel: consumes from a queue (or an exchange, through a queue of its own) and
 /// republishes to a queue or an exchange, on this broker or another
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -79,17 +111,19 @@ pub struct ShovelEnd {
     ///
     /// Name of the environment variable that holds the AMQP URI at plan/apply time, e.g.
     /// `amqp://user:password@host:5672/vhost`. Use it whenever the URI carries a
-    /// password; plan, diff and export show its userinfo as `***`.
+    /// password; plan, diff and export show its userinfo as `***`. A list names one
+    /// variable per URI: the broker tries the URIs in turn (a cluster's nodes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub uri_env: Option<String>,
+    pub uri_env: Option<Uris>,
 
     /// URI
     ///
     /// AMQP URI without a password: `amqp:///other` is vhost `other` of this broker,
     /// `amqp://` alone its default vhost `/`. Without `uri` and `uri_env`: the shovel's own
     /// vhost of this broker. A URI with a password is refused (TOPO025): use `uri_env`.
+    /// A list of URIs: the broker tries them in turn.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub uri: Option<String>,
+    pub uri: Option<Uris>,
 
     /// Queue
     ///
@@ -171,16 +205,18 @@ pub struct FederationUpstream {
     ///
     /// Name of the environment variable that holds the upstream's AMQP URI at plan/apply
     /// time. Use it whenever the URI carries a password; plan, diff and export show its
-    /// userinfo as `***`.
+    /// userinfo as `***`. A list names one variable per URI: the broker tries the URIs in
+    /// turn (a cluster's nodes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub uri_env: Option<String>,
+    pub uri_env: Option<Uris>,
 
     /// URI
     ///
     /// The upstream's AMQP URI without a password (`amqp:///other` is vhost `other` of
-    /// this broker). A URI with a password is refused (TOPO025): use `uri_env`.
+    /// this broker). A URI with a password is refused (TOPO025): use `uri_env`. A list of
+    /// URIs: the broker tries them in turn.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub uri: Option<String>,
+    pub uri: Option<Uris>,
 
     /// Upstream exchange
     ///
