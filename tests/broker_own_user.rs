@@ -148,7 +148,8 @@ fn own_administrator_tag_is_not_taken_and_other_tags_go_last() {
     let err = stderr(&out);
     assert_eq!(code(&out), 0, "{err}");
     // The own user's change is the last step.
-    let steps: Vec<&str> = err.lines().filter(|l| l.contains(" done)")).collect();
+    // Plain progress lines: `topo: STAGE: N (at 0.1s)`.
+    let steps: Vec<&str> = err.lines().filter(|l| l.contains(" (at ")).collect();
     assert!(
         steps
             .last()
