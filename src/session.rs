@@ -406,6 +406,21 @@ pub async fn make_plan(
     opts: &PlanOptions,
 ) -> anyhow::Result<Plan> {
     let first = plan(desired, live, opts);
+    with_message_counts(mgmt, endpoints, desired, live, opts, first).await
+}
+
+/// `first` (the plan of `desired` against `live`), planned again once the queues it would
+/// empty have their message counts: the export does not carry them, and `--allow-data-loss`
+/// needs them. Split from [`make_plan`] so that a caller can work out `first` beside other
+/// pure work (plan's drift count).
+pub async fn with_message_counts(
+    mgmt: &Management,
+    endpoints: &Endpoints,
+    desired: &State,
+    live: &mut State,
+    opts: &PlanOptions,
+    first: Plan,
+) -> anyhow::Result<Plan> {
     let queues: Vec<_> = first
         .changes
         .iter()
