@@ -19,7 +19,8 @@
 # For each N: generate the workload (bench/gen_topology.py), then, each on a broker
 # without the other runs' vhosts:
 #   1. topo apply into an empty vhost (pipelined AMQP declares; wall time, max RSS)
-#   2. no-op plan and no-op apply of the same file (hyperfine), and the bare state read
+#   2. no-op plan and no-op apply of the same file (hyperfine; each side's median, the mean
+#      beside it), and the bare state read
 #      GET /api/definitions/{vhost} (hyperfine)
 #   3. RabbitMQ's own import of the same entities: POST /api/definitions/{vhost}
 #   4. topo apply --via definitions (topo's chunked use of that import)
@@ -72,8 +73,12 @@ use_broker() {
 trap cleanup EXIT
 
 load() { cut -d' ' -f1-3 /proc/loadavg; }
-# hyperfine's mean, in seconds, from its JSON export.
-mean() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["results"][0]["mean"])' "$1"; }
+# hyperfine's median and mean, in seconds, from its JSON export. The ratios use the median
+# of each side: one cold or one broker-GC run must not move a figure (at 10,000 one such run
+# of five moved the mean of a 0.28 s plan to 0.37 s); the mean is printed beside it.
+stat() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["results"][0][sys.argv[2]])' "$1" "$2"; }
+median() { stat "$1" median; }
+mean() { stat "$1" mean; }
 
 for N in "${@:-1000}"; do
 for broker in $BROKERS; do
@@ -107,7 +112,8 @@ for broker in $BROKERS; do
   /usr/bin/time -f '%e %M' -o "$work/plan.time" "$TOPO" plan "$work/a.yaml" >/dev/null
   read -r _ plan_kb <"$work/plan.time"
   plan_load=$(load)
-  read_s=$(mean "$work/read.json"); plan_s=$(mean "$work/plan.json"); noop_s=$(mean "$work/noop.json")
+  read_s=$(median "$work/read.json"); plan_s=$(median "$work/plan.json"); noop_s=$(median "$work/noop.json")
+  read_m=$(mean "$work/read.json"); plan_m=$(mean "$work/plan.json"); noop_m=$(mean "$work/noop.json")
   drop_vhost "$va"
 
   # 3. RabbitMQ's own import of the same entities into an empty vhost. A failed import
@@ -138,9 +144,9 @@ for broker in $BROKERS; do
   echo "topo apply (AMQP, empty vhost)      $(secs "$apply_s") s   max RSS $((apply_kb / 1024)) MiB   (load $apply_load)"
   [ -n "$via_s" ] && echo "topo apply --via definitions        $(secs "$via_s") s"
   echo "RabbitMQ import (POST definitions)  $(secs "$import_s") s$([ "$import_ok" = 1 ] || echo ' FAILED')   (load $import_load)"
-  echo "state read (GET definitions)        $(secs "$read_s") s"
-  echo "topo plan, no changes               $(secs "$plan_s") s   max RSS $((plan_kb / 1024)) MiB   (load $plan_load)"
-  echo "topo apply, no changes              $(secs "$noop_s") s"
+  echo "state read (GET definitions)        $(secs "$read_s") s median (mean $(secs "$read_m"))"
+  echo "topo plan, no changes               $(secs "$plan_s") s median (mean $(secs "$plan_m"))   max RSS $((plan_kb / 1024)) MiB   (load $plan_load)"
+  echo "topo apply, no changes              $(secs "$noop_s") s median (mean $(secs "$noop_m"))"
   if [ "$import_ok" = 1 ]; then
     echo "ratio apply/import                  $(ratio "$apply_s" "$import_s")   (goal <= 0.8)"
     [ -n "$via_s" ] && echo "ratio via-definitions/import        $(ratio "$via_s" "$import_s")"
