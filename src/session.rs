@@ -257,6 +257,12 @@ pub fn quorum_advice(desired: &State, live: &State, nodes: usize, clustered: boo
     warnings(desired, live, ClusterView { nodes, clustered })
 }
 
+/// Whether the file or the broker has operator policies: without any there is no policy
+/// advice to give, and no need to ask the broker which rules combine them.
+pub fn operator_policies_in_play(desired: &State, live: &State) -> bool {
+    !desired.operator_policies.is_empty() || !live.operator_policies.is_empty()
+}
+
 /// Queues of the file whose user policy and operator policy set a key differently, with
 /// the value each gets (once the plan is carried out). Advice, like [`quorum_advice`].
 pub async fn policy_advice(
@@ -265,7 +271,7 @@ pub async fn policy_advice(
     live: &State,
     plan: &crate::plan::Plan,
 ) -> Vec<String> {
-    if desired.operator_policies.is_empty() && live.operator_policies.is_empty() {
+    if !operator_policies_in_play(desired, live) {
         return Vec::new();
     }
     policy_advice_for(policy_line(mgmt).await, desired, live, plan)
@@ -279,7 +285,7 @@ pub fn policy_advice_for(
     live: &State,
     plan: &crate::plan::Plan,
 ) -> Vec<String> {
-    if desired.operator_policies.is_empty() && live.operator_policies.is_empty() {
+    if !operator_policies_in_play(desired, live) {
         return Vec::new();
     }
     // A plan without changes leaves the broker as it is: no copy of its state (at 10,000

@@ -17,8 +17,8 @@ use crate::plan::{PlanOptions, plan};
 use crate::report::{self, Format};
 use crate::saved_plan::{self, SavedOptions, SavedPlan};
 use crate::session::{
-    Lag, cluster_size, describes_cluster, early, env, policy_advice_for, policy_line,
-    print_warnings, quorum_advice, read_live, reread_if_lagging, runtime, settle_live,
+    Lag, cluster_size, describes_cluster, early, env, operator_policies_in_play, policy_advice_for,
+    policy_line, print_warnings, quorum_advice, read_live, reread_if_lagging, runtime, settle_live,
     wait_for_amqp, with_message_counts,
 };
 use crate::state::State;
@@ -182,10 +182,10 @@ pub fn run(args: PlanArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
         let t = Instant::now();
         let desired = &prepared.desired;
         // The version is read already (memoized); asked only where the advice needs it.
-        let line = if desired.operator_policies.is_empty() && live.operator_policies.is_empty() {
-            crate::state::effective::Line::V4
-        } else {
+        let line = if operator_policies_in_play(desired, &live) {
             policy_line(&mgmt).await
+        } else {
+            crate::state::effective::Line::V4
         };
         // A cluster may have read again (a lagging node): count on what the plan is from.
         let drift = if nodes < 2 {

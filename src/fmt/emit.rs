@@ -84,17 +84,9 @@ impl Writer<'_> {
         schema: Option<&Value>,
         place: Place,
     ) {
-        let order = property_order(self.root, schema);
-        let mut sorted: Vec<(usize, &Entry)> = entries
-            .iter()
-            .map(|e| {
-                let rank = order.iter().position(|k| *k == e.key).unwrap_or(usize::MAX);
-                (rank, e)
-            })
-            .collect();
-        sorted.sort_by_key(|(rank, _)| *rank);
+        let sorted = self.in_order(entries, schema);
         let mut prev_simple: Option<bool> = None;
-        for (n, (_, e)) in sorted.iter().enumerate() {
+        for (n, e) in sorted.iter().enumerate() {
             let at = At::Entry(e.key_span.start);
             let child = schema.and_then(|s| property(self.root, s, &e.key));
             let form = self.form(&e.value, child);
@@ -215,22 +207,29 @@ impl Writer<'_> {
         }
     }
 
+    /// A mapping's entries in the schema's order (keys it does not know last, as written):
+    /// the same order for a block mapping and a flow one.
+    fn in_order<'e>(&self, entries: &'e [Entry], schema: Option<&Value>) -> Vec<&'e Entry> {
+        let order = property_order(self.root, schema);
+        let mut sorted: Vec<(usize, &Entry)> = entries
+            .iter()
+            .map(|e| {
+                let rank = order.iter().position(|k| *k == e.key).unwrap_or(usize::MAX);
+                (rank, e)
+            })
+            .collect();
+        sorted.sort_by_key(|(rank, _)| *rank);
+        sorted.into_iter().map(|(_, e)| e).collect()
+    }
+
     /// A collection on one line, `{key: value, ...}` in canonical order or `[a, b]`.
     fn flow(&self, node: &Node, schema: Option<&Value>) -> String {
         match &node.kind {
             NodeKind::Map(entries) => {
-                let order = property_order(self.root, schema);
-                let mut sorted: Vec<(usize, &Entry)> = entries
+                let parts: Vec<String> = self
+                    .in_order(entries, schema)
                     .iter()
                     .map(|e| {
-                        let rank = order.iter().position(|k| *k == e.key).unwrap_or(usize::MAX);
-                        (rank, e)
-                    })
-                    .collect();
-                sorted.sort_by_key(|(rank, _)| *rank);
-                let parts: Vec<String> = sorted
-                    .iter()
-                    .map(|(_, e)| {
                         let child = schema.and_then(|s| property(self.root, s, &e.key));
                         let key = scalar::string(&e.key, Context::Flow);
                         format!("{key}: {}", self.flow(&e.value, child))
