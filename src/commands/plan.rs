@@ -56,14 +56,26 @@ pub struct PlanArgs {
 pub fn run(args: PlanArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
     let rt = runtime()?;
     let connect = args.connect.args();
-    // The state read starts as soon as the file is parsed, while it is checked
+    // The state read starts from the file's first keys, while the file is parsed and
+    // checked, and is started again once it is parsed if those keys told wrong
     // (`session::early`); not with `--vhost` (the file's vhosts move) or `--wait` (which
     // waits for the broker first).
     let guess = args.vhost.is_none() && args.wait.is_none();
-    let mut early = None;
-    let prepared = prepare_with_hook(args.file, args.vhost.as_deref(), color, &mut |tree| {
+    let path = super::resolve_file(args.file)?;
+    let mut early = guess
+        .then(|| early::start_from_head(&rt, &path, &connect, &env))
+        .flatten();
+    let prepared = prepare_with_hook(Some(path), args.vhost.as_deref(), color, &mut |tree| {
         if guess {
-            early = early::start(&rt, tree, &connect, &env);
+            early = match early.take() {
+                Some(read) if read.fits(tree) => Some(read),
+                other => {
+                    if let Some(read) = other {
+                        read.stop();
+                    }
+                    early::start(&rt, tree, &connect, &env)
+                }
+            };
         }
     })?;
     let mut prepared = match prepared {

@@ -46,6 +46,26 @@ struct Builder {
 
 /// Parse one YAML document. An empty document is `null`.
 pub fn parse(text: &str, file: FileId) -> Result<Node, Diagnostic> {
+    parse_until(text, file, None)
+}
+
+/// The leading entries of a document's top-level mapping, up to the first key `keep`
+/// refuses, without reading the rest: a broker command learns where the broker is from a
+/// file's first lines while the whole file is still being parsed (`session::early`).
+/// `None` when the document is not a mapping or its head does not parse; the whole parse
+/// says why.
+pub fn parse_head(text: &str, file: FileId, keep: &dyn Fn(&str) -> bool) -> Option<Node> {
+    parse_until(text, file, Some(keep))
+        .ok()
+        .filter(|n| matches!(n.kind, NodeKind::Map(_)))
+}
+
+/// [`parse`], or with `stop`, the top-level mapping closed at the first key `stop` refuses.
+fn parse_until(
+    text: &str,
+    file: FileId,
+    stop: Option<&dyn Fn(&str) -> bool>,
+) -> Result<Node, Diagnostic> {
     let mut b = Builder {
         file,
         stack: Vec::new(),
@@ -108,6 +128,13 @@ pub fn parse(text: &str, file: FileId) -> Result<Node, Diagnostic> {
                 anchor,
                 tag,
             } => {
+                if let Some(keep) = stop
+                    && b.stack.len() == 1
+                    && matches!(b.stack.last(), Some(Frame::Map { key: None, .. }))
+                    && !keep(&value)
+                {
+                    return Ok(b.close_head(start));
+                }
                 let kind = resolve_scalar(value, style, tag.as_deref()).map_err(|msg| {
                     Diagnostic::error(Code::YamlStructure, msg)
                         .at(Span::new(file, start, end))
@@ -273,6 +300,16 @@ impl Builder {
         if let Some(a) = anchor {
             let size = node.size();
             self.anchors.insert(a, (node.clone(), size));
+        }
+    }
+
+    /// The top-level mapping as read so far, ending at `end`.
+    fn close_head(&mut self, end: usize) -> Node {
+        match self.stack.pop() {
+            Some(Frame::Map { entries, start, .. }) => {
+                Node::new(NodeKind::Map(entries), Span::new(self.file, start, end))
+            }
+            _ => Node::new(NodeKind::Null, Span::new(self.file, 0, 0)),
         }
     }
 
@@ -612,5 +649,37 @@ mod tests {
         let node = p(text).expect("parses");
         let span = node.locate("/queues/0/name");
         assert_eq!(&text[span.start as usize..span.end as usize], "orders");
+    }
+
+    /// The head ends at the first refused key, whatever follows it (even text that does
+    /// not parse), in block and in flow (JSON) style, and holds what the whole parse holds.
+    #[test]
+    fn the_head_stops_at_the_first_refused_key() {
+        let keep = |k: &str| ["version", "vhost", "broker"].contains(&k);
+        for text in [
+            "version: 1\nvhost: app\nbroker: {management_url: 'http://h:1'}\nqueues: [oops\n",
+            "{\"version\": 1, \"vhost\": \"app\", \"broker\": {\"management_url\": \"http://h:1\"}, \"queues\": [",
+        ] {
+            let head = parse_head(text, FileId(0), &keep).expect("the head parses");
+            assert!(p(text).is_err(), "the whole file does not parse: {text}");
+            let keys: Vec<_> = match &head.kind {
+                NodeKind::Map(entries) => entries.iter().map(|e| e.key.as_str()).collect(),
+                _ => panic!("a mapping"),
+            };
+            assert_eq!(keys, ["version", "vhost", "broker"], "{text}");
+            assert_eq!(
+                head.get("broker")
+                    .and_then(|b| b.get("management_url"))
+                    .and_then(Node::as_str),
+                Some("http://h:1")
+            );
+        }
+        let whole = "version: 1\nvhost: app\n";
+        assert_eq!(
+            parse_head(whole, FileId(0), &keep).map(|n| n.to_json()),
+            p(whole).ok().map(|n| n.to_json())
+        );
+        assert!(parse_head("- a\n- b\n", FileId(0), &keep).is_none());
+        assert!(parse_head("version: 1\nvhost: [\n", FileId(0), &keep).is_none());
     }
 }
