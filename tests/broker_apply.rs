@@ -471,3 +471,50 @@ fn exclusive_client_queues_stay_out_of_plan_and_export() {
 
     let _ = rt.block_on(conn.close(200, "done".into()));
 }
+
+/// The state read starts from the file's first keys (`vhost`, `broker`) before the file is
+/// parsed whole. A file whose entries live in that vhost is read once; one whose entries
+/// live elsewhere is read again from the parsed tree. Both plans see what the broker holds
+/// in the vhosts the entries use: no false diff, and a queue added outside topo is counted.
+#[test]
+fn plan_reads_the_vhosts_the_entries_use_whatever_the_first_keys_say() {
+    let Some(v) = TestVhost::try_new() else {
+        return;
+    };
+    let other = v.extra_vhost();
+    v.create_vhost(&other);
+    let right = v.file("right.yaml", "queues:\n  - name: here\n");
+    let wrong = v.file(
+        "wrong.yaml",
+        &format!("queues:\n  - name: there\n    vhost: {other}\n"),
+    );
+    let traced = [("TOPO_TRACE", "1")];
+    for file in [&right, &wrong] {
+        let apply = v.topo(&["apply", path_str(file)], &[]);
+        assert_eq!(code(&apply), 0, "{}", stderr(&apply));
+        let plan = v.topo(&["plan", path_str(file)], &traced);
+        assert_eq!(code(&plan), 0, "{}\n{}", stdout(&plan), stderr(&plan));
+        let err = stderr(&plan);
+        let (said, not) = if file == &right {
+            ("first keys: kept", "dropped")
+        } else {
+            ("first keys: dropped, read again", "kept")
+        };
+        assert!(err.contains(said) && !err.contains(not), "{err}");
+        // Once when the guess was right. (The dropped read of a wrong guess may or may not
+        // have finished its call when it was stopped.)
+        if file == &right {
+            assert_eq!(err.matches("GET /api/vhosts?").count(), 1, "{err}");
+        }
+    }
+    v.put(&["queues", &other, "stray"], &json!({"durable": true}));
+    let plan = v.topo(&["plan", path_str(&wrong)], &[]);
+    assert_eq!(code(&plan), 0, "{}", stdout(&plan));
+    assert!(
+        stderr(&plan).contains("1 queue on the broker is not in the file")
+            || stdout(&plan).contains("1 queue on the broker is not in the file"),
+        "{}\n{}",
+        stdout(&plan),
+        stderr(&plan)
+    );
+}

@@ -62,16 +62,25 @@ pub fn run(args: PlanArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
     // waits for the broker first).
     let guess = args.vhost.is_none() && args.wait.is_none();
     let path = super::resolve_file(args.file)?;
+    let began = Instant::now();
     let mut early = guess
         .then(|| early::start_from_head(&rt, &path, &connect, &env))
         .flatten();
     let prepared = prepare_with_hook(Some(path), args.vhost.as_deref(), color, &mut |tree| {
         if guess {
             early = match early.take() {
-                Some(read) if read.fits(tree) => Some(read),
+                Some(read) if read.fits(tree) => {
+                    trace::done(began, || {
+                        "  the read from the file's first keys: kept".into()
+                    });
+                    Some(read)
+                }
                 other => {
                     if let Some(read) = other {
                         read.stop();
+                        trace::done(began, || {
+                            "  the read from the file's first keys: dropped, read again".into()
+                        });
                     }
                     early::start(&rt, tree, &connect, &env)
                 }

@@ -64,8 +64,9 @@ const VHOST_LISTS: &[&str] = &[
 ];
 
 /// The top-level keys a file's head may hold for [`start_from_head`]: the ones that say
-/// where the broker is and which vhost the file's entries default to.
-const HEAD_KEYS: &[&str] = &["$schema", "version", "vhost", "broker"];
+/// where the broker is and which vhosts the file's entries live in, and the ones the
+/// canonical order (`topo fmt`) puts between them, which say nothing about the read.
+const HEAD_KEYS: &[&str] = &["$schema", "version", "name", "vhost", "broker", "vhosts"];
 
 /// Start reading from what the first keys of the file at `path` say, before the file is
 /// parsed whole: parsing a 10,000-queue file takes about a third of the read, and a file
@@ -144,8 +145,8 @@ fn guess(tree: &Node) -> Option<(Option<Broker>, BTreeSet<String>)> {
     Some((broker, vhost_scope(tree)?))
 }
 
-/// What a file's head says: its broker section, and its default vhost as the one vhost
-/// its entries (not read yet) live in.
+/// What a file's head says: its broker section, and its vhosts with its default vhost,
+/// which its entries (not read yet) are guessed to use.
 fn head_guess(head: &Node) -> Option<(Option<Broker>, BTreeSet<String>)> {
     let (broker, mut scope) = guess(head)?;
     scope.insert(default_vhost(head)?.to_string());
