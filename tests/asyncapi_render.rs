@@ -13,6 +13,9 @@ use serde_json::Value;
 use topo::asyncapi::{self, Format, Options};
 use topo::topology::model::{Pattern, Topology, TransportKind};
 use topo::topology::{Disk, EnvSource, Valid};
+
+#[path = "common/require.rs"]
+mod require;
 use topo::validate::load_with;
 
 fn root() -> PathBuf {
@@ -699,11 +702,11 @@ fn generated_topologies_are_covered() {
 fn parse_with_official_parser(files: &[PathBuf]) -> Option<(bool, String)> {
     let project = root().join("tests/asyncapi");
     if !project.join("node_modules/@asyncapi/parser").is_dir() {
-        let why = "tests/asyncapi/node_modules is missing (run `npm ci --prefix tests/asyncapi`)";
-        if std::env::var("TOPO_REQUIRE_ASYNCAPI").is_ok_and(|v| v == "1") {
-            panic!("TOPO_REQUIRE_ASYNCAPI=1 but {why}");
-        }
-        eprintln!("SKIPPED: validation by @asyncapi/parser: {why}");
+        require::skip_or_fail(
+            "TOPO_REQUIRE_ASYNCAPI",
+            "validation by @asyncapi/parser",
+            "tests/asyncapi/node_modules is missing (run `npm ci --prefix tests/asyncapi`)",
+        );
         return None;
     }
     let out = Command::new("node")

@@ -10,6 +10,9 @@ use topo::state::State;
 use topo::topology::Topology;
 use topo::validate::load;
 
+#[path = "common/require.rs"]
+mod require;
+
 const FIXTURES: &[(&str, &str)] = &[
     ("dev", "topologies/dev.yaml"),
     ("prod", "topologies/prod.yaml"),
@@ -147,11 +150,11 @@ fn mermaid_output_parses_with_mermaid() {
         .join("tests/graph_mermaid/node_modules/mermaid")
         .is_dir()
     {
-        let why = "tests/graph_mermaid/node_modules is missing (run `npm ci --prefix tests/graph_mermaid`)";
-        if std::env::var("TOPO_REQUIRE_MERMAID").is_ok_and(|v| v == "1") {
-            panic!("TOPO_REQUIRE_MERMAID=1 but {why}");
-        }
-        eprintln!("SKIPPED: parsing by the Mermaid parser: {why}");
+        require::skip_or_fail(
+            "TOPO_REQUIRE_MERMAID",
+            "parsing by the Mermaid parser",
+            "tests/graph_mermaid/node_modules is missing (run `npm ci --prefix tests/graph_mermaid`)",
+        );
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");

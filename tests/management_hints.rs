@@ -7,6 +7,9 @@
 #[path = "common/broker.rs"]
 mod broker;
 
+#[path = "common/require.rs"]
+mod require;
+
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -151,10 +154,11 @@ fn a_tls_failure_is_named_as_such() {
         .filter(|s| !s.is_empty());
     let dir = std::env::var("TOPO_TEST_TLS_DIR").map(PathBuf::from).ok();
     let (Some(https), Some(_dir)) = (https, dir) else {
-        if std::env::var("TOPO_REQUIRE_TLS").is_ok_and(|v| v == "1") {
-            panic!("TOPO_REQUIRE_TLS=1 but TOPO_TEST_TLS_MANAGEMENT_URL/TOPO_TEST_TLS_DIR unset");
-        }
-        eprintln!("SKIPPED a_tls_failure_is_named_as_such: no TLS listener (scripts/rabbitmq4.sh)");
+        require::skip_or_fail(
+            "TOPO_REQUIRE_TLS",
+            "a_tls_failure_is_named_as_such",
+            "TOPO_TEST_TLS_MANAGEMENT_URL/TOPO_TEST_TLS_DIR unset: no TLS listener (scripts/rabbitmq4.sh)",
+        );
         return;
     };
     // A CA of its own, which signed nothing the broker holds.

@@ -68,23 +68,7 @@ pub fn run(args: PlanArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
         .flatten();
     let prepared = prepare_with_hook(Some(path), args.vhost.as_deref(), color, &mut |tree| {
         if guess {
-            early = match early.take() {
-                Some(read) if read.fits(tree) => {
-                    trace::done(began, || {
-                        "  the read from the file's first keys: kept".into()
-                    });
-                    Some(read)
-                }
-                other => {
-                    if let Some(read) = other {
-                        read.stop();
-                        trace::done(began, || {
-                            "  the read from the file's first keys: dropped, read again".into()
-                        });
-                    }
-                    early::start(&rt, tree, &connect, &env)
-                }
-            };
+            early = early::EarlyRead::settle(early.take(), began, &rt, tree, &connect, &env);
         }
     })?;
     let mut prepared = match prepared {

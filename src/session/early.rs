@@ -14,6 +14,8 @@
 //! reads as it always did. It only sends GETs.
 
 use std::collections::BTreeSet;
+use std::io::Read;
+use std::time::Instant;
 
 use crate::broker::endpoint::{ConnectArgs, Endpoints};
 use crate::broker::failover::Proto;
@@ -68,12 +70,16 @@ const VHOST_LISTS: &[&str] = &[
 /// canonical order (`topo fmt`) puts between them, which say nothing about the read.
 const HEAD_KEYS: &[&str] = &["$schema", "version", "name", "vhost", "broker", "vhosts"];
 
+/// How much of the file [`start_from_head`] reads.
+const HEAD_BYTES: u64 = 64 * 1024;
+
 /// Start reading from what the first keys of the file at `path` say, before the file is
 /// parsed whole: parsing a 10,000-queue file takes about a third of the read, and a file
 /// usually opens with its `vhost` and `broker` (as `topo init` and `topo fmt` write it).
-/// The guess is that every entry lives in that vhost; [`EarlyRead::fits`] tells, once the
-/// file is parsed, whether it was right. `None` for stdin, a head that says nothing
-/// certain (a `${VAR}` in it) or one that does not parse.
+/// The guess is that the entries live in the vhosts named there and the default one;
+/// [`EarlyRead::settle`] tells, once the file is parsed, whether it was right. `None` for
+/// stdin, a head that says nothing certain (a `${VAR}` in it) or one that does not parse
+/// within its first [`HEAD_BYTES`].
 pub fn start_from_head(
     rt: &tokio::runtime::Runtime,
     path: &std::path::Path,
@@ -83,8 +89,17 @@ pub fn start_from_head(
     if crate::source::is_stdin(path) {
         return None;
     }
-    let text = std::fs::read_to_string(path).ok()?;
-    let head = crate::source::yaml::parse_head(&text, crate::source::FileId(0), &|key| {
+    // The loader reads the whole file next; the head is in its first bytes. A head cut off
+    // by the limit does not parse, and then nothing is guessed.
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(HEAD_BYTES).read_to_end(&mut bytes))
+        .ok()?;
+    let text = match std::str::from_utf8(&bytes) {
+        Ok(text) => text,
+        Err(e) => std::str::from_utf8(&bytes[..e.valid_up_to()]).ok()?,
+    };
+    let head = crate::source::yaml::parse_head(text, crate::source::FileId(0), &|key| {
         HEAD_KEYS.contains(&key)
     })?;
     // Interpolation happens after the parse; a head that needs it is not guessed at.
@@ -95,18 +110,9 @@ pub fn start_from_head(
     spawn(rt, broker, scope, connect, env)
 }
 
-/// Start reading the vhosts `tree` names from the broker it names, on `rt`. `None` when
-/// that cannot be told for sure from the tree alone; the command then reads as usual.
-pub fn start(
-    rt: &tokio::runtime::Runtime,
-    tree: &Node,
-    connect: &ConnectArgs,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Option<EarlyRead> {
-    let (broker, scope) = guess(tree)?;
-    spawn(rt, broker, scope, connect, env)
-}
-
+/// Start reading `scope` from the broker `broker` names (with the flags and environment),
+/// on `rt`. `None` when the endpoints do not resolve or are several nodes; the command then
+/// reads as usual.
 fn spawn(
     rt: &tokio::runtime::Runtime,
     broker: Option<Broker>,
@@ -163,15 +169,31 @@ fn mentions_dollar(node: &Node) -> bool {
 }
 
 impl EarlyRead {
-    /// Whether this is the read the parsed `tree` calls for (same broker section, same
-    /// vhosts): a read started from the file's head is kept or replaced here.
-    pub fn fits(&self, tree: &Node) -> bool {
-        guess(tree).is_some_and(|(broker, scope)| broker == self.broker && scope == self.scope)
-    }
-
-    /// Stop the read (it only sends GETs; nothing is left behind).
-    pub fn stop(self) {
-        self.task.abort();
+    /// Once the file is parsed: keep `read` (started from its head at `began`) if the
+    /// parsed `tree` calls for the same read (same broker section, same vhosts), else stop
+    /// it (it only sent GETs) and start the one the tree calls for.
+    pub fn settle(
+        read: Option<EarlyRead>,
+        began: Instant,
+        rt: &tokio::runtime::Runtime,
+        tree: &Node,
+        connect: &ConnectArgs,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Option<EarlyRead> {
+        let (broker, scope) = guess(tree)?;
+        if let Some(read) = read {
+            if read.broker == broker && read.scope == scope {
+                crate::trace::done(began, || {
+                    "  the read from the file's first keys: kept".into()
+                });
+                return Some(read);
+            }
+            read.task.abort();
+            crate::trace::done(began, || {
+                "  the read from the file's first keys: dropped, read again".into()
+            });
+        }
+        spawn(rt, broker, scope, connect, env)
     }
 
     /// The read, if it is the one the valid `topology` and its `desired` state call for;
