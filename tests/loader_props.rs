@@ -107,8 +107,10 @@ proptest! {
     }
 }
 
+/// An entity name the rules accept: `amq.` names belong to the broker (a queue or exchange
+/// so named is refused, rightly; the generator drew `amq.` once in CI).
 fn name() -> impl Strategy<Value = String> {
-    "[a-z][a-z0-9.-]{0,12}"
+    "[a-z][a-z0-9.-]{0,12}".prop_filter("amq. names are the broker's", |n| !n.starts_with("amq."))
 }
 
 fn topology() -> impl Strategy<Value = Topology> {
