@@ -62,6 +62,7 @@ pub enum Command {
 
 /// Parse, run, report the error chain once, exit.
 pub fn main() -> ExitCode {
+    crate::trace::began();
     // clap exits 2 on a usage error, which would read as "changes present" for plan and
     // diff: report it ourselves and exit 1 (help and --version still exit 0).
     let cli = match Cli::try_parse() {
@@ -76,7 +77,11 @@ pub fn main() -> ExitCode {
         }
     };
     let color = cli.color;
-    match run(cli) {
+    let result = run(cli);
+    crate::trace::done(crate::trace::began(), || {
+        "the command, ended and freed".into()
+    });
+    match result {
         Ok(status) => status.into(),
         Err(err) => {
             report_error(&err, color);

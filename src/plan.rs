@@ -21,6 +21,7 @@ use crate::state::{
     VhostState,
 };
 use crate::topology::model::{DestinationType, QueueType};
+use pairs::pairs;
 
 /// How to plan.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -841,34 +842,33 @@ fn plan_exchanges(
     forward: &mut Vec<Change>,
     deletes: &mut Vec<Change>,
 ) {
-    for (key, want) in &desired.exchanges {
-        let change = match live.exchanges.get(key) {
-            None => (ExchangeChange::Create(want.clone()), None),
-            Some(have) if have != want => (
+    for (key, want, have) in pairs(&desired.exchanges, &live.exchanges) {
+        let change = match (want, have) {
+            (Some(want), None) => (ExchangeChange::Create(want.clone()), want, None),
+            (Some(want), Some(have)) if have != want => (
                 ExchangeChange::Replace {
                     exchange: want.clone(),
                     rebind: Vec::new(),
                 },
+                want,
                 Some(have),
             ),
-            Some(_) => continue,
+            (None, Some(have)) => {
+                if prunable_exchange(opts, scope, key) && !plugin_internal(&have.arguments) {
+                    deletes.push(change_of(
+                        EntityChange::Exchange(key.clone(), ExchangeChange::Delete),
+                        Vec::new(),
+                    ));
+                }
+                continue;
+            }
+            _ => continue,
         };
-        let fields = exchange_fields(want, change.1);
+        let fields = exchange_fields(change.1, change.2);
         forward.push(change_of(
             EntityChange::Exchange(key.clone(), change.0),
             fields,
         ));
-    }
-    for key in live.exchanges.keys() {
-        if !desired.exchanges.contains_key(key)
-            && prunable_exchange(opts, scope, key)
-            && !plugin_internal(&live.exchanges[key].arguments)
-        {
-            deletes.push(change_of(
-                EntityChange::Exchange(key.clone(), ExchangeChange::Delete),
-                Vec::new(),
-            ));
-        }
     }
 }
 
@@ -880,42 +880,42 @@ fn plan_queues(
     forward: &mut Vec<Change>,
     deletes: &mut Vec<Change>,
 ) {
-    for (key, want) in &desired.queues {
-        let queue = QueueDefinition {
-            queue: want.clone(),
-            explicit_type: default_queue_type_after(desired, live, &key.vhost)
-                .is_some_and(|t| t != QueueType::Classic),
-        };
-        let (change, have) = match live.queues.get(key) {
-            None => (QueueChange::Create(queue), None),
-            Some(have) if !have.same_definition(want) => (
+    // Only a change clones the desired queue: a no-op plan compares and moves on.
+    let definition = |key: &EntityKey, want: &QueueState| QueueDefinition {
+        queue: want.clone(),
+        explicit_type: default_queue_type_after(desired, live, &key.vhost)
+            .is_some_and(|t| t != QueueType::Classic),
+    };
+    for (key, want, have) in pairs(&desired.queues, &live.queues) {
+        let (change, want, have) = match (want, have) {
+            (Some(want), None) => (QueueChange::Create(definition(key, want)), want, None),
+            (Some(want), Some(have)) if !have.same_definition(want) => (
                 QueueChange::Replace {
-                    queue,
+                    queue: definition(key, want),
                     messages: have.messages,
                     rebind: Vec::new(),
                 },
+                want,
                 Some(have),
             ),
-            Some(_) => continue,
+            (None, Some(have)) => {
+                if prunable_queue(opts, scope, key) && !plugin_internal(&have.arguments) {
+                    deletes.push(change_of(
+                        EntityChange::Queue(
+                            key.clone(),
+                            QueueChange::Delete {
+                                messages: have.messages,
+                            },
+                        ),
+                        Vec::new(),
+                    ));
+                }
+                continue;
+            }
+            _ => continue,
         };
         let fields = queue_fields(want, have);
         forward.push(change_of(EntityChange::Queue(key.clone(), change), fields));
-    }
-    for (key, have) in &live.queues {
-        if !desired.queues.contains_key(key)
-            && prunable_queue(opts, scope, key)
-            && !plugin_internal(&live.queues[key].arguments)
-        {
-            deletes.push(change_of(
-                EntityChange::Queue(
-                    key.clone(),
-                    QueueChange::Delete {
-                        messages: have.messages,
-                    },
-                ),
-                Vec::new(),
-            ));
-        }
     }
 }
 
@@ -931,30 +931,28 @@ fn default_queue_type_after(desired: &State, live: &State, vhost: &str) -> Optio
 
 /// Binding creates and deletes; returns the deleted ones (they are not re-bound).
 fn plan_bindings<'a>(
-    desired: &State,
+    desired: &'a State,
     live: &'a State,
     opts: &PlanOptions,
     scope: &BTreeSet<String>,
     forward: &mut Vec<Change>,
     deletes: &mut Vec<Change>,
 ) -> BTreeSet<&'a BindingKey> {
-    for key in desired.bindings.keys() {
-        if !live.bindings.contains_key(key) {
-            forward.push(change_of(
+    let mut deleted: BTreeSet<&BindingKey> = BTreeSet::new();
+    for (key, want, have) in pairs(&desired.bindings, &live.bindings) {
+        match (want, have) {
+            (Some(_), None) => forward.push(change_of(
                 EntityChange::Binding(key.clone(), BindingChange::Create),
                 Vec::new(),
-            ));
-        }
-    }
-    let mut deleted: BTreeSet<&BindingKey> = BTreeSet::new();
-    for key in live.bindings.keys() {
-        if !desired.bindings.contains_key(key) && prunable_binding(opts, scope, desired, live, key)
-        {
-            deleted.insert(key);
-            deletes.push(change_of(
-                EntityChange::Binding(key.clone(), BindingChange::Delete),
-                Vec::new(),
-            ));
+            )),
+            (None, Some(_)) if prunable_binding(opts, scope, desired, live, key) => {
+                deleted.insert(key);
+                deletes.push(change_of(
+                    EntityChange::Binding(key.clone(), BindingChange::Delete),
+                    Vec::new(),
+                ));
+            }
+            _ => {}
         }
     }
     deleted
@@ -1243,27 +1241,24 @@ fn diff_map<K: Ord + Clone, V: Clone>(
     forward: &mut Vec<Change>,
     deletes: &mut Vec<Change>,
 ) {
-    for (k, want) in desired {
-        match live.get(k) {
-            None => {
+    for (k, want, have) in pairs(desired, live) {
+        match (want, have) {
+            (Some(want), None) => {
                 let create = InPlaceChange::Create(want.clone());
                 forward.push(change_of(entity(k.clone(), create), fields(want, None)));
             }
-            Some(have) => {
+            (Some(want), Some(have)) => {
                 let d = fields(want, Some(have));
                 if !d.is_empty() {
                     let update = InPlaceChange::Update(want.clone());
                     forward.push(change_of(entity(k.clone(), update), d));
                 }
             }
-        }
-    }
-    for k in live.keys() {
-        if !desired.contains_key(k) && prunable(k) {
-            deletes.push(change_of(
+            (None, Some(_)) if prunable(k) => deletes.push(change_of(
                 entity(k.clone(), InPlaceChange::Delete),
                 Vec::new(),
-            ));
+            )),
+            _ => {}
         }
     }
 }
@@ -1539,6 +1534,7 @@ fn queue_fields(want: &QueueState, have: Option<&QueueState>) -> Vec<FieldChange
 
 pub mod limits;
 mod links;
+mod pairs;
 pub mod policies;
 pub mod quorum;
 

@@ -11,7 +11,7 @@
 //! from their own listings. Message counts are fetched separately and only for the queues a
 //! plan would replace or delete ([`fill_message_counts`]).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
@@ -182,6 +182,7 @@ pub async fn read_state(mgmt: &Management, scope: &Scope) -> Result<State, HttpE
         vhosts,
     ) = tokio::join!(globals, vhosts);
     let (vhosts, defs) = vhosts?;
+    let t = std::time::Instant::now();
     let mut present = Vec::new();
     for (name, v) in vhosts {
         state.vhosts.insert(name.clone(), v);
@@ -191,6 +192,7 @@ pub async fn read_state(mgmt: &Management, scope: &Scope) -> Result<State, HttpE
         let default_type = state.vhosts.get(&vhost).and_then(|v| v.default_queue_type);
         add_definitions(&mut state, &vhost, d, default_type);
     }
+    crate::trace::done(t, || "  the vhosts' entities, normalized".into());
     for u in users?.as_array().into_iter().flatten() {
         if let Some((name, user)) = user_state(u) {
             state.users.insert(name, user);
@@ -563,8 +565,8 @@ pub fn add_definitions(
     defs: Definitions,
     default_type: Option<QueueType>,
 ) {
-    for x in defs.exchanges {
-        state.exchanges.insert(
+    let exchanges = defs.exchanges.into_iter().map(|x| {
+        (
             EntityKey::new(vhost, x.name),
             ExchangeState {
                 kind: x.kind,
@@ -573,9 +575,10 @@ pub fn add_definitions(
                 internal: x.internal,
                 arguments: canonical_args(x.arguments.iter()),
             },
-        );
-    }
-    for q in defs.queues {
+        )
+    });
+    extend(&mut state.exchanges, exchanges);
+    let queues = defs.queues.into_iter().map(|q| {
         let mut arguments = canonical_args(q.arguments.iter());
         let kind = arguments
             .remove(QUEUE_TYPE_ARGUMENT)
@@ -583,7 +586,7 @@ pub fn add_definitions(
             .or_else(|| q.kind.as_deref().and_then(parse_queue_type))
             .or(default_type)
             .unwrap_or(QueueType::Classic);
-        state.queues.insert(
+        (
             EntityKey::new(vhost, q.name),
             QueueState {
                 kind,
@@ -593,14 +596,15 @@ pub fn add_definitions(
                 messages: None,
                 members: q.members,
             },
-        );
-    }
-    for b in defs.bindings {
+        )
+    });
+    extend(&mut state.queues, queues);
+    let bindings = defs.bindings.into_iter().map(|b| {
         let destination_type = match b.destination_type.as_str() {
             "exchange" => DestinationType::Exchange,
             _ => DestinationType::Queue,
         };
-        state.bindings.insert(
+        (
             BindingKey {
                 vhost: vhost.to_string(),
                 source: b.source,
@@ -610,12 +614,24 @@ pub fn add_definitions(
                 arguments: BindingArgs::new(b.arguments.iter()),
             },
             BindingState {},
-        );
-    }
-    for p in defs.policies {
-        state
-            .policies
-            .insert(EntityKey::new(vhost, p.name.clone()), policy_state(p));
+        )
+    });
+    extend(&mut state.bindings, bindings);
+    let policies = defs
+        .policies
+        .into_iter()
+        .map(|p| (EntityKey::new(vhost, p.name.clone()), policy_state(p)));
+    extend(&mut state.policies, policies);
+}
+
+/// Add entries to a map, the last of equal keys winning as with `insert`. Into an empty
+/// map (the first vhost read) they are sorted and the tree is built in one go, which at
+/// 20,000 bindings costs a fraction of inserting them one by one.
+fn extend<K: Ord, V>(map: &mut BTreeMap<K, V>, items: impl Iterator<Item = (K, V)>) {
+    if map.is_empty() {
+        *map = items.collect();
+    } else {
+        map.extend(items);
     }
 }
 

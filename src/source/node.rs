@@ -130,7 +130,12 @@ impl Node {
     }
 }
 
-/// Escape one JSON pointer segment.
-pub fn pointer_segment(s: &str) -> String {
-    s.replace('~', "~0").replace('/', "~1")
+/// Escape one JSON pointer segment. Borrowed when there is nothing to escape: the loader
+/// builds a pointer for every key of the file, and almost no key holds `~` or `/`.
+pub fn pointer_segment(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.contains(['~', '/']) {
+        s.replace('~', "~0").replace('/', "~1").into()
+    } else {
+        s.into()
+    }
 }

@@ -36,8 +36,13 @@ impl BindingArgs {
             .into_iter()
             .map(|(k, v)| (k.clone(), sorted_keys(v)))
             .collect();
-        // A map of strings to JSON values always serializes; "{}" is never reached.
-        let text = serde_json::to_string(&map).unwrap_or_else(|_| "{}".to_string());
+        // A map of strings to JSON values always serializes; "{}" is never reached. Most
+        // bindings have no arguments: no serializer for those.
+        let text = if map.is_empty() {
+            "{}".to_string()
+        } else {
+            serde_json::to_string(&map).unwrap_or_else(|_| "{}".to_string())
+        };
         BindingArgs { map, text }
     }
 

@@ -33,6 +33,7 @@ pub fn load_with_hook(
     env: &EnvSource,
     parsed: &mut dyn FnMut(&crate::source::node::Node),
 ) -> Loaded {
+    schema::prepare();
     let t = std::time::Instant::now();
     let mut loaded = topology::read(path, files, env);
     crate::trace::done(t, || "  parsing the file".into());

@@ -66,6 +66,16 @@ fn schema() -> &'static Value {
     SCHEMA.get_or_init(schema_json)
 }
 
+/// Generate and compile the schema on a thread of its own, while the file is read and
+/// parsed: about 10 ms that [`check`] then finds done (or waits for, if it comes first).
+pub fn prepare() {
+    let _ = std::thread::Builder::new()
+        .name("topo-schema".into())
+        .spawn(|| {
+            validator();
+        });
+}
+
 fn validator() -> Option<&'static jsonschema::Validator> {
     static VALIDATOR: OnceLock<Option<jsonschema::Validator>> = OnceLock::new();
     VALIDATOR
