@@ -33,6 +33,13 @@ cd "$(dirname "$0")/.."
 TOPO=${TOPO:-target/release/topo}
 CRED=${CRED:-guest:guest}
 RUNS=${RUNS:-5}
+# Say what is missing before the first apply, not halfway through the run.
+for tool in curl hyperfine python3 /usr/bin/time; do
+  command -v "$tool" >/dev/null || {
+    echo "bench/apply.sh needs $tool (Debian: apt-get install ${tool##*/})" >&2
+    exit 2
+  }
+done
 BIG_RUNS=${BIG_RUNS:-3}
 VIA=${VIA:-1}
 export BENCH_PASSWORD=bench-password

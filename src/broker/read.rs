@@ -22,7 +22,7 @@ use crate::state::queue_args::QUEUE_TYPE_ARGUMENT;
 use crate::state::{
     BindingArgs, BindingKey, BindingState, Credential, EntityKey, ExchangeState, PermissionKey,
     PermissionState, PolicyState, QueueState, State, TopicPermissionState, UserState, VhostState,
-    canonical_args, parse_queue_type,
+    canonical_args, canonical_value, parse_queue_type,
 };
 use crate::topology::model::{ApplyTo, DestinationType, ExchangeKind, QueueType};
 
@@ -49,7 +49,7 @@ pub struct DefExchange {
     #[serde(default)]
     pub internal: bool,
     #[serde(default)]
-    pub arguments: serde_json::Map<String, Value>,
+    pub arguments: CanonicalArgs,
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -66,7 +66,7 @@ pub struct DefQueue {
     #[serde(rename = "type", default)]
     pub kind: Option<String>,
     #[serde(default)]
-    pub arguments: serde_json::Map<String, Value>,
+    pub arguments: CanonicalArgs,
     /// Quorum queue members and stream replicas (absent for classic queues).
     #[serde(default)]
     pub members: Option<Vec<String>>,
@@ -82,8 +82,26 @@ pub struct DefBinding {
     pub destination_type: String,
     #[serde(default)]
     pub routing_key: String,
+    /// Sorted as it is parsed: [`BindingArgs`] wants them sorted.
     #[serde(default)]
-    pub arguments: serde_json::Map<String, Value>,
+    pub arguments: BTreeMap<String, Value>,
+}
+
+/// Arguments in the state's canonical form ([`canonical_args`]), made while the answer is
+/// parsed: the export is parsed as it streams in, so this costs nothing after its last
+/// byte, and the arguments go into a sorted map directly (no insertion-ordered map to copy
+/// from, with a hash of every key).
+#[derive(Debug, Default)]
+pub struct CanonicalArgs(pub crate::state::Args);
+
+impl<'de> serde::Deserialize<'de> for CanonicalArgs {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let mut args = <crate::state::Args as serde::Deserialize>::deserialize(d)?;
+        for (name, value) in args.iter_mut() {
+            *value = canonical_value(name, value);
+        }
+        Ok(CanonicalArgs(args))
+    }
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -573,13 +591,13 @@ pub fn add_definitions(
                 durable: x.durable,
                 auto_delete: x.auto_delete,
                 internal: x.internal,
-                arguments: canonical_args(x.arguments.iter()),
+                arguments: x.arguments.0,
             },
         )
     });
     extend(&mut state.exchanges, exchanges);
     let queues = defs.queues.into_iter().map(|q| {
-        let mut arguments = canonical_args(q.arguments.iter());
+        let mut arguments = q.arguments.0;
         let kind = arguments
             .remove(QUEUE_TYPE_ARGUMENT)
             .and_then(|t| t.as_str().and_then(parse_queue_type))
