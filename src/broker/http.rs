@@ -720,11 +720,6 @@ async fn speaks_amqp(addr: &str, limit: Duration) -> bool {
     matches!(tokio::time::timeout(limit, probe).await, Ok(Some(true)))
 }
 
-/// Whether a transport error happened before the request left (the connection was never
-/// made), from hyper's error chain: only then is a POST (which may not be safe to repeat)
-/// sent to another node.
-/// One call as `TOPO_TRACE` shows it: the total time is the line's own; `fetched` is the
-/// part until the last byte arrived (the rest is parsing).
 /// Answers above this size, or of no stated size (a chunked, streamed answer), are parsed
 /// as they arrive ([`Management::parse_streamed`]); smaller ones are read whole first,
 /// which costs less than a thread.
@@ -750,6 +745,8 @@ impl std::io::Read for Chunks {
     }
 }
 
+/// One call as `TOPO_TRACE` shows it: the total time is the line's own; `fetched` is the
+/// part until the last byte arrived (the rest is parsing).
 fn trace_line(
     method: &Method,
     url: &Url,
@@ -767,6 +764,9 @@ fn trace_line(
     )
 }
 
+/// Whether a transport error happened before the request left (the connection was never
+/// made), from hyper's error chain: only then is a POST (which may not be safe to repeat)
+/// sent to another node.
 fn never_sent(detail: &str) -> bool {
     detail.contains("client error (Connect)")
 }
