@@ -21,7 +21,7 @@ use crate::state::{
     VhostState,
 };
 use crate::topology::model::{DestinationType, QueueType};
-use pairs::pairs;
+use pairs::{Side, pairs};
 
 /// How to plan.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -842,10 +842,10 @@ fn plan_exchanges(
     forward: &mut Vec<Change>,
     deletes: &mut Vec<Change>,
 ) {
-    for (key, want, have) in pairs(&desired.exchanges, &live.exchanges) {
-        let change = match (want, have) {
-            (Some(want), None) => (ExchangeChange::Create(want.clone()), want, None),
-            (Some(want), Some(have)) if have != want => (
+    for (key, side) in pairs(&desired.exchanges, &live.exchanges) {
+        let change = match side {
+            Side::Desired(want) => (ExchangeChange::Create(want.clone()), want, None),
+            Side::Both(want, have) if have != want => (
                 ExchangeChange::Replace {
                     exchange: want.clone(),
                     rebind: Vec::new(),
@@ -853,7 +853,8 @@ fn plan_exchanges(
                 want,
                 Some(have),
             ),
-            (None, Some(have)) => {
+            Side::Both(..) => continue,
+            Side::Live(have) => {
                 if prunable_exchange(opts, scope, key) && !plugin_internal(&have.arguments) {
                     deletes.push(change_of(
                         EntityChange::Exchange(key.clone(), ExchangeChange::Delete),
@@ -862,7 +863,6 @@ fn plan_exchanges(
                 }
                 continue;
             }
-            _ => continue,
         };
         let fields = exchange_fields(change.1, change.2);
         forward.push(change_of(
@@ -886,10 +886,10 @@ fn plan_queues(
         explicit_type: default_queue_type_after(desired, live, &key.vhost)
             .is_some_and(|t| t != QueueType::Classic),
     };
-    for (key, want, have) in pairs(&desired.queues, &live.queues) {
-        let (change, want, have) = match (want, have) {
-            (Some(want), None) => (QueueChange::Create(definition(key, want)), want, None),
-            (Some(want), Some(have)) if !have.same_definition(want) => (
+    for (key, side) in pairs(&desired.queues, &live.queues) {
+        let (change, want, have) = match side {
+            Side::Desired(want) => (QueueChange::Create(definition(key, want)), want, None),
+            Side::Both(want, have) if !have.same_definition(want) => (
                 QueueChange::Replace {
                     queue: definition(key, want),
                     messages: have.messages,
@@ -898,7 +898,8 @@ fn plan_queues(
                 want,
                 Some(have),
             ),
-            (None, Some(have)) => {
+            Side::Both(..) => continue,
+            Side::Live(have) => {
                 if prunable_queue(opts, scope, key) && !plugin_internal(&have.arguments) {
                     deletes.push(change_of(
                         EntityChange::Queue(
@@ -912,7 +913,6 @@ fn plan_queues(
                 }
                 continue;
             }
-            _ => continue,
         };
         let fields = queue_fields(want, have);
         forward.push(change_of(EntityChange::Queue(key.clone(), change), fields));
@@ -939,20 +939,20 @@ fn plan_bindings<'a>(
     deletes: &mut Vec<Change>,
 ) -> BTreeSet<&'a BindingKey> {
     let mut deleted: BTreeSet<&BindingKey> = BTreeSet::new();
-    for (key, want, have) in pairs(&desired.bindings, &live.bindings) {
-        match (want, have) {
-            (Some(_), None) => forward.push(change_of(
+    for (key, side) in pairs(&desired.bindings, &live.bindings) {
+        match side {
+            Side::Desired(_) => forward.push(change_of(
                 EntityChange::Binding(key.clone(), BindingChange::Create),
                 Vec::new(),
             )),
-            (None, Some(_)) if prunable_binding(opts, scope, desired, live, key) => {
+            Side::Live(_) if prunable_binding(opts, scope, desired, live, key) => {
                 deleted.insert(key);
                 deletes.push(change_of(
                     EntityChange::Binding(key.clone(), BindingChange::Delete),
                     Vec::new(),
                 ));
             }
-            _ => {}
+            Side::Live(_) | Side::Both(..) => {}
         }
     }
     deleted
@@ -1241,24 +1241,24 @@ fn diff_map<K: Ord + Clone, V: Clone>(
     forward: &mut Vec<Change>,
     deletes: &mut Vec<Change>,
 ) {
-    for (k, want, have) in pairs(desired, live) {
-        match (want, have) {
-            (Some(want), None) => {
+    for (k, side) in pairs(desired, live) {
+        match side {
+            Side::Desired(want) => {
                 let create = InPlaceChange::Create(want.clone());
                 forward.push(change_of(entity(k.clone(), create), fields(want, None)));
             }
-            (Some(want), Some(have)) => {
+            Side::Both(want, have) => {
                 let d = fields(want, Some(have));
                 if !d.is_empty() {
                     let update = InPlaceChange::Update(want.clone());
                     forward.push(change_of(entity(k.clone(), update), d));
                 }
             }
-            (None, Some(_)) if prunable(k) => deletes.push(change_of(
+            Side::Live(_) if prunable(k) => deletes.push(change_of(
                 entity(k.clone(), InPlaceChange::Delete),
                 Vec::new(),
             )),
-            _ => {}
+            Side::Live(_) => {}
         }
     }
 }

@@ -22,7 +22,7 @@ use crate::state::queue_args::QUEUE_TYPE_ARGUMENT;
 use crate::state::{
     BindingArgs, BindingKey, BindingState, Credential, EntityKey, ExchangeState, PermissionKey,
     PermissionState, PolicyState, QueueState, State, TopicPermissionState, UserState, VhostState,
-    canonical_args, canonical_value, parse_queue_type,
+    canonical_value, parse_queue_type,
 };
 use crate::topology::model::{ApplyTo, DestinationType, ExchangeKind, QueueType};
 
@@ -87,7 +87,7 @@ pub struct DefBinding {
     pub arguments: BTreeMap<String, Value>,
 }
 
-/// Arguments in the state's canonical form ([`canonical_args`]), made while the answer is
+/// Arguments in the state's canonical form ([`crate::state::canonical_args`]), made while the answer is
 /// parsed: the export is parsed as it streams in, so this costs nothing after its last
 /// byte, and the arguments go into a sorted map directly (no insertion-ordered map to copy
 /// from, with a hash of every key).
@@ -115,7 +115,7 @@ pub struct DefPolicy {
     #[serde(default)]
     pub priority: Value,
     #[serde(default)]
-    pub definition: serde_json::Map<String, Value>,
+    pub definition: CanonicalArgs,
 }
 
 fn yes() -> bool {
@@ -658,7 +658,7 @@ fn policy_state(p: DefPolicy) -> PolicyState {
         pattern: p.pattern,
         apply_to: p.apply_to,
         priority: number(&p.priority).unwrap_or(0),
-        definition: canonical_args(p.definition.iter()),
+        definition: p.definition.0,
     }
 }
 

@@ -10,8 +10,16 @@ use std::collections::BTreeMap;
 use std::collections::btree_map;
 use std::iter::Peekable;
 
-/// One key and what each side holds for it (at least one of the two is `Some`).
-pub type Pair<'a, K, A, B> = (&'a K, Option<&'a A>, Option<&'a B>);
+/// What the two sides hold for one key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side<'a, A, B> {
+    /// Only the desired state has it (a create).
+    Desired(&'a A),
+    /// Only the live state has it (a delete, with prune).
+    Live(&'a B),
+    /// Both have it (compared).
+    Both(&'a A, &'a B),
+}
 
 /// The keys of `desired` and `live` in ascending order, each once, with both sides.
 pub fn pairs<'a, K: Ord, A, B>(
@@ -30,7 +38,7 @@ pub struct Pairs<'a, K, A, B> {
 }
 
 impl<'a, K: Ord, A, B> Iterator for Pairs<'a, K, A, B> {
-    type Item = Pair<'a, K, A, B>;
+    type Item = (&'a K, Side<'a, A, B>);
 
     fn next(&mut self) -> Option<Self::Item> {
         let order = match (self.desired.peek(), self.live.peek()) {
@@ -40,12 +48,12 @@ impl<'a, K: Ord, A, B> Iterator for Pairs<'a, K, A, B> {
             (Some((d, _)), Some((l, _))) => d.cmp(l),
         };
         match order {
-            Ordering::Less => self.desired.next().map(|(k, a)| (k, Some(a), None)),
-            Ordering::Greater => self.live.next().map(|(k, b)| (k, None, Some(b))),
+            Ordering::Less => self.desired.next().map(|(k, a)| (k, Side::Desired(a))),
+            Ordering::Greater => self.live.next().map(|(k, b)| (k, Side::Live(b))),
             Ordering::Equal => {
                 let (k, a) = self.desired.next()?;
-                let b = self.live.next().map(|(_, b)| b);
-                Some((k, Some(a), b))
+                let (_, b) = self.live.next()?;
+                Some((k, Side::Both(a, b)))
             }
         }
     }
@@ -64,7 +72,13 @@ mod tests {
             a in prop::collection::btree_map(0u8..40, any::<u8>(), 0..30),
             b in prop::collection::btree_map(0u8..40, any::<u8>(), 0..30),
         ) {
-            let got: Vec<_> = pairs(&a, &b).map(|(k, x, y)| (*k, x.copied(), y.copied())).collect();
+            let got: Vec<_> = pairs(&a, &b)
+                .map(|(k, side)| match side {
+                    Side::Desired(x) => (*k, Some(*x), None),
+                    Side::Live(y) => (*k, None, Some(*y)),
+                    Side::Both(x, y) => (*k, Some(*x), Some(*y)),
+                })
+                .collect();
             let mut keys: Vec<u8> = a.keys().chain(b.keys()).copied().collect();
             keys.sort_unstable();
             keys.dedup();

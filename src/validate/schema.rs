@@ -68,12 +68,16 @@ fn schema() -> &'static Value {
 
 /// Generate and compile the schema on a thread of its own, while the file is read and
 /// parsed: about 10 ms that [`check`] then finds done (or waits for, if it comes first).
+/// Once per process: `topo diff` and the tests load many files.
 pub fn prepare() {
-    let _ = std::thread::Builder::new()
-        .name("topo-schema".into())
-        .spawn(|| {
-            validator();
-        });
+    static STARTED: std::sync::Once = std::sync::Once::new();
+    STARTED.call_once(|| {
+        let _ = std::thread::Builder::new()
+            .name("topo-schema".into())
+            .spawn(|| {
+                validator();
+            });
+    });
 }
 
 fn validator() -> Option<&'static jsonschema::Validator> {
