@@ -207,6 +207,54 @@ pub struct Memo {
     pub(crate) version: tokio::sync::OnceCell<Option<String>>,
     /// How many nodes `GET /api/nodes` lists.
     pub(crate) nodes: tokio::sync::OnceCell<usize>,
+    /// Which broker this is and since when it runs (`None`: it does not say), for the copies
+    /// of its exports kept between runs (`crate::broker::cache`).
+    pub(crate) incarnation: tokio::sync::OnceCell<Option<Incarnation>>,
+}
+
+/// A broker's identity across restarts, and its latest start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Incarnation {
+    /// The global parameter `internal_cluster_id`: made once, when the broker's data
+    /// directory is new, so a broker that is wiped or replaced has another.
+    pub cluster_id: String,
+    /// When its node started, in ms since the Unix epoch on this machine's clock (now minus
+    /// the node's uptime: never earlier than the true start).
+    pub started_ms: u64,
+}
+
+/// What a GET sends and keeps for a copy of its answer ([`Management::get_fresh`]).
+#[derive(Debug, Default, Clone, Copy)]
+struct Cond<'a> {
+    /// The `ETag` of the copy: a 304 then means the copy still holds.
+    if_none_match: Option<&'a str>,
+    /// Keep the `ETag` and raw bytes of a full answer.
+    keep: bool,
+}
+
+/// One call's outcome.
+enum Reply<T> {
+    /// 304 to `If-None-Match`.
+    Unchanged,
+    Body {
+        value: Option<T>,
+        etag: Option<String>,
+        raw: Vec<bytes::Bytes>,
+    },
+}
+
+/// The answer to [`Management::get_fresh`].
+#[derive(Debug)]
+pub enum Fresh<T> {
+    /// The copy whose `ETag` was sent still holds.
+    Unchanged,
+    /// A full answer: parsed, its `ETag` (when the broker sent one), and its raw bytes
+    /// (only with an `ETag`).
+    Changed {
+        value: T,
+        etag: Option<String>,
+        raw: Vec<bytes::Bytes>,
+    },
 }
 
 impl std::fmt::Debug for Management {
@@ -342,11 +390,38 @@ impl Management {
         }
     }
 
-    /// One call, through the node in use; when that node cannot be reached (or drops the
-    /// connection before answering), through the next, each node once. GET, PUT and DELETE
-    /// are safe to repeat; a POST moves on only when it never left. A node
-    /// that takes the request and does not answer in time is not skipped: a timeout is an
-    /// error, so that a cut-off node ends in a clear error rather than a doubled wait.
+    /// GET that revalidates a copy kept from an earlier run: with the copy's `ETag` it sends
+    /// `If-None-Match`, and a 304 answers [`Fresh::Unchanged`] without a body (RabbitMQ
+    /// 4.3.5+ on its definitions exports; the broker then does none of the export's work).
+    /// A full answer comes with its `ETag` and, when it has one, its raw bytes (the chunks as
+    /// they arrived, not copied), so that the caller can keep them.
+    pub async fn get_fresh<T: serde::de::DeserializeOwned + Send + 'static>(
+        &self,
+        segments: &[&str],
+        etag: Option<&str>,
+        what: &str,
+    ) -> Result<Fresh<T>, HttpError> {
+        let cond = Cond {
+            if_none_match: etag,
+            keep: true,
+        };
+        match self
+            .call_with::<T>(Method::GET, self.url(segments), None, what, cond)
+            .await?
+        {
+            Reply::Unchanged => Ok(Fresh::Unchanged),
+            Reply::Body {
+                value: Some(value),
+                etag,
+                raw,
+            } => Ok(Fresh::Changed { value, etag, raw }),
+            Reply::Body { value: None, .. } => Err(HttpError::Body {
+                what: what.into(),
+                detail: "empty answer".into(),
+            }),
+        }
+    }
+
     async fn call<T: serde::de::DeserializeOwned + Send + 'static>(
         &self,
         method: Method,
@@ -354,6 +429,29 @@ impl Management {
         body: Option<&Value>,
         what: &str,
     ) -> Result<Option<T>, HttpError> {
+        match self
+            .call_with(method, url, body, what, Cond::default())
+            .await?
+        {
+            Reply::Body { value, .. } => Ok(value),
+            // Only sent with `If-None-Match`, which `Cond::default` has not.
+            Reply::Unchanged => Ok(None),
+        }
+    }
+
+    /// One call, through the node in use; when that node cannot be reached (or drops the
+    /// connection before answering), through the next, each node once. GET, PUT and DELETE
+    /// are safe to repeat; a POST moves on only when it never left. A node
+    /// that takes the request and does not answer in time is not skipped: a timeout is an
+    /// error, so that a cut-off node ends in a clear error rather than a doubled wait.
+    async fn call_with<T: serde::de::DeserializeOwned + Send + 'static>(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&Value>,
+        what: &str,
+        cond: Cond<'_>,
+    ) -> Result<Reply<T>, HttpError> {
         let list = self.nodes.list(Proto::Management);
         let mut at = list
             .iter()
@@ -363,7 +461,7 @@ impl Management {
         let mut tried = 0;
         loop {
             match self
-                .call_node(method.clone(), url.clone(), body, what)
+                .call_node(method.clone(), url.clone(), body, what, cond)
                 .await
             {
                 Err(HttpError::Unreachable { detail, .. })
@@ -406,7 +504,8 @@ impl Management {
         url: Url,
         body: Option<&Value>,
         what: &str,
-    ) -> Result<Option<T>, HttpError> {
+        cond: Cond<'_>,
+    ) -> Result<Reply<T>, HttpError> {
         let base = self
             .nodes
             .list(Proto::Management)
@@ -419,6 +518,10 @@ impl Management {
                 .client
                 .request(method.clone(), url.clone())
                 .basic_auth(&self.user, Some(self.password.expose()));
+            let req = match cond.if_none_match {
+                Some(tag) => req.header(reqwest::header::IF_NONE_MATCH, tag),
+                None => req,
+            };
             match body {
                 Some(b) => req.json(b),
                 None => req,
@@ -450,10 +553,24 @@ impl Management {
             Ok(Ok(r)) => r,
         };
         let status = resp.status();
+        if status == StatusCode::NOT_MODIFIED && cond.if_none_match.is_some() {
+            crate::trace::done(started, || {
+                trace_line(&method, &url, status, 0, started.elapsed())
+            });
+            return Ok(Reply::Unchanged);
+        }
+        let etag = resp
+            .headers()
+            .get(reqwest::header::ETAG)
+            .filter(|_| cond.keep && status.is_success())
+            .and_then(|v| v.to_str().ok())
+            .map(String::from);
         if status.is_success() && resp.content_length().is_none_or(|n| n > STREAM_ABOVE) {
+            let keep = etag.is_some();
             return self
-                .parse_streamed(resp, what, &base, started, (&method, &url))
-                .await;
+                .parse_streamed(resp, what, &base, started, (&method, &url), keep)
+                .await
+                .map(|(value, raw)| Reply::Body { value, etag, raw });
         }
         let bytes = match tokio::time::timeout(self.timeout, resp.bytes()).await {
             Err(_) => return Err(self.timeout_err(what)),
@@ -491,10 +608,22 @@ impl Management {
         if status.is_success() {
             if bytes.is_empty() {
                 crate::trace::done(started, || trace_line(&method, &url, status, 0, fetched));
-                return Ok(None);
+                return Ok(Reply::Body {
+                    value: None,
+                    etag: None,
+                    raw: Vec::new(),
+                });
             }
             let parsed = match serde_json::from_slice(&bytes) {
-                Ok(v) => Ok(Some(v)),
+                Ok(v) => Ok(Reply::Body {
+                    value: Some(v),
+                    raw: if etag.is_some() {
+                        vec![bytes.clone()]
+                    } else {
+                        Vec::new()
+                    },
+                    etag,
+                }),
                 Err(_) if !json() => Err(not_management()),
                 Err(e) => Err(HttpError::Body {
                     what: what.into(),
@@ -560,8 +689,10 @@ impl Management {
         base: &str,
         started: std::time::Instant,
         (method, url): (&Method, &Url),
-    ) -> Result<Option<T>, HttpError> {
+        keep: bool,
+    ) -> Result<(Option<T>, Vec<bytes::Bytes>), HttpError> {
         let status = resp.status();
+        let mut raw = Vec::new();
         let (tx, rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(64);
         let parse = tokio::task::spawn_blocking(move || {
             let chunks = Chunks {
@@ -584,6 +715,10 @@ impl Management {
                 Ok(Ok(None)) => break None,
                 Ok(Ok(Some(chunk))) => {
                     size += chunk.len();
+                    if keep {
+                        // A second handle on the same bytes, not a copy.
+                        raw.push(chunk.clone());
+                    }
                     // The parser stopped early (the answer does not fit): its error tells.
                     if tx.send(chunk).await.is_err() {
                         break None;
@@ -600,8 +735,8 @@ impl Management {
             return Err(e);
         }
         match parsed {
-            Ok(Ok(v)) => Ok(Some(v)),
-            Ok(Err(_)) if size == 0 => Ok(None),
+            Ok(Ok(v)) => Ok((Some(v), raw)),
+            Ok(Err(_)) if size == 0 => Ok((None, Vec::new())),
             Ok(Err(e))
                 if matches!(
                     e.classify(),

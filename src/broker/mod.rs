@@ -2,6 +2,7 @@
 //! the rest of topo works on [`crate::state::State`] values.
 
 pub mod amqp;
+pub mod cache;
 pub mod cluster;
 pub mod endpoint;
 pub mod failover;

@@ -363,8 +363,10 @@ pub fn streams_definitions(version: &str) -> bool {
 /// exchange listing: the export leaves out internal exchanges and the `internal` flag.
 async fn read_vhost_streamed(m: &Management, vhost: &str) -> Result<Definitions, HttpError> {
     let what = |kind: &str| format!("reading the {kind} of vhost {vhost}");
+    let definitions = what("definitions");
+    let export = ["definitions", vhost];
     let (defs, exchanges) = tokio::try_join!(
-        m.get_typed_query::<Definitions>(&["definitions", vhost], &[], &what("definitions")),
+        super::cache::get_kept::<Definitions>(m, &export, &definitions),
         m.get_typed_query::<Vec<DefExchange>>(
             &["exchanges", vhost],
             &[

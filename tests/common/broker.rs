@@ -285,7 +285,14 @@ pub fn topo_command(args: &[&str]) -> Command {
         .env_remove("RABBITMQ_PASSWORD")
         .env_remove("NO_COLOR")
         .env("TOPO_AMQP_URL", amqp())
-        .env("TOPO_MANAGEMENT_URL", mgmt());
+        .env("TOPO_MANAGEMENT_URL", mgmt())
+        // The copies of exports a run keeps (src/broker/cache.rs): out of the home directory,
+        // one file per test vhost.
+        .env(
+            "TOPO_CACHE_DIR",
+            std::env::temp_dir().join("topo-test-cache"),
+        )
+        .env_remove("TOPO_NO_CACHE");
     cmd
 }
 
