@@ -127,7 +127,7 @@ for broker in $BROKERS; do
   read_s=$(median "$work/read.json"); plan_s=$(median "$work/plan.json"); noop_s=$(median "$work/noop.json")
   read_m=$(mean "$work/read.json"); plan_m=$(mean "$work/plan.json"); noop_m=$(mean "$work/noop.json")
   cold_s=$(median "$work/cold.json"); cold_m=$(mean "$work/cold.json")
-  kept=$(find "$TOPO_CACHE_DIR" -name 'definitions-*' 2>/dev/null | wc -l)
+  kept=$(find "$TOPO_CACHE_DIR" -name 'definitions-*' 2>/dev/null | wc -l || true)
   drop_vhost "$va"
 
   # 3. RabbitMQ's own import of the same entities into an empty vhost. A failed import
@@ -159,7 +159,7 @@ for broker in $BROKERS; do
   [ -n "$via_s" ] && echo "topo apply --via definitions        $(secs "$via_s") s"
   echo "RabbitMQ import (POST definitions)  $(secs "$import_s") s$([ "$import_ok" = 1 ] || echo ' FAILED')   (load $import_load)"
   echo "state read (GET definitions)        $(secs "$read_s") s median (mean $(secs "$read_m"))"
-  echo "topo plan, no changes               $(secs "$plan_s") s median (mean $(secs "$plan_m"))   max RSS $((plan_kb / 1024)) MiB   (load $plan_load; kept copies: $kept)"
+  echo "topo plan, no changes               $(secs "$plan_s") s median (mean $(secs "$plan_m"))   max RSS $((plan_kb / 1024)) MiB   (load $plan_load; copies kept so far: $kept)"
   echo "  the same, TOPO_NO_CACHE=1           $(secs "$cold_s") s median (mean $(secs "$cold_m"))"
   echo "topo apply, no changes              $(secs "$noop_s") s median (mean $(secs "$noop_m"))"
   if [ "$import_ok" = 1 ]; then
