@@ -422,6 +422,7 @@ impl Management {
         }
     }
 
+    /// [`Self::call_with`] for a request that revalidates no copy.
     async fn call<T: serde::de::DeserializeOwned + Send + 'static>(
         &self,
         method: Method,
