@@ -221,34 +221,17 @@ pub async fn incarnation(mgmt: &Management) -> Option<Incarnation> {
     mgmt.memo()
         .incarnation
         .get_or_init(|| async {
-            #[derive(Deserialize)]
-            struct Node {
-                uptime: Option<u64>,
-            }
-            let (id, nodes) = tokio::join!(
+            let (id, started_ms) = tokio::join!(
                 mgmt.get_opt(
                     &["global-parameters", "internal_cluster_id"],
                     "reading the broker's cluster id"
                 ),
-                mgmt.get_typed_query::<Vec<Node>>(
-                    &["nodes"],
-                    &[("columns", "name,uptime")],
-                    "listing the cluster's nodes",
-                ),
+                super::cluster::single_node_start(mgmt),
             );
-            let now = now_ms();
             let cluster_id = id.ok()??.get("value")?.as_str()?.to_string();
-            let [
-                Node {
-                    uptime: Some(uptime),
-                },
-            ] = nodes.ok()?[..]
-            else {
-                return None;
-            };
             Some(Incarnation {
                 cluster_id,
-                started_ms: now.saturating_sub(uptime),
+                started_ms: started_ms?,
             })
         })
         .await

@@ -15,6 +15,9 @@ pub struct Node {
     pub name: String,
     #[serde(default)]
     pub running: bool,
+    /// Milliseconds since the node started.
+    #[serde(default)]
+    pub uptime: Option<u64>,
 }
 
 /// The nodes of the cluster the management API belongs to (one for a single broker).
@@ -42,7 +45,7 @@ pub async fn read_cluster(mgmt: &Management) -> Result<Cluster, HttpError> {
     let nodes: Vec<Node> = mgmt
         .get_typed_query(
             &["nodes"],
-            &[("columns", "name,running")],
+            &[("columns", "name,running,uptime")],
             "listing the cluster's nodes",
         )
         .await?;
@@ -55,9 +58,34 @@ pub async fn read_cluster(mgmt: &Management) -> Result<Cluster, HttpError> {
 pub async fn node_count(mgmt: &Management) -> Result<usize, HttpError> {
     mgmt.memo()
         .nodes
-        .get_or_try_init(|| async { read_cluster(mgmt).await.map(|c| c.size()) })
+        .get_or_try_init(|| seen(mgmt))
         .await
-        .copied()
+        .map(|&(count, _)| count)
+}
+
+/// When the broker's only node started, in ms since the Unix epoch on this machine's clock
+/// (now minus its uptime, so never earlier than the true start); `None` for a cluster or a
+/// broker that does not say. From the same read as [`node_count`].
+pub async fn single_node_start(mgmt: &Management) -> Option<u64> {
+    mgmt.memo()
+        .nodes
+        .get_or_try_init(|| seen(mgmt))
+        .await
+        .ok()?
+        .1
+}
+
+/// The node count and the start of a single node, from one `GET /api/nodes`.
+async fn seen(mgmt: &Management) -> Result<(usize, Option<u64>), HttpError> {
+    let cluster = read_cluster(mgmt).await?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let started = match cluster.nodes.as_slice() {
+        [node] => node.uptime.map(|up| now.saturating_sub(up)),
+        _ => None,
+    };
+    Ok((cluster.size(), started))
 }
 
 /// Why the cluster is not ready yet (`None`: ready): a node it knows is down, or it has fewer
@@ -119,6 +147,7 @@ mod tests {
         Node {
             name: name.into(),
             running,
+            uptime: None,
         }
     }
 

@@ -205,8 +205,9 @@ pub struct Management {
 pub struct Memo {
     /// `rabbitmq_version` of `GET /api/overview` (`None`: the answer has none).
     pub(crate) version: tokio::sync::OnceCell<Option<String>>,
-    /// How many nodes `GET /api/nodes` lists.
-    pub(crate) nodes: tokio::sync::OnceCell<usize>,
+    /// How many nodes `GET /api/nodes` lists, and when the only one started
+    /// (`crate::broker::cluster::single_node_start`).
+    pub(crate) nodes: tokio::sync::OnceCell<(usize, Option<u64>)>,
     /// Which broker this is and since when it runs (`None`: it does not say), for the copies
     /// of its exports kept between runs (`crate::broker::cache`).
     pub(crate) incarnation: tokio::sync::OnceCell<Option<Incarnation>>,
