@@ -201,28 +201,40 @@ impl Vhost {
         self.rt.block_on(m.get(path, "test get")).unwrap()
     }
 
+    /// 0 while the node does not answer (the polls wait for queues to appear through it).
     fn queue_count_via(&self, mgmt_url: &str) -> usize {
+        self.listed_queues_via(mgmt_url).unwrap_or(0)
+    }
+
+    /// The vhost's queue count as the node lists it; `None` when it does not answer.
+    fn listed_queues_via(&self, mgmt_url: &str) -> Option<usize> {
         let m = management("amqp://127.0.0.1:1", mgmt_url);
         match self
             .rt
             .block_on(m.get(&["queues", &self.name], "test list"))
         {
-            Ok(Value::Array(a)) => a.len(),
-            _ => 0,
+            Ok(Value::Array(a)) => Some(a.len()),
+            _ => None,
         }
     }
 
     /// The queue count through one node once it stops moving: declares sent through a
     /// node just before it was killed may still be committing in the cluster for a moment
-    /// (a count taken at once was 67 and 70 a few seconds later, with nothing running).
+    /// (a count taken at once was 67 and 70 a few seconds later, with nothing running). A
+    /// node that does not answer fails the test: a count of 0 would make "nothing changed"
+    /// hold for a node that lists nothing.
     fn settled_queue_count_via(&self, mgmt_url: &str) -> usize {
+        let count = || {
+            self.listed_queues_via(mgmt_url)
+                .unwrap_or_else(|| panic!("listing the queues through {mgmt_url} failed"))
+        };
         let started = Instant::now();
-        let mut last = self.queue_count_via(mgmt_url);
+        let mut last = count();
         let mut same = 0;
         while same < 4 {
             assert!(started.elapsed() < HANG, "the queue count never settled");
             std::thread::sleep(Duration::from_millis(500));
-            let now = self.queue_count_via(mgmt_url);
+            let now = count();
             same = if now == last { same + 1 } else { 0 };
             last = now;
         }
