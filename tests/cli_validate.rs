@@ -54,6 +54,36 @@ fn broken_file_exits_1_with_located_errors_on_stderr() {
     assert!(out.stdout.is_empty());
 }
 
+/// A topology written as JSON (as `topo render` writes `topology.json`) is read by the JSON
+/// fast path: its errors point where the YAML parser would have (checked against it), and what is not plain JSON (a duplicate
+/// key) still gets the YAML parser's located error.
+#[test]
+fn a_json_file_gets_located_errors_like_yaml() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let json = "{\n  \"version\": 1,\n  \"exchanges\": [{\"name\": \"orders\", \"type\": \"topic\"}],\n  \
+                \"queues\": [{\"name\": \"orders.audit\"}],\n  \
+                \"bindings\": [{\"source\": \"orders\", \"destination\": \"orders.audti\"}]\n}\n";
+    std::fs::write(dir.path().join("t.json"), json).expect("writes");
+    let out = topo(&["validate", "t.json"], dir.path(), &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("t.json:5:52"), "{stderr}");
+    assert!(stderr.contains("did you mean `orders.audit`?"), "{stderr}");
+
+    let valid = json.replace("orders.audti", "orders.audit");
+    std::fs::write(dir.path().join("t.json"), &valid).expect("writes");
+    let out = topo(&["validate", "t.json"], dir.path(), &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+
+    let twice = valid.replace("\"version\": 1,", "\"version\": 1, \"version\": 1,");
+    std::fs::write(dir.path().join("t.json"), twice).expect("writes");
+    let out = topo(&["validate", "t.json"], dir.path(), &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("duplicate key `version`"), "{stderr}");
+    assert!(stderr.contains("t.json:2:17"), "{stderr}");
+}
+
 #[test]
 fn json_format_is_machine_readable() {
     let file = "tests/corpus/validate/bad/TOPO017-topic-key.yaml";

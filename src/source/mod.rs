@@ -5,6 +5,7 @@
 //! merged two files and `${VAR}` interpolation rewrote it.
 
 pub mod diag;
+pub mod json;
 pub mod libyaml;
 pub mod node;
 pub mod yaml;
@@ -19,6 +20,12 @@ use std::sync::OnceLock;
 pub const STDIN: &str = "-";
 /// How standard input is named in diagnostics and headers.
 pub const STDIN_NAME: &str = "<stdin>";
+
+/// A document's located tree: by [`json`] when the text is plain JSON (the same tree,
+/// faster), else by [`yaml`].
+pub fn parse(text: &str, file: FileId) -> Result<node::Node, crate::diag::Diagnostic> {
+    json::parse(text, file).map_or_else(|| yaml::parse(text, file), Ok)
+}
 
 /// Whether `path` is [`STDIN`].
 pub fn is_stdin(path: &Path) -> bool {

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 
 use crate::diag::{Code, Diagnostic};
 use crate::source::node::{Node, NodeKind};
-use crate::source::{Sources, Span, yaml};
+use crate::source::{Sources, Span};
 use interpolate::Vars;
 pub use model::Topology;
 
@@ -214,7 +214,7 @@ fn load_tree(
         .get(file)
         .map(|f| f.text.as_str())
         .unwrap_or_default();
-    let tree = match yaml::parse(text, file) {
+    let tree = match crate::source::parse(text, file) {
         Ok(t) => t,
         Err(d) => {
             loaded.diagnostics.push(d);
