@@ -33,7 +33,10 @@ use crate::topology::model::{ApplyTo, DestinationType, ExchangeKind, QueueType};
 pub struct Definitions {
     pub exchanges: Vec<DefExchange>,
     pub queues: Vec<DefQueue>,
-    pub bindings: Vec<DefBinding>,
+    /// Sorted while the answer streams in (one export is one vhost, and this is
+    /// [`BindingKey`]'s order without it), so that keying them after the last byte is a
+    /// walk, not a sort.
+    pub bindings: BTreeSet<DefBinding>,
     pub policies: Vec<DefPolicy>,
 }
 
@@ -72,19 +75,47 @@ pub struct DefQueue {
     pub members: Option<Vec<String>>,
 }
 
-#[derive(Debug, serde::Deserialize)]
+/// A binding of one vhost, typed and canonical as it is parsed; its fields in
+/// [`BindingKey`]'s order, which it sorts by.
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord, serde::Deserialize)]
+#[serde(from = "ListedBinding")]
 pub struct DefBinding {
-    #[serde(default)]
     pub source: String,
-    #[serde(default)]
+    pub destination_type: DestinationType,
     pub destination: String,
-    #[serde(default)]
-    pub destination_type: String,
-    #[serde(default)]
     pub routing_key: String,
+    pub arguments: BindingArgs,
+}
+
+/// A binding as the export and the listing spell it.
+#[derive(serde::Deserialize)]
+struct ListedBinding {
+    #[serde(default)]
+    source: String,
+    #[serde(default)]
+    destination: String,
+    #[serde(default)]
+    destination_type: String,
+    #[serde(default)]
+    routing_key: String,
     /// Sorted as it is parsed: [`BindingArgs`] wants them sorted.
     #[serde(default)]
-    pub arguments: BTreeMap<String, Value>,
+    arguments: BTreeMap<String, Value>,
+}
+
+impl From<ListedBinding> for DefBinding {
+    fn from(b: ListedBinding) -> DefBinding {
+        DefBinding {
+            source: b.source,
+            destination_type: match b.destination_type.as_str() {
+                "exchange" => DestinationType::Exchange,
+                _ => DestinationType::Queue,
+            },
+            destination: b.destination,
+            routing_key: b.routing_key,
+            arguments: BindingArgs::new(b.arguments.iter()),
+        }
+    }
 }
 
 /// Arguments in the state's canonical form ([`crate::state::canonical_args`]), made while the answer is
@@ -385,7 +416,9 @@ async fn read_vhost_streamed(m: &Management, vhost: &str) -> Result<Definitions,
     let bindings = defs
         .bindings
         .into_iter()
-        .filter(|b| b.destination_type != "queue" || queues.contains(b.destination.as_str()))
+        .filter(|b| {
+            b.destination_type != DestinationType::Queue || queues.contains(b.destination.as_str())
+        })
         .collect();
     Ok(as_exported(Definitions {
         exchanges,
@@ -421,7 +454,7 @@ async fn read_vhost(m: &Management, vhost: &str) -> Result<Definitions, HttpErro
             ],
             &what("queues"),
         ),
-        m.get_typed_query::<Vec<DefBinding>>(
+        m.get_typed_query::<BTreeSet<DefBinding>>(
             &["bindings", vhost],
             &[(
                 "columns",
@@ -453,7 +486,8 @@ fn as_exported(mut d: Definitions) -> Definitions {
         .collect();
     d.queues.retain(|q| !q.exclusive);
     let left_out = |b: &DefBinding| {
-        b.source.is_empty() || (b.destination_type == "queue" && exclusive.contains(&b.destination))
+        b.source.is_empty()
+            || (b.destination_type == DestinationType::Queue && exclusive.contains(&b.destination))
     };
     d.bindings.retain(|b| !left_out(b));
     d
@@ -585,7 +619,32 @@ pub fn add_definitions(
     defs: Definitions,
     default_type: Option<QueueType>,
 ) {
-    let exchanges = defs.exchanges.into_iter().map(|x| {
+    // The bindings (usually the most entries, and the dearest keys to sort) are keyed on a
+    // thread of their own beside the rest: the export's last byte is in, so the broker no
+    // longer needs the second core (at 20,000 bindings, ~15 ms off a no-op plan's end).
+    let Definitions {
+        exchanges,
+        queues,
+        bindings,
+        policies,
+    } = defs;
+    let mut live_bindings = std::mem::take(&mut state.bindings);
+    std::thread::scope(|s| {
+        s.spawn(|| add_bindings(&mut live_bindings, vhost, bindings));
+        add_entities(state, vhost, exchanges, queues, policies, default_type);
+    });
+    state.bindings = live_bindings;
+}
+
+fn add_entities(
+    state: &mut State,
+    vhost: &str,
+    exchanges: Vec<DefExchange>,
+    queues: Vec<DefQueue>,
+    policies: Vec<DefPolicy>,
+    default_type: Option<QueueType>,
+) {
+    let exchanges = exchanges.into_iter().map(|x| {
         (
             EntityKey::new(vhost, x.name),
             ExchangeState {
@@ -598,7 +657,7 @@ pub fn add_definitions(
         )
     });
     extend(&mut state.exchanges, exchanges);
-    let queues = defs.queues.into_iter().map(|q| {
+    let queues = queues.into_iter().map(|q| {
         let mut arguments = q.arguments.0;
         let kind = arguments
             .remove(QUEUE_TYPE_ARGUMENT)
@@ -619,29 +678,32 @@ pub fn add_definitions(
         )
     });
     extend(&mut state.queues, queues);
-    let bindings = defs.bindings.into_iter().map(|b| {
-        let destination_type = match b.destination_type.as_str() {
-            "exchange" => DestinationType::Exchange,
-            _ => DestinationType::Queue,
-        };
+    let policies = policies
+        .into_iter()
+        .map(|p| (EntityKey::new(vhost, p.name.clone()), policy_state(p)));
+    extend(&mut state.policies, policies);
+}
+
+fn add_bindings(
+    live: &mut BTreeMap<BindingKey, BindingState>,
+    vhost: &str,
+    bindings: BTreeSet<DefBinding>,
+) {
+    // In key order already: collected into an empty map, the sort finds one run.
+    let bindings = bindings.into_iter().map(|b| {
         (
             BindingKey {
                 vhost: vhost.to_string(),
                 source: b.source,
-                destination_type,
+                destination_type: b.destination_type,
                 destination: b.destination,
                 routing_key: b.routing_key,
-                arguments: BindingArgs::new(b.arguments.iter()),
+                arguments: b.arguments,
             },
             BindingState {},
         )
     });
-    extend(&mut state.bindings, bindings);
-    let policies = defs
-        .policies
-        .into_iter()
-        .map(|p| (EntityKey::new(vhost, p.name.clone()), policy_state(p)));
-    extend(&mut state.policies, policies);
+    extend(live, bindings);
 }
 
 /// Add entries to a map, the last of equal keys winning as with `insert`. Into an empty
@@ -673,6 +735,35 @@ fn number(v: &Value) -> Option<i64> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// The export's bindings, as parsed, come out in the state's key order (what lets the
+    /// map be built without a sort), whatever order the broker listed them in.
+    #[test]
+    fn parsed_bindings_are_in_the_state_key_order() {
+        let defs: Definitions = serde_json::from_value(json!({"bindings": [
+            {"source": "b", "destination": "q", "destination_type": "queue", "routing_key": "k"},
+            {"source": "a", "destination": "z", "destination_type": "exchange", "routing_key": ""},
+            {"source": "a", "destination": "q", "destination_type": "queue", "routing_key": "k",
+             "arguments": {"y": 1, "x": "2"}},
+            {"source": "a", "destination": "q", "destination_type": "queue", "routing_key": "k"},
+            {"source": "a", "destination": "q", "destination_type": "queue", "routing_key": "j"},
+        ]}))
+        .expect("parses");
+        let keys: Vec<BindingKey> = defs
+            .bindings
+            .into_iter()
+            .map(|b| BindingKey {
+                vhost: "v".into(),
+                source: b.source,
+                destination_type: b.destination_type,
+                destination: b.destination,
+                routing_key: b.routing_key,
+                arguments: b.arguments,
+            })
+            .collect();
+        assert_eq!(keys.len(), 5);
+        assert!(keys.windows(2).all(|w| w[0] < w[1]), "{keys:#?}");
+    }
 
     #[test]
     fn definitions_normalize_like_the_file() {

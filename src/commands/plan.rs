@@ -134,7 +134,24 @@ pub fn run(args: PlanArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
             .then(|| saved_plan::fingerprint(&live, &prepared.desired));
         wait_for_amqp(&endpoints, args.wait).await?;
         let t = Instant::now();
-        check_refusals(&prepared.desired, &live, facts?.as_ref())?;
+        let facts = facts?;
+        // What the broker refuses, the plan and the drift count (a second planning, with
+        // prune) are pure and independent: side by side on the two cores the broker's
+        // export no longer needs, they take the time of the longest (tens of ms each at
+        // 10,000 queues). Message counts touch only the data-loss marks, never what is
+        // deleted, so the drift count does not wait for them. A refusal still ends the
+        // command before anything is printed.
+        let (refused, first, drift_count) = std::thread::scope(|s| {
+            let counting = s.spawn(|| drift(&prepared.desired, &live, &opts));
+            let refusing =
+                s.spawn(|| check_refusals(&prepared.desired, &live, facts.as_ref()).err());
+            let first = crate::plan::plan(&prepared.desired, &live, &opts);
+            (refusing.join(), first, counting.join())
+        });
+        let bug = |what: &str| anyhow::anyhow!("{what} failed (a bug in topo)");
+        if let Some(refusal) = refused.map_err(|_| bug("checking what the broker refuses"))? {
+            return Err(refusal);
+        }
         // Shovels and upstreams: the plugins they need, and each link's state as a note.
         let link_notes = match args.wait {
             None => link_notes?,
@@ -144,21 +161,7 @@ pub fn run(args: PlanArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
         for note in link_notes {
             eprintln!("topo: note: {note}");
         }
-        trace::done(t, || "what the broker refuses".into());
-        let t = Instant::now();
-        // The plan and the drift count (a second planning, with prune) are pure and
-        // independent: side by side they take the time of one (tens of ms each at 10,000
-        // queues). Message counts touch only the data-loss marks, never what is deleted, so
-        // the drift count does not wait for them.
-        let (first, drift_count) = std::thread::scope(|s| {
-            let counting = s.spawn(|| drift(&prepared.desired, &live, &opts));
-            (
-                crate::plan::plan(&prepared.desired, &live, &opts),
-                counting.join(),
-            )
-        });
-        let drift_count = drift_count
-            .map_err(|_| anyhow::anyhow!("counting the drift failed (a bug in topo)"))?;
+        let drift_count = drift_count.map_err(|_| bug("counting the drift"))?;
         let plan = with_message_counts(
             &mgmt,
             &endpoints,
@@ -168,7 +171,7 @@ pub fn run(args: PlanArgs, color: ColorChoice) -> anyhow::Result<ExitStatus> {
             first,
         )
         .await?;
-        trace::done(t, || "planning".into());
+        trace::done(t, || "the refusal check and planning".into());
         let t = Instant::now();
         let nodes = cluster_size(&mgmt).await;
         trace::done(t, || "cluster size".into());
