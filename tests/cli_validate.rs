@@ -63,21 +63,22 @@ fn a_json_file_gets_located_errors_like_yaml() {
     let json = "{\n  \"version\": 1,\n  \"exchanges\": [{\"name\": \"orders\", \"type\": \"topic\"}],\n  \
                 \"queues\": [{\"name\": \"orders.audit\"}],\n  \
                 \"bindings\": [{\"source\": \"orders\", \"destination\": \"orders.audti\"}]\n}\n";
-    std::fs::write(dir.path().join("t.json"), json).expect("writes");
-    let out = topo(&["validate", "t.json"], dir.path(), &[]);
+    let validate = |text: &str| {
+        std::fs::write(dir.path().join("t.json"), text).expect("writes");
+        topo(&["validate", "t.json"], dir.path(), &[])
+    };
+    let out = validate(json);
     assert_eq!(out.status.code(), Some(1));
     let stderr = text(&out.stderr);
     assert!(stderr.contains("t.json:5:52"), "{stderr}");
     assert!(stderr.contains("did you mean `orders.audit`?"), "{stderr}");
 
     let valid = json.replace("orders.audti", "orders.audit");
-    std::fs::write(dir.path().join("t.json"), &valid).expect("writes");
-    let out = topo(&["validate", "t.json"], dir.path(), &[]);
+    let out = validate(&valid);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
 
     let twice = valid.replace("\"version\": 1,", "\"version\": 1, \"version\": 1,");
-    std::fs::write(dir.path().join("t.json"), twice).expect("writes");
-    let out = topo(&["validate", "t.json"], dir.path(), &[]);
+    let out = validate(&twice);
     assert_eq!(out.status.code(), Some(1));
     let stderr = text(&out.stderr);
     assert!(stderr.contains("duplicate key `version`"), "{stderr}");

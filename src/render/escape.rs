@@ -18,6 +18,7 @@ use std::borrow::Cow;
 use minijinja::value::{Value, ValueKind};
 use minijinja::{AutoEscape, Error, ErrorKind, Output, State};
 
+use crate::source::yaml::json_raw_not_yaml;
 use crate::topology::names::is_env_name;
 
 pub const SHELL: &str = "shell";
@@ -108,16 +109,11 @@ pub fn yaml_scalar(value: &Value, compose: bool) -> Result<String, Error> {
     Ok(yaml_printable(&text))
 }
 
-/// JSON leaves some characters raw that YAML forbids or reads as line breaks (DEL, C1
-/// controls, NEL, the Unicode line and paragraph separators, BOM, non-characters). They
-/// can only occur inside strings here, where `\uXXXX` means the same to both.
+/// JSON leaves some characters raw that YAML forbids or reads as line breaks
+/// ([`json_raw_not_yaml`]). They can only occur inside strings here, where `\uXXXX` means
+/// the same to both.
 pub fn yaml_printable(json: &str) -> String {
-    let needs = |c: char| {
-        matches!(
-            c,
-            '\u{7f}'..='\u{9f}' | '\u{2028}' | '\u{2029}' | '\u{feff}' | '\u{fffe}' | '\u{ffff}'
-        )
-    };
+    let needs = json_raw_not_yaml;
     if !json.chars().any(needs) {
         return json.to_string();
     }

@@ -410,6 +410,16 @@ fn short_tag(t: &str) -> String {
     }
 }
 
+/// Whether `c` is one of the characters JSON leaves raw that YAML forbids or reads as a
+/// line break: DEL, C1 controls, NEL, the Unicode line and paragraph separators, BOM,
+/// non-characters. Inside a string, `\uXXXX` means the same to both.
+pub fn json_raw_not_yaml(c: char) -> bool {
+    matches!(
+        c,
+        '\u{7f}'..='\u{9f}' | '\u{2028}' | '\u{2029}' | '\u{feff}' | '\u{fffe}' | '\u{ffff}'
+    )
+}
+
 /// Resolve a scalar by the YAML 1.2 core schema, honouring `!!str`-style core tags.
 fn resolve_scalar(value: String, style: Style, tag: Option<&str>) -> Result<NodeKind, String> {
     if let Some(t) = tag {
