@@ -91,28 +91,78 @@ fn init_writes_a_file_that_validates_and_never_overwrites() {
     let out = topo_in(d.path(), &["init"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let body = std::fs::read_to_string(d.path().join("topo.yaml")).unwrap();
-    assert!(body.starts_with(
-        "# yaml-language-server: $schema=https://topo.dev/schema/topology.schema.json\n"
-    ));
-    let schema: serde_json::Value =
-        serde_json::from_str(include_str!("../schema/topology.schema.json")).unwrap();
+    assert!(body.starts_with("# yaml-language-server: $schema=./topology.schema.json\n"));
+    let schema = std::fs::read_to_string(d.path().join("topology.schema.json")).unwrap();
     assert_eq!(
-        schema["$id"].as_str(),
-        Some("https://topo.dev/schema/topology.schema.json"),
-        "the line points at the published schema's id"
+        schema,
+        text(&topo_in(d.path(), &["schema"]).stdout),
+        "the line points at this topo's schema"
     );
+    assert_eq!(schema, include_str!("../schema/topology.schema.json"));
     let valid = topo_in(d.path(), &["validate"]);
     assert_eq!(valid.status.code(), Some(0), "{}", text(&valid.stderr));
     assert!(text(&valid.stdout).contains("1 queue") && text(&valid.stdout).contains("1 service"));
 
     std::fs::write(d.path().join("topo.yaml"), "mine").unwrap();
+    std::fs::write(d.path().join("topology.schema.json"), "{}").unwrap();
     let again = topo_in(d.path(), &["init"]);
     assert_eq!(again.status.code(), Some(1));
     assert!(text(&again.stderr).contains("already exists; nothing was written"));
-    assert_eq!(
-        std::fs::read_to_string(d.path().join("topo.yaml")).unwrap(),
-        "mine"
+    for (file, held) in [("topo.yaml", "mine"), ("topology.schema.json", "{}")] {
+        assert_eq!(std::fs::read_to_string(d.path().join(file)).unwrap(), held);
+    }
+
+    // A new file beside a schema that is not this topo's: written, the schema kept and named.
+    let beside = topo_in(d.path(), &["init", "second.yaml"]);
+    assert_eq!(beside.status.code(), Some(0), "{}", text(&beside.stderr));
+    assert!(
+        text(&beside.stderr)
+            .contains("kept topology.schema.json, which is not this topo's schema; to refresh it: topo schema > topology.schema.json"),
+        "{}",
+        text(&beside.stderr)
     );
+    let held = std::fs::read_to_string(d.path().join("topology.schema.json")).unwrap();
+    assert_eq!(held, "{}");
+}
+
+#[test]
+fn init_in_a_folder_writes_the_schema_beside_the_file() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::create_dir(d.path().join("topologies")).unwrap();
+    let out = topo_in(d.path(), &["init", "topologies/dev.yaml"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(d.path().join("topologies/topology.schema.json").is_file());
+    assert!(!d.path().join("topology.schema.json").exists());
+    let valid = topo_in(d.path(), &["validate", "topologies/dev.yaml"]);
+    assert_eq!(valid.status.code(), Some(0), "{}", text(&valid.stderr));
+}
+
+#[test]
+fn init_schema_url_points_at_a_served_schema_and_writes_no_copy() {
+    let d = tempfile::tempdir().unwrap();
+    let url = "https://schemas.example.com/topo/topology.schema.json";
+    let out = topo_in(d.path(), &["init", "--schema-url", url]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let body = std::fs::read_to_string(d.path().join("topo.yaml")).unwrap();
+    assert!(
+        body.starts_with(&format!("# yaml-language-server: $schema={url}\n")),
+        "{body}"
+    );
+    assert!(!d.path().join("topology.schema.json").exists());
+
+    // An address that would break the comment line: refused, nothing written.
+    let e = tempfile::tempdir().unwrap();
+    for bad in ["", "https://a b", "https://a\nversion: 2"] {
+        let out = topo_in(e.path(), &["init", "--schema-url", bad]);
+        assert_eq!(out.status.code(), Some(1), "{bad:?}");
+        assert!(
+            text(&out.stderr).contains("is not an address")
+                && text(&out.stderr).contains("nothing was written"),
+            "{}",
+            text(&out.stderr)
+        );
+        assert_eq!(std::fs::read_dir(e.path()).unwrap().count(), 0, "{bad:?}");
+    }
 }
 
 #[test]

@@ -10,8 +10,8 @@ use crate::diag::{Code, Diagnostic, closest, did_you_mean};
 use crate::source::node::Node;
 use crate::topology::model::Topology;
 
-/// Where the schema is published: its `$id`, and the `$schema` line `topo init` writes
-/// (one constant, so the two cannot drift apart).
+/// The schema's name (`$id`). Nothing fetches it: `$ref`s are local (`#/$defs/...`) and
+/// editors read the copy `topo init` writes beside the file, so it does not need to answer.
 pub const SCHEMA_ID: &str = "https://topo.dev/schema/topology.schema.json";
 
 /// The schema document, as `topo schema` prints it and `schema/topology.schema.json` holds it.
