@@ -13,7 +13,7 @@ use crate::broker::http::{HttpError, Management};
 use crate::broker::read::{self, Scope};
 use crate::error::Hinted;
 use crate::plan::{Plan, PlanOptions, plan};
-use crate::state::{Credential, State};
+use crate::state::{Credential, Secret, State};
 use crate::topology::{Topology, Valid};
 
 /// The process environment, as the loader and credentials see it.
@@ -35,26 +35,26 @@ pub struct Prepared {
 }
 
 impl Prepared {
-    /// The desired state of a valid file. A user whose password variable is unset is
-    /// refused here, before anything is read from the broker.
+    /// The desired state of a valid file. A user whose password variable is unset or empty
+    /// is refused here, before anything is read from the broker.
     pub fn from_valid(valid: Valid) -> anyhow::Result<Prepared> {
         let desired = State::from_topology(&valid.topology, &env);
         for (name, user) in &desired.users {
-            if let Credential::Env { var, value: None } = &user.credential {
+            if let Credential::Env { var, value } = &user.credential
+                && let Some(why) = unusable(value.as_ref().map(Secret::expose))
+            {
                 return Err(Hinted::new(
                     format!(
-                        "user `{name}` takes its password from environment variable {var}, which is not set"
+                        "user `{name}` takes its password from environment variable {var}, {why}"
                     ),
-                    format!("set {var} before running topo (the value is never printed)"),
+                    format!("set {var} to the password before running topo (the value is never printed; RabbitMQ refuses a blank password at login)"),
                 )
                 .into());
             }
         }
-        if let Some((what, var)) = unset_uri_variable(&valid.topology) {
+        if let Some((what, var, why)) = unusable_uri_variable(&valid.topology) {
             return Err(Hinted::new(
-                format!(
-                    "{what} takes its URI from environment variable {var}, which is not set"
-                ),
+                format!("{what} takes its URI from environment variable {var}, {why}"),
                 format!("set {var} to the AMQP URI, credentials included, before running topo (it is never printed)"),
             )
             .into());
@@ -69,9 +69,9 @@ impl Prepared {
     }
 }
 
-/// The first shovel or federation upstream whose `uri_env` names an unset variable: what
-/// it is, and the variable (the first unset one of a list).
-fn unset_uri_variable(t: &Topology) -> Option<(String, String)> {
+/// The first shovel or federation upstream whose `uri_env` names an unset or empty
+/// variable: what it is, the variable (the first such one of a list), and which it is.
+fn unusable_uri_variable(t: &Topology) -> Option<(String, String, &'static str)> {
     let shovels = t.shovels.iter().flat_map(|s| {
         [("source", &s.source), ("destination", &s.destination)]
             .into_iter()
@@ -87,11 +87,21 @@ fn unset_uri_variable(t: &Topology) -> Option<(String, String)> {
             .map(|v| (format!("federation upstream `{}`", u.name), v))
     });
     shovels.chain(upstreams).find_map(|(what, vars)| {
-        vars.items()
-            .into_iter()
-            .find(|var| env(var).is_none())
-            .map(|var| (what, var.to_string()))
+        vars.items().into_iter().find_map(|var| {
+            unusable(env(var).as_deref()).map(|why| (what.clone(), var.to_string(), why))
+        })
     })
+}
+
+/// Why a variable's value cannot be used, if it cannot: unset, or set to nothing (a CI
+/// secret that was never defined usually arrives as an empty string, and the broker would
+/// take it as a password nobody can log in with, or refuse it as a URI).
+fn unusable(value: Option<&str>) -> Option<&'static str> {
+    match value {
+        None => Some("which is not set"),
+        Some("") => Some("which is empty"),
+        Some(_) => None,
+    }
 }
 
 pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

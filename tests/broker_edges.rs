@@ -315,3 +315,29 @@ fn free_port() -> u16 {
         .expect("addr")
         .port()
 }
+
+/// RabbitMQ answers NOT_ALLOWED both for a vhost it does not have and for a user without
+/// access: the first is said as such, not as a permissions problem.
+#[test]
+fn a_missing_vhost_is_not_explained_as_a_permission() {
+    let Some(v) = TestVhost::try_new() else {
+        return;
+    };
+    let absent = format!("{}-absent", v.name);
+    let rt = rt();
+    let mut amqp = Amqp::new(&endpoints());
+    let op = Op::DeleteQueue(EntityKey {
+        vhost: absent.clone(),
+        name: "q".into(),
+    });
+    let f = rt
+        .block_on(amqp.run(&absent, vec![op], &|_| {}))
+        .expect_err("no such vhost");
+    let said = f.error.to_string();
+    assert!(
+        said.contains(&format!("vhost `{absent}` does not exist on the broker")),
+        "{said}"
+    );
+    assert!(!said.contains("permissions"), "{said}");
+    rt.block_on(amqp.close());
+}

@@ -194,3 +194,53 @@ fn config_prints_the_resolved_file_with_secrets_hidden() {
     assert!(!t.contains(hash), "no password hash: {t}");
     assert!(t.contains("***"), "{t}");
 }
+
+#[test]
+fn an_unset_or_empty_secret_variable_is_refused_before_the_broker_is_asked() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(
+        d.path().join("topo.yaml"),
+        "version: 1\nusers:\n  - {name: app, password_env: TOPO_T_APP_PW}\n\
+         shovels:\n  - name: s\n    source: {uri_env: TOPO_T_SRC_URI, queue: a}\n    destination: {queue: b}\n",
+    )
+    .unwrap();
+    // Nothing listens on port 1: a refusal that reached the broker would say so instead.
+    let plan = |vars: &[(&str, &str)]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_topo"));
+        cmd.arg("plan")
+            .current_dir(d.path())
+            .env("NO_COLOR", "1")
+            .env("TOPO_MANAGEMENT_URL", "http://127.0.0.1:1")
+            .env("TOPO_AMQP_URL", "amqp://127.0.0.1:1")
+            .env_remove("TOPO_T_APP_PW")
+            .env_remove("TOPO_T_SRC_URI");
+        for (k, v) in vars {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{vars:?}: {}",
+            text(&out.stderr)
+        );
+        text(&out.stderr)
+    };
+    let unset = plan(&[]);
+    assert!(
+        unset.contains("user `app` takes its password from environment variable TOPO_T_APP_PW, which is not set"),
+        "{unset}"
+    );
+    let empty = plan(&[("TOPO_T_APP_PW", "")]);
+    assert!(
+        empty.contains("TOPO_T_APP_PW, which is empty")
+            && empty.contains("RabbitMQ refuses a blank password at login"),
+        "{empty}"
+    );
+    let uri = plan(&[("TOPO_T_APP_PW", "s3cret"), ("TOPO_T_SRC_URI", "")]);
+    assert!(
+        uri.contains("the source of shovel `s` takes its URI from environment variable TOPO_T_SRC_URI, which is empty"),
+        "{uri}"
+    );
+    assert!(!uri.contains("s3cret"), "{uri}");
+}
