@@ -78,12 +78,16 @@ impl Server {
             json!({"processId": null, "rootUri": null, "capabilities": {}}),
         );
         server.notify("initialized", json!({}));
-        // No schema store: it would be fetched from the internet, and the file names its own.
+        // The server pulls its settings when told they changed (it ignores any sent along):
+        // wait for that request and answer it before a file is opened.
         server.notify(
             "workspace/didChangeConfiguration",
-            json!({"settings": {"yaml": {"validate": true, "completion": true, "hover": true,
-                "schemaStore": {"enable": false}}}}),
+            json!({"settings": null}),
         );
+        let pull = server.wait_for("the settings request", |m| {
+            m["method"] == "workspace/configuration"
+        });
+        server.answer(&pull);
         Some(server)
     }
 
@@ -136,13 +140,38 @@ impl Server {
             if wanted(&msg) {
                 return msg;
             }
-            // A request from the server (configuration, capability registration): an editor
-            // that has nothing to add answers null.
-            if msg.get("method").is_some() && msg.get("id").is_some() {
-                let id = msg["id"].clone();
-                self.send(&json!({"jsonrpc": "2.0", "id": id, "result": null}));
-            }
+            self.answer(&msg);
         }
+    }
+
+    /// Answer a request from the server, as an editor would; anything else is left alone.
+    /// Settings: the `yaml` section validates and completes, without the schema store (it
+    /// would be fetched from the internet, and the file names its own schema); other
+    /// sections and other requests (capability registration) get null.
+    fn answer(&mut self, msg: &Value) {
+        let (Some(method), Some(id)) = (msg.get("method"), msg.get("id")) else {
+            return;
+        };
+        let result = if method == "workspace/configuration" {
+            let items = msg["params"]["items"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            Value::Array(
+                items
+                    .iter()
+                    .map(|item| match item["section"].as_str() {
+                        Some("yaml") => json!({"validate": true, "completion": true,
+                            "hover": true, "schemaStore": {"enable": false}}),
+                        _ => Value::Null,
+                    })
+                    .collect(),
+            )
+        } else {
+            Value::Null
+        };
+        let reply = json!({"jsonrpc": "2.0", "id": id.clone(), "result": result});
+        self.send(&reply);
     }
 }
 

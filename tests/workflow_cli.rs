@@ -138,6 +138,37 @@ fn init_in_a_folder_writes_the_schema_beside_the_file() {
 }
 
 #[test]
+fn init_that_cannot_write_the_schema_leaves_nothing_behind() {
+    let d = tempfile::tempdir().unwrap();
+    // The schema's place is taken by a folder: refused, and topo.yaml is not left half-made.
+    std::fs::create_dir(d.path().join("topology.schema.json")).unwrap();
+    let out = topo_in(d.path(), &["init"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr)
+            .contains("topology.schema.json exists and is not a file; nothing was written"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!d.path().join("topo.yaml").exists());
+    // Once mended, init runs again.
+    std::fs::remove_dir(d.path().join("topology.schema.json")).unwrap();
+    let again = topo_in(d.path(), &["init"]);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again.stderr));
+
+    // The file may not take the schema's own name.
+    let e = tempfile::tempdir().unwrap();
+    let out = topo_in(e.path(), &["init", "topology.schema.json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("is where the schema goes"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(std::fs::read_dir(e.path()).unwrap().count(), 0);
+}
+
+#[test]
 fn init_schema_url_points_at_a_served_schema_and_writes_no_copy() {
     let d = tempfile::tempdir().unwrap();
     let url = "https://schemas.example.com/topo/topology.schema.json";
@@ -212,6 +243,7 @@ fn an_unset_or_empty_secret_variable_is_refused_before_the_broker_is_asked() {
             .env("NO_COLOR", "1")
             .env("TOPO_MANAGEMENT_URL", "http://127.0.0.1:1")
             .env("TOPO_AMQP_URL", "amqp://127.0.0.1:1")
+            .env_remove("TOPO_FILE")
             .env_remove("TOPO_T_APP_PW")
             .env_remove("TOPO_T_SRC_URI");
         for (k, v) in vars {

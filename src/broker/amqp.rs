@@ -911,19 +911,21 @@ pub(crate) fn explain_connect(detail: &str, ep: &Endpoints, vhost: &str) -> Stri
             "the broker refused the credentials of user `{user}`; they came from {}",
             ep.credentials_from
         )
-    } else if let Some(reason) = connection_limit(detail) {
-        format!(
-            "the broker refused the connection of user `{user}` to vhost `{vhost}`: {reason} \
-             (a `max-connections` limit of the vhost or the user)"
-        )
     } else if (detail.contains("NOT_ALLOWED") || detail.contains("NOT-ALLOWED"))
         && detail.contains(&format!("vhost {vhost} not found"))
     {
         // RabbitMQ's words for a vhost it does not have (3.10 and 4.3 alike); the same code
-        // as a refused permission, whose cure is another.
+        // as a refused permission or a connection limit, whose cures are others. Checked
+        // before the limit, whose words a vhost's name may hold. A name the broker escapes
+        // (3.x may, past ASCII) falls through to the permission's explanation.
         format!(
             "vhost `{vhost}` does not exist on the broker (topo plan shows whether the file \
              creates it; --vhost or the file's `vhost` may name another)"
+        )
+    } else if let Some(reason) = connection_limit(detail) {
+        format!(
+            "the broker refused the connection of user `{user}` to vhost `{vhost}`: {reason} \
+             (a `max-connections` limit of the vhost or the user)"
         )
     } else if detail.contains("NOT_ALLOWED") || detail.contains("NOT-ALLOWED") {
         format!("user `{user}` has no access to vhost `{vhost}` (set its permissions)")

@@ -2,11 +2,12 @@
 //! schema its editor line points at. It never overwrites.
 //!
 //! The schema is written beside the file rather than pointed at on the web: no address
-//! serves it (an editor shows "Unable to load schema" on line 1 for one that does not
+//! serves it (an editor flags the file with "Unable to load schema" for one that does not
 //! answer), a local copy works offline, and it is the schema of the topo that validates the
 //! file, where a web copy would follow the newest release. A team that hosts the schema
 //! passes `--schema-url`.
 
+use std::ffi::OsStr;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -19,13 +20,14 @@ use crate::exit::ExitStatus;
 pub struct InitArgs {
     /// Where to write it (default: ./topo.yaml).
     pub file: Option<PathBuf>,
-    /// Point the editor line at this address of the schema (one your team serves) instead
-    /// of writing topology.schema.json beside the file.
+    /// Point the editor line at this address of the schema instead of writing
+    /// topology.schema.json beside the file: one your team serves, or a path relative to the
+    /// file (a copy shared by several files, e.g. ../schema/topology.schema.json).
     #[arg(long, value_name = "URL")]
     pub schema_url: Option<String>,
 }
 
-/// The schema's file name beside the topology, and what the editor line says when it is there.
+/// The schema's file name beside the topology (the editor line says `./` and this).
 pub const SCHEMA_FILE: &str = "topology.schema.json";
 
 /// The starting file, its editor line pointing at `schema`. A test validates it.
@@ -50,12 +52,25 @@ services:
 
 pub fn run(args: InitArgs) -> anyhow::Result<ExitStatus> {
     let path = args.file.unwrap_or_else(|| PathBuf::from("topo.yaml"));
-    if let Some(url) = &args.schema_url {
-        check_url(url)?;
-    }
-    let line = match &args.schema_url {
-        Some(url) => url.clone(),
-        None => format!("./{SCHEMA_FILE}"),
+    let (line, copy) = match &args.schema_url {
+        Some(url) => {
+            check_url(url)?;
+            (url.clone(), None)
+        }
+        None => {
+            if path.file_name() == Some(OsStr::new(SCHEMA_FILE)) {
+                return Err(Hinted::new(
+                    format!(
+                        "{} is where the schema goes beside the file; nothing was written",
+                        path.display()
+                    ),
+                    "pass another path: topo init topo.yaml",
+                )
+                .into());
+            }
+            let dir = path.parent().unwrap_or(Path::new(""));
+            (format!("./{SCHEMA_FILE}"), Some(dir.join(SCHEMA_FILE)))
+        }
     };
     let mut f = create_new(&path).map_err(|e| match e.kind() {
         std::io::ErrorKind::AlreadyExists => Hinted::new(
@@ -65,17 +80,34 @@ pub fn run(args: InitArgs) -> anyhow::Result<ExitStatus> {
         .into(),
         _ => anyhow::anyhow!("cannot create {}: {e}", path.display()),
     })?;
-    f.write_all(starter(&line).as_bytes())
-        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
-    if args.schema_url.is_none() {
-        let dir = path.parent().unwrap_or(Path::new(""));
-        write_schema(&dir.join(SCHEMA_FILE))?;
-    }
+    // From here a failure removes what this run created, so that `topo init` can run again
+    // once the cause is mended rather than refuse a half-made start.
+    let mut created = vec![path.clone()];
+    let written = f
+        .write_all(starter(&line).as_bytes())
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))
+        .and_then(|()| match &copy {
+            Some(schema) => write_schema(schema, &mut created),
+            None => Ok(None),
+        });
+    drop(f);
+    let note = match written {
+        Ok(note) => note,
+        Err(e) => {
+            for p in created.iter().rev() {
+                let _ = std::fs::remove_file(p);
+            }
+            return Err(e);
+        }
+    };
     eprintln!(
         "topo: wrote {}; next: topo validate {}",
         path.display(),
         path.display()
     );
+    if let Some(note) = note {
+        eprintln!("{note}");
+    }
     Ok(ExitStatus::Success)
 }
 
@@ -87,30 +119,41 @@ fn create_new(path: &Path) -> std::io::Result<std::fs::File> {
 }
 
 /// Writes the schema unless a file is there: the same one is kept quietly, another one (an
-/// older topo's, or the team's own) is kept with a word on how to refresh it.
-fn write_schema(path: &Path) -> anyhow::Result<()> {
+/// older topo's, or the team's own) is kept with a word on how to refresh it. What it says
+/// is returned, to be said once everything is written; a file it creates goes in `created`.
+fn write_schema(path: &Path, created: &mut Vec<PathBuf>) -> anyhow::Result<Option<String>> {
     let schema = crate::validate::schema::schema_text();
     match create_new(path) {
         Ok(mut f) => {
+            created.push(path.to_path_buf());
             f.write_all(schema.as_bytes())
                 .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
-            eprintln!(
+            Ok(Some(format!(
                 "topo: wrote {} (the schema your editor reads)",
                 path.display()
-            );
+            )))
         }
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            if !path.is_file() {
+                return Err(Hinted::new(
+                    format!(
+                        "{} exists and is not a file; nothing was written",
+                        path.display()
+                    ),
+                    "move it away, or point the editor line elsewhere: topo init --schema-url URL",
+                )
+                .into());
+            }
             let same = std::fs::read(path).is_ok_and(|held| held == schema.as_bytes());
-            if !same {
-                eprintln!(
+            Ok((!same).then(|| {
+                format!(
                     "topo: kept {p}, which is not this topo's schema; to refresh it: topo schema > {p}",
                     p = path.display()
-                );
-            }
+                )
+            }))
         }
         Err(e) => anyhow::bail!("cannot create {}: {e}", path.display()),
     }
-    Ok(())
 }
 
 /// The address goes on a comment line, so it cannot hold a space or a line break.
