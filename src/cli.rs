@@ -39,7 +39,8 @@ pub enum Command {
     Config(commands::config::ConfigArgs),
     /// Rewrite topology files in canonical key order and layout, comments kept (--check: CI).
     Fmt(commands::fmt::FmtArgs),
-    /// Write a starting topology file (one service, one queue) that validates.
+    /// Write a starting topology file (one service, one queue) that validates, and the schema
+    /// beside it that its editor line points at.
     Init(commands::init::InitArgs),
     /// Remove from the broker what the file declares (not users, not vhosts), after a plan.
     Destroy(commands::destroy::DestroyArgs),
