@@ -113,16 +113,20 @@ fn init_writes_a_file_that_validates_and_never_overwrites() {
     }
 
     // A new file beside a schema that is not this topo's: written, the schema kept and named.
-    let beside = topo_in(d.path(), &["init", "second.yaml"]);
-    assert_eq!(beside.status.code(), Some(0), "{}", text(&beside.stderr));
-    assert!(
-        text(&beside.stderr)
-            .contains("kept topology.schema.json, which is not this topo's schema; to refresh it: topo schema > topology.schema.json"),
-        "{}",
-        text(&beside.stderr)
+    exits_saying(
+        &topo_in(d.path(), &["init", "second.yaml"]),
+        0,
+        "kept topology.schema.json, which is not this topo's schema; to refresh it: topo schema > topology.schema.json",
     );
     let held = std::fs::read_to_string(d.path().join("topology.schema.json")).unwrap();
     assert_eq!(held, "{}");
+}
+
+/// `out` ended with `code` and its stderr says `words`.
+fn exits_saying(out: &std::process::Output, code: i32, words: &str) {
+    let said = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "{said}");
+    assert!(said.contains(words), "{said}");
 }
 
 #[test]
@@ -142,13 +146,10 @@ fn init_that_cannot_write_the_schema_leaves_nothing_behind() {
     let d = tempfile::tempdir().unwrap();
     // The schema's place is taken by a folder: refused, and topo.yaml is not left half-made.
     std::fs::create_dir(d.path().join("topology.schema.json")).unwrap();
-    let out = topo_in(d.path(), &["init"]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
-    assert!(
-        text(&out.stderr)
-            .contains("topology.schema.json exists and is not a file; nothing was written"),
-        "{}",
-        text(&out.stderr)
+    exits_saying(
+        &topo_in(d.path(), &["init"]),
+        1,
+        "topology.schema.json exists and is not a file; nothing was written",
     );
     assert!(!d.path().join("topo.yaml").exists());
     // Once mended, init runs again.
@@ -158,12 +159,10 @@ fn init_that_cannot_write_the_schema_leaves_nothing_behind() {
 
     // The file may not take the schema's own name.
     let e = tempfile::tempdir().unwrap();
-    let out = topo_in(e.path(), &["init", "topology.schema.json"]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
-    assert!(
-        text(&out.stderr).contains("is where the schema goes"),
-        "{}",
-        text(&out.stderr)
+    exits_saying(
+        &topo_in(e.path(), &["init", "topology.schema.json"]),
+        1,
+        "is where the schema goes",
     );
     assert_eq!(std::fs::read_dir(e.path()).unwrap().count(), 0);
 }
