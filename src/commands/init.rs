@@ -72,25 +72,22 @@ pub fn run(args: InitArgs) -> anyhow::Result<ExitStatus> {
             (format!("./{SCHEMA_FILE}"), Some(dir.join(SCHEMA_FILE)))
         }
     };
-    let mut f = create_new(&path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::AlreadyExists => Hinted::new(
-            format!("{} already exists; nothing was written", path.display()),
-            "pass another path: topo init other.yaml",
-        )
-        .into(),
-        _ => anyhow::anyhow!("cannot create {}: {e}", path.display()),
-    })?;
-    // From here a failure removes what this run created, so that `topo init` can run again
-    // once the cause is mended rather than refuse a half-made start.
-    let mut created = vec![path.clone()];
-    let written = f
-        .write_all(starter(&line).as_bytes())
-        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))
+    // A failure removes what this run created, so that `topo init` can run again once the
+    // cause is mended rather than refuse a half-made start.
+    let mut created = Vec::new();
+    let written = write_new(&path, starter(&line).as_bytes(), &mut created)
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => Hinted::new(
+                format!("{} already exists; nothing was written", path.display()),
+                "pass another path: topo init other.yaml",
+            )
+            .into(),
+            _ => anyhow::anyhow!("cannot write {}: {e}", path.display()),
+        })
         .and_then(|()| match &copy {
             Some(schema) => write_schema(schema, &mut created),
             None => Ok(None),
         });
-    drop(f);
     let note = match written {
         Ok(note) => note,
         Err(e) => {
@@ -111,28 +108,27 @@ pub fn run(args: InitArgs) -> anyhow::Result<ExitStatus> {
     Ok(ExitStatus::Success)
 }
 
-fn create_new(path: &Path) -> std::io::Result<std::fs::File> {
-    std::fs::OpenOptions::new()
+/// Creates `path`, never over an existing one, holding `bytes`; once created it goes in
+/// `created`, written or not.
+fn write_new(path: &Path, bytes: &[u8], created: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
-        .open(path)
+        .open(path)?;
+    created.push(path.to_path_buf());
+    f.write_all(bytes)
 }
 
 /// Writes the schema unless a file is there: the same one is kept quietly, another one (an
 /// older topo's, or the team's own) is kept with a word on how to refresh it. What it says
-/// is returned, to be said once everything is written; a file it creates goes in `created`.
+/// is returned, to be said once everything is written.
 fn write_schema(path: &Path, created: &mut Vec<PathBuf>) -> anyhow::Result<Option<String>> {
     let schema = crate::validate::schema::schema_text();
-    match create_new(path) {
-        Ok(mut f) => {
-            created.push(path.to_path_buf());
-            f.write_all(schema.as_bytes())
-                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
-            Ok(Some(format!(
-                "topo: wrote {} (the schema your editor reads)",
-                path.display()
-            )))
-        }
+    match write_new(path, schema.as_bytes(), created) {
+        Ok(()) => Ok(Some(format!(
+            "topo: wrote {} (the schema your editor reads)",
+            path.display()
+        ))),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             if !path.is_file() {
                 return Err(Hinted::new(
@@ -152,7 +148,7 @@ fn write_schema(path: &Path, created: &mut Vec<PathBuf>) -> anyhow::Result<Optio
                 )
             }))
         }
-        Err(e) => anyhow::bail!("cannot create {}: {e}", path.display()),
+        Err(e) => anyhow::bail!("cannot write {}: {e}", path.display()),
     }
 }
 
